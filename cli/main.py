@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "ingest_cmd",
     "report_cmd",
     "serve_cmd",
+    "model_cmd",
     "deploy_cmd",
 )
 

@@ -1,0 +1,25 @@
+"""Shared fixtures. Service fixtures live in ``tests/fixtures_*.py`` and are re-exported here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("FLOORWATCH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+# Keep model libraries offline and the 2-core machine calm in every test process.
+os.environ.setdefault("FLOORWATCH_STATE_DIR", str(REPO_ROOT / "var" / "test-state"))
+from floorwatch.runtime import configure_offline  # noqa: E402
+
+configure_offline()
+
+
+def shared_data(*parts: str) -> Path:
+    """Path under ../shared/data, or skip the test with a clear reason when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} (expected ../shared/data beside the repo)")
+    return path
