@@ -23,3 +23,5 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path} (expected ../shared/data beside the repo)")
     return path
+
+from tests.fixtures_postgres import db_url, migrated_db, postgres_server, postgres_url  # noqa: E402,F401

@@ -1,0 +1,120 @@
+"""Read models of the evidence stored for a zone: what the queries return to the report, the LLM and the dashboard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AlertSummary(_Frozen):
+    id: str = Field(description="alert_id")
+    rule: str
+    severity: str
+    zone_id: str
+    camera_id: str
+    track_id: int | None = None
+    status: str = Field(description="open | closed")
+    started_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None = None
+    people: int | None = None
+    source: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+    snapshot_path: str | None = None
+    clip_path: str | None = None
+    review: str = Field("none", description="none | acknowledged | dismissed")
+    review_reason: str | None = None
+    reviewed_at: datetime | None = None
+    updates: int = 0
+
+    @property
+    def duration_seconds(self) -> float:
+        """Seconds from start to end (or to the last update while still open)."""
+        return ((self.ended_at or self.last_seen_at) - self.started_at).total_seconds()
+
+
+class IncidentSummary(_Frozen):
+    id: int
+    source: str
+    source_id: str
+    occurred_at: datetime | None = None
+    zone_id: str | None = None
+    title: str = ""
+    redacted_text: str = Field(description="Report text with personal data removed (never the original)")
+    # Fields of the latest successful extraction, when there is one.
+    extraction_model: str | None = None
+    prompt_version: str | None = None
+    hazard_category: str | None = None
+    severity: int | None = None
+    potential_severity: int | None = None
+    injury: bool | None = None
+    body_part: str | None = None
+    equipment: str | None = None
+    causes: list[Any] = Field(default_factory=list)
+    controls: list[Any] = Field(default_factory=list)
+
+    @property
+    def extracted(self) -> bool:
+        return self.extraction_model is not None
+
+
+class AnomalySummary(_Frozen):
+    id: str
+    zone_id: str
+    asset: str
+    started_at: datetime
+    ended_at: datetime
+    score: float
+    channels: list[Any] = Field(default_factory=list)
+    category: str = "other"
+    method: str = ""
+
+
+class OutageSummary(_Frozen):
+    id: str
+    camera_id: str
+    started_at: datetime
+    ended_at: datetime | None = Field(None, description="None while the camera is still blind")
+    reason: str = ""
+
+
+class ZoneEvidence(_Frozen):
+    """Everything stored about one zone that overlaps ``[start, end]``."""
+
+    zone_id: str
+    start: datetime
+    end: datetime
+    alerts: list[AlertSummary] = Field(default_factory=list)
+    incidents: list[IncidentSummary] = Field(default_factory=list)
+    anomalies: list[AnomalySummary] = Field(default_factory=list)
+    outages: list[OutageSummary] = Field(default_factory=list)
+    alerts_by_rule: dict[str, int] = Field(default_factory=dict)
+    alerts_by_severity: dict[str, int] = Field(default_factory=dict)
+    dismissed_share: float | None = Field(
+        None, description="Dismissed alerts / all alerts; None without alerts"
+    )
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.alerts or self.incidents or self.anomalies or self.outages)
+
+
+class DismissalRate(_Frozen):
+    """How often operators dismissed a rule's alerts in a zone (false-alarm signal)."""
+
+    zone_id: str
+    rule: str
+    total: int
+    acknowledged: int
+    dismissed: int
+
+    @property
+    def rate(self) -> float:
+        """Dismissed / all alerts."""
+        return self.dismissed / self.total if self.total else 0.0
