@@ -133,7 +133,7 @@ class Detections:
             yield self.xyxy[i], float(self.confidence[i]), int(self.class_id[i]), str(self.label[i]), int(self.track_id[i])
 
     def __repr__(self) -> str:
-        return f"Detections(n={len(self)}, labels={list(self.label)}, track_id={list(self.track_id)})"
+        return f"Detections(n={len(self)}, labels={self.label.tolist()}, track_id={self.track_id.tolist()})"
 
     def with_label(self, *labels: str) -> Detections:
         """Only detections whose label is one of ``labels``."""

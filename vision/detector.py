@@ -1,0 +1,82 @@
+"""A thin detector over ``YOLO.predict``: device choice, FP16 on CUDA, batching, label mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from floorwatch.config import DetectorConfig
+from floorwatch.vision.detections import Detections
+from floorwatch.vision.models import load_yolo
+
+
+def pick_device(device: str) -> str:
+    """``'auto'`` -> ``'cuda:0'`` when CUDA is available, else ``'cpu'``; anything else as given.
+
+    Raises:
+        RuntimeError: CUDA was asked for explicitly but is not available.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device != "cpu" and not torch.cuda.is_available():
+        raise RuntimeError(f"detector.device {device!r} asks for CUDA, but torch sees no CUDA device")
+    return f"cuda:{device}" if device.isdigit() else device
+
+
+class Detector:
+    """Run one detection model on batches of frames.
+
+    Args:
+        cfg: Model, input size, thresholds, device, FP16 and extra class mapping. ``cfg.class_map``
+            overrides / extends the packaged model's map (model label -> Floorwatch label).
+        model: An already loaded ultralytics model (tests, or sharing one model between cameras).
+    """
+
+    def __init__(self, cfg: DetectorConfig, model: Any | None = None):
+        self.cfg = cfg
+        if model is None:
+            model, packaged_map = load_yolo(cfg.model)
+        else:
+            packaged_map = {}
+        self.model = model
+        self.class_map: dict[str, str] = {**packaged_map, **cfg.class_map}
+        self.device = pick_device(cfg.device)
+        self.half = bool(cfg.half and self.device.startswith("cuda"))
+        names = getattr(model, "names", {}) or {}
+        self.names: dict[int, str] = dict(names)
+        self.labels: dict[int, str] = {i: self.class_map.get(n, n.lower()) for i, n in self.names.items()}
+
+    def predict(self, frames: list[np.ndarray]) -> list[Detections]:
+        """Detect on several frames (e.g. one per camera) in ONE model call; boxes in each frame's own pixels.
+
+        The caller decides the batch (the pipeline gathers up to ``cfg.batch`` frames from its cameras).
+
+        Args:
+            frames: BGR ``uint8`` images, any sizes.
+
+        Raises:
+            ValueError: a frame is not an ``(H, W, 3)`` uint8 image.
+        """
+        if not frames:
+            return []
+        for i, f in enumerate(frames):
+            if not isinstance(f, np.ndarray) or f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8:
+                desc = f"{type(f).__name__} {getattr(f, 'shape', '')} {getattr(f, 'dtype', '')}".strip()
+                raise ValueError(f"frame {i}: expected an (H, W, 3) uint8 BGR image, got {desc}")
+        results = self.model.predict(
+            frames,
+            imgsz=self.cfg.imgsz,
+            conf=self.cfg.conf,
+            iou=self.cfg.iou,
+            device=self.device,
+            half=self.half,
+            verbose=False,
+        )
+        return [Detections.from_ultralytics(r, self.class_map) for r in results]
+
+    def warmup(self, shape: tuple[int, int] = (480, 640)) -> None:
+        """Run one blank frame so the first real frame is not slowed by lazy initialisation."""
+        self.predict([np.zeros((*shape, 3), dtype=np.uint8)])
