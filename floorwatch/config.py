@@ -7,6 +7,7 @@ Loaded from a YAML file, then overridden by ``FLOORWATCH_*`` environment variabl
 from __future__ import annotations
 
 import os
+import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -254,19 +255,24 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:
-        zone_ids = [z.id for z in self.zones]
-        dupes = {z for z in zone_ids if zone_ids.count(z) > 1}
-        if dupes:
-            raise ValueError(f"duplicate zone ids: {sorted(dupes)}")
-        cam_ids = [c.id for c in self.cameras]
-        dupes = {c for c in cam_ids if cam_ids.count(c) > 1}
-        if dupes:
-            raise ValueError(f"duplicate camera ids: {sorted(dupes)}")
-        known = set(zone_ids)
-        for cam in self.cameras:
-            for cz in cam.zones:
+        # One line per problem, "key.path: reason", so load_settings can point at the YAML line.
+        problems: list[str] = []
+        for section, ids in (("zones", [z.id for z in self.zones]), ("cameras", [c.id for c in self.cameras])):
+            seen: set[str] = set()
+            for i, item_id in enumerate(ids):
+                if item_id in seen:
+                    problems.append(f"{section}.{i}.id: duplicate {section[:-1]} id {item_id!r}")
+                seen.add(item_id)
+        known = {z.id for z in self.zones}
+        for c, cam in enumerate(self.cameras):
+            for j, cz in enumerate(cam.zones):
                 if known and cz.zone_id not in known:
-                    raise ValueError(f"camera {cam.id!r} refers to unknown zone {cz.zone_id!r} (known: {sorted(known)})")
+                    problems.append(
+                        f"cameras.{c}.zones.{j}.zone_id: camera {cam.id!r} refers to unknown zone "
+                        f"{cz.zone_id!r} (known: {sorted(known)})"
+                    )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def zone(self, zone_id: str) -> ZoneConfig | None:
@@ -305,8 +311,7 @@ def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, 
 
 def _format_errors(source: str, err: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[str]:
     problems = []
-    for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+    for loc, msg in _split_errors(err):
         path = ".".join(str(p) for p in loc) or "(root)"
         line = None
         for n in range(len(loc), -1, -1):
@@ -314,8 +319,30 @@ def _format_errors(source: str, err: ValidationError, lines: dict[tuple[Any, ...
                 line = lines[loc[:n]]
                 break
         where = f"{source}:{line}" if line else source
-        problems.append(f"{where}: {path}: {e['msg']}")
+        problems.append(f"{where}: {path}: {msg}")
     return problems
+
+
+_PATH_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): (.+)$")
+
+
+def _split_errors(err: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
+    """(loc, message) per problem; whole-model errors written as "key.path: reason" lines get their loc back."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        msg = str(e["msg"])
+        if not loc and msg.startswith("Value error, "):
+            for line in msg.removeprefix("Value error, ").splitlines():
+                m = _PATH_LINE.match(line)
+                if m:
+                    parts = tuple(int(p) if p.isdigit() else p for p in m.group(1).split("."))
+                    out.append((parts, m.group(2)))
+                else:
+                    out.append(((), line))
+            continue
+        out.append((loc, msg))
+    return out
 
 
 _UNION_TAGS = {
@@ -326,6 +353,28 @@ _UNION_TAGS = {
     "crowding",
     "hot_spot",
 }
+
+
+def _read_yaml(p: Path) -> tuple[yaml.Node | None, Any]:
+    """Parse one YAML document, keeping the node tree for line numbers; errors name file and line."""
+    if not p.is_file():
+        raise ConfigError(str(p), ["file not found" if not p.exists() else "not a regular file"])
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), [f"not UTF-8 text (byte {exc.start})"]) from exc
+    except OSError as exc:
+        raise ConfigError(str(p), [f"cannot read: {exc.strerror or exc}"]) from exc
+    try:
+        return yaml.compose(text), yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        reason = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        col = f" (column {mark.column + 1})" if mark is not None else ""
+        detail = f"{context}: {reason}" if context else reason
+        raise ConfigError(str(p), [f"{where}: invalid YAML{col}: {detail}"]) from exc
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -342,15 +391,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     lines: dict[tuple[Any, ...], int] = {}
     source = str(path) if path else "(defaults)"
     if path:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(source, ["file not found" if not p.exists() else "not a regular file"])
-        text = p.read_text(encoding="utf-8")
-        try:
-            node = yaml.compose(text)
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(source, [f"invalid YAML: {exc}"]) from exc
+        node, loaded = _read_yaml(Path(path))
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -366,14 +407,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
 def load_zones_file(path: str | Path) -> list[CameraZoneConfig]:
     """Load a ``--zones`` YAML file: a list of ``{id, polygon, rules}``."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(str(p), ["file not found"])
-    text = p.read_text(encoding="utf-8")
-    try:
-        node = yaml.compose(text)
-        items = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(p), [f"invalid YAML: {exc}"]) from exc
+    node, items = _read_yaml(p)
     if isinstance(items, dict) and "zones" in items:
         items = items["zones"]
         node = next(v for k, v in node.value if k.value == "zones")  # type: ignore[union-attr]
@@ -383,18 +417,26 @@ def load_zones_file(path: str | Path) -> list[CameraZoneConfig]:
     out: list[CameraZoneConfig] = []
     problems: list[str] = []
     for i, item in enumerate(items):
-        if isinstance(item, dict) and "id" in item and "zone_id" not in item:
+        renamed = isinstance(item, dict) and "id" in item and "zone_id" not in item
+        if renamed:
             item = {"zone_id": item["id"], **{k: v for k, v in item.items() if k != "id"}}
         try:
             out.append(CameraZoneConfig.model_validate(item))
         except ValidationError as err:
             item_lines = {k[1:]: v for k, v in lines.items() if k and k[0] == i}
-            problems += [_prefix_index(x, i) for x in _format_errors(str(p), err, item_lines)]
+            if renamed and ("id",) in item_lines:
+                item_lines[("zone_id",)] = item_lines[("id",)]
+            problems += [_prefix_index(x, i, renamed) for x in _format_errors(str(p), err, item_lines)]
     if problems:
         raise ConfigError(str(p), problems)
     return out
 
 
-def _prefix_index(problem: str, index: int) -> str:
+def _prefix_index(problem: str, index: int, renamed: bool = False) -> str:
+    """``FILE:LINE: path: msg`` -> ``FILE:LINE: zones[i].path: msg`` (the file's own key ``id`` kept)."""
     head, _, rest = problem.partition(": ")
+    if rest.startswith("(root): "):
+        return f"{head}: zones[{index}]: {rest.removeprefix('(root): ')}"
+    if renamed and (rest.startswith("zone_id: ") or rest.startswith("zone_id.")):
+        rest = "id" + rest.removeprefix("zone_id")
     return f"{head}: zones[{index}].{rest}"
