@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +37,7 @@ from typer.testing import CliRunner
 
 from floorwatch.app import open_database
 from floorwatch.config import CameraConfig, CameraZoneConfig, Settings, ZoneConfig
+from tests.fixtures_postgres import find_pg_bin
 
 T0 = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)  # window start
 T1 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)  # window end
@@ -388,3 +390,14 @@ def test_review_alert_and_dismissal_rates(migrated_db: sessionmaker[Session]) ->
         ("press", "dwell"),
         ("dock", "restricted_zone_intrusion"),
     }
+
+
+def test_find_pg_bin_picks_the_newest_version(tmp_path: Path) -> None:
+    for version in ("9.6", "15", "16", "17-broken"):
+        bin_dir = tmp_path / version / "bin"
+        bin_dir.mkdir(parents=True)
+        if version != "17-broken":  # no initdb there: not a usable install
+            (bin_dir / "initdb").touch()
+            (bin_dir / "pg_ctl").touch()
+    assert find_pg_bin(tmp_path) == tmp_path / "16" / "bin"
+    assert find_pg_bin(tmp_path / "absent") is None
