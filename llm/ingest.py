@@ -1,0 +1,361 @@
+"""Incident reports from files into ``incident_reports``: Markdown/text, JSON Lines and CSV.
+
+* ``.md`` / ``.txt``: one report per file, optional YAML front matter (``occurred_at``, ``zone``,
+  ``title``, ``id``; other keys go to ``attributes``).
+* ``.jsonl``: one JSON object per line; keys named by the column mapping (default ``id``, ``text``,
+  ``occurred_at``, ``zone``).
+* ``.csv``: one row per report; the mapping names the id, text, time and zone columns, every other
+  column is kept in ``attributes``.
+
+Each report is keyed by ``(source, source_id)``: the file name and the id column, or a content hash
+when there is no id. Ingesting a file again changes nothing; a report whose content changed under the
+same id is updated. Bad rows are reported by number and skipped (or, ``strict``, refuse the file).
+Everything for one file is written in one transaction. Text is redacted (``llm.redact``) and both
+versions are stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from floorwatch.llm.redact import redact
+from floorwatch.schemas.tables import IncidentReport
+from floorwatch.storage.registry import ensure_zones
+from floorwatch.storage.upsert import upsert
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from floorwatch.config import IngestConfig
+
+SUFFIXES = (".md", ".markdown", ".txt", ".jsonl", ".csv")
+_FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_TIME_SUFFIXES = (" %H:%M:%S", " %H:%M", "T%H:%M:%S", "T%H:%M")
+
+
+class IngestError(Exception):
+    """A file cannot be ingested at all (unreadable, missing column, ``strict`` with bad rows)."""
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which column (CSV) or key (JSON Lines) holds each field; ``None`` = the default name, if present."""
+
+    id_column: str | None = None
+    text_column: str | None = None
+    time_column: str | None = None
+    time_format: str | None = None
+    zone_column: str | None = None
+    title_column: str | None = None
+
+    @classmethod
+    def from_settings(cls, cfg: IngestConfig, **overrides: str | None) -> ColumnMapping:
+        """Settings' ``ingest`` section, overridden by the non-``None`` keyword arguments."""
+        base = cfg.model_dump()
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)
+
+
+@dataclass
+class ParsedReport:
+    """One report read from a file, before it is stored."""
+
+    row: int
+    source_id: str
+    text: str
+    occurred_at: datetime | None = None
+    zone_id: str | None = None
+    title: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class IngestSummary:
+    """What happened to one file."""
+
+    source: str
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[str] = field(default_factory=list)
+    zones: set[str] = field(default_factory=set)
+
+    def line(self) -> str:
+        return (
+            f"{self.source}: {self.new} new, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{len(self.rejected)} rejected"
+        )
+
+
+def slugify_zone(value: str) -> str:
+    """A zone label as a zone id matching ``^[a-z0-9][a-z0-9_-]{0,63}$`` ("Local_01" -> "local_01")."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", value.strip().lower()).strip("-_")
+    if not slug:
+        raise ValueError(f"zone {value!r} has no letters or digits to make an id from")
+    return slug[:64].rstrip("-_") or slug[:64]
+
+
+def parse_time(value: Any, fmt: str | None, tz: ZoneInfo) -> datetime | None:
+    """Parse a time value (``fmt`` for strptime, else ISO 8601); naive times are in the site's zone.
+
+    A value with a time of day after a date-only ``fmt`` ("01-01-2016 00:00" for ``%d-%m-%Y``) is accepted.
+
+    Raises:
+        ValueError: the value cannot be parsed.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, date):
+        dt = datetime(value.year, value.month, value.day)
+    else:
+        s = str(value).strip()
+        dt = None
+        for f in (fmt, *(fmt + suf for suf in _TIME_SUFFIXES)) if fmt else ():
+            try:
+                dt = datetime.strptime(s, f)
+                break
+            except ValueError:
+                continue
+        if dt is None and not fmt:
+            try:
+                dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+            except ValueError:
+                dt = None
+        if dt is None:
+            raise ValueError(f"time {s!r} does not match {fmt or 'ISO 8601 (YYYY-MM-DD[ HH:MM[:SS]])'}")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt.astimezone(UTC)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
+
+
+def _title_from_text(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    first = first.lstrip("# ").strip()
+    return first if len(first) <= 120 else first[:117].rstrip() + "..."
+
+
+# --------------------------------------------------------------------------- readers
+def read_markdown(path: Path, tz: ZoneInfo) -> ParsedReport:
+    """One report from a ``.md``/``.txt`` file with optional YAML front matter."""
+    raw = path.read_text(encoding="utf-8-sig")
+    meta: dict[str, Any] = {}
+    m = _FRONT_MATTER_RE.match(raw)
+    if m:
+        try:
+            loaded = yaml.safe_load(m.group(1)) or {}
+        except yaml.YAMLError as exc:
+            raise IngestError(f"{path}: invalid YAML front matter: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise IngestError(f"{path}: front matter must be a mapping, got {type(loaded).__name__}")
+        meta = loaded
+        raw = raw[m.end() :]
+    text = raw.strip()
+    title = str(meta.pop("title", "") or "") or _title_from_text(text)
+    when, zone, sid = meta.pop("occurred_at", None), meta.pop("zone", None), meta.pop("id", None)
+    report = ParsedReport(row=1, source_id=str(sid) if sid else content_hash(text), text=text, title=title)
+    report.attributes = {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in meta.items()}
+    try:
+        report.occurred_at = parse_time(when, None, tz)
+    except ValueError as exc:
+        raise IngestError(f"{path}: front matter occurred_at: {exc}") from exc
+    report.zone_id = slugify_zone(str(zone)) if zone not in (None, "") else None
+    return report
+
+
+def _pick(columns: list[str], wanted: str | None, default: str, what: str, source: str) -> str | None:
+    """The column to use for a field: the configured one (must exist) or the default name if present."""
+    if wanted is not None:
+        if wanted not in columns:
+            shown = ", ".join(repr(c) for c in columns)
+            raise IngestError(f"{source}: no {what} column {wanted!r}; the file has columns: {shown}")
+        return wanted
+    return default if default in columns else None
+
+
+def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    """Column names and ``(row number, record)`` of a CSV or JSON Lines file."""
+    if path.suffix.lower() == ".csv":
+        text = path.read_text(encoding="utf-8-sig")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        columns = list(reader.fieldnames or [])
+        if not columns:
+            raise IngestError(f"{path}: empty CSV (no header row)")
+        return columns, ((i, r) for i, r in enumerate(reader, start=1))
+    records: list[tuple[int, dict[str, Any]]] = []
+    columns: list[str] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            records.append((n, {"__error__": f"invalid JSON: {exc.msg}"}))
+            continue
+        if not isinstance(obj, dict):
+            records.append((n, {"__error__": f"expected a JSON object, got {type(obj).__name__}"}))
+            continue
+        columns += [k for k in obj if k not in columns]
+        records.append((n, obj))
+    return columns, iter(records)
+
+
+def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo) -> tuple[list[ParsedReport], list[str]]:
+    """Reports from a CSV or JSON Lines file, plus one problem line per bad row.
+
+    Raises:
+        IngestError: a configured column does not exist, or no text column can be found.
+    """
+    columns, rows = _rows(path)
+    src = str(path)
+    text_col = _pick(columns, mapping.text_column, "text", "text", src)
+    if text_col is None:
+        shown = ", ".join(repr(c) for c in columns)
+        raise IngestError(f"{src}: no text column (set --text-column); the file has columns: {shown}")
+    id_col = _pick(columns, mapping.id_column, "id", "id", src)
+    time_col = _pick(columns, mapping.time_column, "occurred_at", "time", src)
+    zone_col = _pick(columns, mapping.zone_column, "zone", "zone", src)
+    title_col = _pick(columns, mapping.title_column, "title", "title", src)
+    used = {c for c in (id_col, text_col, time_col) if c is not None}
+    unit = "row" if path.suffix.lower() == ".csv" else "line"
+    reports: list[ParsedReport] = []
+    problems: list[str] = []
+    for n, rec in rows:
+        if "__error__" in rec:
+            problems.append(f"{unit} {n}: {rec['__error__']}")
+            continue
+        text = str(rec.get(text_col) or "").strip()
+        if not text:
+            problems.append(f"{unit} {n}: empty text in column {text_col!r}")
+            continue
+        try:
+            when = parse_time(rec.get(time_col), mapping.time_format, tz) if time_col is not None else None
+            zone_raw = str(rec.get(zone_col) or "").strip() if zone_col is not None else ""
+            zone = slugify_zone(zone_raw) if zone_raw else None
+        except ValueError as exc:
+            problems.append(f"{unit} {n}: {exc}")
+            continue
+        sid = str(rec.get(id_col) or "").strip() if id_col is not None else ""
+        title = str(rec.get(title_col) or "").strip() if title_col is not None else ""
+        attrs = {k: v for k, v in rec.items() if k not in used and k is not None}
+        reports.append(ParsedReport(n, sid or content_hash(text), text, when, zone, title or _title_from_text(text), attrs))
+    return reports, problems
+
+
+# --------------------------------------------------------------------------- writing
+def _row_dict(source: str, rep: ParsedReport) -> dict[str, Any]:
+    fingerprint = json.dumps(
+        [rep.text, rep.occurred_at.isoformat() if rep.occurred_at else None, rep.zone_id, rep.title, rep.attributes],
+        sort_keys=True,
+        default=str,
+    )
+    return {
+        "source": source,
+        "source_id": rep.source_id[:200],
+        "content_hash": hashlib.sha256(fingerprint.encode("utf-8")).hexdigest(),
+        "occurred_at": rep.occurred_at,
+        "zone_id": rep.zone_id,
+        "title": rep.title[:500],
+        "original_text": rep.text,
+        "redacted_text": redact(rep.text).text,
+        "attributes": json.loads(json.dumps(rep.attributes, default=str)),
+    }
+
+
+def parse_file(path: Path, mapping: ColumnMapping, tz: ZoneInfo, max_chars: int) -> tuple[list[ParsedReport], list[str]]:
+    """Read any supported file; oversized and duplicate reports become problems.
+
+    Raises:
+        IngestError: unsupported or unreadable file, or a file-level problem.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise IngestError(f"{path}: unsupported file type {suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}")
+    try:
+        if suffix in (".md", ".markdown", ".txt"):
+            reports, problems = [read_markdown(path, tz)], []
+            if not reports[0].text:
+                return [], [f"{path.name}: empty report text"]
+        else:
+            reports, problems = read_table(path, mapping, tz)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise IngestError(f"{path}: cannot read: {exc}") from exc
+    kept: list[ParsedReport] = []
+    seen: dict[str, int] = {}
+    unit = "row" if suffix == ".csv" else "line" if suffix == ".jsonl" else "report"
+    for rep in reports:
+        if len(rep.text) > max_chars:
+            problems.append(f"{unit} {rep.row}: text is {len(rep.text):,} characters, over llm.max_report_chars={max_chars:,}")
+        elif rep.source_id in seen:
+            problems.append(f"{unit} {rep.row}: duplicate id {rep.source_id!r} (first at {unit} {seen[rep.source_id]})")
+        else:
+            seen[rep.source_id] = rep.row
+            kept.append(rep)
+    return kept, problems
+
+
+def store_reports(session: Session, source: str, reports: list[ParsedReport], summary: IngestSummary) -> None:
+    """Upsert reports of one source; counts new / updated / unchanged into ``summary``. The caller commits."""
+    existing = dict(
+        session.execute(
+            select(IncidentReport.source_id, IncidentReport.content_hash).where(IncidentReport.source == source)
+        ).all()
+    )
+    rows = [_row_dict(source, r) for r in reports]
+    changed = [r for r in rows if r["source_id"] not in existing or existing[r["source_id"]] != r["content_hash"]]
+    summary.new = sum(r["source_id"] not in existing for r in rows)
+    summary.updated = len(changed) - summary.new
+    summary.unchanged = len(rows) - len(changed)
+    summary.zones = {r["zone_id"] for r in rows if r["zone_id"]}
+    ensure_zones(session, summary.zones)
+    update = ["content_hash", "occurred_at", "zone_id", "title", "original_text", "redacted_text", "attributes"]
+    for i in range(0, len(changed), 500):
+        upsert(session, IncidentReport, changed[i : i + 500], key=["source", "source_id"], update=update)
+
+
+def ingest_file(
+    session: Session,
+    path: Path,
+    mapping: ColumnMapping,
+    *,
+    tz: ZoneInfo,
+    max_chars: int,
+    source_name: str | None = None,
+    strict: bool = False,
+) -> IngestSummary:
+    """Parse and store one file in the caller's transaction.
+
+    Args:
+        session: open session; the caller commits (one transaction per file).
+        path: the report file.
+        mapping: column mapping for CSV / JSON Lines.
+        tz: time zone of naive times.
+        max_chars: longer reports are refused.
+        source_name: value of ``source`` (default: the file name).
+        strict: any bad row refuses the whole file.
+
+    Raises:
+        IngestError: the file cannot be read, a column is missing, or ``strict`` and a row is bad.
+    """
+    source = source_name or path.name
+    reports, problems = parse_file(path, mapping, tz, max_chars)
+    if strict and problems:
+        raise IngestError(f"{path}: refused (--strict), nothing written: " + "; ".join(problems))
+    summary = IngestSummary(source=source, rejected=problems)
+    store_reports(session, source, reports, summary)
+    return summary

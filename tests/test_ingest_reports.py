@@ -1,0 +1,151 @@
+"""Incident report ingestion: Markdown, JSON Lines, CSV; bad rows, --strict, idempotency, the real CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from floorwatch.llm.ingest import ColumnMapping, IngestError, ingest_file, slugify_zone
+from floorwatch.schemas.tables import IncidentReport, Zone
+from floorwatch.storage.db import session_scope
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from tests.conftest import REPO_ROOT, shared_data
+
+UTC_TZ = ZoneInfo("UTC")
+REAL_FLAGS = ["--id-column", "", "--text-column", "Description", "--time-column", "Data",
+              "--time-format", "%d-%m-%Y", "--zone-column", "Local"]
+
+
+def _ingest(factory: sessionmaker[Session], path: Path, mapping: ColumnMapping | None = None, **kw):  # noqa: ANN202
+    with session_scope(factory) as s:
+        return ingest_file(s, path, mapping or ColumnMapping(), tz=UTC_TZ, max_chars=kw.pop("max_chars", 20_000), **kw)
+
+
+def _reports(factory: sessionmaker[Session]) -> list[IncidentReport]:
+    with session_scope(factory) as s:
+        return list(s.scalars(select(IncidentReport).order_by(IncidentReport.source, IncidentReport.source_id)))
+
+
+def _csv(tmp_path: Path, body: str, name: str = "log.csv") -> Path:
+    p = tmp_path / name
+    p.write_text(body, encoding="utf-8")
+    return p
+
+
+def test_markdown_front_matter_and_redaction(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    md = tmp_path / "burn.md"
+    md.write_text("---\noccurred_at: 2024-03-11 06:40\nzone: Press Line\ntitle: Hand caught\nshift: night\n---\n"
+                  "The operator John Smith was pinched at Press Line 2. Call +49 30 1234 5678.\n")
+    summary = _ingest(migrated_db, md)
+    assert (summary.new, summary.unchanged, summary.rejected) == (1, 0, [])
+    (rep,) = _reports(migrated_db)
+    assert rep.zone_id == "press-line" and rep.title == "Hand caught" and rep.attributes == {"shift": "night"}
+    assert rep.occurred_at is not None and rep.occurred_at.isoformat() == "2024-03-11T06:40:00+00:00"
+    assert "John Smith" in rep.original_text
+    assert rep.redacted_text == "The operator [NAME] was pinched at Press Line 2. Call [PHONE]."
+
+
+def test_jsonl_with_bad_lines(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    p = tmp_path / "r.jsonl"
+    lines = [json.dumps({"id": "a1", "text": "Slip near Pump 4", "occurred_at": "2024-01-02T03:04:05Z", "zone": "Pump House",
+                         "severity": 2}),
+             "{not json", json.dumps({"id": "a2", "text": "  "}), json.dumps({"id": "a3", "text": "Cut", "occurred_at": "soon"})]
+    p.write_text("\n".join(lines) + "\n")
+    summary = _ingest(migrated_db, p)
+    assert summary.new == 1
+    assert [r.split(":")[0] for r in summary.rejected] == ["line 2", "line 3", "line 4"]
+    (rep,) = _reports(migrated_db)
+    assert (rep.source_id, rep.zone_id, rep.attributes) == ("a1", "pump-house", {"zone": "Pump House", "severity": 2})
+
+
+def test_csv_bad_rows_reported_good_kept_and_twice_is_no_change(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    p = _csv(tmp_path, "no,when,plant,what,level\n1,01-02-2024,Local_01,Fell from ladder,II\n"
+                       "2,31-02-2024,Local_01,Bad date,I\n3,03-02-2024,Local_02,,I\n4,04-02-2024,Local_02,Burn,III\n")
+    mapping = ColumnMapping(id_column="no", text_column="what", time_column="when", time_format="%d-%m-%Y", zone_column="plant")
+    first = _ingest(migrated_db, p, mapping)
+    assert first.new == 2 and len(first.rejected) == 2
+    assert first.rejected[0].startswith("row 2:") and "31-02-2024" in first.rejected[0]
+    assert first.rejected[1].startswith("row 3:") and "empty text" in first.rejected[1]
+    second = _ingest(migrated_db, p, mapping)
+    assert (second.new, second.updated, second.unchanged) == (0, 0, 2)
+    reps = _reports(migrated_db)
+    assert [r.source_id for r in reps] == ["1", "4"]
+    assert reps[0].attributes == {"plant": "Local_01", "level": "II"}
+    with session_scope(migrated_db) as s:
+        assert sorted(s.scalars(select(Zone.id))) == ["local_01", "local_02"]
+    p.write_text(p.read_text().replace("Fell from ladder", "Fell from step ladder"))
+    third = _ingest(migrated_db, p, mapping)
+    assert (third.new, third.updated, third.unchanged) == (0, 1, 1)
+
+
+def test_missing_column_lists_existing_columns(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    p = _csv(tmp_path, "id,body\n1,x\n")
+    with pytest.raises(IngestError, match=r"no text column 'Description'.*'id', 'body'"):
+        _ingest(migrated_db, p, ColumnMapping(text_column="Description"))
+    with pytest.raises(IngestError, match=r"no text column \(set --text-column\).*'id', 'body'"):
+        _ingest(migrated_db, p)
+
+
+def test_strict_writes_nothing(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    p = _csv(tmp_path, "id,text,occurred_at\n1,Good one,2024-01-01\n2,Bad date,yesterday\n")
+    with pytest.raises(IngestError, match=r"--strict.*row 2"):
+        _ingest(migrated_db, p, strict=True)
+    assert _reports(migrated_db) == []
+
+
+def test_oversized_report_refused_with_size(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    p = _csv(tmp_path, f"id,text\n1,{'x' * 150}\n2,short\n")
+    summary = _ingest(migrated_db, p, max_chars=100)
+    assert summary.new == 1
+    assert summary.rejected == ["row 1: text is 150 characters, over llm.max_report_chars=100"]
+
+
+def test_slugify_zone() -> None:
+    assert slugify_zone("Local_01") == "local_01"
+    assert slugify_zone("  Boiler Room #2 ") == "boiler-room-2"
+    with pytest.raises(ValueError, match="no letters or digits"):
+        slugify_zone("###")
+
+
+def test_real_csv_with_flags_alone_twice_is_no_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from floorwatch.cli.main import app
+
+    csv_path = shared_data("incidents", "industrial_safety_2016.csv")
+    db = tmp_path / "fw.db"
+    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", f"sqlite:///{db}")
+    monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    first = runner.invoke(app, ["ingest", "reports", str(csv_path), *REAL_FLAGS])
+    assert first.exit_code == 0, first.output
+    assert "285 new, 0 updated, 0 unchanged, 0 rejected" in first.output
+    second = runner.invoke(app, ["ingest", "reports", str(csv_path), *REAL_FLAGS])
+    assert "0 new, 0 updated, 285 unchanged, 0 rejected" in second.output
+    from floorwatch.storage.db import make_engine, session_factory
+
+    engine = make_engine(f"sqlite:///{db}")
+    with session_scope(session_factory(engine)) as s:
+        assert s.scalar(select(func.count()).select_from(IncidentReport)) == 285
+        rep = s.scalars(select(IncidentReport).where(IncidentReport.source_id == "0")).one()
+        assert rep.zone_id == "local_01" and rep.occurred_at is not None and rep.occurred_at.day == 1
+        assert rep.attributes["Accident Level"] == "I" and rep.attributes["Critical Risk"] == "Pressed"
+        assert s.scalar(select(func.count()).select_from(Zone)) == 12
+    engine.dispose()
+    bad = runner.invoke(app, ["ingest", "reports", str(csv_path), "--text-column", "Narrative"])
+    assert bad.exit_code == 1 and "'Description'" in bad.output
+
+
+def test_sample_media_reports_ingest(migrated_db: sessionmaker[Session]) -> None:
+    folder = REPO_ROOT / "sample_media" / "incidents"
+    mapping = ColumnMapping(id_column="report_no", text_column="description", time_column="date",
+                            time_format="%d/%m/%Y %H:%M", zone_column="area")
+    total = sum(_ingest(migrated_db, p, mapping).new for p in sorted(folder.iterdir()))
+    reps = _reports(migrated_db)
+    assert total == len(reps) == 8
+    assert all("[NAME]" not in r.original_text for r in reps)
+    assert sum("[NAME]" in r.redacted_text for r in reps) >= 4
