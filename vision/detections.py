@@ -116,7 +116,7 @@ class Detections:
         """Rows selected by an int, a slice, an index array or a boolean mask (always a new ``Detections``)."""
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        idx = np.asarray(index) if isinstance(index, list) else index
+        idx = (np.asarray(index) if index else np.zeros(0, dtype=np.int64)) if isinstance(index, list) else index
         if isinstance(idx, np.ndarray) and idx.dtype == bool and len(idx) != len(self):
             raise IndexError(f"Detections: mask has {len(idx)} entries for {len(self)} detections")
         return Detections(
