@@ -9,7 +9,9 @@ import typer
 
 EXIT_BAD_INPUT = 2
 
-model_app = typer.Typer(help="Packaged detection models: list, export (ONNX/TensorRT), fine-tune.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="Packaged detection models: list, export (ONNX/TensorRT), fine-tune.", no_args_is_help=True
+)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -38,10 +40,14 @@ def list_models() -> None:
 @model_app.command("export")
 def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="onnx, or engine (TensorRT: CUDA + tensorrt)")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Packaged model name or .pt weights path")] = "fall",
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Packaged model name or .pt weights path")
+    ] = "fall",
     imgsz: Annotated[int, typer.Option("--imgsz", help="Square input size baked into the export")] = 640,
     half: Annotated[bool, typer.Option("--half", help="FP16 weights (needs CUDA)")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <state dir>/models)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: <state dir>/models)")
+    ] = None,
 ) -> None:
     """Export a model to ONNX or a TensorRT engine and print the written file's path."""
     _setup()
@@ -58,7 +64,9 @@ def export(
 @model_app.command("train")
 def train(
     data: Annotated[Path, typer.Argument(help="Dataset YAML (ultralytics format: path, train, val, names)")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Base: packaged model name or .pt path")] = "fall",
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Base: packaged model name or .pt path")
+    ] = "fall",
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs")] = 10,
     imgsz: Annotated[int, typer.Option("--imgsz", help="Square training size")] = 640,
     batch: Annotated[int, typer.Option("--batch", help="Images per batch")] = 8,

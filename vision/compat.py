@@ -29,7 +29,9 @@ _INSTALLED_ATTR = "_floorwatch_legacy_aattn_shim"
 def _qkv_order(num_heads: int, head_dim: int) -> torch.Tensor:
     """Index that takes rows [q(0..C), k(C..2C), v(2C..3C)] to the per-head [q_h, k_h, v_h] layout."""
     c = num_heads * head_dim
-    order = [part * c + h * head_dim + d for h in range(num_heads) for part in range(3) for d in range(head_dim)]
+    order = [
+        part * c + h * head_dim + d for h in range(num_heads) for part in range(3) for d in range(head_dim)
+    ]
     return torch.tensor(order, dtype=torch.long)
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from floorwatch.vision.models import MODELS, ModelNotFoundError, load_yolo, packaged_weights, resolve
 
 from floorwatch.runtime import default_state_dir
-from floorwatch.vision.models import MODELS, ModelNotFoundError, load_yolo, packaged_weights, resolve
 
 EXPORT_FORMATS = ("onnx", "engine")
 _EXPORT_SUFFIX = {"onnx": ".onnx", "engine": ".engine"}
@@ -119,7 +119,9 @@ def export_model(
     if weights.resolve() != local:
         shutil.copyfile(weights, local)
     yolo, _ = load_yolo(str(local))
-    exported = yolo.export(format=fmt, imgsz=imgsz, half=half, device=0 if fmt == "engine" else "cpu", verbose=False)
+    exported = yolo.export(
+        format=fmt, imgsz=imgsz, half=half, device=0 if fmt == "engine" else "cpu", verbose=False
+    )
     path = Path(str(exported)) if exported else local.with_suffix(_EXPORT_SUFFIX[fmt])
     if not path.is_file():
         raise ModelToolError(f"export to {fmt!r} reported success but {str(path)!r} was not written")
