@@ -147,8 +147,9 @@ def assessment(
     return ra
 
 
-def populate(session: Session, media_dir: Path) -> dict[str, Any]:
-    """Three zones with alerts (with snapshots), incidents, a sensor anomaly, an outage and assessments."""
+def populate(session: Session, media_dir: Path, t0: datetime = T0) -> dict[str, Any]:
+    """Three zones with alerts (snapshots), an incident, a sensor anomaly, an outage and assessments from ``t0`` on."""
+    t1 = t0 + timedelta(days=7)
     for zid, name in (("press-shop", "Press shop"), ("warehouse", "Warehouse"), ("paint-line", "")):
         zone(session, zid, name)
     for cid in ("cam-1", "cam-2"):
@@ -160,7 +161,7 @@ def populate(session: Session, media_dir: Path) -> dict[str, Any]:
             f"a-press-{i}",
             "press-shop",
             "cam-1",
-            T0 + timedelta(days=1, hours=2 + i),
+            t0 + timedelta(days=1, hours=2 + i),
             snapshot_path=snapshot(media_dir, f"snapshots/cam-1/a-press-{i}.jpg"),
             clip_path=None,
             review="dismissed" if i < 4 else "none",
@@ -170,22 +171,22 @@ def populate(session: Session, media_dir: Path) -> dict[str, Any]:
         "a-wh-0",
         "warehouse",
         "cam-2",
-        T0 + timedelta(days=2, hours=14),
+        t0 + timedelta(days=2, hours=14),
         rule="person_down",
         severity="critical",
         snapshot_path=snapshot(media_dir, "snapshots/cam-2/a-wh-0.jpg", (40, 200, 40)),
     )
     inc = incident(
-        session, "warehouse", T0 + timedelta(days=3), "[NAME] was struck by a falling pallet near rack 4."
+        session, "warehouse", t0 + timedelta(days=3), "[NAME] was struck by a falling pallet near rack 4."
     )
-    sensor_series(session, "paint-line", "pump-1", "pressure", T0 + timedelta(days=1), 12)
+    sensor_series(session, "paint-line", "pump-1", "pressure", t0 + timedelta(days=1), 12)
     session.add(
         SensorAnomaly(
             id="an-1",
             zone_id="paint-line",
             asset="pump-1",
-            started_at=T0 + timedelta(days=1, minutes=400),
-            ended_at=T0 + timedelta(days=1, minutes=460),
+            started_at=t0 + timedelta(days=1, minutes=400),
+            ended_at=t0 + timedelta(days=1, minutes=460),
             score=0.93,
             channels=["pressure"],
             category="pressure",
@@ -195,17 +196,17 @@ def populate(session: Session, media_dir: Path) -> dict[str, Any]:
         CameraOutage(
             id="out-1",
             camera_id="cam-2",
-            started_at=T0 + timedelta(days=4),
+            started_at=t0 + timedelta(days=4),
             ended_at=None,
             reason="stream timeout",
         )
     )
     session.flush()
-    assessment(session, "press-shop", T0, T1, 41.0, "medium", [("alert", "a-press-5")])
+    assessment(session, "press-shop", t0, t1, 41.0, "medium", [("alert", "a-press-5")])
     assessment(
-        session, "warehouse", T0, T1, 78.5, "critical", [("incident", str(inc.id)), ("alert", "a-wh-0")]
+        session, "warehouse", t0, t1, 78.5, "critical", [("incident", str(inc.id)), ("alert", "a-wh-0")]
     )
-    assessment(session, "warehouse", T0 - timedelta(days=7), T0, 52.0, "high")
-    assessment(session, "paint-line", T0, T1, 12.0, "low", [("anomaly", "an-1")], trend="stable", actions=[])
+    assessment(session, "warehouse", t0 - timedelta(days=7), t0, 52.0, "high")
+    assessment(session, "paint-line", t0, t1, 12.0, "low", [("anomaly", "an-1")], trend="stable", actions=[])
     session.flush()
     return {"incident_id": inc.id}

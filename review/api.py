@@ -1,0 +1,229 @@
+"""JSON API of the dashboard (``/api/...``; OpenAPI docs at ``/docs``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import func, select
+
+from floorwatch.config import ZONE_ID_PATTERN
+from floorwatch.review.auth import DashboardState, require_bearer, state
+from floorwatch.review.fatigue import ThresholdSuggestion, suggest_threshold_changes
+from floorwatch.review.reports import ReportInfo, list_reports
+from floorwatch.schemas.evidence import AlertSummary, DismissalRate, ZoneEvidence
+from floorwatch.schemas.tables import Alert, RiskAssessment, Zone
+from floorwatch.storage import queries
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+MAX_LIMIT = 200
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT}")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")]
+Days = Annotated[int, Query(ge=1, le=366, description="Look back this many days")]
+
+
+class AlertFilters(BaseModel):
+    """Filters of the alert list (query parameters)."""
+
+    model_config = ConfigDict(extra="forbid")
+    camera: str | None = Field(None, pattern=ZONE_ID_PATTERN)
+    zone: str | None = Field(None, pattern=ZONE_ID_PATTERN)
+    rule: str | None = Field(None, pattern=r"^[a-z_]{1,40}$")
+    status: Literal["open", "closed"] | None = None
+    review: Literal["none", "acknowledged", "dismissed"] | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> AlertFilters:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError("start is after end")
+        return self
+
+    def query_kwargs(self) -> dict[str, object]:
+        return {
+            "camera_id": self.camera, "zone_id": self.zone, "rule": self.rule, "status": self.status,
+            "review": self.review, "start": self.start, "end": self.end,
+        }  # fmt: skip
+
+
+class AlertQuery(AlertFilters):
+    """Filters plus the page (FastAPI flattens one query model into query parameters)."""
+
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT}")
+    offset: int = Field(0, ge=0, le=1_000_000, description="Rows to skip")
+
+
+class AlertPage(BaseModel):
+    items: list[AlertSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class ReviewRequest(BaseModel):
+    """An operator's verdict on an alert. Dismissing as a false positive needs a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["acknowledged", "dismissed"]
+    reason: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _reason_for_dismissal(self) -> ReviewRequest:
+        if self.action == "dismissed" and not (self.reason or "").strip():
+            raise ValueError("dismissing an alert needs a reason (why is it a false positive?)")
+        return self
+
+
+class RiskOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    zone_id: str
+    period_start: datetime
+    period_end: datetime
+    status: str
+    error: str | None
+    level: str | None
+    score: float | None
+    trend: str | None
+    top_hazards: list[object]
+    summary: str
+    actions: list[object]
+    model: str
+    created_at: datetime
+
+
+class ZoneOut(BaseModel):
+    id: str
+    name: str
+    latest: RiskOut | None
+
+
+class RiskPage(BaseModel):
+    items: list[RiskOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class FatigueOut(BaseModel):
+    start: datetime
+    end: datetime
+    rates: list[DismissalRate]
+    suggestions: list[ThresholdSuggestion]
+
+
+def alert_page(st: DashboardState, filters: AlertFilters, limit: int, offset: int) -> AlertPage:
+    """One page of alerts matching ``filters``, newest first, with the total count."""
+    with st.sessions() as s:
+        kw = filters.query_kwargs()
+        items = queries.list_alerts(s, **kw, limit=limit, offset=offset)  # type: ignore[arg-type]
+        total = queries.count_alerts(s, **kw)  # type: ignore[arg-type]
+    return AlertPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def zones_overview(st: DashboardState) -> list[ZoneOut]:
+    """Every zone with its newest successful assessment."""
+    with st.sessions() as s:
+        newest = (
+            select(RiskAssessment.zone_id, func.max(RiskAssessment.id).label("rid"))
+            .where(RiskAssessment.status == "ok")
+            .group_by(RiskAssessment.zone_id)
+            .subquery()
+        )
+        latest = {ra.zone_id: RiskOut.model_validate(ra) for ra in s.scalars(
+            select(RiskAssessment).join(newest, RiskAssessment.id == newest.c.rid)
+        )}  # fmt: skip
+        zones = list(s.scalars(select(Zone).order_by(Zone.id)))
+    out = [ZoneOut(id=z.id, name=z.name, latest=latest.get(z.id)) for z in zones]
+    return sorted(out, key=lambda z: (-(z.latest.score or 0) if z.latest else 1, z.id))
+
+
+def risk_page(st: DashboardState, zone_id: str, limit: int, offset: int) -> RiskPage:
+    """Assessments of one zone, newest period first."""
+    with st.sessions() as s:
+        if s.get(Zone, zone_id) is None:
+            raise HTTPException(404, f"no zone {zone_id!r}")
+        cond = RiskAssessment.zone_id == zone_id
+        rows = s.scalars(
+            select(RiskAssessment).where(cond).order_by(RiskAssessment.period_end.desc(), RiskAssessment.id.desc())
+            .limit(limit).offset(offset)
+        )  # fmt: skip
+        items = [RiskOut.model_validate(r) for r in rows]
+        total = int(s.scalar(select(func.count()).select_from(RiskAssessment).where(cond)) or 0)
+    return RiskPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def fatigue(st: DashboardState, days: int) -> FatigueOut:
+    """Dismissal rates over the last ``days`` and the threshold changes they suggest."""
+    end = datetime.now(UTC)
+    start = end - timedelta(days=days)
+    with st.sessions() as s:
+        rates = queries.dismissal_rates(s, start, end)
+    return FatigueOut(
+        start=start, end=end, rates=rates, suggestions=suggest_threshold_changes(rates, st.settings)
+    )
+
+
+@router.get("/alerts", response_model=AlertPage, summary="List alerts (filtered, paginated, newest first)")
+def api_alerts(request: Request, q: Annotated[AlertQuery, Query()]) -> AlertPage:
+    return alert_page(state(request), q, q.limit, q.offset)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertSummary, summary="One alert")
+def api_alert(request: Request, alert_id: str) -> AlertSummary:
+    with state(request).sessions() as s:
+        row = s.get(Alert, alert_id)
+        if row is None:
+            raise HTTPException(404, f"no alert {alert_id!r}")
+        return AlertSummary.model_validate(row, from_attributes=True)
+
+
+@router.post(
+    "/alerts/{alert_id}/review", response_model=AlertSummary, dependencies=[Depends(require_bearer)],
+    summary="Acknowledge an alert or dismiss it as a false positive (needs the bearer token)",
+)  # fmt: skip
+def api_review(request: Request, alert_id: str, body: ReviewRequest) -> AlertSummary:
+    with state(request).sessions() as s:
+        try:
+            out = queries.review_alert(s, alert_id, body.action, body.reason)
+        except queries.AlertNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        s.commit()
+    return out
+
+
+@router.get("/zones", response_model=list[ZoneOut], summary="Zones with their latest risk assessment")
+def api_zones(request: Request) -> list[ZoneOut]:
+    return zones_overview(state(request))
+
+
+@router.get("/zones/{zone_id}/risk", response_model=RiskPage, summary="Risk history of a zone")
+def api_zone_risk(request: Request, zone_id: str, limit: Limit = 50, offset: Offset = 0) -> RiskPage:
+    return risk_page(state(request), zone_id, limit, offset)
+
+
+@router.get(
+    "/zones/{zone_id}/evidence", response_model=ZoneEvidence, summary="What happened in a zone lately"
+)
+def api_zone_evidence(request: Request, zone_id: str, days: Days = 7) -> ZoneEvidence:
+    end = datetime.now(UTC)
+    with state(request).sessions() as s:
+        if s.get(Zone, zone_id) is None:
+            raise HTTPException(404, f"no zone {zone_id!r}")
+        return queries.zone_evidence(s, zone_id, end - timedelta(days=days), end)
+
+
+@router.get(
+    "/fatigue", response_model=FatigueOut, summary="Dismissal rates per zone and rule, threshold suggestions"
+)
+def api_fatigue(request: Request, days: Days = 30) -> FatigueOut:
+    return fatigue(state(request), days)
+
+
+@router.get("/reports", response_model=list[ReportInfo], summary="Rendered reports under media/reports")
+def api_reports(request: Request, limit: Limit = 50, offset: Offset = 0) -> list[ReportInfo]:
+    return list_reports(state(request).media_dir, limit, offset)

@@ -1,0 +1,168 @@
+"""Server-rendered HTML pages of the dashboard (Jinja2; small vanilla JS in ``static/app.js``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from floorwatch.review import api, plots
+from floorwatch.review.auth import COOKIE_NAME, require_form_session, state
+from floorwatch.review.media import png_data_uri
+from floorwatch.review.reports import list_reports
+from floorwatch.schemas.evidence import AlertSummary
+from floorwatch.schemas.tables import Alert, Zone
+from floorwatch.storage import queries
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.filters["dt"] = lambda v, fmt="%Y-%m-%d %H:%M:%S": v.astimezone(UTC).strftime(fmt) if v else "-"
+templates.env.globals["level_colors"] = plots.LEVEL_COLORS
+FILTER_KEYS = ("camera", "zone", "rule", "status", "review", "start", "end")
+
+
+def _render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    st = state(request)
+    ctx |= {"read_only": st.read_only, "signed_in": st.cookie_ok(request), "site_name": st.settings.site.name}
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def _errors(exc: ValidationError) -> list[str]:
+    return [f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()]
+
+
+@router.get("/")
+def index() -> RedirectResponse:
+    return RedirectResponse("/alerts", status_code=307)
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(
+    request: Request,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=api.MAX_LIMIT)] = 25,
+    partial: bool = False,
+) -> HTMLResponse:
+    raw = {k: v for k in FILTER_KEYS if (v := request.query_params.get(k))}
+    try:
+        filters = api.AlertFilters.model_validate(raw)
+    except ValidationError as exc:
+        return _render(
+            request, "alerts.html.j2", 422, errors=_errors(exc), filters=raw, result=None, query=""
+        )
+    result = api.alert_page(state(request), filters, limit, (page - 1) * limit)
+    query = urlencode({**raw, "limit": limit})
+    pages = max(1, -(-result.total // limit))
+    name = "alert_rows.html.j2" if partial else "alerts.html.j2"
+    return _render(request, name, filters=raw, result=result, page=page, pages=pages, query=query, errors=[])
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def alert_page(request: Request, alert_id: str, error: str | None = None) -> HTMLResponse:
+    with state(request).sessions() as s:
+        row = s.get(Alert, alert_id)
+        if row is None:
+            raise HTTPException(404, f"no alert {alert_id!r}")
+        alert = AlertSummary.model_validate(row, from_attributes=True)
+    return _render(request, "alert.html.j2", alert=alert, error=error)
+
+
+@router.post("/alerts/{alert_id}/review", dependencies=[Depends(require_form_session)])
+def review_form(
+    request: Request,
+    alert_id: str,
+    action: Annotated[str, Form()],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        body = api.ReviewRequest(action=action, reason=reason or None)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        with state(request).sessions() as s:
+            row = s.get(Alert, alert_id)
+            if row is None:
+                raise HTTPException(404, f"no alert {alert_id!r}") from exc
+            alert = AlertSummary.model_validate(row, from_attributes=True)
+        return _render(request, "alert.html.j2", 422, alert=alert, error="; ".join(_errors(exc)))
+    with state(request).sessions() as s:
+        try:
+            queries.review_alert(s, alert_id, body.action, body.reason)
+        except queries.AlertNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        s.commit()
+    return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
+
+
+@router.get("/zones", response_class=HTMLResponse)
+def zones_page(request: Request) -> HTMLResponse:
+    return _render(
+        request,
+        "zones.html.j2",
+        zones=api.zones_overview(state(request)),
+        fatigue=api.fatigue(state(request), 30),
+    )
+
+
+@router.get("/zones/{zone_id}", response_class=HTMLResponse)
+def zone_page(
+    request: Request,
+    zone_id: str,
+    days: Annotated[int, Query(ge=1, le=366)] = 7,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> HTMLResponse:
+    st = state(request)
+    limit = 20
+    risk = api.risk_page(st, zone_id, limit, (page - 1) * limit)
+    end = datetime.now(UTC)
+    with st.sessions() as s:
+        zone = s.get(Zone, zone_id)
+        evidence = queries.zone_evidence(s, zone_id, end - timedelta(days=days), end)
+    points = [(r.period_end, r.score) for r in risk.items if r.score is not None]
+    png = plots.risk_history({zone_id: points}) if len(points) > 1 else None
+    return _render(
+        request, "zone.html.j2", zone=zone, risk=risk, evidence=evidence, days=days, page=page,
+        pages=max(1, -(-risk.total // limit)), plot=png_data_uri(png) if png else None,
+    )  # fmt: skip
+
+
+@router.get("/fatigue", response_class=HTMLResponse)
+def fatigue_page(request: Request, days: Annotated[int, Query(ge=1, le=366)] = 30) -> HTMLResponse:
+    return _render(request, "fatigue.html.j2", fatigue=api.fatigue(state(request), days), days=days)
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def reports_page(request: Request, page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
+    limit = 50
+    reports = list_reports(state(request).media_dir, limit + 1, (page - 1) * limit)
+    return _render(request, "reports.html.j2", reports=reports[:limit], page=page, more=len(reports) > limit)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    return _render(request, "login.html.j2", error=None)
+
+
+@router.post("/login")
+def login(request: Request, token: Annotated[str, Form(max_length=1000)]) -> Response:
+    st = state(request)
+    if st.read_only:
+        return _render(
+            request, "login.html.j2", 403, error="The dashboard runs read-only: nobody can sign in."
+        )
+    if not st.token_ok(token):
+        return _render(request, "login.html.j2", 401, error="Wrong token.")
+    resp = RedirectResponse("/alerts", status_code=303)
+    resp.set_cookie(COOKIE_NAME, st.session_cookie(), httponly=True, samesite="strict", max_age=12 * 3600)
+    return resp
+
+
+@router.post("/logout")
+def logout() -> Response:
+    resp = RedirectResponse("/alerts", status_code=303)
+    resp.delete_cookie(COOKIE_NAME)
+    return resp

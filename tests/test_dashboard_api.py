@@ -1,0 +1,187 @@
+"""Dashboard JSON API and pages over a real (migrated) database, through FastAPI's TestClient."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from floorwatch.config import MediaConfig, ServeConfig, Settings
+from floorwatch.review.app import create_app
+from floorwatch.review.auth import NoTokenError
+from floorwatch.storage.db import session_scope
+from tests.review_factories import populate
+
+TOKEN = "s3cret-token-for-tests-0123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _settings(media: Path, token: str | None = TOKEN) -> Settings:
+    return Settings(media=MediaConfig(dir=media), serve=ServeConfig(token=token))
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    d = tmp_path / "media"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def filled(migrated_db: sessionmaker[Session], media: Path) -> sessionmaker[Session]:
+    with session_scope(migrated_db) as s:
+        populate(s, media)
+    return migrated_db
+
+
+@pytest.fixture
+def client(filled: sessionmaker[Session], media: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(_settings(media), sessions=filled)) as c:
+        yield c
+
+
+@pytest.fixture
+def ro_client(filled: sessionmaker[Session], media: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(_settings(media, token=None), read_only=True, sessions=filled)) as c:
+        yield c
+
+
+def test_refuses_to_start_without_token_unless_read_only(filled: sessionmaker[Session], media: Path) -> None:
+    with pytest.raises(NoTokenError, match="FLOORWATCH_SERVE__TOKEN"):
+        create_app(_settings(media, token=None), sessions=filled)
+    assert create_app(_settings(media, token=None), read_only=True, sessions=filled) is not None
+
+
+def test_list_filter_paginate(client: TestClient) -> None:
+    page = client.get("/api/alerts", params={"limit": 3}).json()
+    assert page["total"] == 7 and len(page["items"]) == 3
+    starts = [a["started_at"] for a in page["items"]]
+    assert starts == sorted(starts, reverse=True)
+    rest = client.get("/api/alerts", params={"limit": 3, "offset": 6}).json()
+    assert len(rest["items"]) == 1
+    seen = {a["id"] for a in page["items"]} | {a["id"] for a in rest["items"]}
+    mid = client.get("/api/alerts", params={"limit": 3, "offset": 3}).json()
+    assert len(seen | {a["id"] for a in mid["items"]}) == 7
+    wh = client.get("/api/alerts", params={"zone": "warehouse"}).json()
+    assert [a["id"] for a in wh["items"]] == ["a-wh-0"]
+    assert client.get("/api/alerts", params={"rule": "person_down", "camera": "cam-1"}).json()["total"] == 0
+    assert client.get("/api/alerts", params={"review": "dismissed"}).json()["total"] == 4
+    window = {"start": "2024-03-06T00:00:00Z", "end": "2024-03-07T00:00:00Z"}
+    assert [a["id"] for a in client.get("/api/alerts", params=window).json()["items"]] == ["a-wh-0"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 201},
+        {"offset": -1},
+        {"status": "bogus"},
+        {"review": "maybe"},
+        {"zone": "../etc"},
+        {"start": "yesterday"},
+        {"start": "2024-03-06T00:00:00"},  # naive
+        {"start": "2024-03-07T00:00:00Z", "end": "2024-03-06T00:00:00Z"},
+        {"colour": "red"},
+    ],
+)
+def test_bad_list_input_is_422(client: TestClient, params: dict[str, object]) -> None:
+    r = client.get("/api/alerts", params=params)
+    assert r.status_code == 422, r.text
+
+
+def test_detail_and_missing(client: TestClient) -> None:
+    a = client.get("/api/alerts/a-wh-0").json()
+    assert a["rule"] == "person_down" and a["snapshot_path"] == "snapshots/cam-2/a-wh-0.jpg"
+    assert client.get("/api/alerts/nope").status_code == 404
+
+
+def test_review_needs_bearer_token(client: TestClient) -> None:
+    body = {"action": "dismissed", "reason": "forklift driver, not a person"}
+    assert client.post("/api/alerts/a-wh-0/review", json=body).status_code == 401
+    wrong = client.post("/api/alerts/a-wh-0/review", json=body, headers={"Authorization": "Bearer wrong"})
+    assert wrong.status_code == 401
+    assert client.get("/api/alerts/a-wh-0").json()["review"] == "none"
+    ok = client.post("/api/alerts/a-wh-0/review", json=body, headers=AUTH)
+    assert ok.status_code == 200 and ok.json()["review"] == "dismissed"
+    stored = client.get("/api/alerts/a-wh-0").json()
+    assert stored["review"] == "dismissed" and stored["review_reason"] == body["reason"]
+    ack = client.post("/api/alerts/a-press-5/review", json={"action": "acknowledged"}, headers=AUTH)
+    assert ack.json()["review"] == "acknowledged"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"action": "dismissed"},  # dismissal needs a reason
+        {"action": "dismissed", "reason": "   "},
+        {"action": "deleted", "reason": "x"},
+        {"action": "acknowledged", "reason": "x" * 2001},
+        {"action": "acknowledged", "extra": 1},
+    ],
+)
+def test_bad_review_is_422_and_changes_nothing(client: TestClient, body: dict[str, object]) -> None:
+    r = client.post("/api/alerts/a-wh-0/review", json=body, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert client.get("/api/alerts/a-wh-0").json()["review"] == "none"
+
+
+def test_review_of_unknown_alert_is_404(client: TestClient) -> None:
+    assert (
+        client.post("/api/alerts/nope/review", json={"action": "acknowledged"}, headers=AUTH).status_code
+        == 404
+    )
+
+
+def test_read_only_refuses_mutations(ro_client: TestClient) -> None:
+    assert ro_client.get("/api/alerts").json()["total"] == 7
+    r = ro_client.post("/api/alerts/a-wh-0/review", json={"action": "acknowledged"}, headers=AUTH)
+    assert r.status_code == 403
+    assert ro_client.post("/alerts/a-wh-0/review", data={"action": "acknowledged"}).status_code == 403
+    assert ro_client.post("/login", data={"token": TOKEN}).status_code == 403
+    assert ro_client.get("/api/alerts/a-wh-0").json()["review"] == "none"
+
+
+def test_zones_risk_fatigue_reports(client: TestClient, media: Path) -> None:
+    zones = client.get("/api/zones").json()
+    assert [z["id"] for z in zones] == ["warehouse", "press-shop", "paint-line"]
+    risk = client.get("/api/zones/warehouse/risk", params={"limit": 1}).json()
+    assert risk["total"] == 2 and risk["items"][0]["score"] == 78.5
+    assert client.get("/api/zones/nowhere/risk").status_code == 404
+    assert client.get("/api/fatigue", params={"days": 0}).status_code == 422
+    assert client.get("/api/reports").json() == []
+    (media / "reports" / "week-10").mkdir(parents=True)
+    (media / "reports" / "week-10" / "report.html").write_text("<html></html>")
+    reports = client.get("/api/reports").json()
+    assert reports[0]["files"] == {"report.html": "/media/reports/week-10/report.html"}
+    assert client.get(reports[0]["files"]["report.html"]).text == "<html></html>"
+    assert "/api/alerts" in client.get("/openapi.json").json()["paths"]
+
+
+def test_media_served_only_from_media_dir(client: TestClient, media: Path, tmp_path: Path) -> None:
+    ok = client.get("/media/snapshots/cam-2/a-wh-0.jpg")
+    assert ok.status_code == 200 and ok.headers["content-type"] == "image/jpeg"
+    assert ok.content == (media / "snapshots/cam-2/a-wh-0.jpg").read_bytes()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not serve")
+    os.symlink(secret, media / "link.txt")
+    os.symlink(tmp_path, media / "outdir")
+    for path in [
+        "/media/../secret.txt",
+        "/media/%2e%2e/secret.txt",
+        "/media/%2e%2e%2fsecret.txt",
+        "/media/snapshots/%2E%2E/%2E%2E/secret.txt",
+        "/media//etc/passwd",
+        "/media/%2Fetc%2Fpasswd",
+        "/media/link.txt",
+        "/media/outdir/secret.txt",
+        "/media/snapshots\\..\\..\\secret.txt",
+        "/media/nothing-here.jpg",
+    ]:
+        r = client.get(path)
+        assert r.status_code in (400, 404), (path, r.status_code)
+        assert "do not serve" not in r.text and "root:" not in r.text

@@ -1,0 +1,71 @@
+"""Server-rendered dashboard pages and the sign-in + form-post review flow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from floorwatch.config import MediaConfig, ServeConfig, Settings
+from floorwatch.review.app import create_app
+from floorwatch.review.auth import COOKIE_NAME
+from floorwatch.storage.db import session_scope
+from tests.review_factories import populate
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
+
+TOKEN = "s3cret-token-for-tests-0123"
+
+
+@pytest.fixture
+def client(migrated_db: sessionmaker[Session], tmp_path: Path) -> Iterator[TestClient]:
+    media = tmp_path / "media"
+    with session_scope(migrated_db) as s:
+        populate(s, media, T0)
+    settings = Settings(media=MediaConfig(dir=media), serve=ServeConfig(token=TOKEN))
+    with TestClient(create_app(settings, sessions=migrated_db), base_url="http://dash.local") as c:
+        yield c
+
+
+def test_pages_render(client: TestClient) -> None:
+    alerts = client.get("/alerts", params={"zone": "press-shop", "limit": 2})
+    assert alerts.status_code == 200 and "6 alerts" in alerts.text and "page 1 of 3" in alerts.text
+    assert alerts.text.count('data-alert="') == 2
+    rows = client.get("/alerts", params={"zone": "press-shop", "limit": 2, "page": 3, "partial": 1}).text
+    assert rows.count('data-alert="') == 2 and "<html" not in rows
+    assert client.get("/alerts", params={"status": "nope"}).status_code == 422
+    detail = client.get("/alerts/a-wh-0").text
+    assert "/media/snapshots/cam-2/a-wh-0.jpg" in detail and "Sign in" in detail
+    zone = client.get("/zones/warehouse", params={"days": 7}).text
+    assert (
+        "critical" in zone and "Warehouse" in zone and 'id="incident-' in zone and "[NAME] was struck" in zone
+    )
+    zones = client.get("/zones").text
+    assert "Press shop" in zones and "restricted_zone_intrusion" in zones and "67%" in zones
+    assert "raise min_seconds" in client.get("/fatigue", params={"days": 30}).text
+    assert client.get("/reports").status_code == 200
+    assert client.get("/zones/nowhere").status_code == 404
+
+
+def test_form_review_needs_sign_in(client: TestClient) -> None:
+    form = {"action": "dismissed", "reason": "reflection on the floor"}
+    assert client.post("/alerts/a-wh-0/review", data=form, follow_redirects=False).status_code == 401
+    assert client.post("/login", data={"token": "wrong-token-wrong-token"}).status_code == 401
+    login = client.post("/login", data={"token": TOKEN}, follow_redirects=False)
+    assert login.status_code == 303
+    cookie = login.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and TOKEN not in cookie
+    assert client.cookies.get(COOKIE_NAME)
+    cross = client.post("/alerts/a-wh-0/review", data=form, headers={"Origin": "http://evil.example"})
+    assert cross.status_code == 403
+    no_reason = client.post("/alerts/a-wh-0/review", data={"action": "dismissed"})
+    assert no_reason.status_code == 422 and "needs a reason" in no_reason.text
+    done = client.post("/alerts/a-wh-0/review", data=form, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/alerts/a-wh-0"
+    assert "dismissed: reflection on the floor" in client.get("/alerts/a-wh-0").text
+    # The cookie does not stand in for the API's bearer token.
+    assert client.post("/api/alerts/a-wh-0/review", json={"action": "acknowledged"}).status_code == 401
