@@ -99,22 +99,42 @@ def test_dwell_fires_only_after_max_seconds(present_frames, fires):
 
 
 # --------------------------------------------------------------------------- person down
+def upright_then(box: list[float], label: str, tid: int = 5, upright_frames: int = 10) -> Callable[[int], Detections]:
+    """Track ``tid`` stands at (100, 100..220) for ``upright_frames``, then shows ``box`` with ``label``."""
+    return lambda f: dets((UPRIGHT, "person", tid)) if f < upright_frames else dets((box, label, tid))
+
+
 @pytest.mark.parametrize(
     ("box", "label", "fires"),
     [
         (LYING, "person", True),  # posture alone
         (LYING, "fallen_person", True),
         (UPRIGHT, "fallen_person", False),  # the Fall class alone is not trusted
-        ([100, 100, 220, 200], "person", True),  # w/h = 1.2 exactly
-        ([100, 100, 219, 200], "person", False),  # w/h = 1.19
+        ([100, 120, 220, 220], "person", True),  # w/h = 1.2 exactly
+        ([100, 120, 219, 220], "person", False),  # w/h = 1.19
     ],
 )
 def test_person_down_posture_table(box, label, fires):
-    ev = run(PersonDownRule(min_seconds=2.0, aspect_ratio=1.2), 30, lambda f: dets((box, label, 5)))
+    ev = run(PersonDownRule(min_seconds=2.0, aspect_ratio=1.2), 40, upright_then(box, label))
     started = [e for e in ev if e.phase == "started"]
     assert bool(started) is fires
     if fires:
-        assert started[0].frame == 20 and started[0].severity == "critical" and started[0].details["reason"] == "posture"
+        assert started[0].frame == 30 and started[0].severity == "critical" and started[0].details["reason"] == "posture"
+
+
+def test_person_down_needs_the_person_seen_upright_first():
+    # a coat on the ground that the model calls "Fall" from the first frame on (as in sample_media/vtest.avi)
+    assert run(PersonDownRule(min_seconds=0.5), 60, lambda f: dets((LYING, "fallen_person", 1))) == []
+
+
+@pytest.mark.parametrize(("lying_box", "fires"), [(LYING, True), ([400, 300, 520, 340], False)])
+def test_person_down_survives_an_id_switch_during_the_fall(lying_box, fires):
+    # track 1 stands until frame 9 and ends; track 2 appears lying: at the same spot it inherits track 1's history
+    def at(f: int) -> Detections:
+        return dets((UPRIGHT, "person", 1)) if f < 10 else dets((lying_box, "fallen_person", 2))
+
+    ev = run(PersonDownRule(min_seconds=1.0), 40, at)
+    assert [(e.phase, e.frame, e.track_id) for e in ev] == ([("started", 20, 2)] if fires else [])
 
 
 @pytest.mark.parametrize(("label", "fires"), [("fallen_person", True), ("person", False)])
@@ -134,8 +154,8 @@ def test_person_down_height_drop_needs_fall_label(label, fires):
 
 
 def test_person_down_stays_open_while_lying_still():
-    ev = run(PersonDownRule(min_seconds=1.0, update_every_seconds=100), 100, lambda f: dets((LYING, "fallen_person", 1)))
-    assert phases(ev) == [("started", 10)]
+    ev = run(PersonDownRule(min_seconds=1.0, update_every_seconds=100), 300, upright_then(LYING, "fallen_person"))
+    assert phases(ev) == [("started", 20)]  # still open 28 s later
 
 
 # --------------------------------------------------------------------------- missing PPE
@@ -247,9 +267,9 @@ def test_cooldown_per_zone_and_rule(cooldown, second_start):
 
 def test_alert_ids_are_deterministic_per_source():
     rule = PersonDownRule(min_seconds=0.5)
-    a = run(rule, 30, lambda f: dets((LYING, "person", 1)), close=True)
-    b = run(rule, 30, lambda f: dets((LYING, "person", 1)), close=True)
-    c = run(rule, 30, lambda f: dets((LYING, "person", 1)), close=True, source="other.mp4")
+    a = run(rule, 30, upright_then(LYING, "person"), close=True)
+    b = run(rule, 30, upright_then(LYING, "person"), close=True)
+    c = run(rule, 30, upright_then(LYING, "person"), close=True, source="other.mp4")
     assert [e.event_id for e in a] == [e.event_id for e in b] and len(a) == 2
     assert {e.alert_id for e in a}.isdisjoint({e.alert_id for e in c})
 
@@ -276,6 +296,8 @@ def test_per_track_state_is_dropped_when_tracks_leave_or_end():
     assert max(sizes) <= 3 * 2 * 2  # at most ~two tracks' entries per rule, never 100
     eng.step(Observation(2000, 200.0, T0, dets()))
     eng.step(Observation(2020, 202.0, T0, dets()))
+    assert eng.tracked_state_size() <= 2  # person_down remembers upright boxes for UPRIGHT_MEMORY_SECONDS
+    eng.step(Observation(2100, 210.0, T0, dets()))
     assert eng.tracked_state_size() == 0
 
 
@@ -294,5 +316,6 @@ def test_camera_without_zones_watches_whole_frame_for_person_down():
     assert eng.zone_id == "frame" and [r.type for r in eng.rules] == ["person_down"]
     ev = []
     for f in range(40):
-        ev += eng.step(Observation(f, f / FPS, T0, dets(([500, 440, 639, 479], "person", 1))))
+        box = [600, 360, 639, 479] if f < 5 else [500, 440, 639, 479]  # stands, then lies at the bottom-right
+        ev += eng.step(Observation(f, f / FPS, T0, dets((box, "person", 1))))
     assert [e.phase for e in ev] == ["started"]

@@ -8,7 +8,7 @@ import numpy as np
 
 from floorwatch.config import DetectorConfig
 from floorwatch.vision.detections import Detections
-from floorwatch.vision.models import load_yolo
+from floorwatch.vision.models import MODELS, load_yolo
 
 
 def pick_device(device: str) -> str:
@@ -32,7 +32,8 @@ class Detector:
     Args:
         cfg: Model, input size, thresholds, device, FP16 and extra class mapping. ``cfg.class_map``
             overrides / extends the packaged model's map (model label -> Floorwatch label).
-        model: An already loaded ultralytics model (tests, or sharing one model between cameras).
+        model: An already loaded ultralytics model of ``cfg.model`` (tests, or one model shared by several
+            detectors); its packaged class map is still applied.
     """
 
     def __init__(self, cfg: DetectorConfig, model: Any | None = None):
@@ -40,7 +41,8 @@ class Detector:
         if model is None:
             model, packaged_map = load_yolo(cfg.model)
         else:
-            packaged_map = {}
+            entry = MODELS.get(cfg.model)
+            packaged_map = dict(entry.class_map) if entry else {}
         self.model = model
         self.class_map: dict[str, str] = {**packaged_map, **cfg.class_map}
         self.device = pick_device(cfg.device)

@@ -5,10 +5,14 @@ lifecycle in :mod:`floorwatch.vision.lifecycle` (hold for ``min_seconds``, debou
 :class:`ZoneRuleEngine` runs every rule of one camera zone over a stream.
 
 ``person_down`` choice: the packaged fall model's ``Fall`` class alone is unreliable at small input sizes
-(it fires on people bending or sitting), so a person counts as down when EITHER the box shows a lying
-posture (width / height >= ``aspect_ratio``) OR the model says ``fallen_person`` AND the box height dropped
-to <= ``DROP_RATIO`` of the track's own upright height (an average over its recent upright frames). The
-upright height is frozen while the track is down, so a person lying still stays down.
+(it fires on people walking, bending or sitting; on ``sample_media/vtest.avi`` it also calls a coat lying
+on the grass ``Fall``), so a person counts as down when EITHER the box shows a lying posture
+(width / height >= ``aspect_ratio``) OR the model says ``fallen_person`` AND the box height dropped to
+<= ``DROP_RATIO`` of the track's own upright height (a running average over its upright frames, frozen
+while the track is down, so a person lying still stays down). In both cases the person must have been
+seen UPRIGHT first: a fall is a transition. Because the tracker may give a falling person a new id, a
+lying track inherits the upright history of another track whose last upright box (at most
+``UPRIGHT_MEMORY_SECONDS`` old) overlaps it. Something lying in view from the start is never "down".
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from floorwatch.vision.zones import PolygonZone
 DROP_RATIO = 0.65  # person_down: box height at most this share of the track's upright height
 UPRIGHT_ASPECT = 0.8  # boxes narrower than this (w/h) update the track's upright height
 UPRIGHT_EMA = 0.2  # weight of a new upright height in the running average
+UPRIGHT_MEMORY_SECONDS = 5.0  # how long an upright box may be inherited by a new, lying track (id switch)
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,18 @@ class ZoneView:
 
 
 @dataclass(frozen=True)
+class Upright:
+    """person_down: what a track looked like standing."""
+
+    height: float  # running average of its upright box heights (pixels)
+    box: tuple[float, float, float, float]  # last upright box
+    ts: float  # video time it was last seen upright
+
+
+@dataclass(frozen=True)
 class RuleState:
     lifecycle: LifecycleState = field(default_factory=LifecycleState)
-    upright_h: dict[int, float] = field(default_factory=dict)  # person_down: per-track upright box height
+    upright: dict[int, Upright] = field(default_factory=dict)  # person_down only
 
 
 # --------------------------------------------------------------------------- conditions
@@ -90,30 +104,49 @@ def cond_presence(view: ZoneView) -> dict[Key, dict[str, Any]]:
 
 
 def cond_person_down(
-    view: ZoneView, cfg: PersonDownRule, upright_h: dict[int, float]
-) -> tuple[dict[Key, dict[str, Any]], dict[int, float]]:
-    """Tracked people lying (box aspect) or reported fallen with a sudden height drop. Returns (active, upright_h)."""
+    view: ZoneView, cfg: PersonDownRule, upright: dict[int, Upright], t: float
+) -> tuple[dict[Key, dict[str, Any]], dict[int, Upright]]:
+    """Tracked people who were upright and now lie (box aspect) or are reported fallen with a sudden height
+    drop (see the module docstring). Returns ``(active, new upright memory)``."""
     p = _tracked(view.people)
-    upright = dict(upright_h)
+    upright = dict(upright)
     active: dict[Key, dict[str, Any]] = {}
     for box, tid, lab, conf in zip(p.xyxy, p.track_id, p.label, p.confidence):
         tid = int(tid)
         w, h = float(box[2] - box[0]), float(box[3] - box[1])
         aspect = w / max(h, 1e-6)
-        ref = upright.get(tid)
-        drop = ref is not None and h <= DROP_RATIO * ref
         lying = aspect >= cfg.aspect_ratio
-        if lying or (lab == FALLEN_PERSON and drop):
+        ref = upright.get(tid)
+        if ref is None and (lying or lab == FALLEN_PERSON):
+            ref = _inherit_upright(upright, box, t)
+            if ref is not None:
+                upright[tid] = ref
+        drop = ref is not None and h <= DROP_RATIO * ref.height
+        if ref is not None and (lying or (lab == FALLEN_PERSON and drop)):
             active[tid] = {
                 "label": str(lab),
                 "confidence": round(float(conf), 3),
                 "aspect": round(aspect, 3),
                 "reason": "posture" if lying else "height_drop",
-                **({"height_ratio": round(h / ref, 3)} if ref else {}),
+                "height_ratio": round(h / ref.height, 3),
             }
         elif aspect < UPRIGHT_ASPECT:
-            upright[tid] = h if ref is None else (1 - UPRIGHT_EMA) * ref + UPRIGHT_EMA * h
+            avg = h if ref is None else (1 - UPRIGHT_EMA) * ref.height + UPRIGHT_EMA * h
+            upright[tid] = Upright(avg, tuple(float(v) for v in box), t)  # type: ignore[arg-type]
     return active, upright
+
+
+def _inherit_upright(upright: dict[int, Upright], box: np.ndarray, t: float) -> Upright | None:
+    """The most recent upright record (of any track) whose box overlaps ``box``, if recent enough."""
+    best: Upright | None = None
+    for rec in upright.values():
+        if t - rec.ts > UPRIGHT_MEMORY_SECONDS:
+            continue
+        b = rec.box
+        if min(b[2], box[2]) > max(b[0], box[0]) and min(b[3], box[3]) > max(b[1], box[1]):
+            if best is None or rec.ts > best.ts:
+                best = rec
+    return best
 
 
 def cond_missing_ppe(view: ZoneView, cfg: MissingPPERule) -> dict[Key, dict[str, Any]]:
@@ -184,11 +217,11 @@ def step_rule(
     dropped: frozenset[int] = frozenset(),
 ) -> tuple[RuleState, list[AlertEvent]]:
     """Pure step of one rule: condition, then lifecycle. ``dropped`` track ids lose their state."""
-    upright = state.upright_h
+    upright = state.upright
     if isinstance(rule, (RestrictedZoneIntrusionRule, DwellRule)):
         active = cond_presence(view)
     elif isinstance(rule, PersonDownRule):
-        active, upright = cond_person_down(view, rule, upright)
+        active, upright = cond_person_down(view, rule, upright, tick.video_ts)
     elif isinstance(rule, MissingPPERule):
         active = cond_missing_ppe(view, rule)
     elif isinstance(rule, CrowdingRule):
@@ -199,9 +232,10 @@ def step_rule(
         raise TypeError(f"unknown rule {rule!r}")
     in_zone = {int(t) for t in view.people.track_id}
     life, events = lifecycle.advance(state.lifecycle, active, ctx, tick, source=source, dropped=frozenset(dropped))
-    if upright:
-        upright = {t: h for t, h in upright.items() if t not in dropped and (t in in_zone or t in life.since)}
-    return replace(state, lifecycle=life, upright_h=upright), events
+    if upright:  # kept while in the zone, else only as long as a new track may inherit it
+        t = tick.video_ts
+        upright = {k: u for k, u in upright.items() if k in in_zone or t - u.ts <= UPRIGHT_MEMORY_SECONDS}
+    return replace(state, lifecycle=life, upright=upright), events
 
 
 # --------------------------------------------------------------------------- one zone
@@ -270,7 +304,7 @@ class ZoneRuleEngine:
 
     def tracked_state_size(self) -> int:
         """Number of per-track entries held (for tests: it must not grow without bound)."""
-        return sum(len(s.lifecycle.since) + len(s.lifecycle.open) + len(s.upright_h) for s in self.states)
+        return sum(len(s.lifecycle.since) + len(s.lifecycle.open) + len(s.upright) for s in self.states)
 
 
 def engines_for_camera(
