@@ -216,7 +216,9 @@ def zone_cards(
     """One card per zone that was assessed or had activity in ``[start, end]``, highest risk first."""
     assessments = latest_assessments(session, start, end)
     zone_ids = sorted(set(assessments) | set(zones_with_activity(session, start, end)))
-    names = dict(session.execute(select(Zone.id, Zone.name).where(Zone.id.in_(zone_ids))).tuples().all())
+    names = {
+        zid: name for zid, name in session.execute(select(Zone.id, Zone.name).where(Zone.id.in_(zone_ids)))
+    }
     cards = []
     for zid in zone_ids:
         ev = zone_evidence(session, zid, start, end, camera_zones)

@@ -1,0 +1,114 @@
+"""The rendered risk report from a database filled by small factories."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from floorwatch.config import CameraConfig, CameraZoneConfig, Settings, ZoneConfig
+from floorwatch.config import RestrictedZoneIntrusionRule as Intrusion
+from floorwatch.review.fatigue import suggest_threshold_changes
+from floorwatch.review.report import render_report
+from floorwatch.schemas.evidence import DismissalRate
+from floorwatch.storage.db import session_scope
+from tests.review_factories import T0, T1, populate
+
+SETTINGS = Settings(
+    zones=[
+        ZoneConfig(id="press-shop", map_polygon=[(0, 0), (40, 0), (40, 30), (0, 30)]),
+        ZoneConfig(id="warehouse", map_polygon=[(40, 0), (100, 0), (100, 30), (40, 30)]),
+        ZoneConfig(id="paint-line"),
+    ],
+    cameras=[
+        CameraConfig(
+            id="cam-1",
+            source="x.mp4",
+            zones=[CameraZoneConfig(zone_id="press-shop", rules=[Intrusion(min_seconds=1.5)])],
+        ),
+        CameraConfig(id="cam-2", source="y.mp4", zones=[CameraZoneConfig(zone_id="warehouse")]),
+    ],
+)
+
+
+@pytest.fixture
+def rendered(migrated_db: sessionmaker[Session], tmp_path: Path):  # type: ignore[no-untyped-def]
+    media = tmp_path / "media"
+    with session_scope(migrated_db) as s:
+        populate(s, media)
+    with session_scope(migrated_db) as s:
+        paths = render_report(s, T0, T1, media, media / "reports" / "week", settings=SETTINGS)
+    return paths, media, migrated_db
+
+
+def test_html_is_self_contained_with_cards_by_score(rendered) -> None:  # type: ignore[no-untyped-def]
+    paths, _, _ = rendered
+    html = paths.html.read_text()
+    # Nothing is fetched from anywhere: no external URL, no linked stylesheet or script.
+    assert not re.search(r"https?://", html)
+    assert "<link" not in html and "<script" not in html
+    assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'src="([^"]*)"', html))
+    cards = re.findall(r'data-zone="([^"]+)" data-score="([^"]*)"', html)
+    assert cards == [("warehouse", "78.5"), ("press-shop", "41.0"), ("paint-line", "12.0")]
+    # Alert snapshots embedded; incident text is the redacted one.
+    assert html.count('alt="snapshot of alert') >= 2
+    assert "[NAME] was struck by a falling pallet" in html and "John Smith" not in html
+    assert "Sensors of paint-line" in html or "Sensor channels of paint-line" in html
+    # Without a dashboard URL, alert links point at the media files, relative to the report.
+    assert 'href="../../snapshots/cam-2/a-wh-0.jpg"' in html
+    # Fatigue: 4 of 6 press-shop intrusion alerts dismissed; the configured 1.5 s is the base.
+    assert "raise min_seconds from 1.5 to 3" in html
+
+
+def test_markdown_and_figures(rendered) -> None:  # type: ignore[no-untyped-def]
+    paths, _, _ = rendered
+    md = paths.markdown.read_text()
+    assert md.index('## <a id="zone-warehouse"') < md.index('## <a id="zone-press-shop"')
+    assert "CRITICAL 78/100 (rising)" in md
+    names = sorted(p.name for p in paths.figures)
+    assert names == ["heatmap.png", "risk_history.png", "sensors_paint-line.png", "site_map.png"]
+    for p in paths.figures:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"figures/{p.name}" in md
+
+
+def test_base_url_links_to_dashboard(rendered, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, media, sessions = rendered
+    with session_scope(sessions) as s:
+        paths = render_report(s, T0, T1, media, tmp_path / "out", base_url="http://dash:8080/")
+    html = paths.html.read_text()
+    assert 'href="http://dash:8080/alerts/a-wh-0"' in html
+    assert re.search(r'href="http://dash:8080/zones/warehouse#incident-\d+"', html)
+    assert not re.search(r'src="https?://', html)
+
+
+def test_bad_period_is_refused(rendered, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, media, sessions = rendered
+    with session_scope(sessions) as s, pytest.raises(ValueError, match="after period_end"):
+        render_report(s, T1, T0, media, tmp_path / "bad")
+    assert not (tmp_path / "bad" / "report.html").exists()
+
+
+def test_suggestions_only_for_noisy_rules() -> None:
+    rates = [
+        DismissalRate(zone_id="a", rule="missing_ppe", total=10, acknowledged=2, dismissed=8),
+        DismissalRate(zone_id="b", rule="missing_ppe", total=10, acknowledged=5, dismissed=5),  # exactly half
+        DismissalRate(zone_id="c", rule="crowding", total=4, acknowledged=0, dismissed=4),  # too few alerts
+        DismissalRate(zone_id="d", rule="crowding", total=6, acknowledged=0, dismissed=6),
+        DismissalRate(zone_id="e", rule="dwell", total=9, acknowledged=3, dismissed=6),
+    ]
+    out = {(s.zone_id, s.rule): s for s in suggest_threshold_changes(rates)}
+    assert set(out) == {("a", "missing_ppe"), ("d", "crowding"), ("e", "dwell")}
+    assert (
+        out["a", "missing_ppe"].parameter,
+        out["a", "missing_ppe"].current,
+        out["a", "missing_ppe"].suggested,
+    ) == (
+        "min_seconds",
+        2.0,
+        4.0,
+    )
+    assert out["d", "crowding"].suggested == 6 and out["e", "dwell"].suggested == 90.0
+    assert [s.zone_id for s in suggest_threshold_changes(rates)][0] == "d"  # noisiest first
