@@ -192,35 +192,45 @@ class FrameSource:
             cap = cv2.VideoCapture(self.source)
         return cap
 
-    def open(self) -> FrameSource:
-        """Open the source and check it yields a frame; raises :class:`SourceError` otherwise."""
+    def _probe(self) -> tuple[cv2.VideoCapture, np.ndarray] | None:
+        """Open the capture and read its first frame; None (live, not required) or SourceError when that fails."""
         cap = self._open_capture()
+        problem = None
         if not cap.isOpened():
-            cap.release()
             problem = {
                 "file": "cannot be opened as a video (not a video file or unsupported codec)",
                 "url": "stream cannot be opened (unreachable host, wrong path or unsupported protocol)",
                 "webcam": "webcam cannot be opened",
                 "sequence": "no image matches the pattern",
             }[self.kind]
-            if self.live and not self.require_initial:
-                log.warning("video source %s: %s; will keep retrying", self.source, problem)
-                self._start_thread(None)
-                return self
-            raise SourceError(self.source, problem)
-        ok, first = cap.read()
-        if not ok or first is None:
-            cap.release()
-            if self.live and not self.require_initial:
-                self._start_thread(None)
-                return self
-            raise SourceError(self.source, "contains no decodable frames" if not self.live else "stream sent no frame")
-        native = cap.get(cv2.CAP_PROP_FPS) or 0.0
-        self.fps = float(native) if 0 < native < 1000 else (self.sequence_fps if not self.live else 25.0)
-        if self.kind == "sequence":
-            self.fps = self.sequence_fps
-        self.frame_size = (first.shape[1], first.shape[0])
-        self._start_thread((cap, first))
+        else:
+            ok, first = cap.read()
+            if ok and first is not None:
+                return cap, first
+            problem = "stream sent no frame" if self.live else "contains no decodable frames"
+        cap.release()
+        if self.live and not self.require_initial:
+            log.warning("video source %s: %s; will keep retrying", self.source, problem)
+            return None
+        raise SourceError(self.source, problem)
+
+    def check(self) -> None:
+        """Raise :class:`SourceError` unless the source opens and yields a first frame (nothing is started)."""
+        opened = self._probe()
+        if opened is not None:
+            opened[0].release()
+
+    def open(self) -> FrameSource:
+        """Open the source and check it yields a frame; raises :class:`SourceError` otherwise."""
+        opened = self._probe()
+        if opened is not None:
+            cap, first = opened
+            native = cap.get(cv2.CAP_PROP_FPS) or 0.0
+            self.fps = float(native) if 0 < native < 1000 else (25.0 if self.live else self.sequence_fps)
+            if self.kind == "sequence":
+                self.fps = self.sequence_fps
+            self.frame_size = (first.shape[1], first.shape[0])
+        self._start_thread(opened)
         return self
 
     def _start_thread(self, opened: tuple[cv2.VideoCapture, np.ndarray] | None) -> None:

@@ -1,0 +1,165 @@
+"""``floorwatch replay VIDEO`` and ``floorwatch watch``: the vision pipeline from the command line.
+
+stdout carries only results (``--json``: one alert event per line); progress and logs go to stderr.
+Exit codes: 0 ok, 2 bad input (video, URL, zones file, model, option), 4 database not usable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
+
+EXIT_BAD_INPUT = 2
+EXIT_DB_ERROR = 4
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def replay(
+    video: Annotated[str, typer.Argument(help="Video file, image pattern (img%06d.jpg) or stream URL")],
+    config: ConfigOption = None,
+    camera: Annotated[str | None, typer.Option("--camera", help="Camera id: use its zones from the config")] = None,
+    zones: Annotated[Path | None, typer.Option("--zones", help="Zones YAML: list of {id, polygon, rules}")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Packaged model name or weights path")] = None,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", help="Inference size (multiple of 32)")] = None,
+    realtime: Annotated[bool, typer.Option("--realtime", help="Replay at the video's native rate")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per alert event on stdout")] = False,
+    tracks_out: Annotated[Path | None, typer.Option("--tracks-out", help="Write per-frame tracks (JSON lines)")] = None,
+    no_db: Annotated[bool, typer.Option("--no-db", help="Do not store events (no bus, no database)")] = False,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after N frames")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress on stderr")] = False,
+) -> None:
+    """Run a recorded video through detection, tracking, zone rules and evidence; store the alerts."""
+    _log_to_stderr(verbose)
+    settings = load_or_exit(config)
+    from floorwatch.vision.sources import FrameSource, SourceError
+    from pydantic import ValidationError
+
+    from floorwatch.config import ConfigError, load_zones_file
+
+    try:
+        zone_list = load_zones_file(zones) if zones is not None else None
+        FrameSource(video).check()  # unreadable file, zero frames, bad URL: fail before the model loads
+        det_cfg = _detector_cfg(settings, model, imgsz)
+    except ConfigError as exc:
+        raise _fail(f"zones file {exc}") from exc
+    except SourceError as exc:
+        raise _fail(str(exc)) from exc
+    except ValidationError as exc:
+        raise _fail("; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from exc
+
+    from floorwatch.vision import service
+    from floorwatch.vision.output import JsonLinesWriter, alert_record, track_record
+
+    service.apply_runtime(settings)
+    detector = _load_detector(det_cfg)
+    stdout = JsonLinesWriter(sys.stdout) if as_json else None
+    tracks = JsonLinesWriter(tracks_out) if tracks_out is not None else None
+
+    def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        if stdout is not None and event.kind == "alert":
+            stdout.write(alert_record(event))
+
+    def on_frame(frame, dets) -> None:  # type: ignore[no-untyped-def]
+        if tracks is not None:
+            tracks.write(track_record(frame.index, frame.video_ts, dets))
+
+    try:
+        stats = service.replay(
+            video, settings, camera_id=camera, zones=zone_list, detector=detector, realtime=realtime,
+            max_frames=max_frames, store=not no_db, on_event=on_event, on_frame=on_frame,
+        )
+    except SourceError as exc:
+        raise _fail(str(exc)) from exc
+    except Exception as exc:
+        _raise_db_error(exc)
+        raise
+    finally:
+        if tracks is not None:
+            tracks.close()
+    typer.echo(json.dumps({"summary": stats.as_dict()}), err=True)
+
+
+def watch(
+    config: ConfigOption = None,
+    camera: Annotated[list[str] | None, typer.Option("--camera", help="Only these camera ids (repeatable)")] = None,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop each camera after N frames")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose/--quiet", help="Log progress on stderr")] = True,
+) -> None:
+    """Watch every configured camera live (one thread per camera, one shared detector) until Ctrl-C."""
+    _log_to_stderr(verbose)
+    settings = load_or_exit(config)
+    known = {c.id for c in settings.cameras}
+    if not known:
+        raise _fail("no cameras configured (add `cameras:` with id, source and zones to the configuration)")
+    unknown = sorted(set(camera or []) - known)
+    if unknown:
+        raise _fail(f"unknown camera(s) {unknown} (configured: {sorted(known)})")
+    from floorwatch.vision import service
+    from floorwatch.vision.sources import FrameSource, SourceError
+
+    try:
+        for cam in settings.cameras:
+            FrameSource(cam.source, camera_id=cam.id)  # bad file / malformed URL in the config
+    except SourceError as exc:
+        raise _fail(str(exc)) from exc
+    service.apply_runtime(settings)
+    detector = _load_detector(settings.detector)
+    stop = threading.Event()
+    try:
+        results = service.watch(settings, detector=detector, stop=stop, max_frames=max_frames, camera_ids=camera)
+    except Exception as exc:
+        _raise_db_error(exc)
+        raise
+    for stats in results.values():
+        typer.echo(json.dumps({"summary": stats.as_dict()}), err=True)
+
+
+def _detector_cfg(settings, model: str | None, imgsz: int | None):  # type: ignore[no-untyped-def]
+    from floorwatch.vision.service import detector_config
+
+    return detector_config(settings, model, imgsz)
+
+
+def _load_detector(cfg):  # type: ignore[no-untyped-def]
+    from floorwatch.vision.models import ModelNotFoundError
+
+    try:
+        from floorwatch.vision.service import build_detector
+
+        return build_detector(cfg)
+    except (ModelNotFoundError, KeyError) as exc:
+        raise _fail(f"model {cfg.model!r}: {str(exc).strip(chr(39) + chr(34))}") from exc
+
+
+def _raise_db_error(exc: Exception) -> None:
+    from floorwatch.storage.db import SchemaOutdatedError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SchemaOutdatedError):
+        raise _fail(str(exc), EXIT_DB_ERROR) from exc
+    if isinstance(exc, SQLAlchemyError):
+        raise _fail(f"database: {exc}", EXIT_DB_ERROR) from exc
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``replay`` and ``watch`` to the ``floorwatch`` command."""
+    app.command("replay")(replay)
+    app.command("watch")(watch)
