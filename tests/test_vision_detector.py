@@ -64,7 +64,9 @@ def test_batch_of_frames_one_call_and_config_class_map_overrides(fall_model, bus
     assert det.predict([]) == []
 
 
-@pytest.mark.parametrize("bad", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32), "frame.jpg"])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32), "frame.jpg"]
+)
 def test_bad_frame_is_a_clear_error(fall_model, bad):
     det = Detector(DetectorConfig(model="fall", device="cpu"), model=fall_model)
     with pytest.raises(ValueError, match="frame 1: expected an"):
@@ -94,7 +96,11 @@ def test_packaged_fall_weights_found_via_metadata():
         path, class_map = resolve("fall")
     except ModelNotFoundError as exc:
         pytest.skip(str(exc))
-    assert path.name == "best.pt" and path.is_file() and class_map == {"Normal": "person", "Fall": "fallen_person"}
+    assert (
+        path.name == "best.pt"
+        and path.is_file()
+        and class_map == {"Normal": "person", "Fall": "fallen_person"}
+    )
 
 
 def test_tracker_keeps_ids_stable_on_sample_video(fall_model):
@@ -113,12 +119,14 @@ def test_tracker_keeps_ids_stable_on_sample_video(fall_model):
     cap.release()
     assert len(frames[0]) >= 3 and (frames[0].track_id >= 1).all()
     first_ids = set(frames[0].track_id.tolist())
-    for prev, cur in zip(frames, frames[1:]):
+    for prev, cur in zip(frames, frames[1:], strict=False):
         assert len(set(cur.track_id.tolist())) == len(cur)  # one id per box
         for tid in set(prev.track_id.tolist()) & set(cur.track_id.tolist()):
             a, b = prev[prev.track_id == tid], cur[cur.track_id == tid]
             moved = np.abs(a.bottom_center() - b.bottom_center()).max()
-            assert moved < 0.5 * a.height()[0] and box_iou(a.xyxy, b.xyxy)[0, 0] > 0.3  # same id = same person
+            assert (
+                moved < 0.5 * a.height()[0] and box_iou(a.xyxy, b.xyxy)[0, 0] > 0.3
+            )  # same id = same person
     assert first_ids <= set(frames[-1].track_id.tolist())  # nobody lost their id over 0.8 s
     all_ids = set().union(*(set(f.track_id.tolist()) for f in frames))
     assert len(all_ids) <= max(len(f) for f in frames) + 2
@@ -134,7 +142,7 @@ def test_tracker_merges_labels_and_reports_ended_tracks():
     )
     helmet = Detections(xyxy=[[110, 100, 130, 115]], confidence=[0.8], label=["helmet"])
     ended: list[int] = []
-    for f in range(4):
+    for _f in range(4):
         out = tracker.update(Detections.merge([both, helmet]))
         ended += tracker.ended_ids()
     assert sorted(out.people().track_id.tolist()) == [1, 2]  # Normal + Fall of one person = one track

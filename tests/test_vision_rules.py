@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ from floorwatch.vision.detections import Detections
 from floorwatch.vision.rules import Observation, ZoneRuleEngine, engines_for_camera, hot_fraction
 
 FPS = 10.0
-T0 = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 UPRIGHT = [100, 100, 140, 220]  # w/h = 0.33
 LYING = [100, 190, 220, 230]  # w/h = 3.0
 
@@ -49,7 +49,9 @@ def run(
     source: str = "cam.mp4",
     close: bool = False,
 ) -> list[AlertEvent]:
-    eng = ZoneRuleEngine("cam1", source, CameraZoneConfig(zone_id="z1", polygon=polygon, rules=[rule]), (640, 480))
+    eng = ZoneRuleEngine(
+        "cam1", source, CameraZoneConfig(zone_id="z1", polygon=polygon, rules=[rule]), (640, 480)
+    )
     events: list[AlertEvent] = []
     for f in range(frames):
         obs = Observation(f, f / FPS, T0 + timedelta(seconds=f / FPS), at(f), image(f) if image else None)
@@ -80,7 +82,9 @@ def test_intrusion_fires_at_threshold(min_seconds, present_frames, start_frame):
     if start_frame is None:
         assert ev == []
     else:
-        assert [(e.frame, e.track_id, e.rule) for e in started] == [(start_frame, 7, "restricted_zone_intrusion")]
+        assert [(e.frame, e.track_id, e.rule) for e in started] == [
+            (start_frame, 7, "restricted_zone_intrusion")
+        ]
 
 
 def test_intrusion_ignores_people_outside_polygon_and_untracked():
@@ -94,12 +98,18 @@ def test_intrusion_ignores_people_outside_polygon_and_untracked():
 
 @pytest.mark.parametrize(("present_frames", "fires"), [(11, False), (12, True)])
 def test_dwell_fires_only_after_max_seconds(present_frames, fires):
-    ev = run(DwellRule(max_seconds=1.0), 30, lambda f: dets((UPRIGHT, "person", 3)) if f < present_frames else dets())
+    ev = run(
+        DwellRule(max_seconds=1.0),
+        30,
+        lambda f: dets((UPRIGHT, "person", 3)) if f < present_frames else dets(),
+    )
     assert any(e.phase == "started" for e in ev) is fires  # held 1.0 s is not "> 1.0 s"
 
 
 # --------------------------------------------------------------------------- person down
-def upright_then(box: list[float], label: str, tid: int = 5, upright_frames: int = 10) -> Callable[[int], Detections]:
+def upright_then(
+    box: list[float], label: str, tid: int = 5, upright_frames: int = 10
+) -> Callable[[int], Detections]:
     """Track ``tid`` stands at (100, 100..220) for ``upright_frames``, then shows ``box`` with ``label``."""
     return lambda f: dets((UPRIGHT, "person", tid)) if f < upright_frames else dets((box, label, tid))
 
@@ -119,7 +129,11 @@ def test_person_down_posture_table(box, label, fires):
     started = [e for e in ev if e.phase == "started"]
     assert bool(started) is fires
     if fires:
-        assert started[0].frame == 30 and started[0].severity == "critical" and started[0].details["reason"] == "posture"
+        assert (
+            started[0].frame == 30
+            and started[0].severity == "critical"
+            and started[0].details["reason"] == "posture"
+        )
 
 
 def test_person_down_needs_the_person_seen_upright_first():
@@ -154,7 +168,9 @@ def test_person_down_height_drop_needs_fall_label(label, fires):
 
 
 def test_person_down_stays_open_while_lying_still():
-    ev = run(PersonDownRule(min_seconds=1.0, update_every_seconds=100), 300, upright_then(LYING, "fallen_person"))
+    ev = run(
+        PersonDownRule(min_seconds=1.0, update_every_seconds=100), 300, upright_then(LYING, "fallen_person")
+    )
     assert phases(ev) == [("started", 20)]  # still open 28 s later
 
 
@@ -182,7 +198,9 @@ def test_missing_ppe_table(ppe, required, missing):
     if missing is None:
         assert ev == []
     else:
-        assert [(e.phase, e.frame, e.track_id, e.details["missing"]) for e in ev] == [("started", 10, 9, missing)]
+        assert [(e.phase, e.frame, e.track_id, e.details["missing"]) for e in ev] == [
+            ("started", 10, 9, missing)
+        ]
 
 
 def test_missing_ppe_does_not_fire_before_min_seconds():
@@ -193,7 +211,9 @@ def test_missing_ppe_does_not_fire_before_min_seconds():
 # --------------------------------------------------------------------------- crowding
 @pytest.mark.parametrize(("people", "fires"), [(2, False), (3, True)])
 def test_crowding_is_zone_level(people, fires):
-    rows = [([50 * i, 100, 50 * i + 40, 220], "person", -1) for i in range(people)]  # untracked people count too
+    rows = [
+        ([50 * i, 100, 50 * i + 40, 220], "person", -1) for i in range(people)
+    ]  # untracked people count too
     ev = run(CrowdingRule(max_people=2, min_seconds=0.5), 10, lambda f: dets(*rows))
     started = [e for e in ev if e.phase == "started"]
     assert bool(started) is fires
@@ -208,7 +228,9 @@ def hot_image(fraction_of_width: float, value: int = 250) -> np.ndarray:
     return img
 
 
-@pytest.mark.parametrize(("width_share", "value", "fires"), [(0.02, 250, True), (0.005, 250, False), (0.5, 229, False)])
+@pytest.mark.parametrize(
+    ("width_share", "value", "fires"), [(0.02, 250, True), (0.005, 250, False), (0.5, 229, False)]
+)
 def test_hot_spot_table(width_share, value, fires):
     rule = HotSpotRule(min_intensity=230, min_area_fraction=0.01, min_seconds=1.0)
     ev = run(rule, 15, lambda f: Detections.empty(), image=lambda f: hot_image(width_share, value))
@@ -257,7 +279,9 @@ def test_cooldown_per_zone_and_rule(cooldown, second_start):
     rule = RestrictedZoneIntrusionRule(min_seconds=0.0, end_after_seconds=1.0, cooldown_seconds=cooldown)
 
     def at(f: int) -> Detections:
-        return dets((UPRIGHT, "person", 1)) if f < 20 else (dets((UPRIGHT, "person", 2)) if f >= 40 else dets())
+        return (
+            dets((UPRIGHT, "person", 1)) if f < 20 else (dets((UPRIGHT, "person", 2)) if f >= 40 else dets())
+        )
 
     ev = run(rule, 60, at)
     starts = [(e.frame, e.track_id) for e in ev if e.phase == "started"]
@@ -275,7 +299,12 @@ def test_alert_ids_are_deterministic_per_source():
 
 
 def test_close_ends_open_alerts_once():
-    eng = ZoneRuleEngine("cam1", "s", CameraZoneConfig(zone_id="z1", rules=[CrowdingRule(max_people=1, min_seconds=0)]), (640, 480))
+    eng = ZoneRuleEngine(
+        "cam1",
+        "s",
+        CameraZoneConfig(zone_id="z1", rules=[CrowdingRule(max_people=1, min_seconds=0)]),
+        (640, 480),
+    )
     two = dets((UPRIGHT, "person", 1), ([300, 100, 340, 220], "person", 2))
     assert [e.phase for e in eng.step(Observation(0, 0.0, T0, two))] == ["started"]
     ended = eng.close(0.1, 1)

@@ -79,7 +79,9 @@ def test_detections_index_mask_merge():
     assert d[1].label.tolist() == ["helmet"] and len(d[[]]) == 0
     m = Detections.merge([d, Detections.empty(), d[0]])
     assert m.label.tolist() == ["person", "helmet", "person"]
-    assert d.people().label.tolist() == ["person"] and d.with_label("helmet").confidence.tolist() == [pytest.approx(0.4)]
+    assert d.people().label.tolist() == ["person"] and d.with_label("helmet").confidence.tolist() == [
+        pytest.approx(0.4)
+    ]
     with pytest.raises(IndexError, match="mask"):
         d[np.array([True])]
     with pytest.raises(ValueError, match="rows"):
@@ -99,4 +101,6 @@ def test_share_inside_and_class_agnostic_nms():
         label=["fallen_person", "person", "person"],
     )
     kept = class_agnostic_nms(d, 0.6)
-    assert kept.label.tolist() == ["person", "person"] and kept.confidence.tolist() == pytest.approx([0.8, 0.5])
+    assert kept.label.tolist() == ["person", "person"] and kept.confidence.tolist() == pytest.approx(
+        [0.8, 0.5]
+    )

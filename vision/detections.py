@@ -20,7 +20,9 @@ NO_HELMET = "no_helmet"
 VEST = "vest"
 NO_VEST = "no_vest"
 PERSON_LABELS = frozenset({PERSON, FALLEN_PERSON})
-KNOWN_LABELS = frozenset({PERSON, FALLEN_PERSON, HELMET, NO_HELMET, VEST, NO_VEST, "head", "machine", "other"})
+KNOWN_LABELS = frozenset(
+    {PERSON, FALLEN_PERSON, HELMET, NO_HELMET, VEST, NO_VEST, "head", "machine", "other"}
+)
 
 
 def _col(values: Any, dtype: Any, n: int, fill: Any) -> np.ndarray:
@@ -116,7 +118,11 @@ class Detections:
         """Rows selected by an int, a slice, an index array or a boolean mask (always a new ``Detections``)."""
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        idx = (np.asarray(index) if index else np.zeros(0, dtype=np.int64)) if isinstance(index, list) else index
+        idx = (
+            (np.asarray(index) if index else np.zeros(0, dtype=np.int64))
+            if isinstance(index, list)
+            else index
+        )
         if isinstance(idx, np.ndarray) and idx.dtype == bool and len(idx) != len(self):
             raise IndexError(f"Detections: mask has {len(idx)} entries for {len(self)} detections")
         return Detections(
@@ -130,7 +136,13 @@ class Detections:
     def __iter__(self):  # type: ignore[no-untyped-def]
         """Iterate rows as ``(xyxy, confidence, class_id, label, track_id)`` tuples."""
         for i in range(len(self)):
-            yield self.xyxy[i], float(self.confidence[i]), int(self.class_id[i]), str(self.label[i]), int(self.track_id[i])
+            yield (
+                self.xyxy[i],
+                float(self.confidence[i]),
+                int(self.class_id[i]),
+                str(self.label[i]),
+                int(self.track_id[i]),
+            )
 
     def __repr__(self) -> str:
         return f"Detections(n={len(self)}, labels={self.label.tolist()}, track_id={self.track_id.tolist()})"

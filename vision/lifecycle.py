@@ -125,28 +125,16 @@ def advance(
     cooling down in the zone for ``cooldown_seconds``.
     """
     t = tick.video_ts
-    since, seen = dict(state.since), dict(state.seen)
+    since, seen = _hold_timers(state, active, ctx, t, dropped)
     opened, cooldown_until = dict(state.open), state.cooldown_until
-    for key, details in active.items():
-        if key not in since or t - seen.get(key, t) > ctx.end_after_seconds + _EPS:
-            since[key] = t
-        seen[key] = t
-    for key in list(since):
-        if key not in active and (t - seen[key] > ctx.end_after_seconds + _EPS or key in dropped):
-            del since[key], seen[key]
     events: list[AlertEvent] = []
-    # ended
-    for key in sorted(opened, key=_sort_key):
+    for key in sorted(opened, key=_sort_key):  # ended
         alert = opened[key]
-        if key in active:
-            continue
-        if t - alert.last_true_ts >= ctx.end_after_seconds - _EPS or key in dropped:
-            alert = replace(alert, seq=alert.seq + 1)
-            events.append(_event(ctx, alert, "ended", key, tick, source))
+        if key not in active and (t - alert.last_true_ts >= ctx.end_after_seconds - _EPS or key in dropped):
+            events.append(_event(ctx, replace(alert, seq=alert.seq + 1), "ended", key, tick, source))
             del opened[key]
             cooldown_until = max(cooldown_until, t + ctx.cooldown_seconds)
-    # started / updated
-    for key in sorted(active, key=_sort_key):
+    for key in sorted(active, key=_sort_key):  # started / updated
         details = dict(active[key])
         people = details.pop("people", None)
         alert = opened.get(key)
@@ -157,22 +145,31 @@ def advance(
                 events.append(_event(ctx, alert, "updated", key, tick, source))
             opened[key] = alert
         elif _held_enough(ctx, t - since[key]) and t >= cooldown_until - _EPS:
-            alert = OpenAlert(
-                alert_id=make_alert_id(ctx, key, tick.frame),
-                start_frame=tick.frame,
-                start_ts=t,
-                last_true_ts=t,
-                last_emit_ts=t,
-                seq=0,
-                details={**details, "held_seconds": round(t - since[key], 3)},
-                people=people,
-            )
+            details["held_seconds"] = round(t - since[key], 3)
+            alert = OpenAlert(make_alert_id(ctx, key, tick.frame), tick.frame, t, t, t, 0, details, people)
             events.append(_event(ctx, alert, "started", key, tick, source))
             opened[key] = alert
     return LifecycleState(since=since, seen=seen, open=opened, cooldown_until=cooldown_until), events
 
 
-def close(state: LifecycleState, ctx: AlertContext, tick: Tick, *, source: str = "") -> tuple[LifecycleState, list[AlertEvent]]:
+def _hold_timers(
+    state: LifecycleState, active: dict[Key, Any], ctx: AlertContext, t: float, dropped: frozenset[int]
+) -> tuple[dict[Key, float], dict[Key, float]]:
+    """New (since, seen) maps: start timers of new keys, forget keys absent too long or dropped."""
+    since, seen = dict(state.since), dict(state.seen)
+    for key in active:
+        if key not in since or t - seen.get(key, t) > ctx.end_after_seconds + _EPS:
+            since[key] = t
+        seen[key] = t
+    for key in list(since):
+        if key not in active and (t - seen[key] > ctx.end_after_seconds + _EPS or key in dropped):
+            del since[key], seen[key]
+    return since, seen
+
+
+def close(
+    state: LifecycleState, ctx: AlertContext, tick: Tick, *, source: str = ""
+) -> tuple[LifecycleState, list[AlertEvent]]:
     """End every open alert (end of stream). Returns an empty state and the ``ended`` events."""
     events = []
     for key in sorted(state.open, key=_sort_key):

@@ -100,7 +100,10 @@ def _tracked(people: Detections) -> Detections:
 def cond_presence(view: ZoneView) -> dict[Key, dict[str, Any]]:
     """restricted_zone_intrusion / dwell: every tracked person in the zone."""
     p = _tracked(view.people)
-    return {int(t): {"label": str(lab), "confidence": round(float(c), 3)} for t, lab, c in zip(p.track_id, p.label, p.confidence)}
+    return {
+        int(t): {"label": str(lab), "confidence": round(float(c), 3)}
+        for t, lab, c in zip(p.track_id, p.label, p.confidence, strict=False)
+    }
 
 
 def cond_person_down(
@@ -111,7 +114,7 @@ def cond_person_down(
     p = _tracked(view.people)
     upright = dict(upright)
     active: dict[Key, dict[str, Any]] = {}
-    for box, tid, lab, conf in zip(p.xyxy, p.track_id, p.label, p.confidence):
+    for box, tid, lab, conf in zip(p.xyxy, p.track_id, p.label, p.confidence, strict=False):
         tid = int(tid)
         w, h = float(box[2] - box[0]), float(box[3] - box[1])
         aspect = w / max(h, 1e-6)
@@ -143,9 +146,9 @@ def _inherit_upright(upright: dict[int, Upright], box: np.ndarray, t: float) -> 
         if t - rec.ts > UPRIGHT_MEMORY_SECONDS:
             continue
         b = rec.box
-        if min(b[2], box[2]) > max(b[0], box[0]) and min(b[3], box[3]) > max(b[1], box[1]):
-            if best is None or rec.ts > best.ts:
-                best = rec
+        overlaps = min(b[2], box[2]) > max(b[0], box[0]) and min(b[3], box[3]) > max(b[1], box[1])
+        if overlaps and (best is None or rec.ts > best.ts):
+            best = rec
     return best
 
 
@@ -187,9 +190,15 @@ def cond_hot_spot(view: ZoneView, cfg: HotSpotRule) -> dict[Key, dict[str, Any]]
 
 def hot_fraction(image: np.ndarray, mask: np.ndarray, min_intensity: int) -> float:
     """Share of the ``mask`` pixels of ``image`` (BGR or grey) whose grey level is >= ``min_intensity``."""
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 and image.shape[2] == 3 else image.reshape(image.shape[:2])
+    grey = (
+        cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if image.ndim == 3 and image.shape[2] == 3
+        else image.reshape(image.shape[:2])
+    )
     if grey.shape[:2] != mask.shape:
-        raise ValueError(f"frame size {grey.shape[1]}x{grey.shape[0]} differs from the zone's {mask.shape[1]}x{mask.shape[0]}")
+        raise ValueError(
+            f"frame size {grey.shape[1]}x{grey.shape[0]} differs from the zone's {mask.shape[1]}x{mask.shape[0]}"
+        )
     total = int(mask.sum())
     return float((grey[mask] >= min_intensity).sum()) / total if total else 0.0
 
@@ -213,7 +222,13 @@ def context_for(rule: RuleConfig, source_id: str, camera_id: str, zone_id: str) 
 
 
 def step_rule(
-    state: RuleState, rule: RuleConfig, ctx: AlertContext, view: ZoneView, tick: Tick, *, source: str = "",
+    state: RuleState,
+    rule: RuleConfig,
+    ctx: AlertContext,
+    view: ZoneView,
+    tick: Tick,
+    *,
+    source: str = "",
     dropped: frozenset[int] = frozenset(),
 ) -> tuple[RuleState, list[AlertEvent]]:
     """Pure step of one rule: condition, then lifecycle. ``dropped`` track ids lose their state."""
@@ -231,7 +246,9 @@ def step_rule(
     else:  # pragma: no cover - config union is closed
         raise TypeError(f"unknown rule {rule!r}")
     in_zone = {int(t) for t in view.people.track_id}
-    life, events = lifecycle.advance(state.lifecycle, active, ctx, tick, source=source, dropped=frozenset(dropped))
+    life, events = lifecycle.advance(
+        state.lifecycle, active, ctx, tick, source=source, dropped=frozenset(dropped)
+    )
     if upright:  # kept while in the zone, else only as long as a new track may inherit it
         t = tick.video_ts
         upright = {k: u for k, u in upright.items() if k in in_zone or t - u.ts <= UPRIGHT_MEMORY_SECONDS}
@@ -279,7 +296,7 @@ class ZoneRuleEngine:
         """Evaluate every rule on one frame; returns the alert events of this frame."""
         tick = Tick(obs.frame, obs.video_ts, obs.wall_time)
         events: list[AlertEvent] = []
-        for i, (rule, ctx, v) in enumerate(zip(self.rules, self.contexts, self.view(obs))):
+        for i, (rule, ctx, v) in enumerate(zip(self.rules, self.contexts, self.view(obs), strict=False)):
             self.states[i], ev = step_rule(
                 self.states[i], rule, ctx, v, tick, source=self.source_id, dropped=obs.ended_tracks
             )

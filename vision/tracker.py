@@ -92,15 +92,20 @@ class Tracker:
             to_track_mask = np.ones(len(dets), dtype=bool)
         passthrough = dets[~to_track_mask]
         to_track = class_agnostic_nms(dets[to_track_mask], self.merge_iou)
-        view = _BoxesView(to_track.xyxy.astype(np.float32), to_track.confidence.astype(np.float32),
-                          to_track.class_id.astype(np.float32))
+        view = _BoxesView(
+            to_track.xyxy.astype(np.float32),
+            to_track.confidence.astype(np.float32),
+            to_track.class_id.astype(np.float32),
+        )
         out = self._bt.update(view)
         tracked = Detections.empty()
         if len(out):
             idx = out[:, 7].astype(np.int64)
             tracked = to_track[idx]
             tracked.track_id = out[:, 4].astype(np.int64)
-        alive = {int(t.track_id) for t in (*self._bt.tracked_stracks, *self._bt.lost_stracks) if t.is_activated}
+        alive = {
+            int(t.track_id) for t in (*self._bt.tracked_stracks, *self._bt.lost_stracks) if t.is_activated
+        }
         seen = self._alive | {int(t) for t in tracked.track_id}
         self._ended = sorted(seen - alive)
         self._alive = seen & alive
