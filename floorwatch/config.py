@@ -165,7 +165,7 @@ class DetectorConfig(_Strict):
     class_map: dict[str, str] = Field(
         default_factory=dict, description="Extra model-label -> Floorwatch-label mapping (person, fallen_person, helmet, ...)"
     )
-    tracker: Literal["bytetrack", "botsort"] = Field("bytetrack", description="Multi-object tracker")
+    tracker: Literal["bytetrack"] = Field("bytetrack", description="Multi-object tracker (ByteTrack via ultralytics)")
 
 
 class BusConfig(_Strict):
