@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from floorwatch.bus.base import EventBus
 from sqlalchemy.orm import Session, sessionmaker
 
+from floorwatch.bus.base import EventBus
 from floorwatch.config import Settings
 
 

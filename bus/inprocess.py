@@ -11,8 +11,9 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-from floorwatch.bus.base import BusError, BusEvent, stamp_published
 from sqlalchemy.orm import Session, sessionmaker
+
+from floorwatch.bus.base import BusError, BusEvent, stamp_published
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from pydantic import ValidationError
+
 from floorwatch.bus.base import (
     BatchHandler,
     BusError,
@@ -28,14 +34,8 @@ from floorwatch.bus.base import (
     stamp_published,
     topic_for,
 )
-from floorwatch.schemas.events import TOPIC_SUFFIX, event_key, parse_event
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import NewTopic
-from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
-from kafka.structs import OffsetAndMetadata, TopicPartition
-from pydantic import ValidationError
-
 from floorwatch.config import BusConfig
+from floorwatch.schemas.events import TOPIC_SUFFIX, event_key, parse_event
 
 log = logging.getLogger(__name__)
 

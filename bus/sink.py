@@ -15,15 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
 from floorwatch.bus.base import BusMessage
+from floorwatch.config import BusConfig
 from floorwatch.schemas.tables import DeadLetter
 from floorwatch.storage.db import session_scope
 from floorwatch.storage.events_writer import EventDataError, apply_events, check_event
 from floorwatch.storage.upsert import upsert
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
-
-from floorwatch.config import BusConfig
 
 log = logging.getLogger(__name__)
 

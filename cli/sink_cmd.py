@@ -8,6 +8,7 @@ import threading
 from typing import Annotated, Any
 
 import typer
+
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit, mask_database_url
 
 EXIT_BUS_ERROR = 4
@@ -31,12 +32,12 @@ def sink(
 
     Malformed messages go to the dead_letters table; SIGTERM/SIGINT finish the current batch and exit 0.
     """
-    from floorwatch.bus.base import BusError
-    from floorwatch.bus.sink import run_sink
-    from floorwatch.storage.db import SchemaOutdatedError
     from sqlalchemy.exc import SQLAlchemyError
 
     from floorwatch.app import open_database
+    from floorwatch.bus.base import BusError
+    from floorwatch.bus.sink import run_sink
+    from floorwatch.storage.db import SchemaOutdatedError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)

@@ -18,12 +18,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
 from floorwatch.schemas.events import AlertEvent, AnomalyEvent, OutageEvent
 from floorwatch.schemas.tables import Alert, CameraOutage, SensorAnomaly
 from floorwatch.storage.registry import ensure_cameras, ensure_zones
 from floorwatch.storage.upsert import upsert
-from sqlalchemy import Table, select
-from sqlalchemy.orm import Session
 
 BusEvent = AlertEvent | OutageEvent | AnomalyEvent
 

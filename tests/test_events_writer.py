@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from floorwatch.schemas.tables import Alert, Camera, CameraOutage, SensorAnomaly, Zone
-from floorwatch.storage.db import session_scope
-from floorwatch.storage.events_writer import EventDataError, apply_events
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from floorwatch.schemas.tables import Alert, Camera, CameraOutage, SensorAnomaly, Zone
+from floorwatch.storage.db import session_scope
+from floorwatch.storage.events_writer import EventDataError, apply_events
 from tests.fixtures_events import T0, alert, anomaly, lifecycle, outage, with_latency
 
 

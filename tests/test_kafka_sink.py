@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from floorwatch.bus.kafka import KafkaBus, KafkaEventConsumer, ensure_topics
-from floorwatch.bus.sink import run_sink
-from floorwatch.schemas.tables import Alert, CameraOutage, DeadLetter, SensorAnomaly
 from kafka import KafkaProducer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from floorwatch.bus.kafka import KafkaBus, KafkaEventConsumer, ensure_topics
+from floorwatch.bus.sink import run_sink
 from floorwatch.config import BusConfig
+from floorwatch.schemas.tables import Alert, CameraOutage, DeadLetter, SensorAnomaly
 from tests.fixtures_events import T0, alert, anomaly, lifecycle, outage
 from tests.fixtures_kafka import KafkaBroker
 
