@@ -84,6 +84,16 @@ def format_rows(result: dict, conf: float) -> list[str]:
     return rows
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the table and optionally append it to RESULTS.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -121,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             f"- `{result['model']}` classes {result['names']}; {result['per_image_s']:.2f} s/image on CPU"
         )
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    cpu = platform.processor() or platform.machine()
+    cpu = _cpu_name()
     text = "\n".join(
         [
             f"### {stamp} — {len(images)} images of `ppe/valid`, conf >= {args.conf}, CPU {cpu}, "
