@@ -36,6 +36,7 @@ def _label_of(name: str, class_map: dict[str, str]) -> str:
 def run_model(spec: str, images: list[Path], conf_floor: float, ious: list[float]) -> dict:
     """Predict every image with one model; return per-IoU accuracy and timing."""
     import cv2
+
     from floorwatch.vision.models import load_yolo
     from floorwatch.vision.ppe_metrics import Box, evaluate, read_yolo_labels
 

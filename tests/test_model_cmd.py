@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from floorwatch.cli.main import app
 from typer.testing import CliRunner
 
+from floorwatch.cli.main import app
 from floorwatch.runtime import configure_offline
 
 configure_offline()

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from floorwatch.vision.ppe_metrics import Box, ClassAccuracy, iou_matrix, match_image, read_yolo_labels
 
 from floorwatch.runtime import configure_offline
+from floorwatch.vision.ppe_metrics import Box, ClassAccuracy, iou_matrix, match_image, read_yolo_labels
 
 configure_offline()
 
@@ -120,9 +120,9 @@ def test_helmet_model_finds_labelled_helmets(helmet_model):
     if not PPE_VALID.is_dir():
         pytest.skip(f"PPE validation data absent at {PPE_VALID}")
     import cv2
-    from floorwatch.vision.detections import Detections
 
     from floorwatch.runtime import set_threads
+    from floorwatch.vision.detections import Detections
 
     set_threads(2, 1)
     model, class_map = helmet_model

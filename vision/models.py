@@ -119,8 +119,9 @@ def load_yolo(name_or_path: str) -> tuple[Any, dict[str, str]]:
     """Load an ultralytics YOLO model offline. Returns ``(model, packaged class map)``."""
     weights, class_map = resolve(name_or_path)
     configure_offline()
-    from floorwatch.vision.compat import install_yolov12_compat
     from ultralytics import YOLO
+
+    from floorwatch.vision.compat import install_yolov12_compat
 
     install_yolov12_compat()  # the ``helmet`` weights come from the YOLOv12 fork (see compat.py)
 

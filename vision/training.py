@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from floorwatch.vision.models import MODELS, ModelNotFoundError, load_yolo, packaged_weights, resolve
 
 from floorwatch.runtime import default_state_dir
+from floorwatch.vision.models import MODELS, ModelNotFoundError, load_yolo, packaged_weights, resolve
 
 EXPORT_FORMATS = ("onnx", "engine")
 _EXPORT_SUFFIX = {"onnx": ".onnx", "engine": ".engine"}
