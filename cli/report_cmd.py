@@ -1,0 +1,133 @@
+"""``floorwatch report``: run the risk job (map + reduce) and write ``report.json`` (and rendered reports).
+
+Exit codes: 0 ok, 1 bad option value, 2 invalid configuration, 3 LLM/model not installed,
+4 database problem, 5 nothing to report on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
+from floorwatch.config import Settings
+from floorwatch.schemas.llm import RiskReport
+
+EXIT_BAD_OPTION = 1
+EXIT_NO_MODEL = 3
+EXIT_DB_ERROR = 4
+EXIT_NO_DATA = 5
+
+
+def parse_when(value: str | None, tz: ZoneInfo, option: str, end_of_day: bool = False) -> datetime | None:
+    """``YYYY-MM-DD`` or an ISO datetime; naive values are in the site's time zone.
+
+    Raises:
+        typer.BadParameter: naming the option and the value.
+    """
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO datetime", param_hint=option) from exc
+    if len(value) == 10 and end_of_day:  # a bare date as --until means the whole day
+        parsed = datetime.combine(parsed.date(), time.max)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+
+
+def default_out_dir(settings: Settings) -> Path:
+    """``media.dir/reports/<UTC timestamp>/``."""
+    return settings.media.dir / "reports" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def write_outputs(report: RiskReport, out_dir: Path, settings: Settings, factory: sessionmaker[Session]) -> list[Path]:
+    """``report.json`` (the ``--json`` document), ``risk_report.full.json`` (the typed result) and the
+    HTML/Markdown report of ``floorwatch.review.report`` when that package is present."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in (
+        ("report.json", json.dumps(report.public_json(), indent=2, ensure_ascii=False)),
+        ("risk_report.full.json", report.model_dump_json(indent=2)),
+    ):
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(out_dir / name)
+        written.append(out_dir / name)
+    try:
+        from floorwatch.review.report import render_report
+    except ImportError:
+        return written
+    from floorwatch.storage.db import session_scope
+
+    with session_scope(factory) as session:
+        paths = render_report(session, report.period.start, report.period.end, settings.media.dir, out_dir, settings=settings)
+    return written + [paths.html, paths.markdown]
+
+
+def report(
+    config: ConfigOption = None,
+    since: Annotated[str | None, typer.Option(help="Period start, YYYY-MM-DD or ISO datetime (default: first data)")] = None,
+    until: Annotated[str | None, typer.Option(help="Period end, YYYY-MM-DD (whole day) or ISO datetime (default: last data)")] = None,
+    zone: Annotated[list[str] | None, typer.Option("--zone", help="Zone id (repeatable; default: all zones)")] = None,
+    backend: Annotated[str | None, typer.Option(help="LLM backend: local, openai or vllm (default: llm.backend)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report JSON on stdout (nothing else)")] = False,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: media.dir/reports/<timestamp>/)")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Extract at most N incidents (oldest first)")] = None,
+) -> None:
+    """Per-zone risk assessment of a period: extract incidents, score zones, write the summaries."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from floorwatch.app import open_database
+    from floorwatch.llm.backends import make_backend
+    from floorwatch.llm.gguf import ModelChecksumError, ModelNotInstalledError
+    from floorwatch.llm.job import NoDataError, run_risk_job
+    from floorwatch.storage.db import SchemaOutdatedError
+
+    settings = load_or_exit(config)
+    tz = ZoneInfo(settings.site.timezone)
+    start = parse_when(since, tz, "--since")
+    end = parse_when(until, tz, "--until", end_of_day=True)
+    if start and end and start > end:
+        raise typer.BadParameter(f"--since {since} is after --until {until}", param_hint="--since")
+    if backend is not None and backend not in ("local", "openai", "vllm"):
+        raise typer.BadParameter(f"{backend!r}: choose local, openai or vllm", param_hint="--backend")
+    try:
+        factory = open_database(settings)
+    except (SchemaOutdatedError, SQLAlchemyError) as exc:
+        typer.echo(f"cannot open database: {exc}", err=True)
+        raise typer.Exit(EXIT_DB_ERROR) from exc
+    try:
+        llm = make_backend(settings.llm, backend)
+        result = run_risk_job(settings, factory, since=start, until=end, zones=zone, backend=llm, limit=limit)
+    except (ModelNotInstalledError, ModelChecksumError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_NO_MODEL) from exc
+    except NoDataError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_NO_DATA) from exc
+    except SQLAlchemyError as exc:
+        typer.echo(f"error: database: {exc}", err=True)
+        raise typer.Exit(EXIT_DB_ERROR) from exc
+    written = write_outputs(result, out or default_out_dir(settings), settings, factory)
+    if as_json:
+        sys.stdout.write(json.dumps(result.public_json(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        failed = sum(1 for i in result.incidents if i.status == "failed")
+        typer.echo(f"{len(result.incidents)} incidents extracted ({failed} failed), {len(result.zones)} zones, {result.seconds:.0f} s")
+        for z in result.zones:
+            typer.echo(f"  {z.zone_id:<20} {z.level:<8} {z.score:5.1f}  {z.trend:<7} {', '.join(h.category for h in z.top_hazards)}")
+    for path in written:
+        typer.echo(f"wrote {path}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``report`` to the ``floorwatch`` command."""
+    app.command("report")(report)

@@ -1,0 +1,295 @@
+"""LLM backends behind one interface: ``generate_json(requests, schema) -> list[LLMResult]``.
+
+* ``local``  - llama-cpp-python on the packaged GGUF; the JSON schema becomes a grammar
+  (``response_format={"type": "json_object", "schema": ...}``); one ``Llama`` instance per backend.
+* ``openai`` - any OpenAI-compatible server over httpx (``response_format`` ``json_schema``),
+  bounded concurrency (thread pool of ``max_concurrency``), timeouts, retries with backoff.
+* ``vllm``   - offline ``vllm.LLM.chat`` over ALL prompts in one call with structured outputs
+  (``SamplingParams(structured_outputs=StructuredOutputsParams(json=schema))``); GPU extra.
+
+Request building (:func:`chat_messages`, :func:`json_schema_of`, :func:`openai_payload`,
+:func:`vllm_sampling_kwargs`) and reply parsing (:func:`parse_reply`) are shared, so every backend
+validates against the same pydantic model. A row that fails becomes an ``LLMResult`` with ``error``;
+a batch never crashes on one row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+import httpx
+from floorwatch.llm.gguf import INSTALL_HINT, MODEL_FILENAME, ModelNotInstalledError, ensure_model
+from floorwatch.schemas.llm import LLMRequest, LLMResult
+from pydantic import BaseModel, ValidationError
+
+from floorwatch.config import LLMConfig
+
+M = TypeVar("M", bound=BaseModel)
+_FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
+
+
+class LLMBackend(Protocol):
+    """What the map and reduce steps need from a model."""
+
+    name: str
+    model_name: str
+
+    def generate_json(self, requests: list[LLMRequest], schema: type[M]) -> list[LLMResult[M]]: ...
+
+
+# --------------------------------------------------------------------------- shared pieces
+def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema sent to every engine (pydantic's, as is)."""
+    return schema.model_json_schema()
+
+
+def chat_messages(request: LLMRequest) -> list[dict[str, str]]:
+    """OpenAI-style message dicts of a request."""
+    return [{"role": m.role, "content": m.content} for m in request.messages]
+
+
+def parse_reply(
+    request_id: str,
+    raw: str,
+    schema: type[M],
+    *,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    seconds: float = 0.0,
+    finish_reason: str | None = None,
+) -> LLMResult[M]:
+    """Validate a raw model reply against ``schema``; any problem becomes ``error`` (never raises)."""
+    common: dict[str, Any] = {
+        "id": request_id,
+        "raw": raw,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "seconds": seconds,
+    }
+    text = _FENCE.sub("", raw or "").strip()
+    if not text:
+        return LLMResult[schema](error="empty reply", **common)  # type: ignore[valid-type]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        cut = " (cut at max_tokens)" if finish_reason == "length" else ""
+        return LLMResult[schema](error=f"invalid JSON{cut}: {exc}", **common)  # type: ignore[valid-type]
+    try:
+        parsed = schema.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()[:5])
+        return LLMResult[schema](error=f"schema violation: {problems}", **common)  # type: ignore[valid-type]
+    return LLMResult[schema](parsed=parsed, **common)  # type: ignore[valid-type]
+
+
+def openai_payload(request: LLMRequest, schema: type[BaseModel], cfg: LLMConfig, model: str) -> dict[str, Any]:
+    """Body of ``POST /chat/completions`` with a strict JSON-schema response format."""
+    return {
+        "model": model,
+        "messages": chat_messages(request),
+        "temperature": cfg.temperature,
+        "max_tokens": request.max_tokens or cfg.max_tokens,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": schema.__name__, "schema": json_schema_of(schema), "strict": True},
+        },
+    }
+
+
+def vllm_sampling_kwargs(schema: type[BaseModel], cfg: LLMConfig, max_tokens: int | None = None) -> dict[str, Any]:
+    """Keyword arguments of ``vllm.SamplingParams`` except ``structured_outputs`` (added by the backend)."""
+    return {"temperature": cfg.temperature, "max_tokens": max_tokens or cfg.max_tokens, "seed": 0}
+
+
+def parse_vllm_output(request_id: str, output: Any, schema: type[M], seconds: float) -> LLMResult[M]:
+    """Turn one ``vllm.RequestOutput`` into an ``LLMResult`` (duck-typed: ``.outputs[0].text`` etc.)."""
+    if not getattr(output, "outputs", None):
+        return LLMResult[schema](id=request_id, error="engine returned no completion", seconds=seconds)  # type: ignore[valid-type]
+    first = output.outputs[0]
+    return parse_reply(
+        request_id,
+        first.text,
+        schema,
+        prompt_tokens=len(getattr(output, "prompt_token_ids", None) or []),
+        completion_tokens=len(getattr(first, "token_ids", None) or []),
+        seconds=seconds,
+        finish_reason=getattr(first, "finish_reason", None),
+    )
+
+
+# --------------------------------------------------------------------------- local (llama.cpp)
+class LocalBackend:
+    """llama-cpp-python on the packaged GGUF (or ``cfg.model`` when it names a .gguf file)."""
+
+    name = "local"
+
+    def __init__(self, cfg: LLMConfig):
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ModelNotInstalledError(f"llama-cpp-python is not installed; {INSTALL_HINT}") from exc
+        path = cfg.model if cfg.model else str(ensure_model())
+        if not os.path.isfile(path):
+            raise ModelNotInstalledError(f"model file {path} does not exist; {INSTALL_HINT}")
+        self.cfg = cfg
+        self.model_name = os.path.basename(path) if cfg.model else MODEL_FILENAME
+        self._llm = Llama(model_path=path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, verbose=False, seed=0)
+
+    def generate_json(self, requests: list[LLMRequest], schema: type[M]) -> list[LLMResult[M]]:
+        """Run the requests one after another on the single ``Llama`` instance (CPU-bound anyway)."""
+        fmt = {"type": "json_object", "schema": json_schema_of(schema)}
+        results: list[LLMResult[M]] = []
+        for req in requests:
+            t0 = time.perf_counter()
+            try:
+                out = self._llm.create_chat_completion(
+                    messages=chat_messages(req),  # type: ignore[arg-type]
+                    response_format=fmt,  # type: ignore[arg-type]
+                    temperature=self.cfg.temperature,
+                    max_tokens=req.max_tokens or self.cfg.max_tokens,
+                )
+            except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than n_ctx
+                results.append(
+                    LLMResult[schema](id=req.id, error=f"llama.cpp: {exc}", seconds=time.perf_counter() - t0)  # type: ignore[valid-type]
+                )
+                continue
+            choice = out["choices"][0]  # type: ignore[index]
+            usage = out.get("usage", {})  # type: ignore[union-attr]
+            results.append(
+                parse_reply(
+                    req.id,
+                    choice["message"].get("content") or "",
+                    schema,
+                    prompt_tokens=usage.get("prompt_tokens", 0),
+                    completion_tokens=usage.get("completion_tokens", 0),
+                    seconds=time.perf_counter() - t0,
+                    finish_reason=choice.get("finish_reason"),
+                )
+            )
+        return results
+
+
+# --------------------------------------------------------------------------- OpenAI-compatible HTTP
+class OpenAIBackend:
+    """Any OpenAI-compatible ``/chat/completions`` server (vLLM serve, llama_cpp.server, ...)."""
+
+    name = "openai"
+    retries = 2
+    backoff_seconds = 0.5
+
+    def __init__(self, cfg: LLMConfig, client: httpx.Client | None = None):
+        self.cfg = cfg
+        self.model_name = cfg.model or "default"
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(cfg.api_key_env)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self._client = client or httpx.Client(
+            base_url=cfg.base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(cfg.timeout_seconds, connect=min(10.0, cfg.timeout_seconds)),
+            limits=httpx.Limits(max_connections=cfg.max_concurrency),
+        )
+
+    def _one(self, req: LLMRequest, schema: type[M]) -> LLMResult[M]:
+        payload = openai_payload(req, schema, self.cfg, self.model_name)
+        t0 = time.perf_counter()
+        last = "no attempt"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+            try:
+                resp = self._client.post("/chat/completions", json=payload)
+            except httpx.HTTPError as exc:  # timeouts and refused connections are retried
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+            if resp.status_code == 429 or resp.status_code >= 500:
+                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                continue
+            if resp.status_code != 200:
+                return LLMResult[schema](  # type: ignore[valid-type]
+                    id=req.id, error=f"HTTP {resp.status_code}: {resp.text[:300]}", seconds=time.perf_counter() - t0
+                )
+            try:
+                body = resp.json()
+                choice = body["choices"][0]
+                content = choice["message"].get("content") or ""
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                return LLMResult[schema](  # type: ignore[valid-type]
+                    id=req.id, error=f"malformed server reply: {exc!r}", raw=resp.text[:2000], seconds=time.perf_counter() - t0
+                )
+            usage = body.get("usage") or {}
+            return parse_reply(
+                req.id,
+                content,
+                schema,
+                prompt_tokens=usage.get("prompt_tokens", 0),
+                completion_tokens=usage.get("completion_tokens", 0),
+                seconds=time.perf_counter() - t0,
+                finish_reason=choice.get("finish_reason"),
+            )
+        return LLMResult[schema](  # type: ignore[valid-type]
+            id=req.id, error=f"request failed after {self.retries + 1} attempts: {last}", seconds=time.perf_counter() - t0
+        )
+
+    def generate_json(self, requests: list[LLMRequest], schema: type[M]) -> list[LLMResult[M]]:
+        """All requests with at most ``max_concurrency`` in flight; results in request order."""
+        with ThreadPoolExecutor(max_workers=self.cfg.max_concurrency) as pool:
+            return list(pool.map(lambda r: self._one(r, schema), requests))
+
+
+# --------------------------------------------------------------------------- vLLM offline
+class VLLMBackend:
+    """Offline vLLM: one ``LLM.chat`` call over all prompts, guided by the JSON schema."""
+
+    name = "vllm"
+
+    def __init__(self, cfg: LLMConfig):
+        try:
+            import vllm
+        except ImportError as exc:
+            raise ModelNotInstalledError("vLLM is not installed; install the GPU extra: pip install 'floorwatch[gpu]'") from exc
+        if not cfg.model:
+            raise ValueError("llm.model must name a Hugging Face model id or local path for backend 'vllm'")
+        self.cfg = cfg
+        self.model_name = cfg.model
+        self._vllm = vllm
+        self._llm = vllm.LLM(model=cfg.model, max_model_len=cfg.n_ctx, seed=0)
+
+    def generate_json(self, requests: list[LLMRequest], schema: type[M]) -> list[LLMResult[M]]:
+        """Batch every request into one engine call (continuous batching does the rest)."""
+        if not requests:
+            return []
+        from vllm.sampling_params import StructuredOutputsParams
+
+        structured = StructuredOutputsParams(json=json_schema_of(schema))
+        params = [
+            self._vllm.SamplingParams(structured_outputs=structured, **vllm_sampling_kwargs(schema, self.cfg, r.max_tokens))
+            for r in requests
+        ]
+        t0 = time.perf_counter()
+        outputs = self._llm.chat([chat_messages(r) for r in requests], sampling_params=params, use_tqdm=False)
+        per = (time.perf_counter() - t0) / len(requests)
+        return [parse_vllm_output(r.id, o, schema, per) for r, o in zip(requests, outputs, strict=True)]
+
+
+def make_backend(cfg: LLMConfig, backend: str | None = None) -> LLMBackend:
+    """Build the configured backend (``backend`` overrides ``cfg.backend``).
+
+    Raises:
+        ModelNotInstalledError: the local model / llama-cpp-python / vLLM is missing (message says how to install).
+        ValueError: unknown backend name.
+    """
+    name = backend or cfg.backend
+    if name == "local":
+        return LocalBackend(cfg)
+    if name == "openai":
+        return OpenAIBackend(cfg)
+    if name == "vllm":
+        return VLLMBackend(cfg)
+    raise ValueError(f"unknown LLM backend {name!r}; choose local, openai or vllm")

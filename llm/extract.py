@@ -1,0 +1,137 @@
+"""Map step: one structured extraction (``IncidentExtraction``) per incident report.
+
+Each report's redacted text goes into the extraction prompt as delimited data. A reply that is not
+valid JSON for the schema (or a timed-out request) gets ONE repair turn; a row still invalid after it
+is stored as ``status='failed'`` with the reason, and the batch goes on. Replies are cached in
+``llm_cache`` and rows are upserted on ``(incident_id, prompt_version, model)``, so a re-run is free
+and idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from floorwatch.llm.backends import LLMBackend
+from floorwatch.llm.cache import cached_generate, remember
+from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
+from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
+from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
+from floorwatch.schemas.tables import IncidentReport
+from floorwatch.storage.db import session_scope
+from floorwatch.storage.upsert import upsert
+from sqlalchemy.orm import Session, sessionmaker
+
+_ROW_FIELDS = ("hazard_category", "severity", "potential_severity", "injury", "body_part", "equipment", "causes", "controls")
+
+
+def extract_batch(
+    session: Session,
+    backend: LLMBackend,
+    reports: Sequence[IncidentReport],
+    *,
+    max_chars: int = 4000,
+    prompt_version: str = EXTRACT_PROMPT_VERSION,
+) -> list[ExtractionOutcome]:
+    """Extract and store one batch of reports (one ``generate_json`` call, plus one for repairs).
+
+    The caller commits. Returns one outcome per report, in order.
+    """
+    requests = [extraction_request(str(r.id), r.redacted_text, max_chars) for r in reports]
+    results = cached_generate(session, backend, requests, IncidentExtraction, prompt_version)
+    results = _repair(session, backend, requests, results, prompt_version)
+    outcomes = []
+    rows = []
+    for rep, req, res in zip(reports, requests, results, strict=True):
+        outcome = ExtractionOutcome(
+            incident_id=rep.id,
+            source_id=rep.source_id,
+            zone_id=rep.zone_id,
+            status="ok" if res.parsed else "failed",
+            error=None if res.parsed else res.error,
+            extraction=res.parsed,
+            cached=res.cached,
+            seconds=res.seconds,
+        )
+        outcomes.append(outcome)
+        rows.append(_row(rep, req, res, backend.model_name, prompt_version))
+    upsert(
+        session,
+        ExtractionRow,
+        rows,
+        key=["incident_id", "prompt_version", "model"],
+        update=[c for c in rows[0] if c not in ("incident_id", "prompt_version", "model")] if rows else None,
+    )
+    return outcomes
+
+
+def _repair(
+    session: Session,
+    backend: LLMBackend,
+    requests: list[LLMRequest],
+    results: list[LLMResult[IncidentExtraction]],
+    prompt_version: str,
+) -> list[LLMResult[IncidentExtraction]]:
+    """One repair turn for every failed row: the bad answer and its error go back to the model."""
+    failed = [i for i, r in enumerate(results) if r.parsed is None]
+    if not failed:
+        return results
+    retry = [
+        repair_request(requests[i], results[i].raw, results[i].error or "invalid") if results[i].raw else requests[i]
+        for i in failed
+    ]
+    again = cached_generate(session, backend, retry, IncidentExtraction, prompt_version)
+    out = list(results)
+    for i, res in zip(failed, again, strict=True):
+        if res.parsed is None:
+            res = res.model_copy(update={"error": f"after one repair retry: {res.error} (first: {results[i].error})"})
+        else:  # a re-run of the original prompt then hits the cache too
+            remember(session, backend, requests[i], IncidentExtraction, res, prompt_version)
+        res = res.model_copy(update={"seconds": res.seconds + results[i].seconds})
+        out[i] = res
+    return out
+
+
+def _row(rep: IncidentReport, req: LLMRequest, res: LLMResult[IncidentExtraction], model: str, version: str) -> dict:
+    input_hash = hashlib.sha256("\n".join(m.content for m in req.messages).encode()).hexdigest()
+    row: dict = {
+        "incident_id": rep.id,
+        "prompt_version": version,
+        "model": model,
+        "input_hash": input_hash,
+        "status": "ok" if res.parsed else "failed",
+        "error": None if res.parsed else (res.error or "unknown error")[:2000],
+        "raw": {"text": res.raw[:4000], "cached": res.cached},
+        "seconds": res.seconds,
+        "zone_hint": res.parsed.zone if res.parsed else None,
+    }
+    for f in _ROW_FIELDS:
+        row[f] = getattr(res.parsed, f) if res.parsed else ([] if f in ("causes", "controls") else None)
+    return row
+
+
+def extract_reports(
+    factory: sessionmaker[Session],
+    backend: LLMBackend,
+    report_ids: Sequence[int],
+    *,
+    batch_size: int = 8,
+    max_chars: int = 4000,
+) -> list[ExtractionOutcome]:
+    """Extract many reports, committing after each batch so an interruption loses at most one batch.
+
+    Args:
+        factory: sessionmaker of the shared database.
+        backend: the LLM backend.
+        report_ids: ``incident_reports.id`` values, in the order wanted.
+        batch_size: reports per ``generate_json`` call (vLLM benefits from large batches).
+        max_chars: cap of the report text in the prompt.
+    """
+    outcomes: list[ExtractionOutcome] = []
+    for i in range(0, len(report_ids), batch_size):
+        chunk = list(report_ids[i : i + batch_size])
+        with session_scope(factory) as session:
+            by_id = {r.id: r for r in session.query(IncidentReport).filter(IncidentReport.id.in_(chunk))}
+            reports = [by_id[x] for x in chunk if x in by_id]
+            outcomes += extract_batch(session, backend, reports, max_chars=max_chars)
+    return outcomes

@@ -1,0 +1,221 @@
+"""Typed input/output of the LLM path: the hazard taxonomy, what the model must return, and the risk report.
+
+Hazard taxonomy (``HazardCategory``) - every extraction is put in exactly one class:
+
+==================== ============================================================================
+class                meaning
+==================== ============================================================================
+struck_by            hit by a moving, falling, flying or swinging object (tools, loads, rock, parts)
+caught_in_machinery  pinched, pressed, crushed or entangled between parts or in machinery
+fall_from_height     fall from a ladder, platform, vehicle, scaffold or into an opening
+slip_trip            slip, trip or fall on the same level
+electrical           electric shock, arc flash, contact with live parts
+chemical_exposure    contact with or inhalation of chemicals, acids, dust, gas, fumes
+burn_hot_surface     burns from hot surfaces, molten metal, steam, fire, hot liquids
+cut_laceration       cut or puncture by a sharp edge, blade, glass, wire
+manual_handling      strain or sprain from lifting, pushing, pulling, awkward posture
+vehicle              vehicle, forklift or mobile equipment collision, run-over or rollover
+pressure_release     sudden release of pressurised fluid, hose or pipe burst, projection
+other                anything else (animals, insects, medical events, unclear reports)
+==================== ============================================================================
+
+Severity scales (1-5) used by ``severity`` (what happened) and ``potential_severity`` (what could
+realistically have happened): 1 = no injury / first aid, 2 = minor injury / medical treatment,
+3 = lost-time injury, 4 = serious or permanent injury, 5 = fatality or multiple serious injuries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HazardCategory = Literal[
+    "struck_by",
+    "caught_in_machinery",
+    "fall_from_height",
+    "slip_trip",
+    "electrical",
+    "chemical_exposure",
+    "burn_hot_surface",
+    "cut_laceration",
+    "manual_handling",
+    "vehicle",
+    "pressure_release",
+    "other",
+]
+HAZARD_CATEGORIES: tuple[str, ...] = HazardCategory.__args__  # type: ignore[attr-defined]
+RiskLevel = Literal["low", "medium", "high", "critical"]
+Trend = Literal["rising", "falling", "stable", "new"]
+EvidenceKind = Literal["alert", "incident", "anomaly", "outage"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Out(BaseModel):
+    """Models the LLM must fill: strict, so an extra or misspelt key is a validation error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- what the model returns
+class IncidentExtraction(_Out):
+    """Structured facts of one incident report (map step). Kept compact: every token costs CPU time."""
+
+    hazard_category: HazardCategory
+    severity: int = Field(ge=1, le=5, description="Actual outcome, 1 (no injury) to 5 (fatal)")
+    potential_severity: int = Field(ge=1, le=5, description="Worst realistic outcome, 1 to 5")
+    injury: bool
+    body_part: str | None = Field(None, max_length=60, description="Injured body part, if any")
+    equipment: str | None = Field(None, max_length=60, description="Equipment or tool involved, if any")
+    causes: list[str] = Field(default_factory=list, max_length=3, description="Up to 3 short causes")
+    controls: list[str] = Field(default_factory=list, max_length=3, description="Up to 3 short preventive controls")
+    zone: str | None = Field(None, max_length=60, description="Area named in the report, if any")
+
+
+class ZoneNarrative(_Out):
+    """What the LLM writes in the reduce step; the score and level are computed, never asked for."""
+
+    summary: str = Field(max_length=800, description="2-3 sentences on the zone's risk in the period")
+    actions: list[str] = Field(default_factory=list, max_length=4, description="Recommended actions, most urgent first")
+    evidence_ids: list[str] = Field(default_factory=list, max_length=12, description="Evidence ids cited, e.g. 'incident:12'")
+
+
+# --------------------------------------------------------------------------- backend I/O
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class LLMRequest(BaseModel):
+    """One prompt; ``id`` travels to the result so a batch can be matched back to its rows."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    messages: list[ChatMessage]
+    max_tokens: int | None = Field(None, ge=1, le=8192, description="None = the backend's configured default")
+
+
+class LLMResult(BaseModel, Generic[M]):
+    """Outcome of one request: the validated model, or an error naming why there is none."""
+
+    id: str
+    parsed: M | None = None
+    error: str | None = None
+    raw: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.parsed is not None
+
+
+# --------------------------------------------------------------------------- the risk report
+class Period(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class EvidenceRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: EvidenceKind
+    id: str
+
+    @property
+    def key(self) -> str:
+        """``'<kind>:<id>'``: the form the LLM sees and cites."""
+        return f"{self.kind}:{self.id}"
+
+
+class HazardCount(BaseModel):
+    category: str
+    count: int
+    weight: float = Field(description="Sum of potential severities of the incidents in this class")
+
+
+class ScoreBreakdown(BaseModel):
+    """Points of each term of the risk score (see :mod:`floorwatch.llm.risk`)."""
+
+    incidents: float = 0.0
+    alerts: float = 0.0
+    anomalies: float = 0.0
+    outages: float = 0.0
+    raw: float = 0.0
+
+
+class ExtractionOutcome(BaseModel):
+    """One incident after the map step (``status`` failed carries the reason in ``error``)."""
+
+    incident_id: int
+    source_id: str
+    zone_id: str | None = None
+    status: Literal["ok", "failed"]
+    error: str | None = None
+    extraction: IncidentExtraction | None = None
+    cached: bool = False
+    seconds: float = 0.0
+
+
+class ZoneRisk(BaseModel):
+    zone_id: str
+    period: Period
+    status: Literal["ok", "failed"] = "ok"
+    error: str | None = None
+    score: float = Field(ge=0, le=100)
+    level: RiskLevel
+    trend: Trend
+    previous_score: float | None = None
+    breakdown: ScoreBreakdown
+    top_hazards: list[HazardCount] = Field(default_factory=list)
+    summary: str = ""
+    actions: list[str] = Field(default_factory=list)
+    evidence: list[EvidenceRef] = Field(default_factory=list, description="All evidence in the window")
+    cited: list[EvidenceRef] = Field(default_factory=list, description="Evidence the narrative cites")
+    dropped_evidence: int = Field(0, description="Ids the LLM cited that are not in the zone's evidence")
+    model: str = ""
+    prompt_version: str = ""
+
+
+class RiskReport(BaseModel):
+    """The typed result of one risk job; the JSON output and the HTML/Markdown reports render it."""
+
+    period: Period
+    backend: str
+    model: str
+    generated_at: datetime
+    zones: list[ZoneRisk] = Field(default_factory=list)
+    incidents: list[ExtractionOutcome] = Field(default_factory=list)
+    seconds: float = 0.0
+
+    def public_json(self) -> dict[str, Any]:
+        """The stable ``floorwatch report --json`` document."""
+        return {
+            "period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
+            "zones": [
+                {
+                    "zone_id": z.zone_id,
+                    "risk_level": z.level,
+                    "score": z.score,
+                    "top_hazards": [h.category for h in z.top_hazards],
+                    "summary": z.summary,
+                    "evidence": [{"kind": e.kind, "id": e.id} for e in z.cited or z.evidence],
+                }
+                for z in self.zones
+            ],
+            "incidents": [
+                {
+                    "id": i.incident_id,
+                    "source_id": i.source_id,
+                    "hazard_category": i.extraction.hazard_category if i.extraction else None,
+                    "severity": i.extraction.severity if i.extraction else None,
+                    "potential_severity": i.extraction.potential_severity if i.extraction else None,
+                    "status": i.status,
+                }
+                for i in self.incidents
+            ],
+        }

@@ -1,0 +1,71 @@
+"""Small builders for the LLM tests: a migrated SQLite database, incident rows, a server process."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from floorwatch.schemas.tables import IncidentReport
+from floorwatch.storage.db import make_engine, session_factory, session_scope
+from floorwatch.storage.migrate import upgrade
+from floorwatch.storage.registry import ensure_zones
+
+SERVER_SCRIPT = Path(__file__).with_name("llm_http_server.py")
+
+
+def sqlite_db(tmp_path: Path) -> sessionmaker[Session]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'fw.db'}")
+    upgrade(engine)
+    return session_factory(engine)
+
+
+def add_incidents(factory: sessionmaker[Session], rows: list[tuple[str, str, str]], day: int = 10) -> list[int]:
+    """Insert ``(source_id, zone_id, text)`` rows on consecutive hours of 2024-03-<day>; returns their ids."""
+    with session_scope(factory) as s:
+        ensure_zones(s, {z for _, z, _ in rows})
+        objs = []
+        for i, (sid, zone, text) in enumerate(rows):
+            obj = IncidentReport(
+                source="test.csv",
+                source_id=sid,
+                content_hash=hashlib.sha256(text.encode()).hexdigest(),
+                occurred_at=datetime(2024, 3, day, 8 + i, tzinfo=UTC),
+                zone_id=zone,
+                original_text=text,
+                redacted_text=text,
+            )
+            s.add(obj)
+            objs.append(obj)
+        s.flush()
+        return [o.id for o in objs]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, str(SERVER_SCRIPT), str(port)])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/stats", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("test LLM server did not start")
+
+
+def served(port: int) -> int:
+    return int(httpx.get(f"http://127.0.0.1:{port}/stats", timeout=5).json()["requests"])

@@ -1,0 +1,92 @@
+"""A tiny OpenAI-compatible HTTP server, run as a separate process by the LLM tests.
+
+It is not a language model: it answers by fixed rules so tests can drive the client's HTTP,
+retry, repair and failure paths over a real socket. Markers in the report text choose the rule:
+
+* ``MARK-INVALID-ALWAYS``  -> always a reply that is not JSON
+* ``MARK-INVALID-ONCE``    -> not JSON on the first turn, a valid extraction on the repair turn
+* ``MARK-FLAKY``           -> HTTP 503 on the first request with that text, then normal
+* anything else            -> a valid extraction (hazard from a keyword, severities from text length)
+
+Reduce prompts get a narrative citing the first ``[kind:id]`` in the evidence plus two ids that
+do not exist. ``GET /stats`` returns the number of chat requests served.
+
+Usage: ``python tests/llm_http_server.py PORT``
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STATE = {"requests": 0, "seen": set()}
+
+
+def _extraction(text: str) -> dict:
+    hazard = "electrical" if "cable" in text.lower() else "struck_by"
+    return {
+        "hazard_category": hazard,
+        "severity": 1 + len(text) % 3,
+        "potential_severity": 3 + len(text) % 3,
+        "injury": "injur" in text.lower(),
+        "causes": ["test cause"],
+        "controls": [],
+    }
+
+
+def _answer(body: dict) -> tuple[int, str]:
+    msgs = body["messages"]
+    user = msgs[1]["content"]
+    repair_turn = len(msgs) > 2
+    if "<evidence>" in user:
+        ids = re.findall(r"\[((?:incident|alert|anomaly|outage):[^\]]+)\]", user)
+        cited = ids[:1] + ["incident:999999", "alert:does-not-exist"]
+        return 200, json.dumps({"summary": "Test summary.", "actions": ["Check guards"], "evidence_ids": cited})
+    if "MARK-INVALID-ALWAYS" in user:
+        return 200, "Sure! Here is the data: {hazard: struck"
+    if "MARK-INVALID-ONCE" in user and not repair_turn:
+        return 200, '{"hazard_category": "struck_by", "severity": 9'
+    if "MARK-FLAKY" in user and user not in STATE["seen"]:
+        STATE["seen"].add(user)
+        return 503, ""
+    return 200, json.dumps(_extraction(user))
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, code: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._send(200, {"requests": STATE["requests"]})
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        STATE["requests"] += 1
+        if body.get("response_format", {}).get("type") != "json_schema":
+            self._send(400, {"error": "response_format json_schema required"})
+            return
+        code, content = _answer(body)
+        if code != 200:
+            self._send(code, {"error": "unavailable"})
+            return
+        self._send(
+            200,
+            {
+                "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": len(content) // 4},
+            },
+        )
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()

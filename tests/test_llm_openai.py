@@ -1,0 +1,137 @@
+"""OpenAI-compatible backend, repair retry, failure recording, cache and evidence checks over a real HTTP server process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from floorwatch.cli.main import app
+from floorwatch.config import LLMConfig, Settings
+from floorwatch.llm.backends import OpenAIBackend
+from floorwatch.llm.extract import extract_reports
+from floorwatch.llm.job import run_risk_job
+from floorwatch.schemas.llm import IncidentExtraction
+from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
+from floorwatch.schemas.tables import RiskAssessment, RiskEvidence
+from floorwatch.storage.db import session_scope
+from tests.llm_factories import add_incidents, free_port, served, sqlite_db, start_server
+
+
+@pytest.fixture(scope="module")
+def server_port() -> Iterator[int]:
+    port = free_port()
+    proc = start_server(port)
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _backend(port: int) -> OpenAIBackend:
+    cfg = LLMConfig(backend="openai", base_url=f"http://127.0.0.1:{port}/v1", timeout_seconds=10, max_concurrency=2)
+    backend = OpenAIBackend(cfg)
+    backend.backoff_seconds = 0.05
+    return backend
+
+
+def test_repair_retry_then_failure_recorded_and_batch_goes_on(tmp_path: Path, server_port: int) -> None:
+    factory = sqlite_db(tmp_path)
+    ids = add_incidents(
+        factory,
+        [
+            ("r1", "press", "A worker was struck by a falling bracket near the press."),
+            ("r2", "press", "MARK-INVALID-ONCE Operator cut by a blade."),
+            ("r3", "press", "MARK-INVALID-ALWAYS Forklift near miss."),
+            ("r4", "press", "MARK-FLAKY Loose cable sparked at the panel."),
+        ],
+    )
+    before = served(server_port)
+    out = extract_reports(factory, _backend(server_port), ids, batch_size=4)
+    by_src = {o.source_id: o for o in out}
+    assert [o.status for o in out] == ["ok", "ok", "failed", "ok"]
+    assert by_src["r4"].extraction.hazard_category == "electrical"  # type: ignore[union-attr]
+    assert "after one repair retry" in (by_src["r3"].error or "")
+    assert "invalid JSON" in (by_src["r3"].error or "")
+    # 4 first tries + 1 retried 503 + 2 repair turns
+    assert served(server_port) - before == 7
+    with session_scope(factory) as s:
+        rows = {r.incident_id: r for r in s.scalars(select(ExtractionRow))}
+    assert rows[ids[2]].status == "failed" and rows[ids[2]].error
+    assert rows[ids[1]].status == "ok" and rows[ids[1]].severity is not None
+
+    # Re-run: valid rows (including the repaired one) come from the cache; only the failed row is tried again.
+    before = served(server_port)
+    again = extract_reports(factory, _backend(server_port), ids, batch_size=4)
+    assert [o.cached for o in again] == [True, True, False, True]
+    assert served(server_port) - before == 2  # the failing row: first try + repair turn
+    with session_scope(factory) as s:
+        assert len(list(s.scalars(select(ExtractionRow)))) == 4  # upserted, not duplicated
+
+
+def test_job_drops_unknown_evidence_ids_and_is_idempotent(tmp_path: Path, server_port: int) -> None:
+    factory = sqlite_db(tmp_path)
+    add_incidents(factory, [("a", "press", "Hand caught in rollers, injury."), ("b", "dock", "Forklift struck a rack.")])
+    settings = Settings()
+    since, until = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 31, tzinfo=UTC)
+    report = run_risk_job(settings, factory, since=since, until=until, backend=_backend(server_port))
+    assert {z.zone_id for z in report.zones} == {"press", "dock"}
+    for z in report.zones:
+        assert z.status == "ok"
+        assert z.dropped_evidence == 2  # incident:999999 and alert:does-not-exist
+        assert [e.kind for e in z.cited] == ["incident"]
+    report2 = run_risk_job(settings, factory, since=since, until=until, backend=_backend(server_port))
+    assert [z.score for z in report2.zones] == [z.score for z in report.zones]
+    with session_scope(factory) as s:
+        assert len(list(s.scalars(select(RiskAssessment)))) == 2
+        links = list(s.scalars(select(RiskEvidence)))
+    assert len(links) == 2 and all(link.cited for link in links)
+
+
+def test_report_cli_json_shape(tmp_path: Path, server_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    factory = sqlite_db(tmp_path)
+    add_incidents(factory, [("src-7", "press", "Worker slipped on oil, minor injury.")])
+    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", f"sqlite:///{tmp_path / 'fw.db'}")
+    monkeypatch.setenv("FLOORWATCH_LLM__BASE_URL", f"http://127.0.0.1:{server_port}/v1")
+    monkeypatch.setenv("FLOORWATCH_MEDIA__DIR", str(tmp_path / "media"))
+    monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
+    res = CliRunner().invoke(app, ["report", "--backend", "openai", "--json", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert set(doc) == {"period", "zones", "incidents"}
+    assert set(doc["zones"][0]) == {"zone_id", "risk_level", "score", "top_hazards", "summary", "evidence"}
+    assert doc["incidents"][0]["source_id"] == "src-7"
+    assert set(doc["incidents"][0]) == {"id", "source_id", "hazard_category", "severity", "potential_severity", "status"}
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == doc
+
+
+def test_report_cli_without_model_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sqlite_db(tmp_path)
+    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", f"sqlite:///{tmp_path / 'fw.db'}")
+    monkeypatch.setenv("FLOORWATCH_LLM__MODEL", str(tmp_path / "missing.gguf"))
+    monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
+    res = CliRunner().invoke(app, ["report", "--backend", "local", "--json"])
+    assert res.exit_code == 3
+    assert "pip install 'floorwatch[local-llm]'" in res.output
+    assert res.stdout.strip() == ""
+
+
+def test_report_cli_rejects_bad_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", f"sqlite:///{tmp_path / 'fw.db'}")
+    res = CliRunner().invoke(app, ["report", "--since", "last tuesday"])
+    assert res.exit_code != 0
+    assert "--since" in res.output and "last tuesday" in res.output
+
+
+def test_http_error_is_recorded_not_raised(server_port: int) -> None:
+    cfg = LLMConfig(backend="openai", base_url=f"http://127.0.0.1:{free_port()}/v1", timeout_seconds=2)
+    backend = OpenAIBackend(cfg)
+    backend.backoff_seconds = 0.01
+    from floorwatch.llm.prompts import extraction_request
+
+    [res] = backend.generate_json([extraction_request("x", "text")], IncidentExtraction)
+    assert res.parsed is None and "after 3 attempts" in (res.error or "")
