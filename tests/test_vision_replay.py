@@ -175,8 +175,19 @@ def test_track_ids_stay_stable_on_people_walking_one_by_one(detector) -> None:  
         tracked = tracker.update(detector.predict([frame.image])[0]).people()
         frames_per_id.update(int(t) for t in tracked.track_id if t >= 0)
     long_lived = [t for t, n in frames_per_id.items() if n >= 20]  # seen for >= 2 s
-    assert PEOPLE_MIN <= len(long_lived) <= PEOPLE_MAX, frames_per_id
+    # Two people walk in within the first 300 frames (checked by eye: frames ~65-200 and ~245-300+).
+    # Measured: 2 ids (132 and 70 frames), no switch. Allow one switch at most.
+    assert 2 <= len(long_lived) <= 3, frames_per_id
+    top_two = sum(n for _, n in frames_per_id.most_common(2))
+    assert top_two >= 0.9 * sum(frames_per_id.values()), frames_per_id
 
 
-PERSON_FRAMES = 400
-PEOPLE_MIN, PEOPLE_MAX = 1, 99  # set from the measured run below
+PERSON_FRAMES = 300
+
+
+def test_flow_entrypoints_import() -> None:
+    from floorwatch.flows.monitor import monitor_camera
+    from floorwatch.flows.replay import replay_video
+
+    assert replay_video.name == "replay-video" and monitor_camera.name == "monitor-camera"
+    assert callable(replay_video.fn) and callable(monitor_camera.fn)
