@@ -35,7 +35,7 @@ def _qkv_order(num_heads: int, head_dim: int) -> torch.Tensor:
     return torch.tensor(order, dtype=torch.long)
 
 
-def _merge_conv(qk: nn.Module, v: nn.Module, order: torch.Tensor) -> nn.Module:
+def _merge_conv(qk: Any, v: Any, order: torch.Tensor) -> nn.Module:
     """Build one ultralytics ``Conv`` equal to ``qk`` and ``v`` stacked, with rows re-ordered."""
     from ultralytics.nn.modules.conv import Conv
 
@@ -61,7 +61,7 @@ def _merge_conv(qk: nn.Module, v: nn.Module, order: torch.Tensor) -> nn.Module:
     return merged.to(dtype=weight.dtype).train(qk.training)
 
 
-def convert_legacy_aattn(module: nn.Module) -> bool:
+def convert_legacy_aattn(module: Any) -> bool:
     """Rewrite one fork-style ``AAttn`` (``qk`` + ``v``) in place into the fused ``qkv`` layout.
 
     Args:
@@ -99,7 +99,7 @@ def install_yolov12_compat() -> None:
         return
     original = AAttn.__setstate__
 
-    def __setstate__(self: nn.Module, state: dict[str, Any]) -> None:
+    def __setstate__(self: Any, state: dict[str, Any]) -> None:
         original(self, state)
         convert_legacy_aattn(self)
 

@@ -111,7 +111,7 @@ def read_yolo_labels(
     Raises:
         ValueError: a malformed line or an unknown class id, naming the file and line.
     """
-    boxes = []
+    boxes: list[Box] = []
     if not path.exists():
         return boxes  # an image without a label file has no objects
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
