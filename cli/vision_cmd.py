@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
 
 EXIT_BAD_INPUT = 2
@@ -49,10 +50,10 @@ def replay(
     """Run a recorded video through detection, tracking, zone rules and evidence; store the alerts."""
     _log_to_stderr(verbose)
     settings = load_or_exit(config)
-    from floorwatch.vision.sources import FrameSource, SourceError
     from pydantic import ValidationError
 
     from floorwatch.config import ConfigError, load_zones_file
+    from floorwatch.vision.sources import FrameSource, SourceError
 
     try:
         zone_list = load_zones_file(zones) if zones is not None else None
@@ -150,8 +151,9 @@ def _load_detector(cfg):  # type: ignore[no-untyped-def]
 
 
 def _raise_db_error(exc: Exception) -> None:
-    from floorwatch.storage.db import SchemaOutdatedError
     from sqlalchemy.exc import SQLAlchemyError
+
+    from floorwatch.storage.db import SchemaOutdatedError
 
     if isinstance(exc, SchemaOutdatedError):
         raise _fail(str(exc), EXIT_DB_ERROR) from exc

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from floorwatch.schemas.events import OutageEvent
 from floorwatch.vision.sources import Backoff, Frame, FrameSource
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import cv2
 import pytest
-from floorwatch.schemas.events import AlertEvent, OutageEvent
-from floorwatch.schemas.tables import Alert
-from floorwatch.storage.db import make_engine, session_factory
 from sqlalchemy import select
 
 from floorwatch.config import DetectorConfig, MediaConfig, Settings, load_zones_file
+from floorwatch.schemas.events import AlertEvent, OutageEvent
+from floorwatch.schemas.tables import Alert
+from floorwatch.storage.db import make_engine, session_factory
 from tests.conftest import REPO_ROOT, shared_data
 
 VTEST = "sample_media/vtest.avi"  # relative: part of the deterministic alert ids, run from the repo root

@@ -10,13 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+from floorwatch.config import MediaConfig
 from floorwatch.schemas.events import AlertEvent
 from floorwatch.vision.detections import Detections
 from floorwatch.vision.evidence import EvidenceRecorder, FrameRing, Overlay, annotate, blur_heads
 from floorwatch.vision.output import JsonLinesWriter, track_record
 from floorwatch.vision.sources import Frame, FrameSource, SourceError, classify_source
-
-from floorwatch.config import MediaConfig
 
 REPO = Path(__file__).resolve().parents[1]
 VTEST = REPO / "sample_media" / "vtest.avi"

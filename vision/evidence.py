@@ -15,11 +15,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from floorwatch.config import MediaConfig
 from floorwatch.schemas.events import AlertEvent
 from floorwatch.vision.detections import PERSON_LABELS, Detections
 from floorwatch.vision.sources import Frame
-
-from floorwatch.config import MediaConfig
 
 log = logging.getLogger(__name__)
 

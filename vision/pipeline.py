@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from floorwatch.config import CameraConfig, CameraZoneConfig, Settings
 from floorwatch.schemas.events import AlertEvent, AnomalyEvent, LatencyStamps, OutageEvent
 from floorwatch.vision.detections import Detections
 from floorwatch.vision.evidence import EvidenceRecorder
 from floorwatch.vision.rules import Observation, ZoneRuleEngine, engines_for_camera
 from floorwatch.vision.sources import Frame, FrameSource
 from floorwatch.vision.tracker import Tracker
-
-from floorwatch.config import CameraConfig, CameraZoneConfig, Settings
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from floorwatch.schemas.events import AlertEvent, AnomalyEvent, OutageEvent
-from floorwatch.vision.pipeline import FrameHook, PipelineStats, VisionPipeline, camera_for_replay
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from floorwatch.config import CameraZoneConfig, DetectorConfig, Settings
+from floorwatch.schemas.events import AlertEvent, AnomalyEvent, OutageEvent
+from floorwatch.vision.pipeline import FrameHook, PipelineStats, VisionPipeline, camera_for_replay
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 import cv2
 import numpy as np
+
 from floorwatch.schemas.events import OutageEvent
 
 log = logging.getLogger(__name__)
