@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,6 +171,22 @@ def load_dataset_yaml(data_yaml: Path) -> dict[str, Any]:
     return resolved
 
 
+@contextmanager
+def _no_amp_download() -> Iterator[None]:
+    """Skip ultralytics' AMP self-test on CUDA: it downloads ``yolo26n.pt`` to compare FP32 and FP16 outputs.
+
+    AMP stays on (``amp=False`` in the overrides turns it off); nothing is fetched.
+    """
+    import ultralytics.engine.trainer as trainer_module
+
+    original = trainer_module.check_amp
+    trainer_module.check_amp = lambda model: True  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        trainer_module.check_amp = original
+
+
 def train_model(
     data_yaml: Path,
     base: str = "fall",
@@ -211,20 +229,22 @@ def train_model(
     resolved_yaml = run_dir / "data.yaml"
     resolved_yaml.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     yolo, _ = load_yolo(base)
-    args: dict[str, Any] = {"plots": False, "amp": pick_device(device) != "cpu", **overrides}
-    yolo.train(
-        data=str(resolved_yaml),
-        epochs=epochs,
-        imgsz=imgsz,
-        batch=batch,
-        workers=workers,
-        device=pick_device(device).removeprefix("cuda:"),
-        project=str(run_dir.parent),
-        name=run_dir.name,
-        exist_ok=True,
-        verbose=False,
-        **args,
-    )
+    dev = pick_device(device)
+    args: dict[str, Any] = {"plots": False, "amp": dev != "cpu", **overrides}
+    with _no_amp_download():
+        yolo.train(
+            data=str(resolved_yaml),
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            workers=workers,
+            device=dev.removeprefix("cuda:"),
+            project=str(run_dir.parent),
+            name=run_dir.name,
+            exist_ok=True,
+            verbose=False,
+            **args,
+        )
     weights_dir = Path(yolo.trainer.save_dir) / "weights"
     for candidate in (weights_dir / "best.pt", weights_dir / "last.pt"):
         if candidate.is_file():
