@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
 
 if TYPE_CHECKING:
@@ -56,10 +57,11 @@ def deploy(
 
 def _apply(plan: DeploymentPlan) -> None:
     import httpx
-    from floorwatch.flows.deploy_plan import DeployFileError
-    from floorwatch.flows.deployments import apply_plan
     from prefect.exceptions import PrefectHTTPStatusError
     from prefect.settings import PREFECT_API_URL
+
+    from floorwatch.flows.deploy_plan import DeployFileError
+    from floorwatch.flows.deployments import apply_plan
 
     api = PREFECT_API_URL.value()
     if not api:
