@@ -131,6 +131,42 @@ def sensors(
         typer.echo(f"  {a.started_at:%Y-%m-%d %H:%M:%S} .. {a.ended_at:%H:%M:%S}  {a.category:<11} score {a.score:.1f}  {', '.join(a.channels)}")
 
 
+@ingest_app.command("manuals")
+def manuals(
+    paths: Annotated[list[Path], typer.Argument(help="Safety manuals: .md, .txt or .pdf (file name = document name)")],
+    config: ConfigOption = None,
+    max_bytes: Annotated[int, typer.Option(min=1, help="Refuse larger files")] = 20_000_000,
+    max_section_chars: Annotated[int, typer.Option(min=200, max=20_000, help="Split longer sections (heading kept)")] = 1500,
+    embed: Annotated[bool, typer.Option(help="Embed sections with the packaged MiniLM (else keyword search only)")] = True,
+) -> None:
+    """Ingest safety manuals as sections for the risk report (idempotent: a second run changes nothing)."""
+    from floorwatch.llm.embed import try_load_embedder
+    from floorwatch.llm.manuals import ManualError, ingest_manual
+
+    settings = load_or_exit(config)
+    factory = _open(settings)
+    embedder, why = try_load_embedder(settings.runtime.torch_threads) if embed else (None, "disabled by --no-embed")
+    failed = 0
+    for path in paths:
+        try:
+            with session_scope(factory) as session:
+                summary = ingest_manual(
+                    session, path, embedder=embedder, embedding_error=why, max_bytes=max_bytes,
+                    max_section_chars=max_section_chars,
+                )
+        except ManualError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            failed += 1
+            continue
+        except SQLAlchemyError as exc:
+            typer.echo(f"error: {path}: database write failed, nothing stored: {exc}", err=True)
+            failed += 1
+            continue
+        typer.echo(summary.line())
+    if failed:
+        raise typer.Exit(EXIT_FILE_ERROR)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``ingest`` sub-app to the root command."""
     app.add_typer(ingest_app, name="ingest")

@@ -1,0 +1,265 @@
+"""Search the stored manual sections: MiniLM cosine, TF-IDF keywords, or a hybrid of both.
+
+The whole ``manual_sections`` table is loaded and scored with NumPy, which works the same on SQLite
+and PostgreSQL and is fast for the few thousand sections a plant's manuals make. (With pgvector, the
+cosine part could move into PostgreSQL; it is not installed here.) Without the embedding model the
+search falls back to keywords, and every hit says which mode found it.
+
+A hit must reach a minimum similarity; a hazard with no section above it is a *procedure gap*.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from floorwatch.llm.embed import Embedder, try_load_embedder
+from floorwatch.llm.manuals import embedding_text
+from floorwatch.schemas.manuals import RetrievalMode, SectionHit
+from floorwatch.schemas.tables import ManualSection
+
+log = logging.getLogger(__name__)
+
+HYBRID_WEIGHT = 0.7  # share of the embedding cosine in the hybrid score; the rest is TF-IDF cosine
+MIN_EMBEDDING_SIMILARITY = (
+    0.30  # below this cosine a section is not about the query (see benchmarks/retrieval.py)
+)
+MIN_KEYWORD_SIMILARITY = 0.10  # the same floor for keyword-only search
+
+# Hazard classes (schemas.llm.HazardCategory) and live alert rules, phrased as a search would be.
+HAZARD_QUERIES: dict[str, str] = {
+    "struck_by": "struck by a falling or moving object or suspended load",
+    "caught_in_machinery": "hand caught in machinery, pinch point, entanglement, machine guard, unexpected start-up",
+    "fall_from_height": "fall from height, ladder, platform, scaffold, harness",
+    "slip_trip": "slip or trip on the floor, wet floor, obstacles in walkway, housekeeping",
+    "electrical": "electric shock, live parts, electrical isolation",
+    "chemical_exposure": "chemical exposure, toxic fumes, acid splash, respirator",
+    "burn_hot_surface": "burn from hot surface, steam, furnace, hot pipes",
+    "cut_laceration": "cut by sharp edge, blade or sheet metal",
+    "manual_handling": "manual handling, lifting heavy loads, back strain",
+    "vehicle": "forklift collision with pedestrian, vehicle traffic",
+    "pressure_release": "sudden release of compressed air or hydraulic pressure, hose burst",
+    "machine": "repeated machine overheating or fault, maintenance on a running machine",
+    "restricted_zone_intrusion": "unauthorised person entering a restricted area or danger zone",
+    "missing_ppe": "worker not wearing required PPE such as safety helmet or hi-vis vest",
+    "person_down": "person lying on the floor injured, emergency response",
+    "dwell": "person staying too long in a danger zone",
+    "crowding": "too many people in a hazardous area at once",
+    "hot_spot": "hot spot, overheating equipment, fire risk",
+}
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-case word tokens without stop words, with a crude plural/verb-ending stem."""
+    out = []
+    for tok in _TOKEN.findall(text.lower()):
+        if tok in ENGLISH_STOP_WORDS or len(tok) < 2:
+            continue
+        for suffix in ("ing", "ed", "es", "s"):
+            if tok.endswith(suffix) and len(tok) - len(suffix) >= 4 and not tok.endswith("ss"):
+                tok = tok[: -len(suffix)]
+                break
+        out.append(tok)
+    return out
+
+
+@dataclass
+class ManualIndex:
+    """All stored sections with their vectors and a TF-IDF matrix, ready to be queried many times."""
+
+    sections: list[ManualSection]
+    embedder: Embedder | None = None
+    embedding_error: str | None = None
+    vectors: np.ndarray | None = field(default=None, repr=False)
+    _vectorizer: TfidfVectorizer | None = field(default=None, repr=False)
+    _tfidf: object | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(
+        cls, session: Session, embedder: Embedder | None | Literal["auto"] = "auto", threads: int = 1
+    ) -> ManualIndex:
+        """Load every section; ``embedder="auto"`` loads the packaged MiniLM (None = keyword search only)."""
+        sections = list(
+            session.scalars(select(ManualSection).order_by(ManualSection.document, ManualSection.position))
+        )
+        error = None
+        if embedder == "auto":
+            embedder, error = try_load_embedder(threads) if sections else (None, None)
+            if error:
+                log.warning("manual search falls back to keywords: %s", error)
+        index = cls(sections=sections, embedder=embedder, embedding_error=error)
+        index._build()
+        return index
+
+    def _build(self) -> None:
+        if not self.sections:
+            return
+        docs = [f"{s.heading}\n{s.heading}\n{s.text}" for s in self.sections]  # heading counted twice
+        self._vectorizer = TfidfVectorizer(analyzer=_tokens, sublinear_tf=True, norm="l2")
+        self._tfidf = self._vectorizer.fit_transform(docs)
+        if self.embedder is None:
+            return
+        dims = next((len(s.embedding) for s in self.sections if s.embedding), None)
+        missing = [i for i, s in enumerate(self.sections) if not s.embedding or len(s.embedding) != dims]
+        fresh = self.embedder.encode([embedding_text(self.sections[i]) for i in missing]) if missing else None
+        if dims is None:
+            dims = int(fresh.shape[1]) if fresh is not None else 0
+        matrix = np.zeros((len(self.sections), dims), dtype=np.float32)
+        for i, s in enumerate(self.sections):
+            if s.embedding and len(s.embedding) == dims:
+                matrix[i] = np.asarray(s.embedding, dtype=np.float32)
+        if fresh is not None:
+            matrix[missing] = fresh
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        self.vectors = matrix / np.where(norms == 0, 1, norms)
+
+    def scores(self, query: str) -> tuple[np.ndarray | None, np.ndarray]:
+        """(embedding cosine or None, TF-IDF cosine) of the query against every section."""
+        n = len(self.sections)
+        if n == 0 or self._vectorizer is None:
+            return None, np.zeros(0)
+        kw = np.asarray((self._tfidf @ self._vectorizer.transform([query]).T).todense()).ravel()  # type: ignore[operator]
+        if self.embedder is None or self.vectors is None:
+            return None, kw
+        q = self.embedder.encode([query])[0]
+        return self.vectors @ q, kw
+
+    def search(
+        self, query: str, k: int = 3, mode: RetrievalMode = "hybrid", min_similarity: float | None = None
+    ) -> list[SectionHit]:
+        """Top ``k`` sections for ``query`` above the minimum similarity (best first).
+
+        Args:
+            query: free text (a question, a hazard description).
+            k: most hits returned.
+            mode: ``hybrid`` (weighted sum), ``embedding`` or ``keyword``; the first two fall back to
+                ``keyword`` when no embedder is loaded.
+            min_similarity: floor on the embedding cosine (``hybrid``/``embedding``) or on the TF-IDF
+                cosine (``keyword``); None uses the module defaults.
+        """
+        if not query.strip() or k <= 0:
+            return []
+        emb, kw = self.scores(query)
+        if emb is None:
+            mode = "keyword"
+        if mode == "keyword":
+            score, gate, floor = kw, kw, MIN_KEYWORD_SIMILARITY if min_similarity is None else min_similarity
+        else:
+            assert emb is not None
+            score = emb if mode == "embedding" else HYBRID_WEIGHT * emb + (1 - HYBRID_WEIGHT) * kw
+            gate, floor = emb, MIN_EMBEDDING_SIMILARITY if min_similarity is None else min_similarity
+        hits: list[SectionHit] = []
+        for i in np.argsort(-score, kind="stable"):
+            if len(hits) >= k:
+                break
+            if gate[i] < floor:
+                continue
+            s = self.sections[int(i)]
+            hits.append(
+                SectionHit(
+                    id=s.id,
+                    document=s.document,
+                    heading=s.heading,
+                    text=s.text,
+                    position=s.position,
+                    score=round(float(score[i]), 4),
+                    embedding_score=None if emb is None else round(float(emb[i]), 4),
+                    keyword_score=round(float(kw[i]), 4),
+                    mode=mode,
+                )
+            )
+        return hits
+
+
+def retrieve_sections(
+    session: Session,
+    query: str,
+    k: int = 3,
+    *,
+    mode: RetrievalMode = "hybrid",
+    embedder: Embedder | None | Literal["auto"] = "auto",
+    min_similarity: float | None = None,
+) -> list[SectionHit]:
+    """Top ``k`` manual sections for a free-text query (see :meth:`ManualIndex.search`)."""
+    index = ManualIndex.load(session, None if mode == "keyword" else embedder)
+    return index.search(query, k, mode, min_similarity)
+
+
+def hazard_query(hazard: str) -> str:
+    """The search text for a hazard class or alert rule (free text is used as it is)."""
+    return HAZARD_QUERIES.get(hazard.strip(), hazard.replace("_", " "))
+
+
+def sections_for_hazards(
+    session: Session | ManualIndex,
+    hazards: list[str],
+    k: int = 2,
+    *,
+    mode: RetrievalMode = "hybrid",
+    min_similarity: float | None = None,
+) -> dict[str, list[SectionHit]]:
+    """Manual sections covering each hazard; an empty list means no procedure covers it (a gap).
+
+    Args:
+        session: database session (the index is loaded once for all hazards) or a loaded index.
+        hazards: hazard classes (``caught_in_machinery``), alert rules (``missing_ppe``) or free text.
+        k: most sections per hazard.
+        mode: retrieval mode (see :meth:`ManualIndex.search`).
+        min_similarity: similarity floor; None uses the module defaults.
+    """
+    index = (
+        session
+        if isinstance(session, ManualIndex)
+        else ManualIndex.load(session, None if mode == "keyword" else "auto")
+    )
+    return {h: index.search(hazard_query(h), k, mode, min_similarity) for h in dict.fromkeys(hazards)}
+
+
+def procedure_gaps(hits_by_hazard: dict[str, list[SectionHit]]) -> list[str]:
+    """Hazards no manual section covers."""
+    return [h for h, hits in hits_by_hazard.items() if not hits]
+
+
+def manual_context_lines(hits_by_hazard: dict[str, list[SectionHit]], excerpt_chars: int = 400) -> list[str]:
+    """Prompt lines: one per cited section (``[manual:document#heading]`` + excerpt), then the gaps."""
+    lines: list[str] = []
+    seen: set[str] = set()
+    for hazard, hits in hits_by_hazard.items():
+        for hit in hits:
+            if hit.citation in seen:
+                continue
+            seen.add(hit.citation)
+            excerpt = " ".join(hit.text.split())[:excerpt_chars]
+            lines.append(f"[manual:{hit.citation}] (covers {hazard}) {excerpt}")
+    for hazard in procedure_gaps(hits_by_hazard):
+        lines.append(f"[gap] no manual section covers {hazard}")
+    return lines
+
+
+def check_manual_citations(
+    cited: list[str], hits_by_hazard: dict[str, list[SectionHit]]
+) -> tuple[list[str], int]:
+    """Keep the ``document#heading`` citations that were offered to the model; count the others.
+
+    A leading ``manual:`` is accepted. Returns (known citations in order without repeats, dropped count).
+    """
+    known = {hit.citation for hits in hits_by_hazard.values() for hit in hits}
+    kept: list[str] = []
+    dropped = 0
+    for c in cited:
+        ref = c.strip().removeprefix("[").removesuffix("]").removeprefix("manual:")
+        if ref in known:
+            if ref not in kept:
+                kept.append(ref)
+        else:
+            dropped += 1
+    return kept, dropped
