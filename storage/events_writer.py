@@ -18,13 +18,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import String, Table, any_, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from floorwatch.schemas.events import AlertEvent, AnomalyEvent, OutageEvent
 from floorwatch.schemas.tables import Alert, CameraOutage, SensorAnomaly
 from floorwatch.storage.registry import ensure_cameras, ensure_zones
-from floorwatch.storage.upsert import upsert
 
 BusEvent = AlertEvent | OutageEvent | AnomalyEvent
 
@@ -104,19 +104,40 @@ def apply_events(session: Session, events: Iterable[BusEvent]) -> dict[str, int]
 def _existing(
     session: Session, table: Table, columns: Sequence[str], ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
+    """Current rows of ``ids`` (PostgreSQL: one array parameter; SQLite: chunked IN lists)."""
     out: dict[str, dict[str, Any]] = {}
     cols = [table.c[c] for c in columns]
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i : i + _CHUNK]
-        for row in session.execute(select(*cols).where(table.c.id.in_(chunk))).mappings():
+    if session.get_bind().dialect.name == "postgresql":
+        chunks: list[Any] = [table.c.id == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(String)))]
+    else:
+        chunks = [table.c.id.in_(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
+    for where in chunks:
+        for row in session.execute(select(*cols).where(where)).mappings():
             out[row["id"]] = dict(row)
     return out
 
 
 def _write(session: Session, model: Any, rows: list[dict[str, Any]], columns: Sequence[str]) -> int:
-    update = [c for c in columns if c != "id"]
-    for i in range(0, len(rows), _CHUNK):
-        upsert(session, model, rows[i : i + _CHUNK], key=["id"], update=update)
+    """Upsert full rows by ``id`` as one executemany of a cached statement.
+
+    ``storage.upsert.upsert`` renders one multi-VALUES statement per call, and compiling a statement
+    with thousands of bind parameters costs more than the database work; an executemany compiles once
+    and the driver batches it (psycopg pipeline, SQLite executemany).
+    """
+    if not rows:
+        return 0
+    table: Table = model.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        ins: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        ins = sqlite.insert(table)
+    else:
+        raise NotImplementedError(f"events_writer does not support dialect {dialect!r}")
+    stmt = ins.on_conflict_do_update(
+        index_elements=["id"], set_={c: ins.excluded[c] for c in columns if c != "id"}
+    )
+    session.execute(stmt, rows)
     return len(rows)
 
 
