@@ -14,11 +14,9 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
 from floorwatch.config import Settings
-from floorwatch.schemas.llm import RiskReport
 
 EXIT_BAD_OPTION = 1
 EXIT_NO_MODEL = 3
@@ -48,30 +46,6 @@ def default_out_dir(settings: Settings) -> Path:
     return settings.media.dir / "reports" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def write_outputs(report: RiskReport, out_dir: Path, settings: Settings, factory: sessionmaker[Session]) -> list[Path]:
-    """``report.json`` (the ``--json`` document), ``risk_report.full.json`` (the typed result) and the
-    HTML/Markdown report of ``floorwatch.review.report`` when that package is present."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in (
-        ("report.json", json.dumps(report.public_json(), indent=2, ensure_ascii=False)),
-        ("risk_report.full.json", report.model_dump_json(indent=2)),
-    ):
-        tmp = out_dir / f".{name}.tmp"
-        tmp.write_text(text + "\n", encoding="utf-8")
-        tmp.replace(out_dir / name)
-        written.append(out_dir / name)
-    try:
-        from floorwatch.review.report import render_report
-    except ImportError:
-        return written
-    from floorwatch.storage.db import session_scope
-
-    with session_scope(factory) as session:
-        paths = render_report(session, report.period.start, report.period.end, settings.media.dir, out_dir, settings=settings)
-    return written + [paths.html, paths.markdown]
-
-
 def report(
     config: ConfigOption = None,
     since: Annotated[str | None, typer.Option(help="Period start, YYYY-MM-DD or ISO datetime (default: first data)")] = None,
@@ -88,7 +62,7 @@ def report(
     from floorwatch.app import open_database
     from floorwatch.llm.backends import make_backend
     from floorwatch.llm.gguf import ModelChecksumError, ModelNotInstalledError
-    from floorwatch.llm.job import NoDataError, run_risk_job
+    from floorwatch.llm.job import NoDataError, run_risk_job, write_report_files
     from floorwatch.storage.db import SchemaOutdatedError
 
     settings = load_or_exit(config)
@@ -116,7 +90,7 @@ def report(
     except SQLAlchemyError as exc:
         typer.echo(f"error: database: {exc}", err=True)
         raise typer.Exit(EXIT_DB_ERROR) from exc
-    written = write_outputs(result, out or default_out_dir(settings), settings, factory)
+    written = write_report_files(result, out or default_out_dir(settings), settings, factory)
     if as_json:
         sys.stdout.write(json.dumps(result.public_json(), indent=2, ensure_ascii=False) + "\n")
     else:

@@ -23,11 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 import httpx
-from floorwatch.llm.gguf import INSTALL_HINT, MODEL_FILENAME, ModelNotInstalledError, ensure_model
-from floorwatch.schemas.llm import LLMRequest, LLMResult
 from pydantic import BaseModel, ValidationError
 
 from floorwatch.config import LLMConfig
+from floorwatch.llm.gguf import INSTALL_HINT, MODEL_FILENAME, ModelNotInstalledError, ensure_model
+from floorwatch.schemas.llm import LLMRequest, LLMResult
 
 M = TypeVar("M", bound=BaseModel)
 _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
@@ -44,8 +44,20 @@ class LLMBackend(Protocol):
 
 # --------------------------------------------------------------------------- shared pieces
 def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
-    """The JSON schema sent to every engine (pydantic's, as is)."""
-    return schema.model_json_schema()
+    """The JSON schema sent to every engine: pydantic's, without ``maxLength``.
+
+    llama.cpp expands ``maxLength: 800`` into 800 nested optional grammar rules, which makes
+    sampling crawl; lengths are bounded by ``max_tokens`` instead and still checked by pydantic.
+    """
+    return _drop_key(schema.model_json_schema(), "maxLength")
+
+
+def _drop_key(node: Any, key: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _drop_key(v, key) for k, v in node.items() if k != key}
+    if isinstance(node, list):
+        return [_drop_key(v, key) for v in node]
+    return node
 
 
 def chat_messages(request: LLMRequest) -> list[dict[str, str]]:

@@ -9,13 +9,14 @@ import hashlib
 import json
 from typing import TypeVar
 
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.schemas.llm import LLMRequest, LLMResult
 from floorwatch.schemas.tables import LLMCache
 from floorwatch.storage.upsert import upsert
-from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.cache import cached_generate, remember
 from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
@@ -20,7 +22,6 @@ from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
 from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.db import session_scope
 from floorwatch.storage.upsert import upsert
-from sqlalchemy.orm import Session, sessionmaker
 
 _ROW_FIELDS = ("hazard_category", "severity", "potential_severity", "injury", "body_part", "equipment", "causes", "controls")
 

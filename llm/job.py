@@ -5,10 +5,17 @@ Used by ``floorwatch report``, the ``risk_report`` Prefect flow and the incident
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from floorwatch.config import Settings
 from floorwatch.llm.backends import LLMBackend, make_backend
 from floorwatch.llm.extract import extract_reports
 from floorwatch.llm.risk import assess_zones
@@ -17,10 +24,6 @@ from floorwatch.schemas.tables import Alert, CameraOutage, IncidentReport, Senso
 from floorwatch.storage.db import session_scope
 from floorwatch.storage.queries import zone_evidence, zones_with_activity
 from floorwatch.storage.registry import camera_zone_map
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
-
-from floorwatch.config import Settings
 
 
 class NoDataError(LookupError):
@@ -83,6 +86,41 @@ def assess_period(
         return assess_zones(session, backend, items)
 
 
+class JobPlan(BaseModel):
+    """What a risk job will do: the period, the zones to assess and the incidents to extract."""
+
+    period: Period
+    zone_ids: list[str]
+    incident_ids: list[int]
+
+
+def plan_job(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    zones: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> JobPlan:
+    """Resolve the period (default: the whole span of the data), the zones and the incidents.
+
+    Raises:
+        NoDataError: no period given and nothing stored.
+        ValueError: ``since`` after ``until`` or naive datetimes.
+    """
+    with session_scope(factory) as session:
+        span = data_span(session) if since is None or until is None else None
+        period = Period(start=since or span.start, end=until or span.end)  # type: ignore[union-attr]
+        if period.start.tzinfo is None or period.end.tzinfo is None:
+            raise ValueError("since/until must be timezone-aware")
+        if period.start > period.end:
+            raise ValueError(f"since ({period.start.isoformat()}) is after until ({period.end.isoformat()})")
+        active = zones_with_activity(session, period.start, period.end)
+        zone_ids = list(zones) if zones else sorted({z.id for z in settings.zones} | set(active))
+        return JobPlan(period=period, zone_ids=zone_ids, incident_ids=select_incidents(session, period, zones, limit))
+
+
 def run_risk_job(
     settings: Settings,
     factory: sessionmaker[Session],
@@ -114,22 +152,14 @@ def run_risk_job(
         ModelNotInstalledError: the chosen backend's model/runtime is missing.
     """
     t0 = time.perf_counter()
-    with session_scope(factory) as session:
-        span = data_span(session) if since is None or until is None else None
-        period = Period(start=since or span.start, end=until or span.end)  # type: ignore[union-attr]
-        if period.start.tzinfo is None or period.end.tzinfo is None:
-            raise ValueError("since/until must be timezone-aware")
-        if period.start > period.end:
-            raise ValueError(f"since ({period.start.isoformat()}) is after until ({period.end.isoformat()})")
-        zone_ids = list(zones) if zones else sorted({z.id for z in settings.zones} | set(zones_with_activity(session, period.start, period.end)))
-        incident_ids = select_incidents(session, period, zones, limit)
+    plan = plan_job(settings, factory, since=since, until=until, zones=zones, limit=limit)
     llm = backend or make_backend(settings.llm, backend_name)
     outcomes: list[ExtractionOutcome] = extract_reports(
-        factory, llm, incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, 8000)
+        factory, llm, plan.incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, 8000)
     )
-    risks = assess_period(factory, settings, llm, period, zone_ids)
+    risks = assess_period(factory, settings, llm, plan.period, plan.zone_ids)
     return RiskReport(
-        period=period,
+        period=plan.period,
         backend=llm.name,
         model=llm.model_name,
         generated_at=datetime.now(UTC),
@@ -137,3 +167,27 @@ def run_risk_job(
         incidents=outcomes,
         seconds=time.perf_counter() - t0,
     )
+
+
+def write_report_files(
+    report: RiskReport, out_dir: Path, settings: Settings, factory: sessionmaker[Session]
+) -> list[Path]:
+    """Write ``report.json`` (the ``--json`` document), ``risk_report.full.json`` (the typed result)
+    and, when ``floorwatch.review`` is present, its ``report.html`` / ``report.md``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in (
+        ("report.json", json.dumps(report.public_json(), indent=2, ensure_ascii=False)),
+        ("risk_report.full.json", report.model_dump_json(indent=2)),
+    ):
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(out_dir / name)
+        written.append(out_dir / name)
+    try:
+        from floorwatch.review.report import render_report
+    except ImportError:
+        return written
+    with session_scope(factory) as session:
+        paths = render_report(session, report.period.start, report.period.end, settings.media.dir, out_dir, settings=settings)
+    return written + [paths.html, paths.markdown]

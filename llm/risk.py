@@ -28,6 +28,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.cache import cached_generate
 from floorwatch.llm.prompts import REDUCE_PROMPT_VERSION, extraction_line, reduce_request, repair_request
@@ -45,8 +48,6 @@ from floorwatch.schemas.llm import (
     ZoneRisk,
 )
 from floorwatch.schemas.tables import RiskAssessment, RiskEvidence, utcnow
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 ALERT_POINTS = {"low": 0.5, "medium": 1.0, "high": 2.0, "critical": 4.0}
 ANOMALY_POINTS = 1.5

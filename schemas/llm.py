@@ -67,19 +67,19 @@ class IncidentExtraction(_Out):
     severity: int = Field(ge=1, le=5, description="Actual outcome, 1 (no injury) to 5 (fatal)")
     potential_severity: int = Field(ge=1, le=5, description="Worst realistic outcome, 1 to 5")
     injury: bool
-    body_part: str | None = Field(None, max_length=60, description="Injured body part, if any")
-    equipment: str | None = Field(None, max_length=60, description="Equipment or tool involved, if any")
+    body_part: str | None = Field(None, max_length=120, description="Injured body part, if any")
+    equipment: str | None = Field(None, max_length=120, description="Equipment or tool involved, if any")
     causes: list[str] = Field(default_factory=list, max_length=3, description="Up to 3 short causes")
     controls: list[str] = Field(default_factory=list, max_length=3, description="Up to 3 short preventive controls")
-    zone: str | None = Field(None, max_length=60, description="Area named in the report, if any")
+    zone: str | None = Field(None, max_length=120, description="Area named in the report, if any")
 
 
 class ZoneNarrative(_Out):
     """What the LLM writes in the reduce step; the score and level are computed, never asked for."""
 
-    summary: str = Field(max_length=800, description="2-3 sentences on the zone's risk in the period")
-    actions: list[str] = Field(default_factory=list, max_length=4, description="Recommended actions, most urgent first")
-    evidence_ids: list[str] = Field(default_factory=list, max_length=12, description="Evidence ids cited, e.g. 'incident:12'")
+    evidence_ids: list[str] = Field(max_length=8, description="Evidence ids the summary relies on, e.g. 'incident:12'")
+    summary: str = Field(max_length=2000, description="2-3 sentences on the zone's risk in the period")
+    actions: list[str] = Field(max_length=4, description="Recommended actions, most urgent first")
 
 
 # --------------------------------------------------------------------------- backend I/O

@@ -1,0 +1,134 @@
+"""The computed risk score: formula terms, saturation, level bands, trend, top hazards, citation checks, storage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from floorwatch.llm.risk import (
+    check_citations,
+    compute_zone,
+    evidence_refs,
+    level_of,
+    score_breakdown,
+    score_from_raw,
+    store_assessment,
+    top_hazards,
+    trend_of,
+)
+from floorwatch.schemas.evidence import (
+    AlertSummary,
+    AnomalySummary,
+    IncidentSummary,
+    OutageSummary,
+    ZoneEvidence,
+)
+from floorwatch.schemas.tables import RiskAssessment, RiskEvidence
+from floorwatch.storage.db import session_scope
+from floorwatch.storage.registry import ensure_zones
+from tests.llm_factories import sqlite_db
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def incident(i: int, hazard: str | None = "struck_by", pot: int | None = 3) -> IncidentSummary:
+    extra: dict[str, Any] = {}
+    if hazard:
+        extra = {"extraction_model": "m", "hazard_category": hazard, "severity": 1, "potential_severity": pot}
+    return IncidentSummary(id=i, source="s", source_id=str(i), occurred_at=T0, zone_id="z", redacted_text="t", **extra)
+
+
+def alert(i: int, severity: str, review: str = "none") -> AlertSummary:
+    return AlertSummary(
+        id=f"a{i}", rule="person_down", severity=severity, zone_id="z", camera_id="c", status="closed",
+        started_at=T0, last_seen_at=T0, review=review,
+    )
+
+
+def evidence(incidents=(), alerts=(), anomalies=0, outages=0) -> ZoneEvidence:  # type: ignore[no-untyped-def]
+    return ZoneEvidence(
+        zone_id="z", start=T0, end=T0 + timedelta(days=7),
+        incidents=list(incidents), alerts=list(alerts),
+        anomalies=[AnomalySummary(id=f"n{i}", zone_id="z", asset="pump", started_at=T0, ended_at=T0, score=1.0) for i in range(anomalies)],
+        outages=[OutageSummary(id=f"o{i}", camera_id="c", started_at=T0) for i in range(outages)],
+    )
+
+
+@pytest.mark.parametrize(
+    "ev, raw",
+    [
+        (evidence(), 0.0),
+        (evidence([incident(1, pot=1)]), 1.0),
+        (evidence([incident(1, pot=5)]), 16.0),
+        (evidence([incident(1, hazard=None, pot=None)]), 4.0),  # not extracted yet = potential 3
+        (evidence(alerts=[alert(1, "low"), alert(2, "critical"), alert(3, "high", review="dismissed")]), 4.5),
+        (evidence(anomalies=2, outages=3), 6.0),
+        (evidence([incident(1, pot=4)], [alert(1, "medium")], 1, 1), 8 + 1 + 1.5 + 1),
+    ],
+)
+def test_score_terms(ev: ZoneEvidence, raw: float) -> None:
+    assert score_breakdown(ev).raw == pytest.approx(raw)
+
+
+@pytest.mark.parametrize(
+    "raw, score, level",
+    [(0, 0.0, "low"), (5, 22.1, "low"), (6, 25.9, "medium"), (20, 63.2, "high"), (28, 75.3, "critical"), (1e6, 100.0, "critical")],
+)
+def test_saturation_and_bands(raw: float, score: float, level: str) -> None:
+    assert score_from_raw(raw) == score
+    assert level_of(score) == level
+
+
+def test_score_grows_with_evidence_and_never_exceeds_100() -> None:
+    scores = [compute_zone(evidence([incident(i, pot=4) for i in range(n)]), None).score for n in range(0, 60, 5)]
+    assert scores == sorted(scores) and scores[-1] <= 100
+
+
+@pytest.mark.parametrize(
+    "current, previous, trend",
+    [
+        (evidence([incident(1, pot=5)]), evidence([incident(2, pot=1)]), "rising"),
+        (evidence([incident(1, pot=1)]), evidence([incident(2, pot=5)]), "falling"),
+        (evidence([incident(1, pot=3)]), evidence([incident(2, pot=3)]), "stable"),
+        (evidence([incident(1, pot=3)]), evidence(), "new"),
+        (evidence(), evidence(), "stable"),
+    ],
+)
+def test_trend(current: ZoneEvidence, previous: ZoneEvidence, trend: str) -> None:
+    score = score_from_raw(score_breakdown(current).raw)
+    assert trend_of(score, previous)[0] == trend
+
+
+def test_top_hazards_weighted_by_potential_severity() -> None:
+    ev = evidence([incident(1, "slip_trip", 1), incident(2, "slip_trip", 1), incident(3, "slip_trip", 1), incident(4, "electrical", 5)])
+    top = top_hazards(ev)
+    assert [h.category for h in top] == ["electrical", "slip_trip"]
+    assert (top[0].count, top[0].weight, top[1].count, top[1].weight) == (1, 16.0, 3, 3.0)
+
+
+def test_unknown_citations_dropped_and_counted() -> None:
+    refs = evidence_refs(evidence([incident(5)], [alert(1, "high")]))
+    kept, dropped = check_citations(["incident:5", "[alert:a1]", "incident:6", "alert:a1", "zone:z", "outage:o1"], refs)
+    assert [r.key for r in kept] == ["incident:5", "alert:a1"]
+    assert dropped == 3
+
+
+def test_store_assessment_is_idempotent_and_links_all_evidence(tmp_path: Path) -> None:
+    factory = sqlite_db(tmp_path)
+    ev = evidence(alerts=[alert(1, "high"), alert(2, "low")], anomalies=1)
+    risk = compute_zone(ev, None).model_copy(update={"model": "m", "prompt_version": "v", "summary": "s"})
+    cited = [r for r in risk.evidence if r.id == "a1"]
+    with session_scope(factory) as s:
+        ensure_zones(s, ["z"])
+        store_assessment(s, risk.model_copy(update={"cited": cited}))
+    with session_scope(factory) as s:  # second run: one fewer alert, nothing cited
+        store_assessment(s, risk.model_copy(update={"evidence": risk.evidence[1:], "summary": "s2"}))
+    with session_scope(factory) as s:
+        rows = list(s.scalars(select(RiskAssessment)))
+        links = {(e.kind, e.ref_id): e.cited for e in s.scalars(select(RiskEvidence))}
+    assert len(rows) == 1 and rows[0].summary == "s2" and rows[0].level == risk.level
+    assert links == {("alert", "a2"): False, ("anomaly", "n0"): False}
