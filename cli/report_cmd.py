@@ -87,6 +87,9 @@ def report(
     except NoDataError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_NO_DATA) from exc
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_BAD_OPTION) from exc
     except SQLAlchemyError as exc:
         typer.echo(f"error: database: {exc}", err=True)
         raise typer.Exit(EXIT_DB_ERROR) from exc

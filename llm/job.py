@@ -20,7 +20,7 @@ from floorwatch.llm.backends import LLMBackend, make_backend
 from floorwatch.llm.extract import extract_reports
 from floorwatch.llm.risk import assess_zones
 from floorwatch.schemas.llm import ExtractionOutcome, Period, RiskReport, ZoneRisk
-from floorwatch.schemas.tables import Alert, CameraOutage, IncidentReport, SensorAnomaly
+from floorwatch.schemas.tables import Alert, CameraOutage, IncidentReport, SensorAnomaly, Zone
 from floorwatch.storage.db import session_scope
 from floorwatch.storage.queries import zone_evidence, zones_with_activity
 from floorwatch.storage.registry import camera_zone_map
@@ -116,6 +116,11 @@ def plan_job(
             raise ValueError("since/until must be timezone-aware")
         if period.start > period.end:
             raise ValueError(f"since ({period.start.isoformat()}) is after until ({period.end.isoformat()})")
+        if zones:
+            known = set(session.scalars(select(Zone.id))) | {z.id for z in settings.zones}
+            unknown = sorted(set(zones) - known)
+            if unknown:
+                raise ValueError(f"unknown zone(s) {unknown}; known zones: {sorted(known)}")
         active = zones_with_activity(session, period.start, period.end)
         zone_ids = list(zones) if zones else sorted({z.id for z in settings.zones} | set(active))
         return JobPlan(period=period, zone_ids=zone_ids, incident_ids=select_incidents(session, period, zones, limit))

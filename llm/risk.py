@@ -9,7 +9,9 @@ Risk score (0-100), computed from the zone's evidence in the period, never by th
                 low 0.5, medium 1, high 2, critical 4
     anomalies = 1.5 per sensor anomaly
     outages   = 1 per camera outage (time blind is time unwatched)
-    score = 100 * (1 - exp(-raw / 20))          (saturating: raw 5 -> 22, 20 -> 63, 40 -> 86)
+    weeks = max(1, period length in days / 7)   (periods up to a week are not scaled)
+    rate  = raw / weeks                          (points per week, so a year is not always "critical")
+    score = 100 * (1 - exp(-rate / 20))         (saturating: rate 5 -> 22, 20 -> 63, 40 -> 86)
 
 Level bands: score < 25 low, < 50 medium, < 75 high, else critical.
 Trend: the same score for the previous period of equal length; a change of 10 points or more is
@@ -72,13 +74,15 @@ def score_breakdown(ev: ZoneEvidence) -> ScoreBreakdown:
     alerts = sum(ALERT_POINTS.get(a.severity, 1.0) for a in ev.alerts if a.review != "dismissed")
     anomalies = ANOMALY_POINTS * len(ev.anomalies)
     outages = OUTAGE_POINTS * len(ev.outages)
+    raw = inc + alerts + anomalies + outages
+    weeks = max(1.0, (ev.end - ev.start).total_seconds() / (7 * 86_400))
     return ScoreBreakdown(
-        incidents=inc, alerts=alerts, anomalies=anomalies, outages=outages, raw=inc + alerts + anomalies + outages
+        incidents=inc, alerts=alerts, anomalies=anomalies, outages=outages, raw=raw, weeks=weeks, rate=raw / weeks
     )
 
 
 def score_from_raw(raw: float) -> float:
-    """Saturating map of raw points to 0-100 (one decimal)."""
+    """Saturating map of points per week to 0-100 (one decimal)."""
     return round(100.0 * (1.0 - math.exp(-max(0.0, raw) / SATURATION)), 1)
 
 
@@ -94,7 +98,7 @@ def trend_of(score: float, previous: ZoneEvidence | None) -> tuple[Trend, float 
     """Trend against the previous period's evidence (``None`` = not known)."""
     if previous is None or previous.is_empty:
         return ("stable" if score == 0 else "new"), (None if previous is None else 0.0)
-    prev = score_from_raw(score_breakdown(previous).raw)
+    prev = score_from_raw(score_breakdown(previous).rate)
     if score - prev >= TREND_DELTA:
         return "rising", prev
     if prev - score >= TREND_DELTA:
@@ -176,7 +180,7 @@ def check_citations(cited_ids: list[str], refs: list[EvidenceRef]) -> tuple[list
 def compute_zone(ev: ZoneEvidence, previous: ZoneEvidence | None) -> ZoneRisk:
     """Everything about a zone that is computed, not written by the LLM (summary empty)."""
     breakdown = score_breakdown(ev)
-    score = score_from_raw(breakdown.raw)
+    score = score_from_raw(breakdown.rate)
     trend, prev = trend_of(score, previous)
     return ZoneRisk(
         zone_id=ev.zone_id,

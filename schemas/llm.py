@@ -145,7 +145,9 @@ class ScoreBreakdown(BaseModel):
     alerts: float = 0.0
     anomalies: float = 0.0
     outages: float = 0.0
-    raw: float = 0.0
+    raw: float = Field(0.0, description="Sum of the four terms")
+    weeks: float = Field(1.0, description="Period length in weeks, at least 1")
+    rate: float = Field(0.0, description="raw / weeks: the value the score saturates")
 
 
 class ExtractionOutcome(BaseModel):

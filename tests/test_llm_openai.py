@@ -127,6 +127,16 @@ def test_report_cli_rejects_bad_date(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "--since" in res.output and "last tuesday" in res.output
 
 
+def test_report_cli_rejects_unknown_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    factory = sqlite_db(tmp_path)
+    add_incidents(factory, [("z1", "press", "Minor cut.")])
+    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", f"sqlite:///{tmp_path / 'fw.db'}")
+    monkeypatch.setenv("FLOORWATCH_LLM__BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
+    res = CliRunner().invoke(app, ["report", "--backend", "openai", "--zone", "nowhere"])
+    assert res.exit_code == 1 and "unknown zone(s) ['nowhere']" in res.output and "press" in res.output
+
+
 def test_http_error_is_recorded_not_raised(server_port: int) -> None:
     cfg = LLMConfig(backend="openai", base_url=f"http://127.0.0.1:{free_port()}/v1", timeout_seconds=2)
     backend = OpenAIBackend(cfg)

@@ -83,6 +83,16 @@ def test_saturation_and_bands(raw: float, score: float, level: str) -> None:
     assert level_of(score) == level
 
 
+def test_long_periods_are_scored_per_week() -> None:
+    incidents = [incident(i, pot=4) for i in range(8)]  # 64 points
+    week = evidence(incidents)
+    month = week.model_copy(update={"end": T0 + timedelta(days=28)})
+    day = week.model_copy(update={"end": T0 + timedelta(days=1)})
+    assert score_breakdown(month).rate == pytest.approx(16.0)
+    assert score_breakdown(day).rate == score_breakdown(week).rate == pytest.approx(64.0)
+    assert compute_zone(month, None).score == score_from_raw(16.0) < compute_zone(week, None).score
+
+
 def test_score_grows_with_evidence_and_never_exceeds_100() -> None:
     scores = [compute_zone(evidence([incident(i, pot=4) for i in range(n)]), None).score for n in range(0, 60, 5)]
     assert scores == sorted(scores) and scores[-1] <= 100
@@ -99,7 +109,7 @@ def test_score_grows_with_evidence_and_never_exceeds_100() -> None:
     ],
 )
 def test_trend(current: ZoneEvidence, previous: ZoneEvidence, trend: str) -> None:
-    score = score_from_raw(score_breakdown(current).raw)
+    score = score_from_raw(score_breakdown(current).rate)
     assert trend_of(score, previous)[0] == trend
 
 
