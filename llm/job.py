@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from floorwatch.config import Settings
 from floorwatch.llm.backends import LLMBackend, make_backend
 from floorwatch.llm.extract import extract_reports
-from floorwatch.llm.risk import assess_zones
+from floorwatch.llm.risk import assess_zones, top_hazards
+from floorwatch.llm.risk_context import load_manual_index, zone_context
 from floorwatch.schemas.llm import ExtractionOutcome, Period, RiskReport, ZoneRisk
 from floorwatch.schemas.tables import Alert, CameraOutage, IncidentReport, SensorAnomaly, Zone
 from floorwatch.storage.db import session_scope
@@ -78,12 +79,16 @@ def assess_period(
     cam_map = camera_zone_map(settings) if settings.cameras else None
     with session_scope(factory) as session:
         items = []
+        contexts = []
+        manuals = load_manual_index(session, threads=settings.runtime.torch_threads)
         for zone_id in zones:
             ev = zone_evidence(session, zone_id, period.start, period.end, cam_map)
             prev = zone_evidence(session, zone_id, prev_end - length, prev_end, cam_map)
             cfg = settings.zone(zone_id)
             items.append((ev, prev, (cfg.description or cfg.name) if cfg else ""))
-        return assess_zones(session, backend, items)
+            hazards = [h.category for h in top_hazards(ev)]
+            contexts.append(zone_context(session, manuals, ev, hazards, settings.site.shifts, settings.site.timezone))
+        return assess_zones(session, backend, items, contexts=contexts)
 
 
 class JobPlan(BaseModel):

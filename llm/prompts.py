@@ -44,7 +44,12 @@ REDUCE_SYSTEM = (
     "each under 15 words. Answer with one JSON object only."
 )
 
-_TAG = re.compile(r"<\s*/?\s*(report|evidence)\b[^>]*>", re.IGNORECASE)
+MANUAL_INSTRUCTIONS = (
+    "Manual sections below are the site's own procedures. End an action with the [manual:...] id of the "
+    "section it follows, when one applies. A [gap] hazard has no procedure: recommend writing one."
+)
+
+_TAG = re.compile(r"<\s*/?\s*(report|evidence|manuals)\b[^>]*>", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -87,7 +92,14 @@ def repair_request(original: LLMRequest, bad_output: str, error: str) -> LLMRequ
     )
 
 
-def reduce_request(request_id: str, zone_header: dict[str, Any], evidence_lines: list[str], max_chars: int) -> LLMRequest:
+def reduce_request(
+    request_id: str,
+    zone_header: dict[str, Any],
+    evidence_lines: list[str],
+    max_chars: int,
+    context_lines: list[str] | None = None,
+    context_chars: int = 1200,
+) -> LLMRequest:
     """The reduce prompt for one zone.
 
     Args:
@@ -95,6 +107,9 @@ def reduce_request(request_id: str, zone_header: dict[str, Any], evidence_lines:
         zone_header: trusted computed facts (zone name, period, score, level, trend, top hazards).
         evidence_lines: one line per evidence item, each starting with its ``[kind:id]``.
         max_chars: cap of the evidence block (lines past it are left out, with a count).
+        context_lines: manual sections, gaps and patterns (``floorwatch.llm.risk_context``); a
+            ``<manuals>`` block before the evidence, only when given.
+        context_chars: cap of that block.
     """
     kept: list[str] = []
     used = 0
@@ -110,6 +125,16 @@ def reduce_request(request_id: str, zone_header: dict[str, Any], evidence_lines:
         f"Zone facts (computed): {json.dumps(zone_header, default=str)}\n"
         f"<evidence>\n" + "\n".join(kept or ["(no evidence in the period)"]) + "\n</evidence>"
     )
+    if context_lines:
+        block: list[str] = []
+        used = 0
+        for line in context_lines:
+            clean = sanitize_untrusted(line, 400)
+            if used + len(clean) > context_chars:
+                break
+            block.append(clean)
+            used += len(clean) + 1
+        user = f"{MANUAL_INSTRUCTIONS}\n<manuals>\n" + "\n".join(block) + "\n</manuals>\n" + user
     return LLMRequest(
         id=request_id,
         messages=[ChatMessage(role="system", content=REDUCE_SYSTEM), ChatMessage(role="user", content=user)],

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.cache import cached_generate
 from floorwatch.llm.prompts import REDUCE_PROMPT_VERSION, extraction_line, reduce_request, repair_request
+from floorwatch.llm.risk_context import check_action_citations, context_lines
 from floorwatch.schemas.evidence import IncidentSummary, ZoneEvidence
 from floorwatch.schemas.llm import (
     EvidenceRef,
@@ -49,6 +50,7 @@ from floorwatch.schemas.llm import (
     ZoneNarrative,
     ZoneRisk,
 )
+from floorwatch.schemas.manuals import ZoneContext
 from floorwatch.schemas.tables import RiskAssessment, RiskEvidence, utcnow
 
 ALERT_POINTS = {"low": 0.5, "medium": 1.0, "high": 2.0, "critical": 4.0}
@@ -202,6 +204,7 @@ def assess_zones(
     *,
     max_chars: int = 3000,
     prompt_version: str = REDUCE_PROMPT_VERSION,
+    contexts: list[ZoneContext | None] | None = None,
 ) -> list[ZoneRisk]:
     """Score every zone, ask the LLM for all narratives in one batch (one repair turn), store the rows.
 
@@ -211,10 +214,12 @@ def assess_zones(
         zones: ``(evidence, previous-period evidence or None, zone description)`` per zone.
         max_chars: cap of the evidence block of one prompt.
         prompt_version: stored with the rows and part of the cache key.
+        contexts: per zone, manual sections / gaps / time patterns (``floorwatch.llm.risk_context``) or None.
     """
     risks = [compute_zone(ev, prev) for ev, prev, _ in zones]
+    ctxs = contexts if contexts is not None else [None] * len(zones)
     requests = []
-    for risk, (ev, _, description) in zip(risks, zones, strict=True):
+    for risk, (ev, _, description), ctx in zip(risks, zones, ctxs, strict=True):
         header = {
             "zone": ev.zone_id,
             "description": description[:300],
@@ -224,7 +229,10 @@ def assess_zones(
             "trend": risk.trend,
             "top_hazards": [h.category for h in risk.top_hazards],
         }
-        req = reduce_request(ev.zone_id, header, evidence_lines(ev), max_chars)
+        if ctx is not None and ctx.gaps:
+            header["procedure_gaps"] = ctx.gaps
+        extra = context_lines(ctx) if ctx is not None else None
+        req = reduce_request(ev.zone_id, header, evidence_lines(ev), max_chars, extra)
         requests.append(req.model_copy(update={"max_tokens": REDUCE_MAX_TOKENS}))
     results = cached_generate(session, backend, requests, ZoneNarrative, prompt_version)
     failed = [i for i, r in enumerate(results) if r.parsed is None]
@@ -233,20 +241,30 @@ def assess_zones(
         for i, res in zip(failed, cached_generate(session, backend, retry, ZoneNarrative, prompt_version), strict=True):
             results[i] = res if res.parsed else res.model_copy(update={"error": f"after one repair retry: {res.error}"})
     out = []
-    for risk, res in zip(risks, results, strict=True):
-        risk = _with_narrative(risk, res, backend.model_name, prompt_version)
+    for risk, res, ctx in zip(risks, results, ctxs, strict=True):
+        risk = _with_narrative(risk, res, backend.model_name, prompt_version, ctx)
         store_assessment(session, risk)
         out.append(risk)
     return out
 
 
-def _with_narrative(risk: ZoneRisk, res: LLMResult[ZoneNarrative], model: str, version: str) -> ZoneRisk:
+def _with_narrative(
+    risk: ZoneRisk, res: LLMResult[ZoneNarrative], model: str, version: str, ctx: ZoneContext | None = None
+) -> ZoneRisk:
     update: dict = {"model": model, "prompt_version": version}
+    if ctx is not None:
+        update |= {"procedure_gaps": ctx.gaps, "context_notes": ctx.time_lines + ctx.signals}
     if res.parsed is None:
         update |= {"status": "failed", "error": res.error or "no narrative"}
     else:
         cited, dropped = check_citations(res.parsed.evidence_ids, risk.evidence)
-        update |= {"summary": res.parsed.summary, "actions": res.parsed.actions, "cited": cited, "dropped_evidence": dropped}
+        actions, refs, dropped_refs = (
+            check_action_citations(res.parsed.actions, ctx) if ctx is not None else (res.parsed.actions, [], 0)
+        )
+        update |= {
+            "summary": res.parsed.summary, "actions": actions, "cited": cited, "dropped_evidence": dropped,
+            "manual_refs": refs, "dropped_manual_refs": dropped_refs,
+        }
     return risk.model_copy(update=update)
 
 

@@ -179,6 +179,10 @@ class ZoneRisk(BaseModel):
     evidence: list[EvidenceRef] = Field(default_factory=list, description="All evidence in the window")
     cited: list[EvidenceRef] = Field(default_factory=list, description="Evidence the narrative cites")
     dropped_evidence: int = Field(0, description="Ids the LLM cited that are not in the zone's evidence")
+    manual_refs: list[str] = Field(default_factory=list, description="Manual sections ('document#heading') the actions cite")
+    dropped_manual_refs: int = Field(0, description="Manual citations in actions that were not offered to the LLM")
+    procedure_gaps: list[str] = Field(default_factory=list, description="Zone hazards no manual section covers")
+    context_notes: list[str] = Field(default_factory=list, description="Time patterns and machine signals shown to the LLM")
     model: str = ""
     prompt_version: str = ""
 

@@ -66,3 +66,18 @@ class SectionHit(_Frozen):
     def citation(self) -> str:
         """The reference an LLM cites and a report links: ``document#heading``."""
         return f"{self.document}#{self.heading}"
+
+
+class ZoneContext(_Frozen):
+    """Computed context of one zone for the reduce prompt (see ``floorwatch.llm.risk_context``)."""
+
+    hits_by_hazard: dict[str, list[SectionHit]] = Field(
+        default_factory=dict, description="Manual sections per hazard; an empty list is a procedure gap"
+    )
+    gaps: list[str] = Field(default_factory=list, description="Hazards no manual section covers")
+    time_lines: list[str] = Field(
+        default_factory=list, description="Time patterns that reject uniform (p < 0.05)"
+    )
+    signals: list[str] = Field(
+        default_factory=list, description="Machine hazard signals (repeated overheating)"
+    )

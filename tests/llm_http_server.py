@@ -9,7 +9,7 @@ retry, repair and failure paths over a real socket. Markers in the report text c
 * anything else            -> a valid extraction (hazard from a keyword, severities from text length)
 
 Reduce prompts get a narrative citing the first ``[kind:id]`` in the evidence plus two ids that
-do not exist. ``GET /stats`` returns the number of chat requests served.
+do not exist; with a ``<manuals>`` block, a second action cites its first ``[manual:...]`` and one unknown section. ``GET /stats`` returns the number of chat requests served.
 
 Usage: ``python tests/llm_http_server.py PORT``
 """
@@ -43,7 +43,12 @@ def _answer(body: dict) -> tuple[int, str]:
     if "<evidence>" in user:
         ids = re.findall(r"\[((?:incident|alert|anomaly|outage):[^\]]+)\]", user)
         cited = ids[:1] + ["incident:999999", "alert:does-not-exist"]
-        return 200, json.dumps({"summary": "Test summary.", "actions": ["Check guards"], "evidence_ids": cited})
+        actions = ["Check guards"]
+        block = user.partition("<manuals>")[2].partition("</manuals>")[0]
+        manual = re.findall(r"\[(manual:[^\]]+)\]", block)
+        if manual:  # cite the first manual section shown plus one that was never shown
+            actions.append(f"Follow the procedure [{manual[0]}] [manual:made-up.md#Nowhere]")
+        return 200, json.dumps({"summary": "Test summary.", "actions": actions, "evidence_ids": cited})
     if "MARK-INVALID-ALWAYS" in user:
         return 200, "Sure! Here is the data: {hazard: struck"
     if "MARK-INVALID-ONCE" in user and not repair_turn:

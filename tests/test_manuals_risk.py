@@ -1,0 +1,123 @@
+"""Manuals, gaps and time patterns in the reduce step, over the real test LLM HTTP server process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from floorwatch.config import LLMConfig, SiteConfig
+from floorwatch.llm.backends import OpenAIBackend
+from floorwatch.llm.manuals import ingest_manual
+from floorwatch.llm.prompts import reduce_request
+from floorwatch.llm.retrieval import ManualIndex
+from floorwatch.llm.risk import assess_zones
+from floorwatch.llm.risk_context import check_action_citations, context_lines, zone_context
+from floorwatch.schemas.manuals import ZoneContext
+from floorwatch.schemas.tables import Alert, SensorAnomaly
+from floorwatch.storage.db import session_scope
+from floorwatch.storage.queries import zone_evidence
+from floorwatch.storage.registry import ensure_cameras, ensure_zones
+from tests.conftest import REPO_ROOT
+from tests.llm_factories import free_port, sqlite_db, start_server
+
+START = datetime(2024, 3, 4, tzinfo=UTC)
+END = START + timedelta(days=14)
+
+
+@pytest.fixture(scope="module")
+def server_port() -> Iterator[int]:
+    port = free_port()
+    proc = start_server(port)
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _seed(factory, tmp_path: Path) -> None:  # noqa: ANN001
+    with session_scope(factory) as s:
+        for p in sorted((REPO_ROOT / "sample_media" / "manuals").glob("*.md")):
+            ingest_manual(s, p)  # keyword-only index: keeps the test fast (no MiniLM load)
+        ensure_zones(s, {"press"})
+        ensure_cameras(s, {"cam1"})
+        for d in range(12):  # missing-PPE alerts, all in the night shift
+            t = START + timedelta(days=d, hours=23, minutes=5)
+            s.add(
+                Alert(
+                    id=f"a{d}",
+                    rule="missing_ppe",
+                    severity="medium",
+                    zone_id="press",
+                    camera_id="cam1",
+                    started_at=t,
+                    last_seen_at=t,
+                )
+            )
+        for d in (2, 5, 9):
+            t = START + timedelta(days=d, hours=3)
+            s.add(
+                SensorAnomaly(
+                    id=f"hot{d}",
+                    zone_id="press",
+                    asset="press-2",
+                    started_at=t,
+                    ended_at=t + timedelta(minutes=4),
+                    score=12.0,
+                    category="overheating",
+                )
+            )
+
+
+def test_reduce_step_gets_manuals_gaps_patterns_and_validates_citations(
+    tmp_path: Path, server_port: int
+) -> None:
+    factory = sqlite_db(tmp_path)
+    _seed(factory, tmp_path)
+    backend = OpenAIBackend(
+        LLMConfig(backend="openai", base_url=f"http://127.0.0.1:{server_port}/v1", timeout_seconds=10)
+    )
+    with session_scope(factory) as s:
+        index = ManualIndex.load(s, None)
+        ev = zone_evidence(s, "press", START, END)
+        ctx = zone_context(s, index, ev, ["quarterly payroll spreadsheet"], SiteConfig().shifts, "UTC")
+        assert ctx.gaps == ["quarterly payroll spreadsheet"]
+        assert list(ctx.hits_by_hazard) == ["quarterly payroll spreadsheet", "missing_ppe", "machine"]
+        first = ctx.hits_by_hazard["missing_ppe"][0].citation
+        assert first == "working-at-height-and-ppe.md#Required PPE by area"
+        assert any(line.startswith("alerts cluster by shift: night has 12 of 12") for line in ctx.time_lines)
+        assert ctx.signals and ctx.signals[0].startswith("press-2 overheated 3 times")
+        (risk,) = assess_zones(s, backend, [(ev, None, "Press line")], contexts=[ctx])
+    assert risk.status == "ok"
+    assert risk.actions == [
+        "Check guards",
+        f"Follow the procedure [manual:{first}]",
+    ]  # the unknown one is removed
+    assert risk.manual_refs == [first] and risk.dropped_manual_refs == 1
+    assert risk.procedure_gaps == ["quarterly payroll spreadsheet"]
+    assert any("press-2 overheated" in n for n in risk.context_notes)
+
+
+def test_no_manuals_and_no_pattern_leave_the_prompt_unchanged() -> None:
+    header = {"zone": "press", "score": 10.0}
+    plain = reduce_request("press", header, ["[incident:1] struck_by"], 400)
+    empty = reduce_request("press", header, ["[incident:1] struck_by"], 400, context_lines(ZoneContext()))
+    assert plain == empty and "<manuals>" not in plain.messages[1].content
+    ctx = ZoneContext(hits_by_hazard={"vehicle": []}, gaps=["vehicle"])
+    user = (
+        reduce_request("press", header, ["[incident:1] struck_by"], 400, context_lines(ctx))
+        .messages[1]
+        .content
+    )
+    assert "<manuals>\n[gap] no manual section covers vehicle\n</manuals>" in user and user.endswith(
+        "</evidence>"
+    )
+
+
+def test_action_citations_are_kept_only_when_offered() -> None:
+    ctx = ZoneContext(hits_by_hazard={})
+    actions, refs, dropped = check_action_citations(
+        ["Lock out first [manual:loto.md#4. Steps]", "Train staff"], ctx
+    )
+    assert (actions, refs, dropped) == (["Lock out first", "Train staff"], [], 1)
