@@ -127,8 +127,8 @@ def split_markdown(text: str, default_heading: str) -> list[tuple[str, str]]:
 def is_heading_line(line: str) -> bool:
     """True for a heading-like line of plain text: ``2.1 Title`` or a short ALL-CAPS line."""
     s = line.strip()
-    if not s or len(s) > 80 or s.endswith((".", ",", ";", ":")) and not _NUMBERED.match(s):
-        return False
+    if not s or len(s) > 80 or s.endswith((".", ",", ";", ":", "!", "?")):
+        return False  # a sentence or a numbered list step, not a title
     if _NUMBERED.match(s) and len(s.split()) <= 12:
         return True
     letters = [c for c in s if c.isalpha()]

@@ -86,6 +86,7 @@ def test_long_section_is_split_with_heading_carried_and_overlap() -> None:
         ("Stop the machine and lock it out before work starts on it", False),
         ("", False),
         ("12 people were in the hall.", False),
+        ("2. Stop the machine with its normal controls.", False),
     ],
 )
 def test_heading_like_lines(line: str, expected: bool) -> None:
