@@ -95,7 +95,7 @@ def ensure_model(model_dir: Path | None = None, sha256: str = MODEL_SHA256) -> P
         with tmp.open("wb") as out:
             for part in parts:
                 with part.open("rb") as fh:
-                    for chunk in iter(lambda fh=fh: fh.read(8 << 20), b""):
+                    while chunk := fh.read(8 << 20):
                         h.update(chunk)
                         out.write(chunk)
         digest = h.hexdigest()
