@@ -1,14 +1,10 @@
-"""Helpers of ``benchmarks/vision.py``: micro-batching detector, RSS sampling, looped video, profiling."""
+"""Helpers of ``benchmarks/vision.py``: RSS sampling, looped video, profiling (batching: ``vision/batching.py``)."""
 
 from __future__ import annotations
 
 import cProfile
 import pstats
-import queue
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,87 +23,6 @@ PROFILE_STAGES: list[tuple[str, str, str]] = [
     ("vision/pipeline.py", "_publish_alert", "  publish (in-process bus + SQLite)"),
     ("vision/sources.py", "__iter__", "waiting for the next decoded frame (FrameSource.__iter__)"),
 ]
-
-
-@dataclass
-class _Request:
-    frames: list[np.ndarray]
-    done: threading.Event = field(default_factory=threading.Event)
-    result: list[Any] | None = None
-    error: BaseException | None = None
-
-
-class MicroBatcher:
-    """Gather single-camera ``predict`` calls from several pipeline threads into one batched model call.
-
-    Each :class:`~floorwatch.vision.pipeline.VisionPipeline` calls ``predict([frame])``; the serving thread
-    takes the first waiting request, waits up to ``max_wait_s`` for more (at most ``max_batch`` frames) and
-    runs ONE ``detector.predict(batch)``. Sizes of the batches run are kept in ``batch_sizes``.
-    """
-
-    def __init__(self, detector: Any, max_batch: int, max_wait_s: float = 0.02):
-        self.detector = detector
-        self.max_batch = max(1, max_batch)
-        self.max_wait_s = max_wait_s
-        self.batch_sizes: list[int] = []
-        self._queue: queue.Queue[_Request | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._serve, name="micro-batcher", daemon=True)
-        self._thread.start()
-
-    def predict(self, frames: list[np.ndarray]) -> list[Any]:
-        """Detections of ``frames``, computed in a batch with other callers' frames."""
-        req = _Request(list(frames))
-        self._queue.put(req)
-        req.done.wait()
-        if req.error is not None:
-            raise req.error
-        assert req.result is not None
-        return req.result
-
-    def _gather(self, first: _Request) -> tuple[list[_Request], bool]:
-        batch, n, stop = [first], len(first.frames), False
-        deadline = time.monotonic() + self.max_wait_s
-        while n < self.max_batch:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                req = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if req is None:
-                stop = True
-                break
-            batch.append(req)
-            n += len(req.frames)
-        return batch, stop
-
-    def _serve(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch, stop = self._gather(first)
-            images = [f for r in batch for f in r.frames]
-            try:
-                dets = self.detector.predict(images)
-            except BaseException as exc:  # handed to every waiting caller
-                for r in batch:
-                    r.error = exc
-                    r.done.set()
-            else:
-                i = 0
-                for r in batch:
-                    r.result, i = dets[i : i + len(r.frames)], i + len(r.frames)
-                    r.done.set()
-                self.batch_sizes.append(len(images))
-            if stop:
-                return
-
-    def close(self) -> None:
-        """Stop the serving thread once the queued requests are answered."""
-        self._queue.put(None)
-        self._thread.join(10)
 
 
 def rss_mib() -> float | None:

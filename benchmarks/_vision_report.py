@@ -54,6 +54,16 @@ def _ratio_rows(results: dict[str, Any], goal: float) -> list[str]:
         f"| pipeline: process CPU time per frame (all threads), ms | {np.mean(r['pipe_cpu']):.0f} | "
         f"{', '.join(f'{x:.0f}' for x in r['pipe_cpu'])} | |",
         f"| raw CPU / pipeline CPU per frame (load-independent) | **{r['cpu_ratio']:.2f}** | | |",
+        *(
+            [
+                f"| pipeline: last frame -> run() returned (evidence flush), ms | {np.mean(r['tail_ms']):.0f} | "
+                f"{', '.join(f'{x:.0f}' for x in r['tail_ms'])} | not in frames/s |",
+                f"| pipeline: clip frames dropped by the evidence writer | {np.mean(r['evidence_dropped']):.1f} | "
+                f"{', '.join(str(x) for x in r['evidence_dropped'])} | |",
+            ]
+            if "tail_ms" in r
+            else []
+        ),
     ]
 
 
@@ -137,7 +147,7 @@ def render(args: argparse.Namespace, machine: Machine, results: dict[str, Any]) 
         f"Data: frames {args.start_frame}-{args.start_frame + results['n'] - 1} of `{Path(args.video).name}` "
         f"({results['video_fps']:g} fps; re-encoded once to an MJPG clip that both raw and pipeline read), zones "
         f"`{Path(args.zones).name}`, first {args.warmup} frames of every run excluded from FPS; pipeline = "
-        f"FrameSource thread -> Detector -> ByteTrack -> rules -> evidence -> in-process bus"
+        f"FrameSource thread -> Detector -> ByteTrack -> rules -> evidence (background writer thread) -> in-process bus"
         f"{'' if args.no_db else ' -> SQLite'}. Run took {results['wall_s']:.0f} s "
         f"(`benchmarks/vision.py --imgsz {args.imgsz} --frames {args.frames} --start-frame {args.start_frame} --rounds {args.rounds} --loops {args.loops} "
         f"--streams {','.join(map(str, args.streams))} --device {args.device}`).",

@@ -47,13 +47,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe, load_average  # noqa: E402
 from _vision_parts import (  # noqa: E402
-    MicroBatcher,
     predecode,
     profile_stages,
     rss_mib,
     slope_per_1000,
     write_looped,
 )
+
+from floorwatch.vision.batching import BatchedDetector  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,6 +85,7 @@ class Run:
     stats: Any
     done_at: list[float]
     cpu_at: list[float]
+    tail_ms: float = 0.0  # last frame done -> run() returned (evidence writer flush, source close)
 
 
 def completed_fps(done_at: list[float], warmup: int) -> float:
@@ -159,14 +161,15 @@ def pipeline_run(
         on_frame=on_frame,
     )
     stats = pipe.run()
-    return Run(stats, done_at, cpu_at)
+    tail_ms = 1000 * (time.perf_counter() - done_at[-1]) if done_at else 0.0
+    return Run(stats, done_at, cpu_at, tail_ms)
 
 
 def measure_ratio(ctx: Ctx, frames: list[np.ndarray]) -> dict[str, Any]:
     """Interleaved raw / pipeline rounds on the same frames; per-round and pooled FPS and the ratio."""
     a = ctx.args
     ctx.label = "replay"
-    raws, pipes, raw_cpu, pipe_cpu = [], [], [], []
+    raws, pipes, raw_cpu, pipe_cpu, tails, ev_dropped = [], [], [], [], [], []
     for r in range(a.rounds):
         order = ("raw", "pipe") if r % 2 == 0 else ("pipe", "raw")
         for what in order:
@@ -178,6 +181,8 @@ def measure_ratio(ctx: Ctx, frames: list[np.ndarray]) -> dict[str, Any]:
                 run = pipeline_run(ctx, ctx.source, len(frames))
                 pipes.append(completed_fps(run.done_at, a.warmup))
                 pipe_cpu.append(cpu_ms_per_frame(run.cpu_at, a.warmup))
+                tails.append(run.tail_ms)
+                ev_dropped.append(run.stats.evidence_frames_dropped)
         print(
             f"round {r + 1}: raw {raws[-1]:.2f} fps {raw_cpu[-1]:.0f} CPU-ms/frame, "
             f"pipeline {pipes[-1]:.2f} fps {pipe_cpu[-1]:.0f} CPU-ms/frame",
@@ -194,6 +199,8 @@ def measure_ratio(ctx: Ctx, frames: list[np.ndarray]) -> dict[str, Any]:
         "raw_cpu": raw_cpu,
         "pipe_cpu": pipe_cpu,
         "cpu_ratio": float(np.mean(raw_cpu) / np.mean(pipe_cpu)),
+        "tail_ms": tails,
+        "evidence_dropped": ev_dropped,
     }
 
 
@@ -235,7 +242,7 @@ def measure_rss(ctx: Ctx, frames: list[np.ndarray], fps: float, tmp: Path) -> di
 
 def measure_streams(ctx: Ctx, k: int, n: int) -> dict[str, Any]:
     """K live-paced pipelines of the video sharing one detector through a micro-batcher."""
-    batcher = MicroBatcher(ctx.detector, max_batch=k, max_wait_s=ctx.args.batch_wait_ms / 1000)
+    batcher = BatchedDetector(ctx.detector, max_batch=k, max_wait_s=ctx.args.batch_wait_ms / 1000)
     ctx.label = f"streams{k}"
     runs: dict[int, Run] = {}
     errors: list[BaseException] = []

@@ -47,6 +47,7 @@ class PipelineStats:
     camera_id: str
     frames: int = 0
     frames_dropped: int = 0
+    evidence_frames_dropped: int = 0  # clip frames the background evidence writer could not keep up with
     alert_events: int = 0
     alerts_started: int = 0
     outages: int = 0
@@ -71,6 +72,7 @@ class PipelineStats:
             "camera_id": self.camera_id,
             "frames": self.frames,
             "frames_dropped": self.frames_dropped,
+            "evidence_frames_dropped": self.evidence_frames_dropped,
             "fps": round(self.fps, 2),
             "infer_ms_mean": round(1000 * self.infer_s / self.frames, 1) if self.frames else None,
             "alert_events": self.alert_events,
@@ -95,9 +97,11 @@ class VisionPipeline:
         realtime: Replay a file at its native rate (live sources always are).
         max_frames: Stop after this many frames.
         on_frame: Called with each frame and its tracked detections (``--tracks-out``).
-        detector_lock: Lock held around ``predict`` when several cameras share one detector.
+        detector_lock: Lock held around ``predict`` when several cameras share a plain detector (not needed
+            with :class:`floorwatch.vision.batching.BatchedDetector`, which is thread-safe).
         require_initial: A live source that cannot be opened at start raises (True) or counts as an outage.
-        evidence: Write snapshots and clips for started alerts.
+        evidence: Write snapshots and clips for started alerts (on a background writer thread; every
+            file of the run is written when :meth:`run` returns).
     """
 
     def __init__(
@@ -237,6 +241,8 @@ class VisionPipeline:
             done.set()
             self.source.close()
             self._finish(last)
+            if self.evidence is not None:
+                self.stats.evidence_frames_dropped = self.evidence.frames_dropped
             self.stats.frames_dropped = self.source.stats.frames_dropped
             self.stats.reconnects = self.source.stats.reconnects
             self.stats.elapsed_s = time.monotonic() - t_start

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from floorwatch.config import CameraZoneConfig, DetectorConfig, Settings
 from floorwatch.schemas.events import AlertEvent, AnomalyEvent, OutageEvent
+from floorwatch.vision.batching import BatchedDetector
 from floorwatch.vision.pipeline import FrameHook, PipelineStats, VisionPipeline, camera_for_replay
 
 log = logging.getLogger(__name__)
@@ -159,18 +160,23 @@ def watch(
     max_frames: int | None = None,
     camera_ids: list[str] | None = None,
     on_event: EventHook | None = None,
+    batch_wait_s: float = 0.005,
 ) -> dict[str, PipelineStats]:
     """Run configured cameras live, one thread each, sharing one detector, until ``stop`` or the sources end.
 
-    A camera that is down at start counts as an outage and is retried with backoff.
+    The cameras' frames reach the detector through one :class:`BatchedDetector`: up to ``detector.batch``
+    frames of different cameras (waiting at most ``batch_wait_s``) go into one model call. A camera that is
+    down at start counts as an outage and is retried with backoff.
     """
     cameras = [c for c in settings.cameras if camera_ids is None or c.id in camera_ids]
     if not cameras:
         raise ValueError("no cameras configured (add `cameras:` to the configuration)")
     stop = stop or threading.Event()
     detector = detector if detector is not None else build_detector(settings.detector)
-    lock = threading.Lock()
     sink = open_sink(settings, store=True, on_event=on_event)
+    # A batch never needs more frames than there are cameras; with one camera nobody waits.
+    batched = BatchedDetector(detector, max_batch=min(settings.detector.batch, len(cameras)),
+                              max_wait_s=batch_wait_s)
     results: dict[str, PipelineStats] = {}
     errors: dict[str, BaseException] = {}
 
@@ -181,13 +187,13 @@ def watch(
             log.exception("camera %s failed", pipeline.camera.id)
             errors[pipeline.camera.id] = exc
 
-    pipelines = [
-        VisionPipeline(cam, detector, settings, sink.publish, max_frames=max_frames, detector_lock=lock,
-                       require_initial=False)
-        for cam in cameras
-    ]
-    threads = [threading.Thread(target=run_one, args=(p,), name=f"camera-{p.camera.id}") for p in pipelines]
+    threads: list[threading.Thread] = []
     try:
+        pipelines = [
+            VisionPipeline(cam, batched, settings, sink.publish, max_frames=max_frames, require_initial=False)
+            for cam in cameras
+        ]
+        threads = [threading.Thread(target=run_one, args=(p,), name=f"camera-{p.camera.id}") for p in pipelines]
         for t in threads:
             t.start()
         for t in threads:
@@ -198,6 +204,7 @@ def watch(
         for t in threads:
             t.join(10)
     finally:
+        batched.close()
         sink.close()
     if errors and not results:
         raise next(iter(errors.values()))

@@ -1,0 +1,60 @@
+"""``service.watch``: several cameras, one thread each, sharing ONE real detector through a BatchedDetector."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from floorwatch.config import CameraConfig, DetectorConfig, MediaConfig, Settings, load_zones_file
+from floorwatch.schemas.events import AlertEvent
+from tests.conftest import REPO_ROOT
+
+VTEST = REPO_ROOT / "sample_media" / "vtest.avi"
+ZONES = REPO_ROOT / "sample_media" / "zones.yaml"
+FRAMES = 20
+
+
+class _CountingDetector:
+    """The real detector, recording how many frames each model call got (from the batching thread)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[int] = []
+        self.threads: set[str] = set()
+
+    def predict(self, frames: list[np.ndarray]) -> list[Any]:
+        self.calls.append(len(frames))
+        self.threads.add(threading.current_thread().name)
+        return self.inner.predict(frames)
+
+
+@pytest.mark.skipif(not VTEST.exists(), reason=f"{VTEST} (sample video of the repo) is missing")
+def test_watch_batches_frames_of_two_cameras_through_one_detector(tmp_path: Path) -> None:
+    from floorwatch.vision.service import apply_runtime, build_detector, watch
+
+    zones = load_zones_file(ZONES)
+    settings = Settings(
+        database={"url": f"sqlite:///{tmp_path / 'fw.db'}"},
+        detector=DetectorConfig(imgsz=320, batch=2),
+        media=MediaConfig(dir=tmp_path / "media", clip_pre_seconds=0.5, clip_post_seconds=0.5),
+        cameras=[CameraConfig(id=cam, source=str(VTEST), zones=zones) for cam in ("cam-a", "cam-b")],
+    )
+    apply_runtime(settings)
+    det = _CountingDetector(build_detector(settings.detector))
+    events: list[Any] = []
+    lock = threading.Lock()
+
+    def on_event(e: Any) -> None:
+        with lock:
+            events.append(e)
+
+    results = watch(settings, detector=det, max_frames=FRAMES, on_event=on_event)
+
+    assert {cam: s.frames for cam, s in results.items()} == {"cam-a": FRAMES, "cam-b": FRAMES}
+    assert sum(det.calls) == 2 * FRAMES and max(det.calls) == 2  # one model call served both cameras
+    assert det.threads == {"batched-detector"}
+    assert all(isinstance(e, AlertEvent) for e in events)  # no outage: both files opened and were read
