@@ -164,6 +164,8 @@ class LocalBackend:
                     response_format=fmt,  # type: ignore[arg-type]
                     temperature=self.cfg.temperature,
                     max_tokens=req.max_tokens or self.cfg.max_tokens,
+                    # A 1.5B model at temperature 0 can loop on one sentence until max_tokens.
+                    repeat_penalty=1.1,
                 )
             except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than n_ctx
                 results.append(
