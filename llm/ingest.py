@@ -29,14 +29,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from floorwatch.llm.redact import redact
-from floorwatch.schemas.tables import IncidentReport
-from floorwatch.storage.registry import ensure_zones
-from floorwatch.storage.upsert import upsert
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from floorwatch.config import IngestConfig
+from floorwatch.llm.redact import redact
+from floorwatch.schemas.tables import IncidentReport
+from floorwatch.storage.registry import ensure_zones
+from floorwatch.storage.upsert import upsert
 
 SUFFIXES = (".md", ".markdown", ".txt", ".jsonl", ".csv")
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
@@ -98,8 +98,12 @@ class IngestSummary:
 
 
 def slugify_zone(value: str) -> str:
-    """A zone label as a zone id matching ``^[a-z0-9][a-z0-9_-]{0,63}$`` ("Local_01" -> "local_01")."""
-    slug = re.sub(r"[^a-z0-9_-]+", "-", value.strip().lower()).strip("-_")
+    """A zone label as a zone id matching ``^[a-z0-9][a-z0-9_-]{0,63}$``.
+
+    Separators become ``_`` so a label matches the id a config would give the same zone
+    ("Local_01" -> "local_01", "Boiler Room" -> "boiler_room").
+    """
+    slug = re.sub(r"[^a-z0-9-]+", "_", value.strip().lower()).strip("-_")
     if not slug:
         raise ValueError(f"zone {value!r} has no letters or digits to make an id from")
     return slug[:64].rstrip("-_") or slug[:64]

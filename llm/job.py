@@ -24,7 +24,7 @@ from floorwatch.schemas.llm import ExtractionOutcome, Period, RiskReport, ZoneRi
 from floorwatch.schemas.tables import Alert, CameraOutage, IncidentReport, SensorAnomaly, Zone
 from floorwatch.storage.db import session_scope
 from floorwatch.storage.queries import zone_evidence, zones_with_activity
-from floorwatch.storage.registry import camera_zone_map
+from floorwatch.storage.registry import camera_zone_map, sync_site
 
 
 class NoDataError(LookupError):
@@ -115,6 +115,7 @@ def plan_job(
         ValueError: ``since`` after ``until`` or naive datetimes.
     """
     with session_scope(factory) as session:
+        sync_site(session, settings)  # configured zones exist as rows before assessments refer to them
         span = data_span(session) if since is None or until is None else None
         period = Period(start=since or span.start, end=until or span.end)  # type: ignore[union-attr]
         if period.start.tzinfo is None or period.end.tzinfo is None:

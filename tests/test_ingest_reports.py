@@ -44,7 +44,7 @@ def test_markdown_front_matter_and_redaction(migrated_db: sessionmaker[Session],
     summary = _ingest(migrated_db, md)
     assert (summary.new, summary.unchanged, summary.rejected) == (1, 0, [])
     (rep,) = _reports(migrated_db)
-    assert rep.zone_id == "press-line" and rep.title == "Hand caught" and rep.attributes == {"shift": "night"}
+    assert rep.zone_id == "press_line" and rep.title == "Hand caught" and rep.attributes == {"shift": "night"}
     assert rep.occurred_at is not None and rep.occurred_at.isoformat() == "2024-03-11T06:40:00+00:00"
     assert "John Smith" in rep.original_text
     assert rep.redacted_text == "The operator [NAME] was pinched at Press Line 2. Call [PHONE]."
@@ -60,7 +60,7 @@ def test_jsonl_with_bad_lines(migrated_db: sessionmaker[Session], tmp_path: Path
     assert summary.new == 1
     assert [r.split(":")[0] for r in summary.rejected] == ["line 2", "line 3", "line 4"]
     (rep,) = _reports(migrated_db)
-    assert (rep.source_id, rep.zone_id, rep.attributes) == ("a1", "pump-house", {"zone": "Pump House", "severity": 2})
+    assert (rep.source_id, rep.zone_id, rep.attributes) == ("a1", "pump_house", {"zone": "Pump House", "severity": 2})
 
 
 def test_csv_bad_rows_reported_good_kept_and_twice_is_no_change(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
@@ -107,7 +107,8 @@ def test_oversized_report_refused_with_size(migrated_db: sessionmaker[Session], 
 
 def test_slugify_zone() -> None:
     assert slugify_zone("Local_01") == "local_01"
-    assert slugify_zone("  Boiler Room #2 ") == "boiler-room-2"
+    assert slugify_zone("  Boiler Room #2 ") == "boiler_room_2"
+    assert slugify_zone("Press-Line") == "press-line"
     with pytest.raises(ValueError, match="no letters or digits"):
         slugify_zone("###")
 
