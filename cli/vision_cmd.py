@@ -10,8 +10,10 @@ import json
 import logging
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -33,6 +35,14 @@ def _log_to_stderr(verbose: bool) -> None:
     )
 
 
+def _parse_start_time(value: str, tz_name: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _fail(f"--start-time {value!r}: not an ISO 8601 time (e.g. 2024-03-18T08:00:00Z)") from exc
+    return when if when.tzinfo is not None else when.replace(tzinfo=ZoneInfo(tz_name))
+
+
 def replay(
     video: Annotated[str, typer.Argument(help="Video file, image pattern (img%06d.jpg) or stream URL")],
     config: ConfigOption = None,
@@ -45,6 +55,10 @@ def replay(
     tracks_out: Annotated[Path | None, typer.Option("--tracks-out", help="Write per-frame tracks (JSON lines)")] = None,
     no_db: Annotated[bool, typer.Option("--no-db", help="Do not store events (no bus, no database)")] = False,
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after N frames")] = None,
+    start_time: Annotated[
+        str | None,
+        typer.Option("--start-time", help="When the recording started (ISO 8601; naive = site time zone). Default: file mtime"),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress on stderr")] = False,
 ) -> None:
     """Run a recorded video through detection, tracking, zone rules and evidence; store the alerts."""
@@ -59,6 +73,7 @@ def replay(
         zone_list = load_zones_file(zones) if zones is not None else None
         FrameSource(video).check()  # unreadable file, zero frames, bad URL: fail before the model loads
         det_cfg = _detector_cfg(settings, model, imgsz)
+        started = _parse_start_time(start_time, settings.site.timezone) if start_time else None
     except ConfigError as exc:
         raise _fail(f"zones file {exc}") from exc
     except SourceError as exc:
@@ -85,7 +100,7 @@ def replay(
     try:
         stats = service.replay(
             video, settings, camera_id=camera, zones=zone_list, detector=detector, realtime=realtime,
-            max_frames=max_frames, store=not no_db, on_event=on_event, on_frame=on_frame,
+            max_frames=max_frames, store=not no_db, on_event=on_event, on_frame=on_frame, start_time=started,
         )
     except SourceError as exc:
         raise _fail(str(exc)) from exc

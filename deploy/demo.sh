@@ -16,7 +16,8 @@ step "1/6 database: apply migrations (SQLite at var/demo/floorwatch.db)"
 $FW db upgrade
 
 step "2/6 vision: replay sample_media/vtest.avi through detector, tracker, zone rules"
-$FW replay sample_media/vtest.avi --camera dock-cam --json > var/demo/alerts.jsonl
+# The recording is dated into the week of the sample reports so one period holds both.
+$FW replay sample_media/vtest.avi --camera dock-cam --start-time 2024-03-20T07:30:00Z --json > var/demo/alerts.jsonl
 echo "$(wc -l < var/demo/alerts.jsonl) alert events -> var/demo/alerts.jsonl (snapshots and clips in var/demo/media)" >&2
 
 step "3/6 incident reports: markdown/text files and a CSV log (PII redacted before the LLM)"

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -103,7 +104,7 @@ def test_cli_replay_json_and_tracks_match_the_library_run(sample_run, tmp_path: 
     tracks = tmp_path / "tracks.jsonl"
     proc = subprocess.run(
         [*FLOORWATCH, "replay", VTEST, "--zones", str(ZONES), "--imgsz", str(IMGSZ), "--json", "--no-db",
-         "--tracks-out", str(tracks), "--max-frames", "40"],
+         "--tracks-out", str(tracks), "--max-frames", "40", "--start-time", "2024-03-18T08:00:00+00:00"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
         env={**os.environ, "FLOORWATCH_MEDIA__DIR": str(tmp_path / "media")},
     )
@@ -119,6 +120,8 @@ def test_cli_replay_json_and_tracks_match_the_library_run(sample_run, tmp_path: 
     for alert_id, x in started.items():
         assert x["frame"] == library[alert_id].frame
         assert x["video_ts"] == pytest.approx(x["frame"] / 10)
+        recorded = datetime.fromisoformat(x["occurred_at"].replace("Z", "+00:00"))
+        assert recorded == datetime(2024, 3, 18, 8, tzinfo=UTC) + timedelta(seconds=x["video_ts"])
     rows = [json.loads(x) for x in tracks.read_text().splitlines()]
     assert [r["frame"] for r in rows] == list(range(40))
     dets = [d for r in rows for d in r["detections"]]
@@ -145,6 +148,13 @@ def test_cli_bad_video_exits_2_with_a_clear_message(tmp_path: Path, make, needle
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr and source in proc.stderr
     assert proc.stdout == ""
+
+
+def test_cli_bad_start_time_exits_2() -> None:
+    proc = subprocess.run([*FLOORWATCH, "replay", str(REPO_ROOT / VTEST), "--start-time", "yesterday", "--no-db"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "--start-time 'yesterday'" in proc.stderr and "ISO 8601" in proc.stderr
 
 
 def test_cli_bad_zones_file_exits_2(tmp_path: Path) -> None:

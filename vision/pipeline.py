@@ -117,6 +117,7 @@ class VisionPipeline:
         detector_lock: threading.Lock | None = None,
         require_initial: bool = True,
         evidence: bool = True,
+        start_time: datetime | None = None,
     ):
         self.camera = camera_cfg
         self.detector = detector
@@ -141,6 +142,9 @@ class VisionPipeline:
         self.evidence: EvidenceRecorder | None = None
         self.tracker: Tracker | None = None
         self._replay_epoch: datetime | None = None
+        if start_time is not None and start_time.tzinfo is None:
+            raise ValueError(f"start_time {start_time.isoformat()} has no time zone")
+        self._start_time = start_time
 
     # ------------------------------------------------------------------ publishing
     def _publish(self, event: BusEvent) -> None:
@@ -182,9 +186,9 @@ class VisionPipeline:
             polys = [(e.zone_id, e.zone.polygon) for e in self.engines if not e.zone.whole_frame]
             self.evidence = EvidenceRecorder(self.settings.media, self.camera.id, eff_fps, polys)
         if not self.source.live:
-            # Replayed files get a deterministic time line (file mtime + video time), so a replay twice
-            # writes the same rows.
-            self._replay_epoch = _replay_epoch(self.camera.source)
+            # Replayed files get a deterministic time line (given start time, else file mtime, plus
+            # video time), so a replay twice writes the same rows.
+            self._replay_epoch = self._start_time or _replay_epoch(self.camera.source)
 
     def _wall_time(self, frame: Frame) -> datetime:
         if self._replay_epoch is not None:

@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -130,6 +131,7 @@ def replay(
     store: bool = True,
     on_event: EventHook | None = None,
     on_frame: FrameHook | None = None,
+    start_time: datetime | None = None,
 ) -> PipelineStats:
     """Replay one video file (or any source string) through the pipeline of ``camera_id``.
 
@@ -145,7 +147,14 @@ def replay(
     sink = open_sink(settings, store=store, on_event=on_event)
     try:
         pipeline = VisionPipeline(
-            camera, detector, settings, sink.publish, realtime=realtime, max_frames=max_frames, on_frame=on_frame
+            camera,
+            detector,
+            settings,
+            sink.publish,
+            realtime=realtime,
+            max_frames=max_frames,
+            on_frame=on_frame,
+            start_time=start_time,
         )
         return pipeline.run()
     finally:
