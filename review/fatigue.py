@@ -91,23 +91,12 @@ def suggest_threshold_changes(
             continue
         parameter = _PARAMETERS.get(r.rule)
         pct = f"{r.dismissed} of {r.total} ({r.rate:.0%})"
-        if parameter is None:
-            out.append(
-                ThresholdSuggestion(
-                    zone_id=r.zone_id,
-                    rule=r.rule,
-                    total=r.total,
-                    dismissed=r.dismissed,
-                    rate=r.rate,
-                    parameter=None,
-                    current=None,
-                    suggested=None,
-                    reason=f"{pct} alerts dismissed; review the rule's configuration",
-                )
-            )
-            continue
-        current = _current_value(settings, r.zone_id, r.rule, parameter)
-        suggested = _raise(parameter, current)
+        current = suggested = None
+        reason = f"{pct} alerts dismissed; review the rule's configuration"
+        if parameter is not None:
+            current = _current_value(settings, r.zone_id, r.rule, parameter)
+            suggested = _raise(parameter, current)
+            reason = f"{pct} alerts dismissed as false positives: raise {parameter} from {current:g} to {suggested:g}"
         out.append(
             ThresholdSuggestion(
                 zone_id=r.zone_id,
@@ -118,7 +107,7 @@ def suggest_threshold_changes(
                 parameter=parameter,
                 current=current,
                 suggested=suggested,
-                reason=f"{pct} alerts dismissed as false positives: raise {parameter} from {current:g} to {suggested:g}",
+                reason=reason,
             )
         )
     return sorted(out, key=lambda s: (-s.rate, -s.total, s.zone_id, s.rule))
