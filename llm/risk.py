@@ -243,7 +243,7 @@ def assess_zones(
     out = []
     for risk, res, ctx in zip(risks, results, ctxs, strict=True):
         risk = _with_narrative(risk, res, backend.model_name, prompt_version, ctx)
-        store_assessment(session, risk)
+        store_assessment(session, risk, manual_section_ids(ctx))
         out.append(risk)
     return out
 
@@ -253,7 +253,12 @@ def _with_narrative(
 ) -> ZoneRisk:
     update: dict = {"model": model, "prompt_version": version}
     if ctx is not None:
-        update |= {"procedure_gaps": ctx.gaps, "context_notes": ctx.time_lines + ctx.signals}
+        update |= {
+            "procedure_gaps": ctx.gaps,
+            "context_notes": ctx.time_lines + ctx.signals,
+            "time_patterns": ctx.patterns,
+            "machine_signals": ctx.signals,
+        }
     if res.parsed is None:
         update |= {"status": "failed", "error": res.error or "no narrative"}
     else:
@@ -268,8 +273,40 @@ def _with_narrative(
     return risk.model_copy(update=update)
 
 
-def store_assessment(session: Session, risk: ZoneRisk) -> RiskAssessment:
-    """Insert or replace the assessment of ``(zone, period, prompt_version, model)`` with all its evidence links."""
+def manual_section_ids(ctx: ZoneContext | None) -> dict[str, list[str]]:
+    """``document#heading`` citation -> ids of the manual sections shown under it (parts share a heading)."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for hits in (ctx.hits_by_hazard.values() if ctx is not None else []):
+        for hit in hits:
+            if hit.id not in out[hit.citation]:
+                out[hit.citation].append(hit.id)
+    return dict(out)
+
+
+def context_json(risk: ZoneRisk) -> dict:
+    """The ``risk_assessments.context`` document of a zone's computed context."""
+    signals = set(risk.machine_signals)
+    return {
+        "procedure_gaps": list(risk.procedure_gaps),
+        "manual_refs": list(risk.manual_refs),
+        "dropped_manual_refs": risk.dropped_manual_refs,
+        "time_notes": [n for n in risk.context_notes if n not in signals],
+        "time_patterns": [s.model_dump(mode="json") for s in risk.time_patterns],
+        "machine_signals": list(risk.machine_signals),
+    }
+
+
+def store_assessment(
+    session: Session, risk: ZoneRisk, manual_ids: dict[str, list[str]] | None = None
+) -> RiskAssessment:
+    """Insert or replace the assessment of ``(zone, period, prompt_version, model)`` with all its evidence links.
+
+    Args:
+        session: open session; the caller commits.
+        risk: the zone's assessment.
+        manual_ids: citation -> manual section ids (``manual_section_ids``); each cited section is
+            linked as ``RiskEvidence(kind="manual", cited=True)``.
+    """
     row = session.scalar(
         select(RiskAssessment).where(
             RiskAssessment.zone_id == risk.zone_id,
@@ -298,17 +335,19 @@ def store_assessment(session: Session, risk: ZoneRisk) -> RiskAssessment:
     row.summary = risk.summary
     row.actions = list(risk.actions)
     row.dropped_evidence = risk.dropped_evidence
+    row.context = context_json(risk)
     row.created_at = utcnow()
-    cited = {r.key for r in risk.cited}
-    wanted = {(r.kind, r.id) for r in risk.evidence}
+    manual = [("manual", sid) for ref in risk.manual_refs for sid in (manual_ids or {}).get(ref, [])]
+    cited = {r.key for r in risk.cited} | {f"manual:{sid}" for _, sid in manual}
+    wanted = list(dict.fromkeys([*((r.kind, r.id) for r in risk.evidence), *manual]))
     existing = {(e.kind, e.ref_id): e for e in row.evidence}
     for key, link in existing.items():
-        if key not in wanted:
+        if key not in set(wanted):
             row.evidence.remove(link)
         else:
             link.cited = f"{key[0]}:{key[1]}" in cited
-    for r in risk.evidence:
-        if (r.kind, r.id) not in existing:
-            row.evidence.append(RiskEvidence(kind=r.kind, ref_id=r.id, cited=r.key in cited))
+    for kind, ref_id in wanted:
+        if (kind, ref_id) not in existing:
+            row.evidence.append(RiskEvidence(kind=kind, ref_id=ref_id, cited=f"{kind}:{ref_id}" in cited))
     session.flush()
     return row

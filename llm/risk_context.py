@@ -70,6 +70,7 @@ def zone_context(
         gaps=procedure_gaps(hits),
         time_lines=time_lines,
         signals=[s.description for s in heat.signals],
+        patterns=significant,
     )
 
 

@@ -31,6 +31,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from floorwatch.schemas.time_patterns import PatternSeries
+
 HazardCategory = Literal[
     "struck_by",
     "caught_in_machinery",
@@ -183,6 +185,10 @@ class ZoneRisk(BaseModel):
     dropped_manual_refs: int = Field(0, description="Manual citations in actions that were not offered to the LLM")
     procedure_gaps: list[str] = Field(default_factory=list, description="Zone hazards no manual section covers")
     context_notes: list[str] = Field(default_factory=list, description="Time patterns and machine signals shown to the LLM")
+    time_patterns: list[PatternSeries] = Field(
+        default_factory=list, description="Time-pattern series that reject uniform (p < 0.05)"
+    )
+    machine_signals: list[str] = Field(default_factory=list, description="Assets that keep overheating")
     model: str = ""
     prompt_version: str = ""
 

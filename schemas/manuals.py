@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from floorwatch.schemas.time_patterns import PatternSeries
+
 RetrievalMode = Literal["hybrid", "embedding", "keyword"]
 
 
@@ -80,4 +82,7 @@ class ZoneContext(_Frozen):
     )
     signals: list[str] = Field(
         default_factory=list, description="Machine hazard signals (repeated overheating)"
+    )
+    patterns: list[PatternSeries] = Field(
+        default_factory=list, description="The time-pattern series behind ``time_lines`` (p < 0.05)"
     )

@@ -206,6 +206,12 @@ class RiskAssessment(Base):
     model: Mapped[str] = mapped_column(String(200))
     prompt_version: Mapped[str] = mapped_column(String(40))
     dropped_evidence: Mapped[int] = mapped_column(Integer, default=0, doc="Ids the LLM cited that do not exist")
+    context: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON,
+        nullable=True,
+        doc="Computed context: procedure_gaps, manual_refs, dropped_manual_refs, time_notes, "
+        "time_patterns (significant series), machine_signals (see floorwatch.llm.risk.context_json)",
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     evidence: Mapped[list[RiskEvidence]] = relationship(back_populates="assessment", cascade="all, delete-orphan")
     __table_args__ = (

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from floorwatch.config import LLMConfig, SiteConfig
 from floorwatch.llm.backends import OpenAIBackend
@@ -16,7 +17,8 @@ from floorwatch.llm.retrieval import ManualIndex
 from floorwatch.llm.risk import assess_zones
 from floorwatch.llm.risk_context import check_action_citations, context_lines, zone_context
 from floorwatch.schemas.manuals import ZoneContext
-from floorwatch.schemas.tables import Alert, SensorAnomaly
+from floorwatch.schemas.tables import Alert, ManualSection, RiskAssessment, SensorAnomaly
+from floorwatch.schemas.time_patterns import PatternSeries
 from floorwatch.storage.db import session_scope
 from floorwatch.storage.queries import zone_evidence
 from floorwatch.storage.registry import ensure_cameras, ensure_zones
@@ -97,6 +99,19 @@ def test_reduce_step_gets_manuals_gaps_patterns_and_validates_citations(
     assert risk.manual_refs == [first] and risk.dropped_manual_refs == 1
     assert risk.procedure_gaps == ["quarterly payroll spreadsheet"]
     assert any("press-2 overheated" in n for n in risk.context_notes)
+    # Stored: the cited manual section as evidence, gaps / patterns / machine signals in the context column.
+    with session_scope(factory) as s:
+        row = s.scalars(select(RiskAssessment)).one()
+        manual = [(e.ref_id, e.cited) for e in row.evidence if e.kind == "manual"]
+        section = s.get(ManualSection, manual[0][0])
+        assert f"{section.document}#{section.heading}" == first and all(c for _, c in manual)
+        assert row.context["procedure_gaps"] == ["quarterly payroll spreadsheet"]
+        assert row.context["manual_refs"] == [first] and row.context["dropped_manual_refs"] == 1
+        assert row.context["machine_signals"][0].startswith("press-2 overheated 3 times")
+        night = [p for p in row.context["time_patterns"] if p["kind"] == "alert" and p["dimension"] == "shift"]
+        assert night and night[0]["p_value"] < 0.05
+        assert PatternSeries.model_validate(night[0]).peak.label == "night"
+        assert any(n.startswith("alerts cluster by shift: night") for n in row.context["time_notes"])
 
 
 def test_no_manuals_and_no_pattern_leave_the_prompt_unchanged() -> None:
