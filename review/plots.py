@@ -145,3 +145,55 @@ def site_map(
     ax.set_yticks([])
     ax.set_title(f"Site map{' - ' + site_name if site_name else ''} (colour = risk level)")
     return _png(fig)
+
+
+WEEKDAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _annotate(ax, counts: np.ndarray, fontsize: int = 7) -> None:  # type: ignore[no-untyped-def]
+    for i, j in zip(*np.nonzero(counts), strict=True):
+        colour = "white" if counts[i, j] > counts.max() / 2 else "black"
+        ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=fontsize, color=colour)
+
+
+def weekday_hour_heatmap(matrix: Sequence[Sequence[int]], title: str, timezone: str = "UTC") -> bytes | None:
+    """Events per weekday (rows, Mon..Sun) x local hour (columns); None when the matrix is all zero."""
+    counts = np.asarray(matrix, dtype=int)
+    if counts.shape != (7, 24):
+        raise ValueError(f"weekday x hour matrix must be 7 x 24, got {counts.shape}")
+    if not counts.any():
+        return None
+    fig, ax = plt.subplots(figsize=(10, 2.3))
+    im = ax.imshow(counts, aspect="auto", cmap="Purples", vmin=0)
+    ax.set_yticks(range(7), WEEKDAY_LABELS, fontsize=8)
+    ax.set_xticks(range(24), [f"{h:02d}" for h in range(24)], fontsize=8)
+    ax.set_xlabel(f"hour of day ({timezone})", fontsize=9)
+    ax.set_title(title, fontsize=10)
+    _annotate(ax, counts)
+    cbar = fig.colorbar(im, ax=ax, fraction=0.03)
+    cbar.locator = MaxNLocator(integer=True)
+    cbar.update_ticks()
+    return _png(fig)
+
+
+def shift_zone_heatmap(counts: Mapping[str, Mapping[str, int]], shifts: Sequence[str]) -> bytes | None:
+    """Alerts + incidents per zone (rows) x shift (columns) for the whole site; None without events.
+
+    Args:
+        counts: zone id -> shift name -> events.
+        shifts: column order (the configured shifts, then ``(no shift)`` if any event fell outside them).
+    """
+    zones = [z for z in sorted(counts) if any(counts[z].values())]
+    if not zones or not shifts:
+        return None
+    grid = np.array([[counts[z].get(s, 0) for s in shifts] for z in zones], dtype=int)
+    fig, ax = plt.subplots(figsize=(1.4 * len(shifts) + 3, 0.5 * len(zones) + 1.4))
+    im = ax.imshow(grid, aspect="auto", cmap="Oranges", vmin=0)
+    ax.set_yticks(range(len(zones)), zones)
+    ax.set_xticks(range(len(shifts)), list(shifts))
+    ax.set_title("Alerts + incidents per zone and shift")
+    _annotate(ax, grid, fontsize=9)
+    cbar = fig.colorbar(im, ax=ax, fraction=0.05)
+    cbar.locator = MaxNLocator(integer=True)
+    cbar.update_ticks()
+    return _png(fig)

@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from floorwatch.config import Settings
+from floorwatch.config import Settings, ShiftConfig, SiteConfig
 from floorwatch.review import plots
 from floorwatch.review.fatigue import ThresholdSuggestion, suggest_threshold_changes
 from floorwatch.review.media import png_data_uri
@@ -89,6 +89,12 @@ def sensor_figure(session: Session, zone_id: str, start: datetime, end: datetime
     return plots.sensor_channels(series, bands, title=f"Sensors in {zone_id} (shaded: anomalies)")
 
 
+def _shift_columns(cards: list[ZoneCard], shifts: list[ShiftConfig]) -> list[str]:
+    names = list(dict.fromkeys(s.name for s in shifts))
+    extra = sorted({k for c in cards for k, v in c.when.shift_counts.items() if v and k not in names})
+    return names + extra
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write via a temp file + rename so a reader never sees half a report."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -123,10 +129,11 @@ def build_context(
     camera_zones = None
     if settings is not None and settings.cameras:
         camera_zones = {c.id: [z.zone_id for z in c.zones] for c in settings.cameras}
-    cards: list[ZoneCard] = zone_cards(
-        session, period_start, period_end, media_dir, out_dir, base_url, camera_zones
-    )
     tz = settings.site.timezone if settings else "UTC"
+    shifts = settings.site.shifts if settings else SiteConfig().shifts
+    cards: list[ZoneCard] = zone_cards(
+        session, period_start, period_end, media_dir, out_dir, base_url, camera_zones, shifts, tz
+    )
     polygons = {z.id: z.map_polygon for z in settings.zones if z.map_polygon} if settings else {}
     figures: dict[str, bytes | None] = {
         "site_map": plots.site_map(
@@ -137,9 +144,16 @@ def build_context(
         ),
         "heatmap": plots.alerts_heatmap(_alert_times(session, period_start, period_end), tz),
         "risk_history": plots.risk_history(risk_points(session, period_end)),
+        "shift_zone": plots.shift_zone_heatmap(
+            {c.zone_id: c.when.shift_counts for c in cards}, _shift_columns(cards, shifts)
+        ),
     }
     for card in cards:
         figures[f"sensors_{card.zone_id}"] = sensor_figure(session, card.zone_id, period_start, period_end)
+        if card.when.weekday_hour is not None:
+            figures[f"when_{card.zone_id}"] = plots.weekday_hour_heatmap(
+                card.when.weekday_hour, f"Alerts + incidents in {card.zone_id} by weekday and hour", tz
+            )
     suggestions: list[ThresholdSuggestion] = suggest_threshold_changes(
         dismissal_rates(session, period_start, period_end), settings
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from floorwatch.config import ShiftConfig, SiteConfig
 from floorwatch.review.media import UnsafeMediaPath, resolve_media, thumbnail_data_uri
+from floorwatch.review.report_when import WhenBlock, when_block
 from floorwatch.schemas.evidence import AlertSummary, ZoneEvidence
 from floorwatch.schemas.tables import RiskAssessment, Zone
 from floorwatch.storage.queries import zone_evidence, zones_with_activity
@@ -56,6 +59,7 @@ class ZoneCard(BaseModel):
     dismissed_share: float | None = None
     evidence: list[EvidenceItem] = Field(default_factory=list)
     more_evidence: int = 0
+    when: WhenBlock = Field(default_factory=WhenBlock, description="Time patterns and procedures")
 
     @property
     def sort_key(self) -> tuple[float, int, str]:
@@ -212,8 +216,14 @@ def zone_cards(
     out_dir: Path,
     base_url: str | None = None,
     camera_zones: dict[str, list[str]] | None = None,
+    shifts: Sequence[ShiftConfig] | None = None,
+    tz: str = "UTC",
 ) -> list[ZoneCard]:
-    """One card per zone that was assessed or had activity in ``[start, end]``, highest risk first."""
+    """One card per zone that was assessed or had activity in ``[start, end]``, highest risk first.
+
+    ``shifts`` (default: the default site shifts) and ``tz`` are used for the time patterns.
+    """
+    shifts = list(shifts) if shifts is not None else SiteConfig().shifts
     assessments = latest_assessments(session, start, end)
     zone_ids = sorted(set(assessments) | set(zones_with_activity(session, start, end)))
     names = {
@@ -237,6 +247,7 @@ def zone_cards(
                 "outages": len(ev.outages),
             },
             dismissed_share=ev.dismissed_share,
+            when=when_block(session, zid, start, end, shifts, tz, ra, ra.actions or [] if ra else []),
         )
         if ra is not None:
             card = card.model_copy(

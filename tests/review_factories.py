@@ -16,6 +16,7 @@ from floorwatch.schemas.tables import (
     CameraOutage,
     IncidentExtraction,
     IncidentReport,
+    ManualSection,
     RiskAssessment,
     RiskEvidence,
     Sensor,
@@ -210,3 +211,61 @@ def populate(session: Session, media_dir: Path, t0: datetime = T0) -> dict[str, 
     assessment(session, "paint-line", t0, t1, 12.0, "low", [("anomaly", "an-1")], trend="stable", actions=[])
     session.flush()
     return {"incident_id": inc.id}
+
+
+MANUAL_DOC = "machine-guarding.md"
+MANUAL_HEADING = "4. Lock-out before clearing a jam"
+
+
+def populate_when(session: Session, t0: datetime = T0) -> dict[str, Any]:
+    """A zone whose incidents fall in the night shift, with a cited manual section, a gap and a hot press."""
+    zone(session, "night-yard", "Night yard")
+    session.add(
+        ManualSection(
+            id="sec-lockout",
+            document=MANUAL_DOC,
+            heading=MANUAL_HEADING,
+            text="Isolate and lock out the press before reaching in.",
+            position=4,
+        )
+    )
+    session.flush()
+    for d in range(7):  # one incident a night, 23:30 or 02:30
+        incident(
+            session,
+            "night-yard",
+            t0 + timedelta(days=d, hours=23 if d % 2 else 2, minutes=30),
+            "Jam cleared by hand.",
+        )
+    incident(session, "night-yard", t0 + timedelta(days=2, hours=10), "Slip on oil.", hazard="slip_trip")
+    for i in range(3):
+        t = t0 + timedelta(days=1 + 2 * i, hours=4)
+        session.add(
+            SensorAnomaly(
+                id=f"hot-{i}",
+                zone_id="night-yard",
+                asset="press-7",
+                started_at=t,
+                ended_at=t + timedelta(minutes=5),
+                score=9.0,
+                channels=["temp"],
+                category="overheating",
+            )
+        )
+    session.flush()
+    ra = assessment(
+        session,
+        "night-yard",
+        t0,
+        t0 + timedelta(days=7),
+        60.0,
+        "high",
+        actions=[
+            f"Lock out before clearing jams [manual:{MANUAL_DOC}#{MANUAL_HEADING}]",
+            "Add a night supervisor",
+        ],
+        context={"procedure_gaps": ["vehicle_collision"], "manual_refs": [f"{MANUAL_DOC}#{MANUAL_HEADING}"]},
+    )
+    ra.evidence.append(RiskEvidence(kind="manual", ref_id="sec-lockout", cited=True))
+    session.flush()
+    return {"assessment_id": ra.id}

@@ -12,9 +12,10 @@ from floorwatch.config import CameraConfig, CameraZoneConfig, Settings, ZoneConf
 from floorwatch.config import RestrictedZoneIntrusionRule as Intrusion
 from floorwatch.review.fatigue import suggest_threshold_changes
 from floorwatch.review.report import render_report
+from floorwatch.review.report_when import split_citations
 from floorwatch.schemas.evidence import DismissalRate
 from floorwatch.storage.db import session_scope
-from tests.review_factories import T0, T1, populate
+from tests.review_factories import MANUAL_DOC, MANUAL_HEADING, T0, T1, populate, populate_when
 
 SETTINGS = Settings(
     zones=[
@@ -68,7 +69,13 @@ def test_markdown_and_figures(rendered) -> None:  # type: ignore[no-untyped-def]
     assert md.index('## <a id="zone-warehouse"') < md.index('## <a id="zone-press-shop"')
     assert "CRITICAL 78/100 (rising)" in md
     names = sorted(p.name for p in paths.figures)
-    assert names == ["heatmap.png", "risk_history.png", "sensors_paint-line.png", "site_map.png"]
+    assert names == [
+        "heatmap.png",
+        "risk_history.png",
+        "sensors_paint-line.png",
+        "shift_zone.png",
+        "site_map.png",
+    ]
     for p in paths.figures:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"figures/{p.name}" in md
@@ -112,3 +119,66 @@ def test_suggestions_only_for_noisy_rules() -> None:
     )
     assert out["d", "crowding"].suggested == 6 and out["e", "dwell"].suggested == 90.0
     assert [s.zone_id for s in suggest_threshold_changes(rates)][0] == "d"  # noisiest first
+
+
+@pytest.fixture
+def rendered_when(migrated_db: sessionmaker[Session], tmp_path: Path):  # type: ignore[no-untyped-def]
+    media = tmp_path / "media"
+    with session_scope(migrated_db) as s:
+        populate(s, media)
+        populate_when(s)
+    with session_scope(migrated_db) as s:
+        paths = render_report(s, T0, T1, media, tmp_path / "out", settings=SETTINGS)
+    return paths
+
+
+def _card(html: str, zone_id: str) -> str:
+    start = html.index(f'data-zone="{zone_id}"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_when_block_states_the_night_shift_pattern(rendered_when) -> None:  # type: ignore[no-untyped-def]
+    html = rendered_when.html.read_text()
+    night = _card(html, "night-yard")
+    m = re.search(
+        r"Incidents cluster in the night shift: 7 of 8 \(88% of them in 33% of the time\), p = ([0-9.]+)",
+        night,
+    )
+    assert m and float(m.group(1)) < 0.05
+    assert 'alt="Alerts and incidents in night-yard by weekday and hour"' in night
+    # The night row of the shift table is the over-represented one, with its Wilson interval.
+    assert re.search(
+        r'<tr class="over"><td>incidents</td><td>night</td><td>7</td><td>88% \(53&ndash;98%\)', night
+    )
+    # Press shop: 2 undismissed alerts only -> too few for a verdict; warehouse: one of each.
+    assert "Alerts (2): too few to tell when they happen." in _card(html, "press-shop")
+    assert "cluster" not in _card(html, "warehouse")
+    md = rendered_when.markdown.read_text()
+    assert "- Incidents cluster in the night shift: 7 of 8" in md
+    assert "| incidents | **night** | 7 | 88% (53-98%) | 33% |" in md
+    assert "![Alerts and incidents per zone and shift](figures/shift_zone.png)" in md
+
+
+def test_procedures_block_lists_citations_gaps_and_machine_heat(rendered_when) -> None:  # type: ignore[no-untyped-def]
+    night = _card(rendered_when.html.read_text(), "night-yard")
+    assert (
+        f'<li>Lock out before clearing jams<span class="cite">per <i>{MANUAL_DOC}</i> &rarr; {MANUAL_HEADING}</span></li>'
+        in night
+    )
+    assert "[manual:" not in night  # the raw marker is replaced by the citation
+    assert (
+        "No procedure covers: <b>vehicle collision</b> &mdash; a gap in the procedures is a finding." in night
+    )
+    assert "Machine heat: press-7 overheated 3 times" in night
+    md = rendered_when.markdown.read_text()
+    assert f"1. Lock out before clearing jams (per *{MANUAL_DOC}* > {MANUAL_HEADING})" in md
+    assert "- No procedure covers: **vehicle collision** - a gap in the procedures is a finding." in md
+    # A zone without stored context shows no Procedures block.
+    assert "Procedures" not in _card(rendered_when.html.read_text(), "paint-line")
+
+
+def test_split_citations_resolves_known_sections_and_keeps_unknown_as_written() -> None:
+    known = {"a.md#Intro": ("a.md", "Intro")}
+    out = split_citations("Do X [manual:a.md#Intro] [manual:b.md#Step 2] [manual:a.md#Intro]", known)
+    assert out.text == "Do X" and out.citations == [("a.md", "Intro"), ("b.md", "Step 2")]
+    assert split_citations("Plain action", known).citations == []
