@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
 from floorwatch.llm.anomaly import DetectorConfig, detect, fit, point_labels, split_fit
 from floorwatch.llm.sensors import read_sensor_csv
 

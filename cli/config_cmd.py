@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from floorwatch.storage.registry import redact_url
 from sqlalchemy.engine import make_url
 
 from floorwatch.config import ConfigError, Settings, load_settings
+from floorwatch.storage.registry import redact_url
 
 ConfigOption = Annotated[
     Path | None,

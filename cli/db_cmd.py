@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit, mask_database_url
 from floorwatch.storage.db import make_engine
 from floorwatch.storage.migrate import current_revision, head_revision
 from floorwatch.storage.migrate import upgrade as migrate_upgrade
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 EXIT_DB_ERROR = 1
 EXIT_OUTDATED = 3

@@ -10,11 +10,11 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
-from floorwatch.storage.db import SchemaOutdatedError, session_scope
 from sqlalchemy.exc import SQLAlchemyError
 
+from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
 from floorwatch.config import Settings
+from floorwatch.storage.db import SchemaOutdatedError, session_scope
 
 ingest_app = typer.Typer(help="Load incident reports, sensor data and manuals into the database.", no_args_is_help=True)
 

@@ -6,6 +6,7 @@ Two cores thrash when torch, OpenCV and BLAS each grab all of them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -51,8 +52,7 @@ def set_threads(torch_threads: int, opencv_threads: int) -> None:
     import torch
 
     torch.set_num_threads(torch_threads)
-    try:
+    # Interop threads cannot change once parallel work has started in this process.
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(max(1, min(torch_threads, 2)))
-    except RuntimeError:
-        pass  # already set once in this process; interop threads cannot change after first parallel work
     cv2.setNumThreads(opencv_threads)

@@ -19,14 +19,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.orm import Session
+
+from floorwatch.config import ZONE_ID_PATTERN
 from floorwatch.llm.anomaly import METHOD_NAME, DetectorConfig, FitError, detect, fit, split_fit
 from floorwatch.schemas.events import AnomalyEvent
 from floorwatch.schemas.tables import Sensor, SensorAnomaly, SensorWindow
 from floorwatch.storage.registry import ensure_zones
 from floorwatch.storage.upsert import upsert
-from sqlalchemy.orm import Session
-
-from floorwatch.config import ZONE_ID_PATTERN
 
 if TYPE_CHECKING:
     from floorwatch.bus import EventBus

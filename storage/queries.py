@@ -12,6 +12,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, union
+from sqlalchemy.orm import Session
+
 from floorwatch.schemas.evidence import (
     AlertSummary,
     AnomalySummary,
@@ -21,8 +24,6 @@ from floorwatch.schemas.evidence import (
     ZoneEvidence,
 )
 from floorwatch.schemas.tables import Alert, CameraOutage, IncidentExtraction, IncidentReport, SensorAnomaly
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, union
-from sqlalchemy.orm import Session
 
 ReviewAction = Literal["acknowledged", "dismissed"]
 REVIEW_ACTIONS = ("acknowledged", "dismissed")

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from floorwatch.schemas.tables import Camera, Zone
-from floorwatch.storage.upsert import upsert
 from sqlalchemy.orm import Session
 
 from floorwatch.config import Settings
+from floorwatch.schemas.tables import Camera, Zone
+from floorwatch.storage.upsert import upsert
 
 SECRET_QUERY_KEYS = frozenset(
     {

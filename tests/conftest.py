@@ -24,6 +24,6 @@ def shared_data(*parts: str) -> Path:
         pytest.skip(f"real data not available: {path} (expected ../shared/data beside the repo)")
     return path
 
-from tests.fixtures_postgres import db_url, migrated_db, postgres_server, postgres_url  # noqa: E402,F401
 from tests.fixtures_kafka import *  # noqa: E402,F401,F403
+from tests.fixtures_postgres import db_url, migrated_db, postgres_server, postgres_url  # noqa: E402,F401
 from tests.fixtures_prefect import prefect_server  # noqa: E402,F401

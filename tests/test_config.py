@@ -9,9 +9,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from floorwatch.cli.main import app as cli_app
 from typer.testing import CliRunner
 
+from floorwatch.cli.main import app as cli_app
 from floorwatch.config import ConfigError, load_settings, load_zones_file
 
 GOOD = """\

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from floorwatch.llm.redact import redact, redact_text
 
 

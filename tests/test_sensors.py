@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
 from floorwatch.bus import InProcessBus
 from floorwatch.llm.anomaly import DetectorConfig, detect, fit, split_fit
 from floorwatch.llm.sensors import (
@@ -18,9 +21,6 @@ from floorwatch.llm.sensors import (
 )
 from floorwatch.schemas.tables import Sensor, SensorAnomaly, SensorWindow
 from floorwatch.storage.db import session_scope
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
-
 from tests.conftest import shared_data
 
 

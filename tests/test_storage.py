@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, event, func, inspect, select, text
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from floorwatch.app import open_database
 from floorwatch.cli.main import app as cli_app
+from floorwatch.config import CameraConfig, CameraZoneConfig, Settings, ZoneConfig
 from floorwatch.schemas.tables import (
     Alert,
     Camera,
@@ -31,12 +37,6 @@ from floorwatch.storage.queries import (
 )
 from floorwatch.storage.registry import camera_zone_map, ensure_cameras, ensure_zones, redact_url, sync_site
 from floorwatch.storage.upsert import upsert
-from sqlalchemy import Engine, event, func, inspect, select, text
-from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
-
-from floorwatch.app import open_database
-from floorwatch.config import CameraConfig, CameraZoneConfig, Settings, ZoneConfig
 from tests.fixtures_postgres import find_pg_bin
 
 T0 = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)  # window start
