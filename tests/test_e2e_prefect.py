@@ -25,7 +25,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, func, select
 
-from floorwatch.schemas.tables import Alert
+from floorwatch.schemas.tables import Alert, RiskAssessment, RiskEvidence
 from tests.conftest import REPO_ROOT
 from tests.fixtures_prefect import PrefectServer, prefect_executable, stop_process_group
 
@@ -235,3 +235,13 @@ def test_risk_report_deployment_writes_a_report_with_evidence(stack: Stack) -> N
     run = _run(stack, "risk-report/daily-risk-report", {})
     final = _wait_state(stack, run.id, {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}, timeout=900)
     assert final.state.type.value == "COMPLETED", final.state
+    # The flow wrote assessments whose evidence links point at the alerts the replay stored via Kafka.
+    engine = create_engine(stack.db_url)
+    try:
+        with engine.connect() as conn:
+            assessed = conn.execute(select(RiskAssessment.zone_id).where(RiskAssessment.status == "ok")).scalars().all()
+            linked = conn.execute(select(RiskEvidence.ref_id).where(RiskEvidence.kind == "alert")).scalars().all()
+    finally:
+        engine.dispose()
+    assert assessed, "risk_report completed without storing an assessment"
+    assert linked and set(linked) <= set(stack.alert_ids())
