@@ -19,6 +19,7 @@ import argparse
 import os
 import platform
 import statistics
+from collections import Counter
 import sys
 import tempfile
 import time
@@ -41,6 +42,17 @@ from floorwatch.storage.queries import zone_evidence
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = REPO.parent / "shared" / "data" / "incidents" / "industrial_safety_2016.csv"
 ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
+# ``Critical Risk`` label -> taxonomy class. Labels name the site's critical-risk programme, not always
+# the injury mechanism, so only labels with one honest counterpart are mapped:
+#   Pressed -> caught_in_machinery (body part pressed between parts); Manual Tools -> struck_by (in this
+#   data mostly a tool hitting/bouncing onto the body; cuts by tools are rare); Projection -> struck_by
+#   (projected particle/fragment); Suspended Loads -> struck_by; Pressurized Systems (+ / Chemical
+#   Substances) -> pressure_release; Fall prevention (same level) -> slip_trip; Fall / Fall prevention ->
+#   fall_from_height; Liquid Metal -> burn_hot_surface; Electrical installation / Electrical Shock ->
+#   electrical; Traffic / Vehicles and Mobile Equipment -> vehicle; Bees / Venomous Animals -> other.
+# Left out (no single counterpart, or not a mechanism): Others, Not applicable, Blocking and isolation of
+#   energies (lockout: machinery OR electrical OR pressure), Confined space (gas OR engulfment), Poll,
+#   Plates (ambiguous labels), Power lock (lockout, same reason as Blocking).
 CRITICAL_RISK_MAP = {
     "Pressed": "caught_in_machinery",
     "Manual Tools": "struck_by",
@@ -54,8 +66,11 @@ CRITICAL_RISK_MAP = {
     "Suspended Loads": "struck_by",
     "Projection": "struck_by",
     "Liquid Metal": "burn_hot_surface",
+    "Burn": "burn_hot_surface",
     "Electrical installation": "electrical",
+    "Electrical Shock": "electrical",
     "Traffic": "vehicle",
+    "Vehicles and Mobile Equipment": "vehicle",
     "Bees": "other",
     "Venomous Animals": "other",
 }
@@ -123,6 +138,8 @@ def main() -> int:
     mapped = [(o, m) for o, m in mapped if m]
     agree = sum(1 for o, m in mapped if o.extraction.hazard_category == m)  # type: ignore[union-attr]
     rho_zone, n_zones = _zone_spearman(factory, reports)
+    predicted = Counter(o.extraction.hazard_category for o in ok)  # type: ignore[union-attr]
+    pot = Counter(o.extraction.potential_severity for o in ok)  # type: ignore[union-attr]
     lines = [
         f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC - backend `{backend.name}` ({backend.model_name}), "
         f"N = {len(subset)} of {len(reports)} rows",
@@ -132,6 +149,7 @@ def main() -> int:
         f"- Spearman(potential_severity, Potential Accident Level): {rho_sev:.3f} (n = {len(ok)})",
         f"- hazard_category agreement with mapped Critical Risk: {agree}/{len(mapped)}"
         f" = {agree / max(1, len(mapped)):.0%} ({len(ok) - len(mapped)} rows with unmapped labels, e.g. 'Others', left out)",
+        f"- predicted classes: {dict(predicted.most_common())}; potential_severity counts: {dict(sorted(pot.items()))}",
         f"- Spearman(zone score, mean potential level) across {n_zones} plants: {rho_zone:.3f}",
         f"- seconds per incident: {total / max(1, len(subset)):.1f}; total {total:.0f} s",
     ]

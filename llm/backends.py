@@ -2,8 +2,9 @@
 
 * ``local``  - llama-cpp-python on the packaged GGUF; the JSON schema becomes a grammar
   (``response_format={"type": "json_object", "schema": ...}``); one ``Llama`` instance per backend.
-* ``openai`` - any OpenAI-compatible server over httpx (``response_format`` ``json_schema``),
-  bounded concurrency (thread pool of ``max_concurrency``), timeouts, retries with backoff.
+* ``openai`` - any OpenAI-compatible server over httpx (``response_format`` ``json_schema``; a server
+  that rejects it (400/422/500 naming ``response_format`` and ``json_schema``), like ``llama_cpp.server`` 0.3.x, is asked with
+  ``{"type": "json_object", "schema": ...}`` from then on), bounded concurrency (thread pool of ``max_concurrency``), timeouts, retries with backoff.
 * ``vllm``   - offline ``vllm.LLM.chat`` over ALL prompts in one call with structured outputs
   (``SamplingParams(structured_outputs=StructuredOutputsParams(json=schema))``); GPU extra.
 
@@ -60,6 +61,11 @@ def _drop_key(node: Any, key: str) -> Any:
     return node
 
 
+def token_cap(request: LLMRequest, cfg: LLMConfig) -> int:
+    """Tokens a request may generate: its own cap, never above ``cfg.max_tokens`` ("most per request")."""
+    return min(request.max_tokens or cfg.max_tokens, cfg.max_tokens)
+
+
 def chat_messages(request: LLMRequest) -> list[dict[str, str]]:
     """OpenAI-style message dicts of a request."""
     return [{"role": m.role, "content": m.content} for m in request.messages]
@@ -99,23 +105,40 @@ def parse_reply(
     return LLMResult[schema](parsed=parsed, **common)  # type: ignore[valid-type]
 
 
-def openai_payload(request: LLMRequest, schema: type[BaseModel], cfg: LLMConfig, model: str) -> dict[str, Any]:
-    """Body of ``POST /chat/completions`` with a strict JSON-schema response format."""
+def openai_payload(
+    request: LLMRequest, schema: type[BaseModel], cfg: LLMConfig, model: str, format_type: str = "json_schema"
+) -> dict[str, Any]:
+    """Body of ``POST /chat/completions`` with a JSON-schema response format.
+
+    ``format_type`` ``json_schema`` is the OpenAI form (vLLM, most servers); ``json_object`` is the
+    ``{"type": "json_object", "schema": ...}`` form that ``llama_cpp.server`` accepts instead.
+    """
+    fmt: dict[str, Any]
+    if format_type == "json_object":
+        fmt = {"type": "json_object", "schema": json_schema_of(schema)}
+    else:
+        fmt = {"type": "json_schema", "json_schema": {"name": schema.__name__, "schema": json_schema_of(schema), "strict": True}}
     return {
         "model": model,
         "messages": chat_messages(request),
         "temperature": cfg.temperature,
-        "max_tokens": request.max_tokens or cfg.max_tokens,
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": schema.__name__, "schema": json_schema_of(schema), "strict": True},
-        },
+        "max_tokens": token_cap(request, cfg),
+        "response_format": fmt,
     }
+
+
+def rejects_json_schema(status_code: int, body: str) -> bool:
+    """Whether an error reply says the server does not know ``response_format`` type ``json_schema``.
+
+    ``llama_cpp.server`` (0.3.36) only accepts ``text`` / ``json_object``; it answers HTTP 500 whose
+    message is the request validation error naming ``response_format`` and ``json_schema`` (others 400/422).
+    """
+    return status_code in (400, 422, 500) and "response_format" in body and "json_schema" in body
 
 
 def vllm_sampling_kwargs(schema: type[BaseModel], cfg: LLMConfig, max_tokens: int | None = None) -> dict[str, Any]:
     """Keyword arguments of ``vllm.SamplingParams`` except ``structured_outputs`` (added by the backend)."""
-    return {"temperature": cfg.temperature, "max_tokens": max_tokens or cfg.max_tokens, "seed": 0}
+    return {"temperature": cfg.temperature, "max_tokens": min(max_tokens or cfg.max_tokens, cfg.max_tokens), "seed": 0}
 
 
 def parse_vllm_output(request_id: str, output: Any, schema: type[M], seconds: float) -> LLMResult[M]:
@@ -163,7 +186,7 @@ class LocalBackend:
                     messages=chat_messages(req),  # type: ignore[arg-type]
                     response_format=fmt,  # type: ignore[arg-type]
                     temperature=self.cfg.temperature,
-                    max_tokens=req.max_tokens or self.cfg.max_tokens,
+                    max_tokens=token_cap(req, self.cfg),
                     # A 1.5B model at temperature 0 can loop on one sentence until max_tokens.
                     repeat_penalty=1.1,
                 )
@@ -199,6 +222,8 @@ class OpenAIBackend:
     def __init__(self, cfg: LLMConfig, client: httpx.Client | None = None):
         self.cfg = cfg
         self.model_name = cfg.model or "default"
+        # "json_schema" (OpenAI form) until a server rejects it, then "json_object" + schema (llama_cpp.server)
+        self.response_format_type = "json_schema"
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(cfg.api_key_env)
         if key:
@@ -211,14 +236,13 @@ class OpenAIBackend:
         )
 
     def _one(self, req: LLMRequest, schema: type[M]) -> LLMResult[M]:
-        payload = openai_payload(req, schema, self.cfg, self.model_name)
         t0 = time.perf_counter()
         last = "no attempt"
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
             try:
-                resp = self._client.post("/chat/completions", json=payload)
+                resp = self._post(req, schema)
             except httpx.HTTPError as exc:  # timeouts and refused connections are retried
                 last = f"{type(exc).__name__}: {exc}"
                 continue
@@ -250,6 +274,17 @@ class OpenAIBackend:
         return LLMResult[schema](  # type: ignore[valid-type]
             id=req.id, error=f"request failed after {self.retries + 1} attempts: {last}", seconds=time.perf_counter() - t0
         )
+
+    def _post(self, req: LLMRequest, schema: type[BaseModel]) -> httpx.Response:
+        """One POST; a server that rejects ``json_schema`` is asked again (and from then on) with ``json_object``."""
+        fmt = self.response_format_type
+        resp = self._client.post("/chat/completions", json=openai_payload(req, schema, self.cfg, self.model_name, fmt))
+        if fmt == "json_schema" and rejects_json_schema(resp.status_code, resp.text):
+            self.response_format_type = "json_object"
+            resp = self._client.post(
+                "/chat/completions", json=openai_payload(req, schema, self.cfg, self.model_name, "json_object")
+            )
+        return resp
 
     def generate_json(self, requests: list[LLMRequest], schema: type[M]) -> list[LLMResult[M]]:
         """All requests with at most ``max_concurrency`` in flight; results in request order."""

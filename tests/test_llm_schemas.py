@@ -9,7 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from floorwatch.config import LLMConfig
-from floorwatch.llm.backends import openai_payload, parse_reply, parse_vllm_output, vllm_sampling_kwargs
+from floorwatch.llm.backends import (
+    openai_payload,
+    parse_reply,
+    parse_vllm_output,
+    rejects_json_schema,
+    token_cap,
+    vllm_sampling_kwargs,
+)
 from floorwatch.llm.cache import cache_key
 from floorwatch.llm.prompts import EXTRACT_SYSTEM, extraction_request, reduce_request, sanitize_untrusted
 from floorwatch.schemas.llm import HAZARD_CATEGORIES, IncidentExtraction, ZoneNarrative
@@ -132,3 +139,20 @@ def test_cache_key_depends_on_version_model_and_input() -> None:
     assert base != cache_key("v1", "m2", req, IncidentExtraction)
     assert base != cache_key("v1", "m", extraction_request("1", "text!"), IncidentExtraction)
     assert base != cache_key("v1", "m", req, ZoneNarrative)
+
+
+def test_json_object_payload_and_json_schema_rejection() -> None:
+    cfg = LLMConfig(max_tokens=99)
+    body = openai_payload(extraction_request("1", "text"), IncidentExtraction, cfg, "m", "json_object")
+    fmt = body["response_format"]
+    assert fmt["type"] == "json_object" and fmt["schema"]["properties"]["hazard_category"]["enum"] == list(HAZARD_CATEGORIES)
+    literal = "{'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}"
+    assert rejects_json_schema(500, literal) and rejects_json_schema(422, literal)
+    assert not rejects_json_schema(500, "internal error") and not rejects_json_schema(200, literal)
+
+
+def test_token_cap_never_exceeds_config() -> None:
+    req = extraction_request("1", "text")
+    assert req.max_tokens is not None
+    assert token_cap(req, LLMConfig(max_tokens=50)) == 50
+    assert token_cap(req, LLMConfig(max_tokens=8000)) == req.max_tokens
