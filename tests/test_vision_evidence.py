@@ -32,14 +32,15 @@ def _started(alert_id: str, frame: int) -> AlertEvent:
 
 def test_writer_runs_jobs_in_order_and_drops_only_clip_frames_when_full() -> None:
     writer = EvidenceWriter(max_pending_frames=3)
-    gate, ran = threading.Event(), []
-    writer.submit(lambda: gate.wait(5))  # the worker is busy: everything below waits in the queue
+    gate, busy, ran = threading.Event(), threading.Event(), []
+    writer.submit(lambda: (busy.set(), gate.wait(5)))  # the worker is busy: everything below waits in the queue
+    assert busy.wait(5)  # the worker has taken the gate job off the queue
     t0 = time.perf_counter()
     accepted = [writer.submit(lambda i=i: ran.append(i), clip_frame=True) for i in range(6)]
     writer.submit(lambda: ran.append("snapshot"))  # not a clip frame: never dropped
     assert time.perf_counter() - t0 < 0.5  # submit never waited for the busy worker
     assert accepted == [True, True, True, False, False, False]
-    assert writer.frames_dropped == 3 and writer.pending == 5
+    assert writer.frames_dropped == 3 and writer.pending == 4
     gate.set()
     writer.close()
     assert ran == [0, 1, 2, "snapshot"] and writer.pending == 0
