@@ -189,7 +189,7 @@ class LLMConfig(_Strict):
     max_concurrency: int = Field(4, ge=1, le=256, description="Concurrent HTTP requests (backend openai)")
     timeout_seconds: float = Field(120.0, gt=0, le=3600, description="Timeout of one LLM request")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature")
-    max_tokens: int = Field(384, ge=16, le=8192, description="Most tokens generated per request")
+    max_tokens: int = Field(512, ge=16, le=8192, description="Most tokens generated per request")
     n_ctx: int = Field(4096, ge=512, le=131_072, description="Context window (backend local)")
     n_threads: int = Field(2, ge=1, le=256, description="CPU threads (backend local)")
     max_report_chars: int = Field(20_000, ge=100, le=1_000_000, description="Longer incident reports are refused")

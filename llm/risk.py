@@ -60,7 +60,7 @@ UNKNOWN_POTENTIAL = 3
 SATURATION = 20.0
 LEVEL_BANDS: tuple[tuple[float, RiskLevel], ...] = ((25.0, "low"), (50.0, "medium"), (75.0, "high"))
 TREND_DELTA = 10.0
-REDUCE_MAX_TOKENS = 320
+REDUCE_MAX_TOKENS = 512  # the zone narrative + actions + citations; 320 cut real answers short
 NOTABLE_ALERTS = 10
 
 
