@@ -5,8 +5,9 @@ The ``ingest`` sub-app is shared: other areas add commands to it (``manuals``) v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -60,27 +61,15 @@ def reports(
     )
     factory = _open(settings)
     tz = ZoneInfo(settings.site.timezone)
-    failed = 0
-    for path in paths:
-        try:
-            with session_scope(factory) as session:
-                summary = ingest_file(
-                    session, path, mapping, tz=tz, max_chars=settings.llm.max_report_chars,
-                    source_name=source_name, strict=strict,
-                )
-        except IngestError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            failed += 1
-            continue
-        except SQLAlchemyError as exc:
-            typer.echo(f"error: {path}: database write failed, nothing stored: {exc}", err=True)
-            failed += 1
-            continue
-        typer.echo(summary.line())
-        for problem in summary.rejected:
-            typer.echo(f"  rejected {problem}", err=True)
-    if failed:
-        raise typer.Exit(EXIT_FILE_ERROR)
+    _ingest_each(
+        paths,
+        factory,
+        lambda session, path: ingest_file(
+            session, path, mapping, tz=tz, max_chars=settings.llm.max_report_chars,
+            source_name=source_name, strict=strict,
+        ),
+        IngestError,
+    )
 
 
 @ingest_app.command("sensors")
@@ -146,15 +135,30 @@ def manuals(
     settings = load_or_exit(config)
     factory = _open(settings)
     embedder, why = try_load_embedder(settings.runtime.torch_threads) if embed else (None, "disabled by --no-embed")
+    _ingest_each(
+        paths,
+        factory,
+        lambda session, path: ingest_manual(
+            session, path, embedder=embedder, embedding_error=why, max_bytes=max_bytes,
+            max_section_chars=max_section_chars,
+        ),
+        ManualError,
+    )
+
+
+def _ingest_each(
+    paths: list[Path],
+    factory: Any,
+    store: Callable[[Any, Path], Any],
+    file_error: type[Exception],
+) -> None:
+    """Store each file in its own transaction; report per file, go on after a bad one, exit 2 if any failed."""
     failed = 0
     for path in paths:
         try:
             with session_scope(factory) as session:
-                summary = ingest_manual(
-                    session, path, embedder=embedder, embedding_error=why, max_bytes=max_bytes,
-                    max_section_chars=max_section_chars,
-                )
-        except ManualError as exc:
+                summary = store(session, path)
+        except file_error as exc:
             typer.echo(f"error: {exc}", err=True)
             failed += 1
             continue
@@ -163,6 +167,8 @@ def manuals(
             failed += 1
             continue
         typer.echo(summary.line())
+        for problem in getattr(summary, "rejected", ()):
+            typer.echo(f"  rejected {problem}", err=True)
     if failed:
         raise typer.Exit(EXIT_FILE_ERROR)
 
