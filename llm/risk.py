@@ -1,22 +1,30 @@
 """Reduce step: one risk assessment per zone and period. The score is computed; the LLM only writes words.
 
-Risk score (0-100), computed from the zone's evidence in the period, never by the LLM::
+Risk score (0-100), computed from the zone's evidence in the period, never by the LLM. It measures
+how severe the zone's evidence is (a severity index), not how much of it there is::
 
-    raw   = incidents + alerts + anomalies + outages
-    incidents = sum over incident reports of  2 ** (potential_severity - 1)   (1, 2, 4, 8, 16;
-                a report not extracted yet counts as potential severity 3 = 4 points)
-    alerts    = sum over alerts not dismissed by an operator of
-                low 0.5, medium 1, high 2, critical 4
-    anomalies = 1.5 per sensor anomaly
-    outages   = 1 per camera outage (time blind is time unwatched)
-    weeks = max(1, period length in days / 7)   (periods up to a week are not scaled)
-    rate  = raw / weeks                          (points per week, so a year is not always "critical")
-    score = 100 * (1 - exp(-rate / 20))         (saturating: rate 5 -> 22, 20 -> 63, 40 -> 86)
+    each item gets a severity s on the 1-5 scale of ``schemas.llm``:
+        incident = its calibrated potential severity (``floorwatch calibrate severity``) when there
+                   is one, else the LLM's potential_severity, else 3 (not extracted yet)
+        alert    = low 2, medium 3, high 4, critical 5   (alerts an operator dismissed are left out)
+        anomaly  = 3                                      (a machine hazard signal)
+        (camera outages carry no severity: they are listed and counted, not scored)
+    points(s) = 2 ** (s - 1)                  (1, 2, 4, 8, 16: severe items weigh much more)
+    mean  = (sum of points + K * points(3)) / (n + K),  K = 1   (one neutral pseudo-item, so a single
+                                                                 item does not set the level alone)
+    score = 100 * log2(mean) / 4              (0 when the zone has no scored item)
+
+So a zone whose items are all severity 3 scores about 50, all 4 about 75, all 5 about 100; the level
+bands below read as "typical potential severity under 2 / 2-3 / 3-4 / 4 or more". Frequency is
+reported beside the score (``rate`` = items per week, outages included; ``weeks`` = period length in
+weeks, at least 1) and given to the LLM as a fact; it does not move the score, because a plant
+with many minor reports is not riskier than one with few serious ones (``benchmarks/incidents.py``
+checks that plant scores rank like the plants' mean potential accident level).
 
 Level bands: score < 25 low, < 50 medium, < 75 high, else critical.
 Trend: the same score for the previous period of equal length; a change of 10 points or more is
 ``rising`` / ``falling``, else ``stable``; ``new`` when the previous period had no evidence at all.
-Top hazards: hazard classes of the extracted incidents ranked by the sum of their incident points.
+Top hazards: hazard classes of the extracted incidents ranked by the sum of their points.
 
 The LLM sees the computed facts plus the evidence (as delimited, untrusted data) and returns a
 summary, actions and the evidence ids it cites. Cited ids that are not in the zone's evidence are
@@ -53,39 +61,60 @@ from floorwatch.schemas.llm import (
 from floorwatch.schemas.manuals import ZoneContext
 from floorwatch.schemas.tables import RiskAssessment, RiskEvidence, utcnow
 
-ALERT_POINTS = {"low": 0.5, "medium": 1.0, "high": 2.0, "critical": 4.0}
-ANOMALY_POINTS = 1.5
-OUTAGE_POINTS = 1.0
+ALERT_SEVERITY = {"low": 2.0, "medium": 3.0, "high": 4.0, "critical": 5.0}
+ANOMALY_SEVERITY = 3.0
 UNKNOWN_POTENTIAL = 3
-SATURATION = 20.0
+PRIOR_ITEMS = 1.0
 LEVEL_BANDS: tuple[tuple[float, RiskLevel], ...] = ((25.0, "low"), (50.0, "medium"), (75.0, "high"))
 TREND_DELTA = 10.0
 REDUCE_MAX_TOKENS = 512  # the zone narrative + actions + citations; 320 cut real answers short
 NOTABLE_ALERTS = 10
 
 
-def incident_points(potential_severity: int | None) -> float:
-    """Points of one incident: ``2 ** (p - 1)``; unknown potential counts as 3."""
-    p = UNKNOWN_POTENTIAL if potential_severity is None else max(1, min(5, potential_severity))
-    return float(2 ** (p - 1))
+def points(severity: float) -> float:
+    """Points of one item of severity ``s`` (clamped to 1-5): ``2 ** (s - 1)``."""
+    return float(2 ** (max(1.0, min(5.0, severity)) - 1))
+
+
+def incident_severity(inc: IncidentSummary) -> float:
+    """Severity an incident is scored with: calibrated potential, else the LLM's, else 3."""
+    if inc.potential_severity_calibrated is not None:
+        return float(inc.potential_severity_calibrated)
+    return float(UNKNOWN_POTENTIAL if inc.potential_severity is None else inc.potential_severity)
+
+
+def incident_points(inc: IncidentSummary) -> float:
+    """Points of one incident report (see :func:`incident_severity`)."""
+    return points(incident_severity(inc))
 
 
 def score_breakdown(ev: ZoneEvidence) -> ScoreBreakdown:
-    """Points of each term of the formula for one zone's evidence."""
-    inc = sum(incident_points(i.potential_severity) for i in ev.incidents)
-    alerts = sum(ALERT_POINTS.get(a.severity, 1.0) for a in ev.alerts if a.review != "dismissed")
-    anomalies = ANOMALY_POINTS * len(ev.anomalies)
-    outages = OUTAGE_POINTS * len(ev.outages)
-    raw = inc + alerts + anomalies + outages
+    """Points of each term, the severity index and the frequency of one zone's evidence."""
+    alerts = [points(ALERT_SEVERITY.get(a.severity, 3.0)) for a in ev.alerts if a.review != "dismissed"]
+    inc = [incident_points(i) for i in ev.incidents]
+    anomalies = [points(ANOMALY_SEVERITY)] * len(ev.anomalies)
+    n = len(inc) + len(alerts) + len(anomalies)
+    raw = sum(inc) + sum(alerts) + sum(anomalies)
+    mean = (raw + PRIOR_ITEMS * points(3)) / (n + PRIOR_ITEMS) if n else 0.0
     weeks = max(1.0, (ev.end - ev.start).total_seconds() / (7 * 86_400))
     return ScoreBreakdown(
-        incidents=inc, alerts=alerts, anomalies=anomalies, outages=outages, raw=raw, weeks=weeks, rate=raw / weeks
+        incidents=sum(inc),
+        alerts=sum(alerts),
+        anomalies=sum(anomalies),
+        outages=float(len(ev.outages)),
+        raw=raw,
+        items=n,
+        mean_points=mean,
+        weeks=weeks,
+        rate=(n + len(ev.outages)) / weeks,
     )
 
 
-def score_from_raw(raw: float) -> float:
-    """Saturating map of points per week to 0-100 (one decimal)."""
-    return round(100.0 * (1.0 - math.exp(-max(0.0, raw) / SATURATION)), 1)
+def score_of(breakdown: ScoreBreakdown) -> float:
+    """``100 * log2(mean points) / 4`` (one decimal); 0 for a zone with no scored item."""
+    if breakdown.items == 0 or breakdown.mean_points <= 1.0:
+        return 0.0
+    return round(min(100.0, 100.0 * math.log2(breakdown.mean_points) / 4.0), 1)
 
 
 def level_of(score: float) -> RiskLevel:
@@ -100,7 +129,7 @@ def trend_of(score: float, previous: ZoneEvidence | None) -> tuple[Trend, float 
     """Trend against the previous period's evidence (``None`` = not known)."""
     if previous is None or previous.is_empty:
         return ("stable" if score == 0 else "new"), (None if previous is None else 0.0)
-    prev = score_from_raw(score_breakdown(previous).rate)
+    prev = score_of(score_breakdown(previous))
     if score - prev >= TREND_DELTA:
         return "rising", prev
     if prev - score >= TREND_DELTA:
@@ -109,12 +138,12 @@ def trend_of(score: float, previous: ZoneEvidence | None) -> tuple[Trend, float 
 
 
 def top_hazards(ev: ZoneEvidence, k: int = 3) -> list[HazardCount]:
-    """Hazard classes of extracted incidents ranked by summed incident points (ties: count, name)."""
+    """Hazard classes of extracted incidents ranked by summed points (ties: count, name)."""
     weight: dict[str, float] = defaultdict(float)
     count: dict[str, int] = defaultdict(int)
     for inc in ev.incidents:
         if inc.hazard_category:
-            weight[inc.hazard_category] += incident_points(inc.potential_severity)
+            weight[inc.hazard_category] += incident_points(inc)
             count[inc.hazard_category] += 1
     ranked = sorted(weight, key=lambda c: (-weight[c], -count[c], c))
     return [HazardCount(category=c, count=count[c], weight=weight[c]) for c in ranked[:k]]
@@ -132,13 +161,13 @@ def evidence_refs(ev: ZoneEvidence) -> list[EvidenceRef]:
 
 def evidence_lines(ev: ZoneEvidence) -> list[str]:
     """Prompt lines, most important first: incidents by potential severity, notable alerts, anomalies, outages."""
-    incidents = sorted(ev.incidents, key=lambda i: -(i.potential_severity or UNKNOWN_POTENTIAL))
+    incidents = sorted(ev.incidents, key=lambda i: -incident_severity(i))
     lines = [
         extraction_line(i.id, _as_extraction(i), i.redacted_text) for i in incidents
     ]
     if ev.alerts:
         lines.append(f"alert counts by severity: {ev.alerts_by_severity}; by rule: {ev.alerts_by_rule}")
-        notable = sorted(ev.alerts, key=lambda a: -ALERT_POINTS.get(a.severity, 1.0))[:NOTABLE_ALERTS]
+        notable = sorted(ev.alerts, key=lambda a: -ALERT_SEVERITY.get(a.severity, 3.0))[:NOTABLE_ALERTS]
         lines += [
             f"[alert:{a.id}] {a.rule} {a.severity} at {a.started_at:%Y-%m-%d %H:%M} camera {a.camera_id}"
             + (" (dismissed)" if a.review == "dismissed" else "")
@@ -182,7 +211,7 @@ def check_citations(cited_ids: list[str], refs: list[EvidenceRef]) -> tuple[list
 def compute_zone(ev: ZoneEvidence, previous: ZoneEvidence | None) -> ZoneRisk:
     """Everything about a zone that is computed, not written by the LLM (summary empty)."""
     breakdown = score_breakdown(ev)
-    score = score_from_raw(breakdown.rate)
+    score = score_of(breakdown)
     trend, prev = trend_of(score, previous)
     return ZoneRisk(
         zone_id=ev.zone_id,

@@ -53,6 +53,7 @@ class IncidentSummary(_Frozen):
     hazard_category: str | None = None
     severity: int | None = None
     potential_severity: int | None = None
+    potential_severity_calibrated: float | None = None
     injury: bool | None = None
     body_part: str | None = None
     equipment: str | None = None

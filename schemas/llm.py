@@ -141,15 +141,17 @@ class HazardCount(BaseModel):
 
 
 class ScoreBreakdown(BaseModel):
-    """Points of each term of the risk score (see :mod:`floorwatch.llm.risk`)."""
+    """Terms of the risk score (see :mod:`floorwatch.llm.risk`): points per kind, severity index, frequency."""
 
     incidents: float = 0.0
     alerts: float = 0.0
     anomalies: float = 0.0
     outages: float = 0.0
-    raw: float = Field(0.0, description="Sum of the four terms")
+    raw: float = Field(0.0, description="Sum of the points of the scored items (incidents, alerts, anomalies)")
+    items: int = Field(0, description="Scored items (outages are not scored)")
+    mean_points: float = Field(0.0, description="(raw + one neutral pseudo-item) / (items + 1): log2 of it / 4 is the score")
     weeks: float = Field(1.0, description="Period length in weeks, at least 1")
-    rate: float = Field(0.0, description="raw / weeks: the value the score saturates")
+    rate: float = Field(0.0, description="Evidence items (outages included) per week: frequency, reported beside the score")
 
 
 class ExtractionOutcome(BaseModel):

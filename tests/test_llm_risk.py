@@ -1,4 +1,4 @@
-"""The computed risk score: formula terms, saturation, level bands, trend, top hazards, citation checks, storage."""
+"""The computed risk score: formula terms, severity index, level bands, trend, top hazards, citation checks, storage."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from floorwatch.llm.risk import (
     check_citations,
     compute_zone,
     evidence_refs,
+    incident_severity,
     level_of,
     score_breakdown,
-    score_from_raw,
+    score_of,
     store_assessment,
     top_hazards,
     trend_of,
@@ -59,43 +60,67 @@ def evidence(incidents=(), alerts=(), anomalies=0, outages=0) -> ZoneEvidence:  
 
 
 @pytest.mark.parametrize(
-    "ev, raw",
+    "ev, raw, items",
     [
-        (evidence(), 0.0),
-        (evidence([incident(1, pot=1)]), 1.0),
-        (evidence([incident(1, pot=5)]), 16.0),
-        (evidence([incident(1, hazard=None, pot=None)]), 4.0),  # not extracted yet = potential 3
-        (evidence(alerts=[alert(1, "low"), alert(2, "critical"), alert(3, "high", review="dismissed")]), 4.5),
-        (evidence(anomalies=2, outages=3), 6.0),
-        (evidence([incident(1, pot=4)], [alert(1, "medium")], 1, 1), 8 + 1 + 1.5 + 1),
+        (evidence(), 0.0, 0),
+        (evidence([incident(1, pot=1)]), 1.0, 1),
+        (evidence([incident(1, pot=5)]), 16.0, 1),
+        (evidence([incident(1, hazard=None, pot=None)]), 4.0, 1),  # not extracted yet = potential 3
+        # low 2 -> 2 points, critical 5 -> 16; the dismissed alert is left out
+        (evidence(alerts=[alert(1, "low"), alert(2, "critical"), alert(3, "high", review="dismissed")]), 18.0, 2),
+        (evidence(anomalies=2, outages=3), 8.0, 2),  # outages are counted, not scored
+        (evidence([incident(1, pot=4)], [alert(1, "medium")], 1, 1), 8 + 4 + 4, 3),
     ],
 )
-def test_score_terms(ev: ZoneEvidence, raw: float) -> None:
-    assert score_breakdown(ev).raw == pytest.approx(raw)
+def test_score_terms(ev: ZoneEvidence, raw: float, items: int) -> None:
+    b = score_breakdown(ev)
+    assert (b.raw, b.items) == (pytest.approx(raw), items)
+    assert b.mean_points == (pytest.approx((raw + 4.0) / (items + 1)) if items else 0.0)
 
 
 @pytest.mark.parametrize(
-    "raw, score, level",
-    [(0, 0.0, "low"), (5, 22.1, "low"), (6, 25.9, "medium"), (20, 63.2, "high"), (28, 75.3, "critical"), (1e6, 100.0, "critical")],
+    "pots, score, level",
+    [
+        ([], 0.0, "low"),
+        ([1] * 50, 2.1, "low"),  # the neutral pseudo-item lifts a long run of minor reports a little
+        ([2] * 9, 28.4, "medium"),
+        ([3], 50.0, "high"),
+        ([3] * 20, 50.0, "high"),
+        ([4] * 9, 73.1, "high"),
+        ([5] * 9, 97.2, "critical"),
+        ([5] * 10_000, 100.0, "critical"),
+    ],
 )
-def test_saturation_and_bands(raw: float, score: float, level: str) -> None:
-    assert score_from_raw(raw) == score
+def test_severity_index_and_bands(pots: list[int], score: float, level: str) -> None:
+    risk = compute_zone(evidence([incident(i, pot=p) for i, p in enumerate(pots)]), None)
+    assert (risk.score, risk.level) == (score, level)
     assert level_of(score) == level
 
 
-def test_long_periods_are_scored_per_week() -> None:
-    incidents = [incident(i, pot=4) for i in range(8)]  # 64 points
-    week = evidence(incidents)
-    month = week.model_copy(update={"end": T0 + timedelta(days=28)})
-    day = week.model_copy(update={"end": T0 + timedelta(days=1)})
-    assert score_breakdown(month).rate == pytest.approx(16.0)
-    assert score_breakdown(day).rate == score_breakdown(week).rate == pytest.approx(64.0)
-    assert compute_zone(month, None).score == score_from_raw(16.0) < compute_zone(week, None).score
+def test_calibrated_potential_is_preferred() -> None:
+    plain = incident(1, pot=5)
+    calibrated = plain.model_copy(update={"potential_severity_calibrated": 2.0})
+    assert incident_severity(plain) == 5.0 and incident_severity(calibrated) == 2.0
+    assert compute_zone(evidence([calibrated]), None).score < compute_zone(evidence([plain]), None).score
 
 
-def test_score_grows_with_evidence_and_never_exceeds_100() -> None:
-    scores = [compute_zone(evidence([incident(i, pot=4) for i in range(n)]), None).score for n in range(0, 60, 5)]
-    assert scores == sorted(scores) and scores[-1] <= 100
+def test_frequency_is_reported_not_scored() -> None:
+    few = evidence([incident(i, pot=4) for i in range(2)], outages=1)
+    many = evidence([incident(i, pot=4) for i in range(40)])
+    assert score_breakdown(few).rate == pytest.approx(3.0)
+    month = many.model_copy(update={"end": T0 + timedelta(days=28)})
+    assert score_breakdown(month).rate == pytest.approx(10.0)  # 40 items over 4 weeks
+    # severity decides: many serious reports do not outrank a few fatal-potential ones
+    assert compute_zone(evidence([incident(1, pot=5)] * 3), None).score > compute_zone(many, None).score
+    # more of the same severity moves the score toward that severity, never past it
+    scores = [compute_zone(evidence([incident(i, pot=4) for i in range(n)]), None).score for n in range(1, 60, 5)]
+    assert scores == sorted(scores) and scores[-1] < 75.0
+
+
+def test_adding_a_low_severity_item_lowers_the_index_but_outages_do_not() -> None:
+    base = evidence([incident(1, pot=4)])
+    assert compute_zone(evidence([incident(1, pot=4)], [alert(1, "low")]), None).score < compute_zone(base, None).score
+    assert compute_zone(evidence([incident(1, pot=4)], outages=5), None).score == compute_zone(base, None).score
 
 
 @pytest.mark.parametrize(
@@ -109,7 +134,7 @@ def test_score_grows_with_evidence_and_never_exceeds_100() -> None:
     ],
 )
 def test_trend(current: ZoneEvidence, previous: ZoneEvidence, trend: str) -> None:
-    score = score_from_raw(score_breakdown(current).rate)
+    score = score_of(score_breakdown(current))
     assert trend_of(score, previous)[0] == trend
 
 
