@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -49,6 +52,10 @@ def replay(
     camera: Annotated[str | None, typer.Option("--camera", help="Camera id: use its zones from the config")] = None,
     zones: Annotated[Path | None, typer.Option("--zones", help="Zones YAML: list of {id, polygon, rules}")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Packaged model name or weights path")] = None,
+    ppe_model: Annotated[
+        str | None,
+        typer.Option("--ppe-model", help="PPE model (detector.ppe.model) for missing_ppe rules: packaged name or weights path"),
+    ] = None,
     imgsz: Annotated[int | None, typer.Option("--imgsz", help="Inference size (multiple of 32)")] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Replay at the video's native rate")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per alert event on stdout")] = False,
@@ -63,16 +70,18 @@ def replay(
 ) -> None:
     """Run a recorded video through detection, tracking, zone rules and evidence; store the alerts."""
     _log_to_stderr(verbose)
-    settings = load_or_exit(config)
+    with _env_override(PPE_MODEL_ENV, ppe_model):  # so the config check already counts the PPE model
+        settings = load_or_exit(config)
     from pydantic import ValidationError
 
     from floorwatch.config import ConfigError, load_zones_file
+    from floorwatch.vision.ppe import PPERuleError
     from floorwatch.vision.sources import FrameSource, SourceError
 
     try:
         zone_list = load_zones_file(zones) if zones is not None else None
         FrameSource(video).check()  # unreadable file, zero frames, bad URL: fail before the model loads
-        det_cfg = _detector_cfg(settings, model, imgsz)
+        det_cfg = _detector_cfg(settings, model, imgsz, ppe_model)
         started = _parse_start_time(start_time, settings.site.timezone) if start_time else None
     except ConfigError as exc:
         raise _fail(f"zones file {exc}") from exc
@@ -86,6 +95,9 @@ def replay(
 
     service.apply_runtime(settings)
     detector = _load_detector(det_cfg)
+    from floorwatch.vision.pipeline import camera_for_replay
+
+    ppe_detector = _load_ppe_detector(det_cfg, camera_for_replay(video, settings, camera, zone_list).zones)
     stdout = JsonLinesWriter(sys.stdout) if as_json else None
     tracks = JsonLinesWriter(tracks_out) if tracks_out is not None else None
 
@@ -99,10 +111,11 @@ def replay(
 
     try:
         stats = service.replay(
-            video, settings, camera_id=camera, zones=zone_list, detector=detector, realtime=realtime,
-            max_frames=max_frames, store=not no_db, on_event=on_event, on_frame=on_frame, start_time=started,
+            video, settings.model_copy(update={"detector": det_cfg}), camera_id=camera, zones=zone_list,
+            detector=detector, ppe_detector=ppe_detector, realtime=realtime, max_frames=max_frames,
+            store=not no_db, on_event=on_event, on_frame=on_frame, start_time=started,
         )
-    except SourceError as exc:
+    except (SourceError, PPERuleError) as exc:
         raise _fail(str(exc)) from exc
     except Exception as exc:
         _raise_db_error(exc)
@@ -138,9 +151,16 @@ def watch(
         raise _fail(str(exc)) from exc
     service.apply_runtime(settings)
     detector = _load_detector(settings.detector)
+    wanted = [c for c in settings.cameras if camera is None or c.id in camera]
+    ppe_detector = _load_ppe_detector(settings.detector, [z for c in wanted for z in c.zones])
     stop = threading.Event()
+    from floorwatch.vision.ppe import PPERuleError
+
     try:
-        results = service.watch(settings, detector=detector, stop=stop, max_frames=max_frames, camera_ids=camera)
+        results = service.watch(settings, detector=detector, ppe_detector=ppe_detector, stop=stop,
+                                max_frames=max_frames, camera_ids=camera)
+    except PPERuleError as exc:
+        raise _fail(str(exc)) from exc
     except Exception as exc:
         _raise_db_error(exc)
         raise
@@ -148,10 +168,30 @@ def watch(
         typer.echo(json.dumps({"summary": stats.as_dict()}), err=True)
 
 
-def _detector_cfg(settings, model: str | None, imgsz: int | None):  # type: ignore[no-untyped-def]
+PPE_MODEL_ENV = "FLOORWATCH_DETECTOR__PPE__MODEL"
+
+
+@contextmanager
+def _env_override(name: str, value: str | None) -> Iterator[None]:
+    """Set an environment variable for the block (nothing when ``value`` is None), then restore it."""
+    if value is None:
+        yield
+        return
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def _detector_cfg(settings, model: str | None, imgsz: int | None, ppe_model: str | None = None):  # type: ignore[no-untyped-def]
     from floorwatch.vision.service import detector_config
 
-    return detector_config(settings, model, imgsz)
+    return detector_config(settings, model, imgsz, ppe_model)
 
 
 def _load_detector(cfg):  # type: ignore[no-untyped-def]
@@ -163,6 +203,25 @@ def _load_detector(cfg):  # type: ignore[no-untyped-def]
         return build_detector(cfg)
     except (ModelNotFoundError, KeyError) as exc:
         raise _fail(f"model {cfg.model!r}: {str(exc).strip(chr(39) + chr(34))}") from exc
+
+
+def _load_ppe_detector(cfg, zones):  # type: ignore[no-untyped-def]
+    """The PPE detector of ``cfg.ppe`` when set and a zone has a ``missing_ppe`` rule, else None; exits 2
+    naming a model that cannot load."""
+    from floorwatch.vision.models import ModelNotFoundError
+    from floorwatch.vision.ppe import needs_ppe
+
+    if cfg.ppe.model is None:
+        return None
+    if not needs_ppe(zones):
+        typer.echo(f"note: PPE model {cfg.ppe.model!r} not used: no zone has a missing_ppe rule", err=True)
+        return None
+    try:
+        from floorwatch.vision.service import build_ppe_detector
+
+        return build_ppe_detector(cfg)
+    except (ModelNotFoundError, KeyError) as exc:
+        raise _fail(f"PPE model {cfg.ppe.model!r}: {str(exc).strip(chr(39) + chr(34))}") from exc
 
 
 def _raise_db_error(exc: Exception) -> None:

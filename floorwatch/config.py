@@ -154,6 +154,38 @@ class SiteConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- components
+_PERSON_LABELS = ("person", "fallen_person")
+
+
+class PPEDetectorConfig(_Strict):
+    """A second model run on the same frames for PPE boxes (``missing_ppe``); people still come from ``detector``."""
+
+    model: str | None = Field(
+        None, min_length=1, description="Packaged model name ('helmet', 'ppe') or a weights path; None = no PPE model"
+    )
+    imgsz: int = Field(640, ge=32, le=4096, multiple_of=32, description="PPE model input size in pixels")
+    conf: float = Field(0.35, gt=0, lt=1, description="Minimum PPE detection confidence")
+    labels: list[str] = Field(
+        default_factory=lambda: ["helmet", "no_helmet", "vest", "no_vest"],
+        min_length=1,
+        description="Floorwatch labels kept from the PPE model (never person boxes: people come from detector.model)",
+    )
+    class_map: dict[str, str] = Field(
+        default_factory=dict, description="Extra PPE-model-label -> Floorwatch-label mapping (e.g. no-helmet: no_helmet)"
+    )
+    every_n_frames: int = Field(
+        1, ge=1, le=1000, description="Run the PPE model on every n-th frame of a camera; the latest boxes are reused in between"
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _no_person_labels(cls, v: list[str]) -> list[str]:
+        bad = sorted(set(v) & set(_PERSON_LABELS))
+        if bad:
+            raise ValueError(f"{bad} cannot be PPE labels: people come from detector.model")
+        return v
+
+
 class DetectorConfig(_Strict):
     model: str = Field("fall", min_length=1, description="Packaged model name ('fall', 'helmet', 'ppe') or a weights path")
     imgsz: int = Field(640, ge=32, le=4096, multiple_of=32, description="Inference input size in pixels")
@@ -166,6 +198,9 @@ class DetectorConfig(_Strict):
         default_factory=dict, description="Extra model-label -> Floorwatch-label mapping (person, fallen_person, helmet, ...)"
     )
     tracker: Literal["bytetrack"] = Field("bytetrack", description="Multi-object tracker (ByteTrack via ultralytics)")
+    ppe: PPEDetectorConfig = Field(
+        default_factory=PPEDetectorConfig, description="Optional second model for PPE boxes (missing_ppe rules)"
+    )
 
 
 class BusConfig(_Strict):
@@ -271,6 +306,10 @@ class Settings(BaseSettings):
                         f"cameras.{c}.zones.{j}.zone_id: camera {cam.id!r} refers to unknown zone "
                         f"{cz.zone_id!r} (known: {sorted(known)})"
                     )
+        if not problems:
+            from floorwatch.vision.ppe import settings_ppe_problems  # registry of packaged models' labels
+
+            problems += settings_ppe_problems(self)
         if problems:
             raise ValueError("\n".join(problems))
         return self

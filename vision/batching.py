@@ -35,12 +35,13 @@ class BatchedDetector:
         detector: Anything with ``predict(list[image]) -> list[result]`` (one result per image, in order).
         max_batch: Most frames in one model call (``detector.batch``); at least 1.
         max_wait_s: Longest time the first request of a batch waits for others to join it.
+        name: Name of the serving thread (e.g. ``batched-ppe-detector`` for the PPE model).
 
     Attributes:
         batch_sizes: Frames in each model call made so far (bounded: the last 10 000).
     """
 
-    def __init__(self, detector: Any, max_batch: int, max_wait_s: float = 0.005):
+    def __init__(self, detector: Any, max_batch: int, max_wait_s: float = 0.005, name: str = "batched-detector"):
         if max_wait_s < 0:
             raise ValueError(f"max_wait_s must be >= 0, got {max_wait_s}")
         self.detector = detector
@@ -49,7 +50,7 @@ class BatchedDetector:
         self.batch_sizes: list[int] = []
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._closed = False
-        self._thread = threading.Thread(target=self._serve, name="batched-detector", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
     def predict(self, frames: list[np.ndarray]) -> list[Any]:

@@ -1,9 +1,11 @@
-"""One camera's vision pipeline: source -> detector -> tracker -> zones -> rules -> evidence -> publish.
+"""One camera's vision pipeline: source -> detector (+ PPE detector) -> tracker -> zones -> rules -> evidence -> publish.
 
 Replay of a file and a live stream run exactly the same code; only the :class:`FrameSource` differs in
 pacing (a file replays as fast as possible unless ``realtime``). Every AlertEvent carries latency stamps
 (frame captured, inference done, handed to the bus) and a started alert carries its snapshot and clip.
-Camera outages reported by the source are published too.
+Camera outages reported by the source are published too. When a zone of the camera has a ``missing_ppe``
+rule and a PPE detector is given (``detector.ppe``), its boxes are merged, untracked, after the tracked people
+(see :mod:`floorwatch.vision.ppe`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from floorwatch.config import CameraConfig, CameraZoneConfig, Settings
 from floorwatch.schemas.events import AlertEvent, AnomalyEvent, LatencyStamps, OutageEvent
 from floorwatch.vision.detections import Detections
 from floorwatch.vision.evidence import EvidenceRecorder
+from floorwatch.vision.ppe import PPEStage, check_ppe_rules, merge_ppe, needs_ppe
 from floorwatch.vision.rules import Observation, ZoneRuleEngine, engines_for_camera
 from floorwatch.vision.sources import Frame, FrameSource
 from floorwatch.vision.tracker import Tracker
@@ -96,12 +99,19 @@ class VisionPipeline:
             guaranteed by the pipeline (outages come from the reader thread).
         realtime: Replay a file at its native rate (live sources always are).
         max_frames: Stop after this many frames.
-        on_frame: Called with each frame and its tracked detections (``--tracks-out``).
+        on_frame: Called with each frame and its detections: tracked people, then untracked PPE boxes
+            (``--tracks-out``).
         detector_lock: Lock held around ``predict`` when several cameras share a plain detector (not needed
             with :class:`floorwatch.vision.batching.BatchedDetector`, which is thread-safe).
         require_initial: A live source that cannot be opened at start raises (True) or counts as an outage.
         evidence: Write snapshots and clips for started alerts (on a background writer thread; every
             file of the run is written when :meth:`run` returns).
+        start_time: Start of a replayed recording (default: the file's mtime).
+        ppe_detector: PPE model (``detector.ppe``) run on the same frames, only when a zone of this camera has a
+            ``missing_ppe`` rule; may be shared by cameras like ``detector``.
+
+    Raises:
+        PPERuleError: a ``missing_ppe`` rule requires an item neither model gives.
     """
 
     def __init__(
@@ -118,9 +128,17 @@ class VisionPipeline:
         require_initial: bool = True,
         evidence: bool = True,
         start_time: datetime | None = None,
+        ppe_detector: _Predictor | None = None,
     ):
+        check_ppe_rules(camera_cfg.zones, detector, ppe_detector, settings.detector)  # raises PPERuleError
         self.camera = camera_cfg
         self.detector = detector
+        ppe_cfg = settings.detector.ppe
+        self.ppe: PPEStage | None = (
+            PPEStage(ppe_detector, ppe_cfg.every_n_frames, ppe_cfg.labels)
+            if ppe_detector is not None and needs_ppe(camera_cfg.zones)
+            else None
+        )
         self.settings = settings
         self._publish_fn = publish
         self.on_frame = on_frame
@@ -202,7 +220,10 @@ class VisionPipeline:
         t0 = time.perf_counter()
         with self._detector_lock:
             dets = self.detector.predict([frame.image])[0]
+            ppe = self.ppe.detect(frame.image) if self.ppe is not None else Detections.empty()
         tracked = self.tracker.update(dets)
+        if self.ppe is not None:
+            tracked = merge_ppe(tracked, ppe, self.ppe.labels)
         ended = frozenset(self.tracker.ended_ids())
         self.stats.infer_s += time.perf_counter() - t0
         inferred_at = datetime.now(UTC)

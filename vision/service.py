@@ -20,6 +20,7 @@ from floorwatch.config import CameraZoneConfig, DetectorConfig, Settings
 from floorwatch.schemas.events import AlertEvent, AnomalyEvent, OutageEvent
 from floorwatch.vision.batching import BatchedDetector
 from floorwatch.vision.pipeline import FrameHook, PipelineStats, VisionPipeline, camera_for_replay
+from floorwatch.vision.ppe import needs_ppe
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,18 @@ def apply_runtime(settings: Settings) -> None:
     set_threads(settings.runtime.torch_threads, settings.runtime.opencv_threads)
 
 
-def detector_config(settings: Settings, model: str | None = None, imgsz: int | None = None) -> DetectorConfig:
-    """``settings.detector`` with ``--model`` / ``--imgsz`` applied, validated (raises pydantic ValidationError)."""
+def detector_config(
+    settings: Settings, model: str | None = None, imgsz: int | None = None, ppe_model: str | None = None
+) -> DetectorConfig:
+    """``settings.detector`` with ``--model`` / ``--imgsz`` / ``--ppe-model`` applied, validated (raises pydantic
+    ValidationError)."""
     data = settings.detector.model_dump()
     if model is not None:
         data["model"] = model
     if imgsz is not None:
         data["imgsz"] = imgsz
+    if ppe_model is not None:
+        data["ppe"]["model"] = ppe_model
     return DetectorConfig.model_validate(data)
 
 
@@ -50,6 +56,14 @@ def build_detector(cfg: DetectorConfig) -> Any:
     from floorwatch.vision.detector import Detector
 
     return Detector(cfg)
+
+
+def build_ppe_detector(cfg: DetectorConfig) -> Any:
+    """Load the PPE detector of ``cfg.ppe`` (None when ``cfg.ppe.model`` is not set; raises
+    ModelNotFoundError / KeyError naming the model)."""
+    from floorwatch.vision.ppe import PPEDetector
+
+    return PPEDetector(cfg) if cfg.ppe.model is not None else None
 
 
 def prepare_database(settings: Settings) -> sessionmaker[Session]:
@@ -126,6 +140,7 @@ def replay(
     camera_id: str | None = None,
     zones: list[CameraZoneConfig] | None = None,
     detector: Any = None,
+    ppe_detector: Any = None,
     realtime: bool = False,
     max_frames: int | None = None,
     store: bool = True,
@@ -135,8 +150,11 @@ def replay(
 ) -> PipelineStats:
     """Replay one video file (or any source string) through the pipeline of ``camera_id``.
 
+    ``detector`` / ``ppe_detector`` default to the models of ``settings.detector`` (the PPE model is loaded
+    only when a zone has a ``missing_ppe`` rule and ``detector.ppe.model`` is set).
+
     Raises:
-        SourceError: the video cannot be read. ConfigError/ValidationError, ModelNotFoundError,
+        SourceError: the video cannot be read. ConfigError/ValidationError, ModelNotFoundError, PPERuleError,
         SchemaOutdatedError: bad settings, model or database (nothing is written).
     """
     camera = camera_for_replay(video, settings, camera_id, zones)
@@ -144,6 +162,8 @@ def replay(
 
     FrameSource(video, camera_id=camera.id)  # fail fast on a missing file / bad URL before loading a model
     detector = detector if detector is not None else build_detector(settings.detector)
+    if ppe_detector is None and needs_ppe(camera.zones):
+        ppe_detector = build_ppe_detector(settings.detector)
     sink = open_sink(settings, store=store, on_event=on_event)
     try:
         pipeline = VisionPipeline(
@@ -155,6 +175,7 @@ def replay(
             max_frames=max_frames,
             on_frame=on_frame,
             start_time=start_time,
+            ppe_detector=ppe_detector,
         )
         return pipeline.run()
     finally:
@@ -165,6 +186,7 @@ def watch(
     settings: Settings,
     *,
     detector: Any = None,
+    ppe_detector: Any = None,
     stop: threading.Event | None = None,
     max_frames: int | None = None,
     camera_ids: list[str] | None = None,
@@ -174,18 +196,28 @@ def watch(
     """Run configured cameras live, one thread each, sharing one detector, until ``stop`` or the sources end.
 
     The cameras' frames reach the detector through one :class:`BatchedDetector`: up to ``detector.batch``
-    frames of different cameras (waiting at most ``batch_wait_s``) go into one model call. A camera that is
-    down at start counts as an outage and is retried with backoff.
+    frames of different cameras (waiting at most ``batch_wait_s``) go into one model call; the PPE detector
+    (``ppe_detector``, else ``detector.ppe`` when a camera has a ``missing_ppe`` rule) is batched the same way.
+    A camera that is down at start counts as an outage and is retried with backoff.
     """
     cameras = [c for c in settings.cameras if camera_ids is None or c.id in camera_ids]
     if not cameras:
         raise ValueError("no cameras configured (add `cameras:` to the configuration)")
     stop = stop or threading.Event()
     detector = detector if detector is not None else build_detector(settings.detector)
+    ppe_cameras = [c for c in cameras if needs_ppe(c.zones)]
+    if ppe_detector is None and ppe_cameras:
+        ppe_detector = build_ppe_detector(settings.detector)
     sink = open_sink(settings, store=True, on_event=on_event)
     # A batch never needs more frames than there are cameras; with one camera nobody waits.
     batched = BatchedDetector(detector, max_batch=min(settings.detector.batch, len(cameras)),
                               max_wait_s=batch_wait_s)
+    batched_ppe = (
+        BatchedDetector(ppe_detector, max_batch=min(settings.detector.batch, max(1, len(ppe_cameras))),
+                        max_wait_s=batch_wait_s, name="batched-ppe-detector")
+        if ppe_detector is not None
+        else None
+    )
     results: dict[str, PipelineStats] = {}
     errors: dict[str, BaseException] = {}
 
@@ -199,7 +231,8 @@ def watch(
     threads: list[threading.Thread] = []
     try:
         pipelines = [
-            VisionPipeline(cam, batched, settings, sink.publish, max_frames=max_frames, require_initial=False)
+            VisionPipeline(cam, batched, settings, sink.publish, max_frames=max_frames, require_initial=False,
+                           ppe_detector=batched_ppe)
             for cam in cameras
         ]
         threads = [threading.Thread(target=run_one, args=(p,), name=f"camera-{p.camera.id}") for p in pipelines]
@@ -214,6 +247,8 @@ def watch(
             t.join(10)
     finally:
         batched.close()
+        if batched_ppe is not None:
+            batched_ppe.close()
         sink.close()
     if errors and not results:
         raise next(iter(errors.values()))
@@ -225,6 +260,7 @@ def monitor(
     camera_id: str,
     *,
     detector: Any = None,
+    ppe_detector: Any = None,
     stop: threading.Event | None = None,
     max_frames: int | None = None,
     heartbeat_s: float = 30.0,
@@ -237,8 +273,15 @@ def monitor(
     camera = settings.camera(camera_id)
     stop = stop or threading.Event()
     detector = detector if detector is not None else build_detector(settings.detector)
+    if ppe_detector is None and needs_ppe(camera.zones):
+        ppe_detector = build_ppe_detector(settings.detector)
     sink = open_sink(settings, store=True)
-    pipeline = VisionPipeline(camera, detector, settings, sink.publish, max_frames=max_frames, require_initial=False)
+    try:
+        pipeline = VisionPipeline(camera, detector, settings, sink.publish, max_frames=max_frames,
+                                  require_initial=False, ppe_detector=ppe_detector)
+    except BaseException:  # e.g. PPERuleError: nothing ran, release the bus
+        sink.close()
+        raise
     box: dict[str, Any] = {}
 
     def run() -> None:
