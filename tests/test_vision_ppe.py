@@ -10,7 +10,17 @@ import pytest
 import torch
 
 from floorwatch.runtime import configure_offline
-from floorwatch.vision.ppe_metrics import Box, ClassAccuracy, iou_matrix, match_image, read_yolo_labels
+from floorwatch.vision.ppe_metrics import (
+    Box,
+    ClassAccuracy,
+    PersonFlagAccuracy,
+    iou_matrix,
+    match_image,
+    match_people,
+    missing_flags,
+    predicted_people,
+    read_yolo_labels,
+)
 
 configure_offline()
 
@@ -196,3 +206,116 @@ def test_read_yolo_labels(tmp_path):
     f.write_text("9 0.5 0.5 0.1 0.1\n")
     with pytest.raises(ValueError, match="unknown class id 9"):
         read_yolo_labels(f, 10, 10)
+
+
+# --------------------------------------------------------------------------- person level (missing_ppe)
+PERSON = (100.0, 100.0, 200.0, 400.0)  # a standing person, 100 x 300 px
+
+
+@pytest.mark.parametrize(
+    ("ppe", "item", "missing"),
+    [
+        ([], "helmet", True),  # nothing on the person
+        ([Box("helmet", (130, 100, 170, 140))], "helmet", False),  # helmet fully inside the box
+        ([Box("helmet", (130, 60, 170, 99))], "helmet", True),  # helmet ABOVE the box, outside it: not worn
+        ([Box("helmet", (130, 80, 170, 120))], "helmet", False),  # half inside: counts
+        ([Box("helmet", (130, 79, 170, 119))], "helmet", True),  # 19/40 inside: just under half
+        ([Box("helmet", (300, 100, 340, 140))], "helmet", True),  # helmet on someone else
+        ([Box("helmet", (130, 100, 170, 140)), Box("no_helmet", (140, 110, 160, 130))], "helmet", True),
+        ([Box("no_helmet", (130, 100, 170, 140))], "helmet", True),
+        ([Box("helmet", (130, 100, 170, 140))], "vest", True),  # a helmet is no vest
+        ([Box("vest", (110, 160, 190, 260))], "vest", False),
+        ([Box("vest", (110, 160, 190, 260)), Box("no_vest", (110, 160, 190, 260))], "vest", True),
+    ],
+)
+def test_missing_flag_of_one_person(ppe, item, missing):
+    assert missing_flags(np.array([PERSON]), ppe, item).tolist() == [missing]
+
+
+def test_missing_flags_agree_with_the_missing_ppe_rule():
+    """The benchmark's flag must be the live rule's condition (vision/rules.py) on the same boxes."""
+    from floorwatch.config import MissingPPERule
+    from floorwatch.vision.detections import Detections
+    from floorwatch.vision.rules import ZoneView, cond_missing_ppe
+
+    rng = np.random.default_rng(7)
+    labels = np.array(["helmet", "no_helmet", "vest", "no_vest"], dtype=object)
+    for _ in range(50):
+        xy = rng.uniform(0, 300, size=(4, 2))
+        people = np.concatenate([xy, xy + rng.uniform(40, 200, size=(4, 2))], axis=1)
+        c = rng.uniform(0, 400, size=(12, 2))
+        half = rng.uniform(5, 40, size=(12, 2))
+        ppe_xyxy = np.concatenate([c - half, c + half], axis=1)
+        ppe_labels = labels[rng.integers(0, 4, size=12)]
+        ppe = [Box(str(lab), tuple(map(float, b))) for lab, b in zip(ppe_labels, ppe_xyxy, strict=True)]
+        view = ZoneView(
+            people=Detections(
+                xyxy=people, label=np.array(["person"] * 4, dtype=object), track_id=np.arange(4)
+            ),
+            others=Detections(xyxy=ppe_xyxy, label=ppe_labels),
+        )
+        rule = cond_missing_ppe(view, MissingPPERule(required=["helmet", "vest"]))
+        for item in ("helmet", "vest"):
+            ours = missing_flags(people, ppe, item)
+            theirs = [item in rule.get(t, {}).get("missing", []) for t in range(4)]
+            assert ours.tolist() == theirs
+
+
+@pytest.mark.parametrize(
+    ("truth", "pred", "pairs"),
+    [
+        ([], [(0, 0, 10, 10)], []),
+        ([(0, 0, 10, 10)], [], []),
+        ([(0, 0, 10, 10)], [(0, 0, 10, 20)], [(0, 0)]),  # IoU exactly 0.5 matches
+        ([(0, 0, 10, 10)], [(0, 0, 10, 21)], []),  # IoU < 0.5 does not
+        # the best pair first: truth 1 takes prediction 0 (IoU 1), truth 0 then takes prediction 1
+        ([(0, 0, 10, 12), (0, 0, 10, 10)], [(0, 0, 10, 10), (0, 0, 10, 13)], [(1, 0), (0, 1)]),
+        ([(0, 0, 10, 10)], [(0, 0, 10, 10), (0, 0, 10, 10)], [(0, 0)]),  # one prediction per person
+    ],
+)
+def test_match_people(truth, pred, pairs):
+    assert match_people(np.array(truth).reshape(-1, 4), np.array(pred).reshape(-1, 4)) == pairs
+
+
+def test_predicted_people_thresholds_and_merges_normal_and_fall():
+    boxes = [
+        Box("person", (0, 0, 100, 300), 0.9),
+        Box("fallen_person", (0, 5, 100, 300), 0.6),  # same person, other label: merged away
+        Box("fallen_person", (300, 0, 400, 300), 0.5),
+        Box("person", (600, 0, 700, 300), 0.2),  # under conf
+        Box("helmet", (10, 0, 50, 40), 0.9),  # not a person
+    ]
+    np.testing.assert_allclose(predicted_people(boxes, 0.35), [[0, 0, 100, 300], [300, 0, 400, 300]])
+    assert predicted_people([], 0.35).shape == (0, 4)
+
+
+def test_person_flag_accuracy_counts_one_image():
+    truth = [
+        Box("person", (0, 0, 100, 300)),
+        Box("helmet", (30, 0, 70, 40)),  # wears a helmet
+        Box("person", (200, 0, 300, 300)),  # bare head
+        Box("person", (400, 0, 500, 300)),
+        Box("no_helmet", (430, 0, 470, 40)),  # labelled no-helmet
+        Box("person", (600, 0, 700, 300)),
+        Box("helmet", (630, -45, 670, -5)),  # helmet above, not on him
+    ]
+    pred_people = np.array(
+        [
+            [0, 0, 100, 300],
+            [200, 0, 300, 300],
+            [400, 0, 500, 300],  # three found, 4th person missed
+            [900, 0, 1000, 300],  # a person no label has
+        ]
+    )
+    pred_ppe = [Box("helmet", (30, 0, 70, 40), 0.8), Box("helmet", (230, 0, 270, 40), 0.7)]
+    acc = PersonFlagAccuracy("helmet")
+    acc.add(truth, pred_people, pred_ppe)
+    assert (acc.persons, acc.labelled_missing, acc.matched) == (4, 3, 3)
+    # person 0: ok/ok -> TN; person 1: missing/helmet predicted -> FN; person 2: missing/missing -> TP
+    assert (acc.tp, acc.fp, acc.fn, acc.tn) == (1, 0, 1, 1)
+    assert (acc.unmatched_pred, acc.unmatched_pred_flagged) == (1, 1)
+    assert acc.person_recall == pytest.approx(0.75)
+    assert acc.precision_recall_f1() == pytest.approx((1.0, 0.5, 2 / 3))
+    acc.add([Box("person", (0, 0, 100, 300)), Box("helmet", (30, 0, 70, 40))], pred_people[:1], [])
+    assert (acc.tp, acc.fp, acc.fn, acc.tn) == (1, 1, 1, 1)  # helmet not predicted -> false alarm
+    assert PersonFlagAccuracy("vest").precision_recall_f1() == (0.0, 0.0, 0.0)

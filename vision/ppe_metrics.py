@@ -6,6 +6,12 @@ box of the same label is at least ``iou_threshold``, otherwise a false positive.
 truth boxes are false negatives. Precision = TP / (TP + FP), recall = TP / (TP + FN) at a confidence
 threshold; AP50 is the area under the all-point-interpolated precision/recall curve of every
 prediction kept.
+
+Person level (what the ``missing_ppe`` rule decides): each labelled person is "missing" an item when no
+ground-truth ``item`` box lies on it or a ``no_<item>`` box does; predicted persons get the same flag from
+predicted PPE boxes, with the rule's own test (see :func:`missing_flags`). Labelled and predicted persons
+are matched one-to-one by IoU (:func:`match_people`) and the flag is scored on matched persons
+(:class:`PersonFlagAccuracy`).
 """
 
 from __future__ import annotations
@@ -143,3 +149,137 @@ def evaluate(
         for a in acc.values():
             a.add(preds, truth, iou_threshold)
     return acc
+
+
+# --------------------------------------------------------------------------- person level (missing_ppe)
+#: Person-level accuracy is what the ``missing_ppe`` rule needs: "is THIS person missing a helmet?".
+#: A person is *missing* ``item`` when no ``item`` box lies on it or a ``no_<item>`` box does, "lies on"
+#: meaning share of the PPE box inside the person box >= ``min_overlap`` (exactly the rule's test, computed
+#: with the same :func:`floorwatch.vision.detections.share_inside` on float32 boxes as ``Detections`` holds).
+PERSON_NMS_IOU = 0.6  # the tracker's ``merge_iou``: Normal + Fall boxes on one person become one person
+
+
+def boxes_xyxy(boxes: Iterable[Box]) -> np.ndarray:
+    """``(N, 4)`` float32 array of the boxes (the dtype ``Detections`` uses)."""
+    return np.array([b.xyxy for b in boxes], dtype=np.float32).reshape(-1, 4)
+
+
+def on_people(items: list[Box], people: np.ndarray, min_overlap: float = 0.5) -> np.ndarray:
+    """Per person box (``(P, 4)``): whether at least one of ``items`` lies on it (share inside >= min_overlap)."""
+    from floorwatch.vision.detections import share_inside
+
+    people = np.asarray(people, dtype=np.float32).reshape(-1, 4)
+    if not items or not len(people):
+        return np.zeros(len(people), dtype=bool)
+    return (share_inside(boxes_xyxy(items), people) >= min_overlap).any(axis=0)
+
+
+def missing_flags(people: np.ndarray, ppe: Iterable[Box], item: str, min_overlap: float = 0.5) -> np.ndarray:
+    """Per person box: missing ``item`` = no ``item`` box on it, or a ``no_<item>`` box on it (the rule's test).
+
+    Args:
+        people: ``(P, 4)`` person boxes.
+        ppe: PPE boxes of the same image (already thresholded; other labels are ignored).
+        item: ``helmet`` or ``vest``.
+        min_overlap: Share of a PPE box that must lie inside the person box.
+    """
+    ppe = list(ppe)
+    worn = on_people([b for b in ppe if b.label == item], people, min_overlap)
+    flagged = on_people([b for b in ppe if b.label == f"no_{item}"], people, min_overlap)
+    return flagged | ~worn
+
+
+def predicted_people(boxes: Iterable[Box], conf: float, nms_iou: float = PERSON_NMS_IOU) -> np.ndarray:
+    """Person boxes the rule would see: ``person`` / ``fallen_person`` scoring >= ``conf``, merged across the two
+    labels by the tracker's class-agnostic NMS (``merge_iou``). Returns ``(P, 4)`` float32."""
+    from floorwatch.vision.detections import PERSON_LABELS, Detections, class_agnostic_nms
+
+    kept = [b for b in boxes if b.label in PERSON_LABELS and b.score >= conf]
+    dets = Detections(
+        xyxy=boxes_xyxy(kept),
+        confidence=[b.score for b in kept],
+        label=np.array([b.label for b in kept], dtype=object),
+    )
+    return class_agnostic_nms(dets, nms_iou).xyxy
+
+
+def match_people(truth: np.ndarray, pred: np.ndarray, iou_threshold: float = 0.5) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching by IoU: repeatedly take the highest-IoU (truth, prediction) pair whose boxes are
+    both unmatched, while that IoU is >= ``iou_threshold``. Returns ``(truth index, prediction index)`` pairs."""
+    ious = iou_matrix(truth, pred)
+    if not ious.size:
+        return []
+    pairs: list[tuple[int, int]] = []
+    ious = np.where(ious >= iou_threshold, ious, -1.0)
+    while ious.size and ious.max() >= 0:
+        i, j = np.unravel_index(int(ious.argmax()), ious.shape)
+        pairs.append((int(i), int(j)))
+        ious[i, :] = -1.0
+        ious[:, j] = -1.0
+    return pairs
+
+
+@dataclass
+class PersonFlagAccuracy:
+    """Person-level accuracy of the "missing ``item``" flag over a dataset ("missing" is the positive class).
+
+    Attributes:
+        item: ``helmet`` or ``vest``.
+        persons: Labelled person boxes.
+        labelled_missing: Labelled persons whose ground truth says missing.
+        matched: Labelled persons matched to a predicted person (IoU >= threshold).
+        tp, fp, fn, tn: Flag outcomes on matched persons (truth missing / predicted missing).
+        unmatched_pred: Predicted persons matched to no labelled person.
+        unmatched_pred_flagged: Of those, how many the rule would flag as missing (alerts on no labelled person).
+    """
+
+    item: str
+    persons: int = 0
+    labelled_missing: int = 0
+    matched: int = 0
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    unmatched_pred: int = 0
+    unmatched_pred_flagged: int = 0
+
+    def add(
+        self,
+        truth: list[Box],
+        pred_people: np.ndarray,
+        pred_ppe: list[Box],
+        min_overlap: float = 0.5,
+        iou_threshold: float = 0.5,
+    ) -> None:
+        """Add one image: ``truth`` all ground-truth boxes, ``pred_people`` ``(P, 4)`` predicted persons,
+        ``pred_ppe`` predicted PPE boxes already at the operating confidence."""
+        gt_people = boxes_xyxy(b for b in truth if b.label == "person")
+        pred_people = np.asarray(pred_people, dtype=np.float32).reshape(-1, 4)
+        gt_missing = missing_flags(gt_people, truth, self.item, min_overlap)
+        pred_missing = missing_flags(pred_people, pred_ppe, self.item, min_overlap)
+        pairs = match_people(gt_people, pred_people, iou_threshold)
+        self.persons += len(gt_people)
+        self.labelled_missing += int(gt_missing.sum())
+        self.matched += len(pairs)
+        for i, j in pairs:
+            t, p = bool(gt_missing[i]), bool(pred_missing[j])
+            self.tp += t and p
+            self.fp += p and not t
+            self.fn += t and not p
+            self.tn += not t and not p
+        unmatched = np.ones(len(pred_people), dtype=bool)
+        unmatched[[j for _, j in pairs]] = False
+        self.unmatched_pred += int(unmatched.sum())
+        self.unmatched_pred_flagged += int((unmatched & pred_missing).sum())
+
+    @property
+    def person_recall(self) -> float:
+        """Share of labelled persons matched by a predicted person."""
+        return self.matched / self.persons if self.persons else 0.0
+
+    def precision_recall_f1(self) -> tuple[float, float, float]:
+        """Precision, recall and F1 of the missing flag on matched persons (0 where undefined)."""
+        p = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+        r = self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+        return p, r, (2 * p * r / (p + r) if p + r else 0.0)
