@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "serve_cmd",
     "model_cmd",
     "deploy_cmd",
+    "calibrate_cmd",
 )
 
 for _name in _COMMAND_MODULES:

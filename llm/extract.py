@@ -5,17 +5,27 @@ valid JSON for the schema (or a timed-out request) gets ONE repair turn; a row s
 is stored as ``status='failed'`` with the reason, and the batch goes on. Replies are cached in
 ``llm_cache`` and rows are upserted on ``(incident_id, prompt_version, model)``, so a re-run is free
 and idempotent.
+
+When a severity calibrator fitted for this prompt version and model is saved (``floorwatch calibrate
+severity``, :mod:`floorwatch.llm.calibrate`), a new or changed ``ok`` row also gets
+``potential_severity_calibrated``. A row whose extraction did not change keeps its stored value (so the
+out-of-fold values written at calibration are never replaced by the in-sample fit), and a report the
+calibrator was trained on is never given the trained model's own prediction.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
 
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.cache import cached_generate, remember
+from floorwatch.llm.calibrate import SavedCalibrator, applicable_calibrator, text_key
 from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
@@ -33,29 +43,19 @@ def extract_batch(
     *,
     max_chars: int = 4000,
     prompt_version: str = EXTRACT_PROMPT_VERSION,
+    calibration: SavedCalibrator | None = None,
 ) -> list[ExtractionOutcome]:
     """Extract and store one batch of reports (one ``generate_json`` call, plus one for repairs).
 
-    The caller commits. Returns one outcome per report, in order.
+    ``calibration`` (already checked to fit this prompt version and model) fills
+    ``potential_severity_calibrated`` of new or changed ``ok`` rows. The caller commits. Returns one
+    outcome per report, in order.
     """
     requests = [extraction_request(str(r.id), r.redacted_text, max_chars) for r in reports]
     results = cached_generate(session, backend, requests, IncidentExtraction, prompt_version)
     results = _repair(session, backend, requests, results, prompt_version)
-    outcomes = []
-    rows = []
-    for rep, req, res in zip(reports, requests, results, strict=True):
-        outcome = ExtractionOutcome(
-            incident_id=rep.id,
-            source_id=rep.source_id,
-            zone_id=rep.zone_id,
-            status="ok" if res.parsed else "failed",
-            error=None if res.parsed else res.error,
-            extraction=res.parsed,
-            cached=res.cached,
-            seconds=res.seconds,
-        )
-        outcomes.append(outcome)
-        rows.append(_row(rep, req, res, backend.model_name, prompt_version))
+    rows = [_row(rep, req, res, backend.model_name, prompt_version) for rep, req, res in zip(reports, requests, results, strict=True)]
+    before = _stored(session, [r.id for r in reports], backend.model_name, prompt_version)
     upsert(
         session,
         ExtractionRow,
@@ -63,7 +63,82 @@ def extract_batch(
         key=["incident_id", "prompt_version", "model"],
         update=[c for c in rows[0] if c not in ("incident_id", "prompt_version", "model")] if rows else None,
     )
-    return outcomes
+    calibrated = _store_calibrated(session, reports, rows, before, calibration)
+    return [
+        ExtractionOutcome(
+            incident_id=rep.id,
+            source_id=rep.source_id,
+            zone_id=rep.zone_id,
+            status="ok" if res.parsed else "failed",
+            error=None if res.parsed else res.error,
+            extraction=res.parsed,
+            potential_severity_calibrated=calibrated.get(rep.id),
+            cached=res.cached,
+            seconds=res.seconds,
+        )
+        for rep, res in zip(reports, results, strict=True)
+    ]
+
+
+class _Stored(NamedTuple):
+    input_hash: str
+    status: str
+    potential_severity: int | None
+    calibrated: float | None
+
+
+def _stored(session: Session, ids: list[int], model: str, version: str) -> dict[int, _Stored]:
+    """The rows of this prompt version and model as they were before this batch's upsert."""
+    if not ids:
+        return {}
+    stmt = select(
+        ExtractionRow.incident_id, ExtractionRow.input_hash, ExtractionRow.status,
+        ExtractionRow.potential_severity, ExtractionRow.potential_severity_calibrated,
+    ).where(ExtractionRow.incident_id.in_(ids), ExtractionRow.prompt_version == version, ExtractionRow.model == model)
+    return {iid: _Stored(*rest) for iid, *rest in session.execute(stmt)}
+
+
+def _store_calibrated(
+    session: Session,
+    reports: Sequence[IncidentReport],
+    rows: list[dict[str, Any]],
+    before: dict[int, _Stored],
+    calibration: SavedCalibrator | None,
+) -> dict[int, float | None]:
+    """Keep the value of unchanged rows; compute it for new/changed ``ok`` rows; clear stale ones."""
+    values: dict[int, float | None] = {}
+    predict: list[tuple[IncidentReport, dict[str, Any]]] = []
+    clear: list[tuple[IncidentReport, dict[str, Any]]] = []
+    for rep, row in zip(reports, rows, strict=True):
+        old = before.get(rep.id)
+        unchanged = old is not None and (old.input_hash, old.status, old.potential_severity) == (
+            row["input_hash"], row["status"], row["potential_severity"])
+        if old is not None and unchanged and (old.calibrated is not None or calibration is None):
+            values[rep.id] = old.calibrated
+            continue
+        values[rep.id] = None
+        if row["status"] == "ok" and calibration is not None and (
+            text_key(rep.redacted_text) not in calibration.calibrator.trained_on
+        ):
+            predict.append((rep, row))
+        elif old is not None and old.calibrated is not None:
+            clear.append((rep, row))  # the extraction changed: the stored value no longer belongs to it
+    if predict and calibration is not None:
+        texts = [rep.redacted_text for rep, _ in predict]
+        pred = calibration.calibrator.predict(texts, [row["potential_severity"] for _, row in predict])
+        values |= {rep.id: float(v) for (rep, _), v in zip(predict, pred, strict=True)}
+    if predict or clear:
+        table = ExtractionRow.__table__
+        stmt = (
+            table.update()
+            .where(and_(table.c.incident_id == bindparam("iid"), table.c.prompt_version == bindparam("pv"),
+                        table.c.model == bindparam("m")))
+            .values(potential_severity_calibrated=bindparam("value"))
+        )
+        params = [{"iid": rep.id, "pv": row["prompt_version"], "m": row["model"], "value": values[rep.id]}
+                  for rep, row in predict + clear]
+        session.connection().execute(stmt, params)
+    return values
 
 
 def _repair(
@@ -118,6 +193,7 @@ def extract_reports(
     *,
     batch_size: int = 8,
     max_chars: int = 4000,
+    calibration_path: Path | None = None,
 ) -> list[ExtractionOutcome]:
     """Extract many reports, committing after each batch so an interruption loses at most one batch.
 
@@ -127,12 +203,18 @@ def extract_reports(
         report_ids: ``incident_reports.id`` values, in the order wanted.
         batch_size: reports per ``generate_json`` call (vLLM benefits from large batches).
         max_chars: cap of the report text in the prompt.
+        calibration_path: saved severity calibrator (default ``<state dir>/calibration/potential_severity.joblib``);
+            used when it exists and was fitted for this prompt version and model.
+
+    Raises:
+        CalibrationError: a calibrator file exists but is unreadable (before any LLM call).
     """
+    calibration = applicable_calibrator(calibration_path, EXTRACT_PROMPT_VERSION, backend.model_name)
     outcomes: list[ExtractionOutcome] = []
     for i in range(0, len(report_ids), batch_size):
         chunk = list(report_ids[i : i + batch_size])
         with session_scope(factory) as session:
             by_id = {r.id: r for r in session.query(IncidentReport).filter(IncidentReport.id.in_(chunk))}
             reports = [by_id[x] for x in chunk if x in by_id]
-            outcomes += extract_batch(session, backend, reports, max_chars=max_chars)
+            outcomes += extract_batch(session, backend, reports, max_chars=max_chars, calibration=calibration)
     return outcomes

@@ -163,6 +163,9 @@ class ExtractionOutcome(BaseModel):
     status: Literal["ok", "failed"]
     error: str | None = None
     extraction: IncidentExtraction | None = None
+    potential_severity_calibrated: float | None = Field(
+        None, description="potential_severity corrected by the site's severity calibrator; None without one"
+    )
     cached: bool = False
     seconds: float = 0.0
 
@@ -228,6 +231,7 @@ class RiskReport(BaseModel):
                     "hazard_category": i.extraction.hazard_category if i.extraction else None,
                     "severity": i.extraction.severity if i.extraction else None,
                     "potential_severity": i.extraction.potential_severity if i.extraction else None,
+                    "potential_severity_calibrated": i.potential_severity_calibrated,
                     "status": i.status,
                 }
                 for i in self.incidents

@@ -139,6 +139,9 @@ class IncidentExtraction(Base):
     hazard_category: Mapped[str | None] = mapped_column(String(40))
     severity: Mapped[int | None]
     potential_severity: Mapped[int | None]
+    potential_severity_calibrated: Mapped[float | None] = mapped_column(
+        Float, doc="potential_severity corrected by the site's severity calibrator (floorwatch.llm.calibrate), 1-5"
+    )
     injury: Mapped[bool | None] = mapped_column(Boolean)
     body_part: Mapped[str | None] = mapped_column(String(200))
     equipment: Mapped[str | None] = mapped_column(String(200))

@@ -66,6 +66,7 @@ _EXTRACTION_FIELDS = (
     "hazard_category",
     "severity",
     "potential_severity",
+    "potential_severity_calibrated",
     "injury",
     "body_part",
     "equipment",

@@ -105,7 +105,8 @@ def test_report_cli_json_shape(tmp_path: Path, server_port: int, monkeypatch: py
     assert set(doc) == {"period", "zones", "incidents"}
     assert set(doc["zones"][0]) == {"zone_id", "risk_level", "score", "top_hazards", "summary", "evidence"}
     assert doc["incidents"][0]["source_id"] == "src-7"
-    assert set(doc["incidents"][0]) == {"id", "source_id", "hazard_category", "severity", "potential_severity", "status"}
+    assert set(doc["incidents"][0]) == {"id", "source_id", "hazard_category", "severity", "potential_severity",
+                                          "potential_severity_calibrated", "status"}
     assert json.loads((tmp_path / "out" / "report.json").read_text()) == doc
 
 
