@@ -5,8 +5,11 @@ Measures, for the chosen backend (default ``local``):
 * Spearman of the extracted ``potential_severity`` with the dataset's ``Potential Accident Level`` (I-VI);
 * agreement of ``hazard_category`` with ``Critical Risk`` after the mapping ``CRITICAL_RISK_MAP`` below
   (rows whose label has no counterpart in the taxonomy, e.g. ``Others``, are left out and counted);
+* the same Spearman for the calibrated potential severity (``floorwatch.llm.calibrate_store``: fitted on
+  the file's own labels, every row predicted OUT-OF-FOLD by a model that never saw it);
 * Spearman, across plants (``Local`` = zone), of the computed zone risk score with the mean potential
-  level of the plant's incidents (all 285 incidents count; not-yet-extracted ones at potential 3);
+  level of the plant's incidents (all 285 incidents count; not-yet-extracted ones at potential 3),
+  with the LLM's potential and with the calibrated one;
 * share of rows with a valid reply (after at most one repair), seconds per incident, total time.
 
 Appends a section to ``benchmarks/RESULTS.md`` under ``## Incidents (LLM)``.
@@ -19,10 +22,10 @@ import argparse
 import os
 import platform
 import statistics
-from collections import Counter
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,6 +34,7 @@ from scipy.stats import spearmanr
 
 from floorwatch.config import Settings
 from floorwatch.llm.backends import make_backend
+from floorwatch.llm.calibrate_store import calibrate_stored
 from floorwatch.llm.extract import extract_reports
 from floorwatch.llm.ingest import ColumnMapping, ingest_file
 from floorwatch.llm.risk import compute_zone
@@ -110,18 +114,24 @@ def _zone_spearman(factory: object, reports: list[IncidentReport]) -> tuple[floa
     return float(spearmanr(scores, means).statistic), len(scores)
 
 
+def _f(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     ap.add_argument("--limit", type=int, default=None, help="extract N evenly spaced rows (default: all 285)")
     ap.add_argument("--backend", default="local")
     ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    ap.add_argument("--db", default="", help="database URL to keep (default: a throw-away SQLite file); a re-run hits its LLM cache")
+    ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
     if not args.csv.is_file():
         print(f"data not found: {args.csv}", file=sys.stderr)
         return 2
     tmp = tempfile.mkdtemp(prefix="fw-bench-")
-    factory, reports = _load(args.csv, f"sqlite:///{tmp}/bench.db")
+    factory, reports = _load(args.csv, args.db or f"sqlite:///{tmp}/bench.db")
     subset = _subset(reports, args.limit)
     settings = Settings()
     backend = make_backend(settings.llm, args.backend)
@@ -138,6 +148,9 @@ def main() -> int:
     mapped = [(o, m) for o, m in mapped if m]
     agree = sum(1 for o, m in mapped if o.extraction.hazard_category == m)  # type: ignore[union-attr]
     rho_zone, n_zones = _zone_spearman(factory, reports)
+    with session_scope(factory) as session:  # type: ignore[arg-type]
+        cal = calibrate_stored(session, "Potential Accident Level").metrics
+    rho_zone_cal, _ = _zone_spearman(factory, reports)
     predicted = Counter(o.extraction.hazard_category for o in ok)  # type: ignore[union-attr]
     pot = Counter(o.extraction.potential_severity for o in ok)  # type: ignore[union-attr]
     lines = [
@@ -150,11 +163,18 @@ def main() -> int:
         f"- hazard_category agreement with mapped Critical Risk: {agree}/{len(mapped)}"
         f" = {agree / max(1, len(mapped)):.0%} ({len(ok) - len(mapped)} rows with unmapped labels, e.g. 'Others', left out)",
         f"- predicted classes: {dict(predicted.most_common())}; potential_severity counts: {dict(sorted(pot.items()))}",
-        f"- Spearman(zone score, mean potential level) across {n_zones} plants: {rho_zone:.3f}",
+        f"- calibrated potential (`floorwatch calibrate severity`: TF-IDF ridge on the text + linear blend with the LLM,"
+        f" {cal.folds}-fold out-of-fold, seed {cal.seed}): Spearman {_f(cal.spearman_blend)} on the same n = {cal.n}"
+        f" (text model alone {_f(cal.spearman_text_on_llm_rows)}; on all {cal.n_text} labelled rows {_f(cal.spearman_text)});"
+        f" MAE LLM {cal.mae_llm:.2f} -> calibrated {cal.mae_blend:.2f}",
+        f"- Spearman(zone score, mean potential level) across {n_zones} plants: {rho_zone:.3f} with the LLM's potential,"
+        f" {rho_zone_cal:.3f} with the calibrated one",
         f"- seconds per incident: {total / max(1, len(subset)):.1f}; total {total:.0f} s",
     ]
     text = "\n".join(lines) + "\n"
     print(text)
+    if args.no_write:
+        return 0
     results = args.results
     existing = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
     if "## Incidents (LLM)" not in existing:

@@ -73,6 +73,11 @@ def train(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or a CUDA index")] = "auto",
     out: Annotated[Path, typer.Option("--out", help="Runs folder")] = Path("runs/train"),
     name: Annotated[str, typer.Option("--name", help="Run name (sub-folder of --out)")] = "floorwatch",
+    freeze: Annotated[int, typer.Option("--freeze", min=0, help="Freeze the first N layers (10 = the YOLOv8 backbone)")] = 0,
+    hours: Annotated[
+        float, typer.Option("--hours", min=0.0, help="Time budget in hours (overrides --epochs; 0 = off)")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed")] = 0,
 ) -> None:
     """Fine-tune a model on a YOLO-format dataset and print the best weights' path."""
     _setup()
@@ -81,7 +86,8 @@ def train(
 
     try:
         weights = train_model(
-            data, base=model, epochs=epochs, imgsz=imgsz, out_dir=out, name=name, batch=batch, device=device
+            data, base=model, epochs=epochs, imgsz=imgsz, out_dir=out, name=name, batch=batch, device=device,
+            freeze=freeze or None, seed=seed, **({"time": hours} if hours else {}),
         )
     except (ModelToolError, ModelNotFoundError, KeyError, RuntimeError) as exc:
         raise _fail(str(exc).strip("'\"")) from exc
