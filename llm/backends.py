@@ -1,7 +1,8 @@
 """LLM backends behind one interface: ``generate_json(requests, schema) -> list[LLMResult]``.
 
 * ``local``  - llama-cpp-python on the packaged GGUF; the JSON schema becomes a grammar
-  (``response_format={"type": "json_object", "schema": ...}``); one ``Llama`` instance per backend.
+  (``response_format={"type": "json_object", "schema": ...}``), applied grammar-first
+  (:mod:`floorwatch.llm.fast_grammar`); one ``Llama`` instance per backend.
 * ``openai`` - any OpenAI-compatible server over httpx (``response_format`` ``json_schema``; a server
   that rejects it (400/422/500 naming ``response_format`` and ``json_schema``), like ``llama_cpp.server`` 0.3.x, is asked with
   ``{"type": "json_object", "schema": ...}`` from then on), bounded concurrency (thread pool of ``max_concurrency``), timeouts, retries with backoff.
@@ -165,7 +166,7 @@ class LocalBackend:
 
     def __init__(self, cfg: LLMConfig):
         try:
-            from llama_cpp import Llama
+            from floorwatch.llm.fast_grammar import GrammarFirstLlama
         except ImportError as exc:
             raise ModelNotInstalledError(f"llama-cpp-python is not installed; {INSTALL_HINT}") from exc
         path = cfg.model if cfg.model else str(ensure_model())
@@ -173,7 +174,8 @@ class LocalBackend:
             raise ModelNotInstalledError(f"model file {path} does not exist; {INSTALL_HINT}")
         self.cfg = cfg
         self.model_name = os.path.basename(path) if cfg.model else MODEL_FILENAME
-        self._llm = Llama(model_path=path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, verbose=False, seed=0)
+        # Greedy grammar decoding checks the model's own token first (same output, ~1.5x faster on CPU).
+        self._llm = GrammarFirstLlama(model_path=path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, verbose=False, seed=0)
 
     def generate_json(self, requests: list[LLMRequest], schema: type[M]) -> list[LLMResult[M]]:
         """Run the requests one after another on the single ``Llama`` instance (CPU-bound anyway)."""

@@ -5,6 +5,7 @@ Skipped when the model or llama-cpp-python is not installed, unless ``FLOORWATCH
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,3 +94,39 @@ def test_injected_report_cannot_steer_other_zones(tmp_path: Path) -> None:
     assert {r.key for r in after.evidence} == {r.key for r in before.evidence}
     assert all(r.key in {e.key for e in after.evidence} for r in after.cited)
     assert after.level != "critical" and "admin" not in after.summary.lower() and "closed" not in after.summary.lower()
+
+
+def test_grammar_first_decoding_matches_the_plain_chain() -> None:
+    """Same greedy output as llama-cpp-python's own chain; the full-vocabulary grammar runs only when needed."""
+    path = _require_model()
+    from llama_cpp import Llama
+
+    from floorwatch.llm.backends import json_schema_of
+    from floorwatch.llm.fast_grammar import GrammarFirstLlama
+    from floorwatch.llm.prompts import extraction_request
+    from floorwatch.schemas.llm import IncidentExtraction
+
+    fmt = {"type": "json_object", "schema": json_schema_of(IncidentExtraction)}
+    reports = [
+        "A fitter's glove was caught by the rotating shaft of the conveyor; the hand was pulled in, two fingers fractured.",
+        "Operator slipped on oil near the press and bruised his knee; first aid.",
+    ]
+    kwargs = {"model_path": str(path), "n_ctx": 2048, "n_threads": 2, "verbose": False, "seed": 0}
+    fast, plain = GrammarFirstLlama(**kwargs), Llama(**kwargs)
+    for text in reports:
+        messages = [{"role": m.role, "content": m.content} for m in extraction_request("r", text).messages]
+        call = {"messages": messages, "response_format": fmt, "temperature": 0, "max_tokens": 200, "repeat_penalty": 1.1}
+        a = fast.create_chat_completion(**call)["choices"][0]["message"]["content"]
+        b = plain.create_chat_completion(**call)["choices"][0]["message"]["content"]
+        assert a == b
+        IncidentExtraction.model_validate_json(a)
+        assert fast.last_sampler is not None and fast.last_sampler.checked > 0
+
+    # A key no model would guess: the model's own first choice is refused, the full grammar decides.
+    odd = {"type": "object", "properties": {"zq_xv_count": {"type": "integer"}}, "required": ["zq_xv_count"]}
+    out = fast.create_chat_completion(
+        messages=[{"role": "user", "content": "Write a short poem about pumps."}],
+        response_format={"type": "json_object", "schema": odd}, temperature=0, max_tokens=60,
+    )["choices"][0]["message"]["content"]
+    assert list(json.loads(out)) == ["zq_xv_count"], out
+    assert fast.last_sampler is not None and fast.last_sampler.full > 0
