@@ -96,7 +96,7 @@ def test_config_check_names_zone_rule_and_the_model_to_set(tmp_path: Path) -> No
     assert problem.startswith(f"{tmp_path / 'floorwatch.yaml'}:9: cameras.0.zones.0.rules.1: ")
     assert (
         "zone 'press_line': rule missing_ppe requires 'helmet' but detector.model 'fall' gives only "
-        "[person, fallen_person]; set detector.ppe.model: helmet" in problem
+        "[person, fallen_person]; set detector.ppe.model: ppe" in problem  # the first registered model that gives helmet
     )
     ok = load_settings(_config(tmp_path, "{model: fall, ppe: {model: helmet, every_n_frames: 2}}"))
     assert ok.detector.ppe.model == "helmet" and ok.detector.ppe.every_n_frames == 2
@@ -218,7 +218,7 @@ def test_building_a_pipeline_without_a_ppe_model_names_the_problem(models, tmp_p
     camera = CameraConfig(id="line1", source=str(tmp_path / "frame%03d.png"), zones=load_zones_file(zones_file))
     with pytest.raises(PPERuleError, match=r"zone 'press_line': rule missing_ppe requires 'helmet' but ") as err:
         VisionPipeline(camera, models[0], Settings(), lambda _e: None)
-    assert FALL_TO_PERSON_ONLY in str(err.value) and "set detector.ppe.model: helmet" in str(err.value)
+    assert FALL_TO_PERSON_ONLY in str(err.value) and "set detector.ppe.model: ppe" in str(err.value)
     VisionPipeline(camera, models[0], Settings(), lambda _e: None, ppe_detector=models[1])  # served: no error
 
 
