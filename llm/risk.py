@@ -15,13 +15,14 @@ how severe the zone's evidence is (a severity index), not how much of it there i
     score = 100 * log2(mean) / 4              (0 when the zone has no scored item)
 
 So a zone whose items are all severity 3 scores about 50, all 4 about 75, all 5 about 100; the level
-bands below read as "typical potential severity under 2 / 2-3 / 3-4 / 4 or more". Frequency is
+bands below are the typical potential severity, rounded: up to 2 low, 3 medium, 4 high, 5 critical. Frequency is
 reported beside the score (``rate`` = items per week, outages included; ``weeks`` = period length in
 weeks, at least 1) and given to the LLM as a fact; it does not move the score, because a plant
 with many minor reports is not riskier than one with few serious ones (``benchmarks/incidents.py``
 checks that plant scores rank like the plants' mean potential accident level).
 
-Level bands: score < 25 low, < 50 medium, < 75 high, else critical.
+Level bands: score < 37.5 low, < 62.5 medium, < 87.5 high, else critical (the midpoints between the
+scores of severities 2|3, 3|4 and 4|5).
 Trend: the same score for the previous period of equal length; a change of 10 points or more is
 ``rising`` / ``falling``, else ``stable``; ``new`` when the previous period had no evidence at all.
 Top hazards: hazard classes of the extracted incidents ranked by the sum of their points.
@@ -65,7 +66,8 @@ ALERT_SEVERITY = {"low": 2.0, "medium": 3.0, "high": 4.0, "critical": 5.0}
 ANOMALY_SEVERITY = 3.0
 UNKNOWN_POTENTIAL = 3
 PRIOR_ITEMS = 1.0
-LEVEL_BANDS: tuple[tuple[float, RiskLevel], ...] = ((25.0, "low"), (50.0, "medium"), (75.0, "high"))
+PRIOR_SEVERITY = 3.0
+LEVEL_BANDS: tuple[tuple[float, RiskLevel], ...] = ((37.5, "low"), (62.5, "medium"), (87.5, "high"))
 TREND_DELTA = 10.0
 REDUCE_MAX_TOKENS = 512  # the zone narrative + actions + citations; 320 cut real answers short
 NOTABLE_ALERTS = 10
@@ -95,7 +97,7 @@ def score_breakdown(ev: ZoneEvidence) -> ScoreBreakdown:
     anomalies = [points(ANOMALY_SEVERITY)] * len(ev.anomalies)
     n = len(inc) + len(alerts) + len(anomalies)
     raw = sum(inc) + sum(alerts) + sum(anomalies)
-    mean = (raw + PRIOR_ITEMS * points(3)) / (n + PRIOR_ITEMS) if n else 0.0
+    mean = (raw + PRIOR_ITEMS * points(PRIOR_SEVERITY)) / (n + PRIOR_ITEMS) if n else 0.0
     weeks = max(1.0, (ev.end - ev.start).total_seconds() / (7 * 86_400))
     return ScoreBreakdown(
         incidents=sum(inc),

@@ -149,7 +149,7 @@ class ScoreBreakdown(BaseModel):
     outages: float = 0.0
     raw: float = Field(0.0, description="Sum of the points of the scored items (incidents, alerts, anomalies)")
     items: int = Field(0, description="Scored items (outages are not scored)")
-    mean_points: float = Field(0.0, description="(raw + one neutral pseudo-item) / (items + 1): log2 of it / 4 is the score")
+    mean_points: float = Field(0.0, description="(raw + one neutral pseudo-item of severity 3) / (items + 1): log2 of it / 4 is the score")
     weeks: float = Field(1.0, description="Period length in weeks, at least 1")
     rate: float = Field(0.0, description="Evidence items (outages included) per week: frequency, reported beside the score")
 

@@ -83,10 +83,12 @@ def test_score_terms(ev: ZoneEvidence, raw: float, items: int) -> None:
     [
         ([], 0.0, "low"),
         ([1] * 50, 2.1, "low"),  # the neutral pseudo-item lifts a long run of minor reports a little
-        ([2] * 9, 28.4, "medium"),
-        ([3], 50.0, "high"),
-        ([3] * 20, 50.0, "high"),
+        ([2] * 9, 28.4, "low"),
+        ([3], 50.0, "medium"),
+        ([3] * 20, 50.0, "medium"),
+        ([4], 64.6, "high"),  # one serious report alone is pulled toward the neutral middle
         ([4] * 9, 73.1, "high"),
+        ([5], 83.0, "high"),
         ([5] * 9, 97.2, "critical"),
         ([5] * 10_000, 100.0, "critical"),
     ],
