@@ -37,7 +37,7 @@ from floorwatch.schemas.tables import IncidentExtraction, IncidentReport
 from floorwatch.storage.db import make_engine, session_factory, session_scope
 from floorwatch.storage.migrate import alembic_config, current_revision, upgrade
 from tests.conftest import shared_data
-from tests.llm_factories import add_incidents, free_port, sqlite_db, start_server
+from tests.llm_factories import add_incidents, sqlite_db
 
 LABEL = "Potential Accident Level"
 SEVERITY_WORDS = {1: "scratch", 2: "bruise", 3: "sprain", 4: "fracture", 5: "amputation"}
@@ -276,15 +276,6 @@ def test_cli_fits_stores_out_of_fold_values_and_saves(real_db, tmp_path: Path) -
 
 
 # --------------------------------------------------------------------------- extraction applies it
-@pytest.fixture(scope="module")
-def server_port() -> Iterator[int]:
-    port = free_port()
-    proc = start_server(port)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 def test_extraction_applies_a_matching_calibrator_to_new_rows_only(
     tmp_path: Path, server_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:

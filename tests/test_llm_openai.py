@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,16 +19,7 @@ from floorwatch.schemas.llm import IncidentExtraction
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
 from floorwatch.schemas.tables import RiskAssessment, RiskEvidence
 from floorwatch.storage.db import session_scope
-from tests.llm_factories import add_incidents, free_port, served, sqlite_db, start_server
-
-
-@pytest.fixture(scope="module")
-def server_port() -> Iterator[int]:
-    port = free_port()
-    proc = start_server(port)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+from tests.llm_factories import add_incidents, free_port, served, sqlite_db
 
 
 def _backend(port: int) -> OpenAIBackend:

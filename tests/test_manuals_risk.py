@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from floorwatch.config import LLMConfig, SiteConfig
@@ -23,19 +21,10 @@ from floorwatch.storage.db import session_scope
 from floorwatch.storage.queries import zone_evidence
 from floorwatch.storage.registry import ensure_cameras, ensure_zones
 from tests.conftest import REPO_ROOT
-from tests.llm_factories import free_port, sqlite_db, start_server
+from tests.llm_factories import sqlite_db
 
 START = datetime(2024, 3, 4, tzinfo=UTC)
 END = START + timedelta(days=14)
-
-
-@pytest.fixture(scope="module")
-def server_port() -> Iterator[int]:
-    port = free_port()
-    proc = start_server(port)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def _seed(factory, tmp_path: Path) -> None:  # noqa: ANN001
