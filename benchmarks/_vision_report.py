@@ -139,17 +139,20 @@ def render(args: argparse.Namespace, machine: Machine, results: dict[str, Any]) 
     live = results["live"]
     lines = [
         "",
-        f"### {machine.date_utc:%Y-%m-%d %H:%M} UTC — model `{args.model}`, imgsz {args.imgsz}, device {device}",
+        f"### {machine.date_utc:%Y-%m-%d %H:%M} UTC — model `{args.model}`, imgsz {args.imgsz}, device {device}"
+        + (f", PPE model `{args.ppe_model}` on the same frames" if getattr(args, "ppe_model", "") else ""),
         "",
-        f"Machine: {machine.line()}; {args.threads} torch threads. The machine was SHARED with other "
-        f"processes during the run ({load}), so absolute rates are lower and noisier than on an idle machine; "
-        "raw and pipeline rounds are interleaved so both see the same load.",
+        f"Machine: {machine.line()}; {args.threads} torch threads. Load during the run: {load} (the benchmark "
+        "itself keeps ~2 cores busy; more means other processes shared the machine, and absolute rates are then "
+        "lower and noisier); raw and pipeline rounds are interleaved so both see the same load.",
         f"Data: frames {args.start_frame}-{args.start_frame + results['n'] - 1} of `{Path(args.video).name}` "
         f"({results['video_fps']:g} fps; re-encoded once to an MJPG clip that both raw and pipeline read), zones "
         f"`{Path(args.zones).name}`, first {args.warmup} frames of every run excluded from FPS; pipeline = "
         f"FrameSource thread -> Detector -> ByteTrack -> rules -> evidence (background writer thread) -> in-process bus"
         f"{'' if args.no_db else ' -> SQLite'}. Run took {results['wall_s']:.0f} s "
-        f"(`benchmarks/vision.py --imgsz {args.imgsz} --frames {args.frames} --start-frame {args.start_frame} --rounds {args.rounds} --loops {args.loops} "
+        f"(`benchmarks/vision.py --model {args.model} --imgsz {args.imgsz}"
+        + (f" --ppe-model {args.ppe_model}" if getattr(args, "ppe_model", "") else "")
+        + f" --frames {args.frames} --start-frame {args.start_frame} --rounds {args.rounds} --loops {args.loops} "
         f"--streams {','.join(map(str, args.streams))} --device {args.device}`).",
         "",
         *_ratio_rows(results, args.goal),

@@ -68,6 +68,7 @@ class Ctx:
     detector: Any
     zones: list[Any]
     sink: Any
+    ppe: Any = None  # the --ppe-model PPEDetector (None = off)
     source: str = ""  # the clip every pipeline run reads (the benchmark window of --video)
     events: dict[str, list[Any]] = field(default_factory=dict)
     label: str = ""
@@ -119,6 +120,12 @@ def raw_fps(ctx: Ctx, frames: list[np.ndarray]) -> tuple[float, float]:
             half=det.half,
             verbose=False,
         )
+        if ctx.ppe is not None:  # the raw baseline runs both models, as the pipeline does
+            p, pcfg = ctx.ppe.detector, ctx.ppe.detector.cfg
+            results = list(results) + list(
+                p.model.predict([image], imgsz=pcfg.imgsz, conf=pcfg.conf, iou=pcfg.iou, device=p.device,
+                                half=p.half, verbose=False)
+            )
         for r in results:  # to host, as any use of the boxes would (also waits for CUDA to finish)
             if r.boxes is not None:
                 r.boxes.data.cpu()
@@ -156,6 +163,7 @@ def pipeline_run(
         detector or ctx.detector,
         ctx.settings,
         ctx.sink.publish,
+        ppe_detector=ctx.ppe,
         realtime=realtime,
         max_frames=n,
         on_frame=on_frame,
@@ -309,7 +317,22 @@ def build(args: argparse.Namespace, tmp: Path) -> Ctx:
     detector = Detector(DetectorConfig.model_validate(settings.detector.model_dump()))
     detector.warmup()
     zones = load_zones_file(args.zones)
-    ctx = Ctx(args, settings, detector, zones, sink=None)
+    ppe = None
+    if args.ppe_model:
+        from floorwatch.config import MissingPPERule
+        from floorwatch.vision.ppe import PPEDetector
+
+        name, _, size = args.ppe_model.partition(":")
+        cfg = DetectorConfig.model_validate(
+            {**settings.detector.model_dump(), "ppe": {"model": name, "imgsz": int(size or args.imgsz)}}
+        )
+        settings = settings.model_copy(update={"detector": cfg})
+        ppe = PPEDetector(cfg)
+        ppe.detector.warmup()
+        for zone in zones:  # every zone checks helmets, so the PPE model runs on every frame
+            if not any(isinstance(r, MissingPPERule) for r in zone.rules):
+                zone.rules.append(MissingPPERule(required=["helmet"]))
+    ctx = Ctx(args, settings, detector, zones, sink=None, ppe=ppe)
     ctx.sink = open_sink(settings, store=not args.no_db, on_event=ctx.on_event)
     return ctx
 
@@ -362,6 +385,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--zones", default=str(REPO / "sample_media" / "zones.yaml"))
     ap.add_argument("--model", default="fall")
     ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument(
+        "--ppe-model",
+        default="",
+        help="NAME[:IMGSZ] of a second, PPE model on the same frames (detector.ppe); adds a missing_ppe "
+        "rule (helmet) to every zone and runs both models in the raw baseline too",
+    )
     ap.add_argument("--frames", type=int, default=250, help="frames of the video used by every measurement")
     ap.add_argument(
         "--start-frame",
