@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from floorwatch.llm.backends import LLMBackend
@@ -56,6 +56,9 @@ def extract_batch(
     results = _repair(session, backend, requests, results, prompt_version)
     rows = [_row(rep, req, res, backend.model_name, prompt_version) for rep, req, res in zip(reports, requests, results, strict=True)]
     before = _stored(session, [r.id for r in reports], backend.model_name, prompt_version)
+    calibrated = _calibrated_values(reports, rows, before, calibration)
+    for rep, row in zip(reports, rows, strict=True):
+        row["potential_severity_calibrated"] = calibrated[rep.id]
     upsert(
         session,
         ExtractionRow,
@@ -63,7 +66,6 @@ def extract_batch(
         key=["incident_id", "prompt_version", "model"],
         update=[c for c in rows[0] if c not in ("incident_id", "prompt_version", "model")] if rows else None,
     )
-    calibrated = _store_calibrated(session, reports, rows, before, calibration)
     return [
         ExtractionOutcome(
             incident_id=rep.id,
@@ -98,17 +100,16 @@ def _stored(session: Session, ids: list[int], model: str, version: str) -> dict[
     return {iid: _Stored(*rest) for iid, *rest in session.execute(stmt)}
 
 
-def _store_calibrated(
-    session: Session,
+def _calibrated_values(
     reports: Sequence[IncidentReport],
     rows: list[dict[str, Any]],
     before: dict[int, _Stored],
     calibration: SavedCalibrator | None,
 ) -> dict[int, float | None]:
-    """Keep the value of unchanged rows; compute it for new/changed ``ok`` rows; clear stale ones."""
+    """Each row's ``potential_severity_calibrated``: the stored value of an unchanged row, a prediction for a
+    new/changed ``ok`` row the calibrator was not trained on, else None (a changed row loses its stale value)."""
     values: dict[int, float | None] = {}
     predict: list[tuple[IncidentReport, dict[str, Any]]] = []
-    clear: list[tuple[IncidentReport, dict[str, Any]]] = []
     for rep, row in zip(reports, rows, strict=True):
         old = before.get(rep.id)
         unchanged = old is not None and (old.input_hash, old.status, old.potential_severity) == (
@@ -121,23 +122,10 @@ def _store_calibrated(
             text_key(rep.redacted_text) not in calibration.calibrator.trained_on
         ):
             predict.append((rep, row))
-        elif old is not None and old.calibrated is not None:
-            clear.append((rep, row))  # the extraction changed: the stored value no longer belongs to it
     if predict and calibration is not None:
         texts = [rep.redacted_text for rep, _ in predict]
         pred = calibration.calibrator.predict(texts, [row["potential_severity"] for _, row in predict])
         values |= {rep.id: float(v) for (rep, _), v in zip(predict, pred, strict=True)}
-    if predict or clear:
-        table = ExtractionRow.__table__
-        stmt = (
-            table.update()
-            .where(and_(table.c.incident_id == bindparam("iid"), table.c.prompt_version == bindparam("pv"),
-                        table.c.model == bindparam("m")))
-            .values(potential_severity_calibrated=bindparam("value"))
-        )
-        params = [{"iid": rep.id, "pv": row["prompt_version"], "m": row["model"], "value": values[rep.id]}
-                  for rep, row in predict + clear]
-        session.connection().execute(stmt, params)
     return values
 
 
