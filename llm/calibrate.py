@@ -84,11 +84,15 @@ def _text_model() -> Pipeline:
     )
 
 
+def _floats(values: Values) -> np.ndarray:
+    """LLM values as floats, ``None`` (not extracted) as NaN."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
 def _arrays(texts: Sequence[str], llm_values: Values, labels: Values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not len(texts) == len(llm_values) == len(labels):
         raise ValueError(f"lengths differ: {len(texts)} texts, {len(llm_values)} LLM values, {len(labels)} labels")
-    llm = np.array([np.nan if v is None else v for v in llm_values], dtype=float)
-    return np.asarray(texts, dtype=object), llm, np.asarray(labels, dtype=float)
+    return np.asarray(texts, dtype=object), _floats(llm_values), np.asarray(labels, dtype=float)
 
 
 def _check(llm: np.ndarray) -> None:
@@ -151,7 +155,7 @@ class SeverityCalibrator:
         if len(texts) == 0:
             return np.empty(0)
         stage1 = self.text_model.predict(np.asarray(texts, dtype=object))
-        llm = np.array([np.nan if v is None else v for v in llm_values], dtype=float)
+        llm = _floats(llm_values)
         out = np.full(len(llm), np.nan)
         has = np.isfinite(llm)
         if has.any():
@@ -233,7 +237,7 @@ def cross_fit(
             model = SeverityCalibrator(folds, seed).fit(list(x_text[train]), llm[train], y[train], check=False)
             calibrated[test] = model.predict(list(x_text[test]), llm[test])
             text_only[test] = model.predict_text(list(x_text[test]))
-    final = SeverityCalibrator(folds, seed).fit(list(x_text), llm, y)
+    final = SeverityCalibrator(folds, seed).fit(list(x_text), llm, y, check=False)  # checked above
     has = np.isfinite(llm)
     metrics = CalibrationMetrics(
         n=int(has.sum()),

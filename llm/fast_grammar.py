@@ -81,10 +81,9 @@ class GrammarFirstLlama(Llama):  # type: ignore[misc,valid-type]
 
     def _init_sampler(self, *args: Any, **kwargs: Any) -> Any:
         grammar = kwargs.get("grammar")
-        simple = kwargs.get("temp", 0.8) == 0.0 and kwargs.get("logits_processor") is None
-        simple = simple and not kwargs.get("mirostat_mode") and not kwargs.get("frequency_penalty")
-        simple = simple and not kwargs.get("presence_penalty")
-        if grammar is None or args or not simple:
+        other = ("mirostat_mode", "frequency_penalty", "presence_penalty")
+        plain = kwargs.get("logits_processor") is not None or any(kwargs.get(k) for k in other)
+        if grammar is None or args or kwargs.get("temp", 0.8) != 0.0 or plain:
             return super()._init_sampler(*args, **kwargs)
         sampler = GrammarFirstSampler(
             self._model.vocab, grammar, self._n_vocab, self.last_n_tokens_size, kwargs.get("repeat_penalty", 1.0)
