@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
+import os
 import socket
 import subprocess
 import sys
@@ -11,8 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from floorwatch.llm.gguf import ModelNotInstalledError, ensure_model
 from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.db import make_engine, session_factory, session_scope
 from floorwatch.storage.migrate import upgrade
@@ -69,3 +73,17 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
 
 def served(port: int) -> int:
     return int(httpx.get(f"http://127.0.0.1:{port}/stats", timeout=5).json()["requests"])
+
+
+def require_local_model(*modules: str) -> Path:
+    """The packaged GGUF, after importing ``llama_cpp`` and ``modules``; skip the test when something is
+    missing, or fail it under ``FLOORWATCH_REQUIRE_LLM=1`` (CI, where the model must be there)."""
+    what = " + ".join(("llama-cpp-python", *modules))
+    try:
+        for name in ("llama_cpp", *modules):
+            importlib.import_module(name)
+        return ensure_model()
+    except (ImportError, ModelNotInstalledError) as exc:
+        if os.environ.get("FLOORWATCH_REQUIRE_LLM") == "1":
+            pytest.fail(f"FLOORWATCH_REQUIRE_LLM=1 but the packaged model or {what} is missing: {exc}")
+        pytest.skip(f"packaged model or {what} not installed: {exc}")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures_prefect import PrefectServer, prefect_server  # noqa: F401
-from tests.llm_factories import add_incidents, free_port, sqlite_db, start_server
+from tests.llm_factories import add_incidents, sqlite_db
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -22,22 +21,13 @@ def test_flow_entrypoint_imports() -> None:
     assert risk_report.name == "risk-report"
 
 
-@pytest.fixture
-def llm_port() -> Iterator[int]:
-    port = free_port()
-    proc = start_server(port)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def test_flow_writes_assessments_and_artifacts(tmp_path: Path, prefect_server: PrefectServer, llm_port: int) -> None:  # noqa: F811
+def test_flow_writes_assessments_and_artifacts(tmp_path: Path, prefect_server: PrefectServer, server_port: int) -> None:  # noqa: F811
     factory = sqlite_db(tmp_path)
     add_incidents(factory, [("f1", "press", "Operator hand caught in press, injury."), ("f2", "dock", "Truck reversed into rack.")])
     env = prefect_server.env(
         FLOORWATCH_DATABASE__URL=f"sqlite:///{tmp_path / 'fw.db'}",
         FLOORWATCH_LLM__BACKEND="openai",
-        FLOORWATCH_LLM__BASE_URL=f"http://127.0.0.1:{llm_port}/v1",
+        FLOORWATCH_LLM__BASE_URL=f"http://127.0.0.1:{server_port}/v1",
         FLOORWATCH_MEDIA__DIR=str(tmp_path / "media"),
     )
     env.pop("FLOORWATCH_CONFIG", None)

@@ -7,22 +7,19 @@ Skipped when the model or the server extra is missing, unless ``FLOORWATCH_REQUI
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from floorwatch.config import LLMConfig
 from floorwatch.llm.backends import OpenAIBackend, rejects_json_schema
-from floorwatch.llm.gguf import ModelNotInstalledError, ensure_model
 from floorwatch.llm.prompts import extraction_request
 from floorwatch.schemas.llm import HAZARD_CATEGORIES, IncidentExtraction
-from tests.llm_factories import free_port
+from tests.llm_factories import free_port, require_local_model
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
@@ -33,23 +30,9 @@ REPORTS = [
 ]
 
 
-def _model() -> Path:
-    try:
-        import fastapi  # noqa: F401
-        import llama_cpp.server  # noqa: F401
-        import sse_starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-
-        return ensure_model()
-    except (ImportError, ModelNotInstalledError) as exc:
-        if os.environ.get("FLOORWATCH_REQUIRE_LLM") == "1":
-            pytest.fail(f"FLOORWATCH_REQUIRE_LLM=1 but the model or llama_cpp.server is missing: {exc}")
-        pytest.skip(f"packaged model or llama-cpp-python[server] not installed: {exc}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    model = _model()
+    model = require_local_model("fastapi", "llama_cpp.server", "sse_starlette", "uvicorn")
     port = free_port()
     log = (tmp_path_factory.mktemp("llamacpp") / "server.log").open("wb")
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",

@@ -6,43 +6,26 @@ Skipped when the model or llama-cpp-python is not installed, unless ``FLOORWATCH
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from floorwatch.llm.gguf import (
-    MODEL_FILENAME,
-    ModelChecksumError,
-    ModelNotInstalledError,
-    ensure_model,
-    locate_parts,
-)
+from floorwatch.llm.gguf import MODEL_FILENAME, ModelChecksumError, ensure_model, locate_parts
+from tests.llm_factories import require_local_model
 
 pytestmark = pytest.mark.llm
 
 
-def _require_model() -> Path:
-    try:
-        import llama_cpp  # noqa: F401
-
-        return ensure_model()
-    except (ImportError, ModelNotInstalledError) as exc:
-        if os.environ.get("FLOORWATCH_REQUIRE_LLM") == "1":
-            pytest.fail(f"FLOORWATCH_REQUIRE_LLM=1 but the local LLM is missing: {exc}")
-        pytest.skip(f"local LLM not installed: {exc}")
-
-
 def test_model_is_reassembled_verified_and_reused(tmp_path: Path) -> None:
-    path = _require_model()
+    path = require_local_model()
     assert path.name == MODEL_FILENAME and path.stat().st_size == sum(p.stat().st_size for p in locate_parts())
     mtime = path.stat().st_mtime_ns
     assert ensure_model(path.parent) == path and path.stat().st_mtime_ns == mtime  # stamp reused, not rebuilt
 
 
 def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
-    _require_model()
+    require_local_model()
     with pytest.raises(ModelChecksumError, match="refusing"):
         ensure_model(tmp_path, sha256="0" * 64)
     assert not any(tmp_path.iterdir())  # nothing half-written is left behind
@@ -50,7 +33,7 @@ def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_injected_report_cannot_steer_other_zones(tmp_path: Path) -> None:
-    _require_model()
+    require_local_model()
     from floorwatch.config import Settings
     from floorwatch.llm.backends import LocalBackend
     from floorwatch.llm.job import run_risk_job
@@ -98,7 +81,7 @@ def test_injected_report_cannot_steer_other_zones(tmp_path: Path) -> None:
 
 def test_grammar_first_decoding_matches_the_plain_chain() -> None:
     """Same greedy output as llama-cpp-python's own chain; the full-vocabulary grammar runs only when needed."""
-    path = _require_model()
+    path = require_local_model()
     from llama_cpp import Llama
 
     from floorwatch.llm.backends import json_schema_of

@@ -25,6 +25,7 @@ from floorwatch.schemas.events import AlertEvent
 from floorwatch.vision.detections import PERSON_LABELS, Detections, share_inside
 from floorwatch.vision.ppe import PPERuleError, PPEStage, keep_labels, merge_ppe, settings_ppe_problems
 from tests.conftest import shared_data
+from tests.vision_factories import RecordingPredictor
 
 HELMET, NO_HELMET, PERSON = 0, 1, 3  # classes of the ppe dataset's label files
 FALL_TO_PERSON_ONLY = "detector.model 'fall' gives only [person, fallen_person]"
@@ -222,20 +223,6 @@ def test_building_a_pipeline_without_a_ppe_model_names_the_problem(models, tmp_p
     VisionPipeline(camera, models[0], Settings(), lambda _e: None, ppe_detector=models[1])  # served: no error
 
 
-class _Recording:
-    """Records the batch sizes and serving thread of the PPE model calls (``detector`` exposes its labels)."""
-
-    def __init__(self, detector) -> None:  # type: ignore[no-untyped-def]
-        self.detector = detector
-        self.calls: list[int] = []
-        self.threads: set[str] = set()
-
-    def predict(self, frames: list[np.ndarray]) -> list[Detections]:
-        self.calls.append(len(frames))
-        self.threads.add(threading.current_thread().name)
-        return self.detector.predict(frames)
-
-
 def test_watch_runs_the_ppe_model_for_every_camera_through_its_own_batcher(models, tmp_path: Path) -> None:
     from floorwatch.vision.service import watch
 
@@ -251,7 +238,7 @@ def test_watch_runs_the_ppe_model_for_every_camera_through_its_own_batcher(model
         detector={"model": "fall", "batch": 2, "ppe": {"model": "helmet"}},
         cameras=[{"id": cam, "source": source, "zones": zones} for cam in ("cam-a", "cam-b")],
     )
-    ppe = _Recording(models[1])
+    ppe = RecordingPredictor(models[1])
     events: list[AlertEvent] = []
     lock = threading.Lock()
 

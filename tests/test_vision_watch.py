@@ -6,33 +6,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pytest
-
 from floorwatch.config import CameraConfig, DetectorConfig, MediaConfig, Settings, load_zones_file
 from floorwatch.schemas.events import AlertEvent
 from tests.conftest import REPO_ROOT
+from tests.vision_factories import RecordingPredictor
 
 VTEST = REPO_ROOT / "sample_media" / "vtest.avi"
 ZONES = REPO_ROOT / "sample_media" / "zones.yaml"
 FRAMES = 20
 
 
-class _CountingDetector:
-    """The real detector, recording how many frames each model call got (from the batching thread)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.calls: list[int] = []
-        self.threads: set[str] = set()
-
-    def predict(self, frames: list[np.ndarray]) -> list[Any]:
-        self.calls.append(len(frames))
-        self.threads.add(threading.current_thread().name)
-        return self.inner.predict(frames)
-
-
-@pytest.mark.skipif(not VTEST.exists(), reason=f"{VTEST} (sample video of the repo) is missing")
 def test_watch_batches_frames_of_two_cameras_through_one_detector(tmp_path: Path) -> None:
     from floorwatch.vision.service import apply_runtime, build_detector, watch
 
@@ -44,7 +27,7 @@ def test_watch_batches_frames_of_two_cameras_through_one_detector(tmp_path: Path
         cameras=[CameraConfig(id=cam, source=str(VTEST), zones=zones) for cam in ("cam-a", "cam-b")],
     )
     apply_runtime(settings)
-    det = _CountingDetector(build_detector(settings.detector))
+    det = RecordingPredictor(build_detector(settings.detector))
     events: list[Any] = []
     lock = threading.Lock()
 
