@@ -108,24 +108,17 @@ def raw_fps(ctx: Ctx, frames: list[np.ndarray]) -> tuple[float, float]:
     Returns:
         Frames per second of wall time and process CPU ms per frame, both after the warm-up frames.
     """
-    det, cfg = ctx.detector, ctx.detector.cfg
+    models = [ctx.detector] + ([ctx.ppe.detector] if ctx.ppe is not None else [])  # the pipeline runs both
     done_at, cpu_at = [], []
     for image in frames:
-        results = det.model.predict(
-            [image],
-            imgsz=cfg.imgsz,
-            conf=cfg.conf,
-            iou=cfg.iou,
-            device=det.device,
-            half=det.half,
-            verbose=False,
-        )
-        if ctx.ppe is not None:  # the raw baseline runs both models, as the pipeline does
-            p, pcfg = ctx.ppe.detector, ctx.ppe.detector.cfg
-            results = list(results) + list(
-                p.model.predict([image], imgsz=pcfg.imgsz, conf=pcfg.conf, iou=pcfg.iou, device=p.device,
-                                half=p.half, verbose=False)
+        results = [
+            r
+            for det in models
+            for r in det.model.predict(
+                [image], imgsz=det.cfg.imgsz, conf=det.cfg.conf, iou=det.cfg.iou, device=det.device, half=det.half,
+                verbose=False,
             )
+        ]
         for r in results:  # to host, as any use of the boxes would (also waits for CUDA to finish)
             if r.boxes is not None:
                 r.boxes.data.cpu()
