@@ -5,7 +5,7 @@ Measures, for the chosen backend (default ``local``):
 * Spearman of the extracted ``potential_severity`` with the dataset's ``Potential Accident Level`` (I-VI);
 * agreement of ``hazard_category`` with ``Critical Risk`` after the mapping ``CRITICAL_RISK_MAP`` below
   (rows whose label has no counterpart in the taxonomy, e.g. ``Others``, are left out and counted);
-* the same Spearman for the calibrated potential severity (``floorwatch.llm.calibrate_store``: fitted on
+* the same Spearman for the calibrated potential severity (``floorwatch.calibration.store``: fitted on
   the file's own labels, every row predicted OUT-OF-FOLD by a model that never saw it);
 * Spearman, across plants (``Local`` = zone), of the computed zone risk score with the mean potential
   level of the plant's incidents (all 285 incidents count; not-yet-extracted ones at potential 3),
@@ -32,11 +32,11 @@ from zoneinfo import ZoneInfo
 
 from scipy.stats import spearmanr
 
+from floorwatch.calibration.store import calibrate_stored
 from floorwatch.config import Settings
+from floorwatch.ingest.reports import ColumnMapping, ingest_file
 from floorwatch.llm.backends import make_backend
-from floorwatch.llm.calibrate_store import calibrate_stored
 from floorwatch.llm.extract import extract_reports
-from floorwatch.llm.ingest import ColumnMapping, ingest_file
 from floorwatch.llm.risk import compute_zone
 from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.db import make_engine, session_factory, session_scope

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from floorwatch.llm.embed import load_embedder
-from floorwatch.llm.manuals import ingest_manual
-from floorwatch.llm.retrieval import ManualIndex
+from floorwatch.manuals.embed import load_embedder
+from floorwatch.manuals.retrieval import ManualIndex
+from floorwatch.manuals.sections import ingest_manual
 from floorwatch.storage.db import make_engine, session_factory, session_scope
 from floorwatch.storage.migrate import upgrade
 

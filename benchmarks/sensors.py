@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from floorwatch.llm.anomaly import DetectorConfig, detect, fit, point_labels, split_fit
-from floorwatch.llm.sensors import read_sensor_csv
+from floorwatch.signals.anomaly import AnomalyDetectorConfig, detect, fit, point_labels, split_fit
+from floorwatch.signals.sensors import read_sensor_csv
 
 REPO = Path(__file__).resolve().parents[1]
 LEADERBOARD = [
@@ -35,7 +35,7 @@ LEADERBOARD = [
 ]
 
 
-def score_files(files: list[Path], cfg: DetectorConfig) -> dict[str, float]:
+def score_files(files: list[Path], cfg: AnomalyDetectorConfig) -> dict[str, float]:
     """Pooled point-wise F1 / FAR / MAR over ``files``."""
     tp = fp = fn = tn = 0
     for path in files:
@@ -58,14 +58,14 @@ def main() -> None:
     files = sorted((p for p in args.data.glob("*.csv") if p.stem.isdigit()), key=lambda p: int(p.stem))
     if not files:
         raise SystemExit(f"no SKAB valve1 files (0.csv ... 15.csv) under {args.data}")
-    cfg = DetectorConfig()
+    cfg = AnomalyDetectorConfig()
     t0 = time.perf_counter()
     m = score_files(files, cfg)
     secs = time.perf_counter() - t0
     machine = f"{platform.machine()} {platform.processor() or ''} ({platform.system()}), Python {platform.python_version()}"
     lines = [
         "", f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine}", "",
-        f"Detector `floorwatch.llm.anomaly` defaults ({cfg}), SKAB valve1 files 0-15 ({len(files)} files), "
+        f"Detector `floorwatch.signals.anomaly` defaults ({cfg}), SKAB valve1 files 0-15 ({len(files)} files), "
         f"fit on each file's first {cfg.fit_seconds:g} s, scored point-wise on whole files against `anomaly`.", "",
         "| method | F1 | FAR, % | MAR, % | data |", "|---|---|---|---|---|",
         f"| **Floorwatch (this run)** | **{m['f1']:.3f}** | **{m['far']:.2f}** | **{m['mar']:.2f}** | valve1 (16 files) |",

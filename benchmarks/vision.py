@@ -295,9 +295,9 @@ def build(args: argparse.Namespace, tmp: Path) -> Ctx:
 
     configure_offline()
     set_threads(args.threads, 1)
+    from floorwatch.app import open_publisher
     from floorwatch.config import DetectorConfig, Settings, load_zones_file
     from floorwatch.vision.detector import Detector
-    from floorwatch.vision.service import open_sink
 
     settings = Settings.model_validate(
         {
@@ -326,7 +326,7 @@ def build(args: argparse.Namespace, tmp: Path) -> Ctx:
             if not any(isinstance(r, MissingPPERule) for r in zone.rules):
                 zone.rules.append(MissingPPERule(required=["helmet"]))
     ctx = Ctx(args, settings, detector, zones, sink=None, ppe=ppe)
-    ctx.sink = open_sink(settings, store=not args.no_db, on_event=ctx.on_event)
+    ctx.sink = open_publisher(settings, store=not args.no_db, on_event=ctx.on_event)
     return ctx
 
 

@@ -1,5 +1,7 @@
 """Event bus: the ``EventBus`` protocol, the in-process default, Kafka, and the Kafka -> database sink.
 
+The configured bus is built in one place, :func:`floorwatch.app.make_bus`.
+
 Kafka and the sink load lazily so importing ``floorwatch.bus`` does not pull in kafka-python.
 """
 
@@ -20,7 +22,6 @@ __all__ = [
     "KafkaEventConsumer",
     "all_topics",
     "database_handler",
-    "make_bus",
     "run_sink",
     "topic_for",
 ]
@@ -29,7 +30,6 @@ _LAZY = {
     "KafkaBus": "floorwatch.bus.kafka",
     "KafkaEventConsumer": "floorwatch.bus.kafka",
     "run_sink": "floorwatch.bus.sink",
-    "make_bus": "floorwatch.bus.factory",
 }
 
 

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-from floorwatch.schemas.events import TOPIC_SUFFIX, AlertEvent, AnomalyEvent, OutageEvent
-
-BusEvent = AlertEvent | OutageEvent | AnomalyEvent
+from floorwatch.schemas.events import TOPIC_SUFFIX, AlertEvent, BusEvent
 
 
 class BusError(RuntimeError):

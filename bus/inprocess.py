@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from floorwatch.bus.base import BusError, BusEvent, stamp_published
+from floorwatch.bus.base import BusError, stamp_published
+from floorwatch.schemas.events import BusEvent
 
 log = logging.getLogger(__name__)
 

@@ -28,14 +28,13 @@ from pydantic import ValidationError
 from floorwatch.bus.base import (
     BatchHandler,
     BusError,
-    BusEvent,
     BusMessage,
     all_topics,
     stamp_published,
     topic_for,
 )
 from floorwatch.config import BusConfig
-from floorwatch.schemas.events import TOPIC_SUFFIX, event_key, parse_event
+from floorwatch.schemas.events import TOPIC_SUFFIX, BusEvent, event_key, parse_event
 
 log = logging.getLogger(__name__)
 

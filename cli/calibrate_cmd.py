@@ -44,8 +44,8 @@ def severity(
 ) -> None:
     """Fit the potential-severity calibrator on labelled, extracted incident reports (exit 2: no/too few/bad labels)."""
     from floorwatch.app import open_database
-    from floorwatch.llm.calibrate import CalibrationError, default_calibration_path
-    from floorwatch.llm.calibrate_store import calibrate_stored
+    from floorwatch.calibration.calibrator import CalibrationError, default_calibration_path
+    from floorwatch.calibration.store import calibrate_stored
 
     settings = load_or_exit(config)
     path = out or default_calibration_path()

@@ -49,7 +49,7 @@ def reports(
     strict: Annotated[bool, typer.Option(help="Refuse a whole file when any row is bad")] = False,
 ) -> None:
     """Ingest incident reports (idempotent: a second run changes nothing)."""
-    from floorwatch.llm.ingest import ColumnMapping, IngestError, ingest_file
+    from floorwatch.ingest.reports import ColumnMapping, IngestError, ingest_file
 
     settings = load_or_exit(config)
     if source_name and len(paths) > 1:
@@ -86,8 +86,8 @@ def sensors(
     publish: Annotated[bool, typer.Option(help="Publish AnomalyEvents on the configured bus")] = False,
 ) -> None:
     """Ingest sensor readings, detect anomalies and store them (idempotent)."""
-    from floorwatch.llm.anomaly import DetectorConfig
-    from floorwatch.llm.sensors import SensorFileError, ingest_sensor_file, publish_anomalies
+    from floorwatch.signals.anomaly import AnomalyDetectorConfig
+    from floorwatch.signals.sensors import SensorFileError, ingest_sensor_file, publish_anomalies
 
     settings = load_or_exit(config)
     factory = _open(settings)
@@ -95,12 +95,12 @@ def sensors(
     if publish:
         from floorwatch.app import make_bus
 
-        bus = make_bus(settings)
+        bus = make_bus(settings, factory)
     try:
         with session_scope(factory) as session:
             result = ingest_sensor_file(
                 session, path, zone=zone, asset=asset, sep=sep, time_column=time_column,
-                window_seconds=window_seconds, detector=DetectorConfig(fit_seconds=fit_seconds),
+                window_seconds=window_seconds, detector=AnomalyDetectorConfig(fit_seconds=fit_seconds),
                 baseline=baseline, tz=ZoneInfo(settings.site.timezone),
             )
         if bus is not None:  # only after the database commit
@@ -129,8 +129,8 @@ def manuals(
     embed: Annotated[bool, typer.Option(help="Embed sections with the packaged MiniLM (else keyword search only)")] = True,
 ) -> None:
     """Ingest safety manuals as sections for the risk report (idempotent: a second run changes nothing)."""
-    from floorwatch.llm.embed import try_load_embedder
-    from floorwatch.llm.manuals import ManualError, ingest_manual
+    from floorwatch.manuals.embed import try_load_embedder
+    from floorwatch.manuals.sections import ManualError, ingest_manual
 
     settings = load_or_exit(config)
     factory = _open(settings)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 import typer
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
-from floorwatch.config import Settings
 
 EXIT_BAD_OPTION = 1
 EXIT_NO_MODEL = 3
@@ -41,11 +40,6 @@ def parse_when(value: str | None, tz: ZoneInfo, option: str, end_of_day: bool = 
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
 
 
-def default_out_dir(settings: Settings) -> Path:
-    """``media.dir/reports/<UTC timestamp>/``."""
-    return settings.media.dir / "reports" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
 def report(
     config: ConfigOption = None,
     since: Annotated[str | None, typer.Option(help="Period start, YYYY-MM-DD or ISO datetime (default: first data)")] = None,
@@ -62,7 +56,8 @@ def report(
     from floorwatch.app import open_database
     from floorwatch.llm.backends import make_backend
     from floorwatch.llm.gguf import ModelChecksumError, ModelNotInstalledError
-    from floorwatch.llm.job import NoDataError, run_risk_job, write_report_files
+    from floorwatch.llm.job import NoDataError, run_risk_job
+    from floorwatch.review.report_files import default_out_dir, write_report_files
     from floorwatch.storage.db import SchemaOutdatedError
 
     settings = load_or_exit(config)

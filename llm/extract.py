@@ -7,7 +7,7 @@ is stored as ``status='failed'`` with the reason, and the batch goes on. Replies
 and idempotent.
 
 When a severity calibrator fitted for this prompt version and model is saved (``floorwatch calibrate
-severity``, :mod:`floorwatch.llm.calibrate`), a new or changed ``ok`` row also gets
+severity``, :mod:`floorwatch.calibration.calibrator`), a new or changed ``ok`` row also gets
 ``potential_severity_calibrated``. A row whose extraction did not change keeps its stored value (so the
 out-of-fold values written at calibration are never replaced by the in-sample fit), and a report the
 calibrator was trained on is never given the trained model's own prediction.
@@ -23,9 +23,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from floorwatch.calibration.calibrator import SavedCalibrator, applicable_calibrator, text_key
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.cache import cached_generate, remember
-from floorwatch.llm.calibrate import SavedCalibrator, applicable_calibrator, text_key
 from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow

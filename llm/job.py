@@ -1,15 +1,14 @@
 """Library entry of the risk job: extract the period's incidents (map), assess each zone (reduce).
 
-Used by ``floorwatch report``, the ``risk_report`` Prefect flow and the incident benchmark alike.
+Used by ``floorwatch report``, the ``risk_report`` Prefect flow and the incident benchmark alike; the
+report files are written by ``floorwatch.review.report_files`` from the returned :class:`RiskReport`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -20,6 +19,7 @@ from floorwatch.llm.backends import LLMBackend, make_backend
 from floorwatch.llm.extract import extract_reports
 from floorwatch.llm.risk import assess_zones, top_hazards
 from floorwatch.llm.risk_context import load_manual_index, zone_context
+from floorwatch.schemas.evidence import ZoneFacts
 from floorwatch.schemas.llm import ExtractionOutcome, Period, RiskReport, ZoneRisk
 from floorwatch.schemas.tables import Alert, CameraOutage, IncidentReport, SensorAnomaly, Zone
 from floorwatch.storage.db import session_scope
@@ -70,9 +70,16 @@ def select_incidents(session: Session, period: Period, zones: Sequence[str] | No
     return list(session.scalars(stmt))
 
 
+class PeriodAssessment(BaseModel):
+    """The reduce step's result: one assessment per zone, and the facts it was computed from (for the report)."""
+
+    zones: list[ZoneRisk]
+    facts: dict[str, ZoneFacts]
+
+
 def assess_period(
     factory: sessionmaker[Session], settings: Settings, backend: LLMBackend, period: Period, zones: Sequence[str]
-) -> list[ZoneRisk]:
+) -> PeriodAssessment:
     """Reduce step over ``zones`` for ``period`` (trend against the previous period of equal length)."""
     length = period.end - period.start
     prev_end = period.start - timedelta(microseconds=1)
@@ -80,6 +87,7 @@ def assess_period(
     with session_scope(factory) as session:
         items = []
         contexts = []
+        facts: dict[str, ZoneFacts] = {}
         manuals = load_manual_index(session, threads=settings.runtime.torch_threads)
         for zone_id in zones:
             ev = zone_evidence(session, zone_id, period.start, period.end, cam_map)
@@ -87,8 +95,12 @@ def assess_period(
             cfg = settings.zone(zone_id)
             items.append((ev, prev, (cfg.description or cfg.name) if cfg else ""))
             hazards = [h.category for h in top_hazards(ev)]
-            contexts.append(zone_context(session, manuals, ev, hazards, settings.site.shifts, settings.site.timezone))
-        return assess_zones(session, backend, items, contexts=contexts)
+            ctx = zone_context(session, manuals, ev, hazards, settings.site.shifts, settings.site.timezone)
+            contexts.append(ctx)
+            facts[zone_id] = ZoneFacts(
+                zone_id=zone_id, evidence=ev, time_patterns=ctx.time_patterns, machine_signals=ctx.signals
+            )
+        return PeriodAssessment(zones=assess_zones(session, backend, items, contexts=contexts), facts=facts)
 
 
 class JobPlan(BaseModel):
@@ -168,37 +180,14 @@ def run_risk_job(
     outcomes: list[ExtractionOutcome] = extract_reports(
         factory, llm, plan.incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, 8000)
     )
-    risks = assess_period(factory, settings, llm, plan.period, plan.zone_ids)
+    assessed = assess_period(factory, settings, llm, plan.period, plan.zone_ids)
     return RiskReport(
         period=plan.period,
         backend=llm.name,
         model=llm.model_name,
         generated_at=datetime.now(UTC),
-        zones=risks,
+        zones=assessed.zones,
         incidents=outcomes,
+        facts=assessed.facts,
         seconds=time.perf_counter() - t0,
     )
-
-
-def write_report_files(
-    report: RiskReport, out_dir: Path, settings: Settings, factory: sessionmaker[Session]
-) -> list[Path]:
-    """Write ``report.json`` (the ``--json`` document), ``risk_report.full.json`` (the typed result)
-    and, when ``floorwatch.review`` is present, its ``report.html`` / ``report.md``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in (
-        ("report.json", json.dumps(report.public_json(), indent=2, ensure_ascii=False)),
-        ("risk_report.full.json", report.model_dump_json(indent=2)),
-    ):
-        tmp = out_dir / f".{name}.tmp"
-        tmp.write_text(text + "\n", encoding="utf-8")
-        tmp.replace(out_dir / name)
-        written.append(out_dir / name)
-    try:
-        from floorwatch.review.report import render_report
-    except ImportError:
-        return written
-    with session_scope(factory) as session:
-        paths = render_report(session, report.period.start, report.period.end, settings.media.dir, out_dir, settings=settings)
-    return written + [paths.html, paths.markdown]

@@ -17,11 +17,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from floorwatch.config import ShiftConfig
-from floorwatch.llm.retrieval import ManualIndex, manual_context_lines, procedure_gaps, sections_for_hazards
-from floorwatch.llm.time_patterns import overheating_summary, time_patterns
+from floorwatch.manuals.retrieval import (
+    ManualIndex,
+    manual_context_lines,
+    procedure_gaps,
+    sections_for_hazards,
+)
 from floorwatch.schemas.evidence import ZoneEvidence
 from floorwatch.schemas.manuals import ZoneContext
 from floorwatch.schemas.tables import ManualSection
+from floorwatch.schemas.time_patterns import TimePatterns
+from floorwatch.signals.time_patterns import overheating_summary, time_patterns
 
 MANUAL_REF = re.compile(r"\s*\[manual:([^\]\n]+)\]")
 MAX_HAZARDS = 4
@@ -52,11 +58,12 @@ def zone_context(
 ) -> ZoneContext:
     """Manual sections, gaps, time-pattern summary and machine-heat signals of one zone and period."""
     heat = overheating_summary(session, ev.zone_id, ev.start, ev.end)
+    patterns: TimePatterns | None
     try:
         patterns = time_patterns(session, ev.zone_id, ev.start, ev.end, shifts, tz)
-        significant = [s for s in patterns.series if s.not_uniform() and s.peak is not None]
     except ValueError:  # empty or over-long window: no time pattern to report
-        significant = []
+        patterns = None
+    significant = [s for s in patterns.series if s.not_uniform() and s.peak is not None] if patterns else []
     time_lines = [
         f"{s.kind}s cluster by {s.dimension}: {s.peak.label} has {s.peak.count} of {s.total} "  # type: ignore[union-attr]
         f"(p={s.p_value:.2g})"
@@ -71,6 +78,7 @@ def zone_context(
         time_lines=time_lines,
         signals=[s.description for s in heat.signals],
         patterns=significant,
+        time_patterns=patterns,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from floorwatch.review import plots
 from floorwatch.review.fatigue import ThresholdSuggestion, suggest_threshold_changes
 from floorwatch.review.media import png_data_uri
 from floorwatch.review.report_data import ZoneCard, risk_points, zone_cards
+from floorwatch.schemas.evidence import ZoneFacts
 from floorwatch.schemas.tables import Alert, Sensor, SensorAnomaly, SensorWindow
 from floorwatch.storage.queries import dismissal_rates
 
@@ -116,8 +118,10 @@ def build_context(
     out_dir: Path,
     base_url: str | None = None,
     settings: Settings | None = None,
+    facts: Mapping[str, ZoneFacts] | None = None,
 ) -> dict[str, Any]:
-    """Everything the report templates need (cards, PNG figures, fatigue suggestions)."""
+    """Everything the report templates need (cards, PNG figures, fatigue suggestions); ``facts`` as in
+    :func:`render_report`."""
     for name, value in (("period_start", period_start), ("period_end", period_end)):
         if value.tzinfo is None:
             raise ValueError(f"{name}={value.isoformat()} is naive: pass an aware datetime (UTC)")
@@ -132,7 +136,7 @@ def build_context(
     tz = settings.site.timezone if settings else "UTC"
     shifts = settings.site.shifts if settings else SiteConfig().shifts
     cards: list[ZoneCard] = zone_cards(
-        session, period_start, period_end, media_dir, out_dir, base_url, camera_zones, shifts, tz
+        session, period_start, period_end, media_dir, out_dir, base_url, camera_zones, shifts, tz, facts
     )
     polygons = {z.id: z.map_polygon for z in settings.zones if z.map_polygon} if settings else {}
     figures: dict[str, bytes | None] = {
@@ -178,6 +182,7 @@ def render_report(
     out_dir: Path,
     base_url: str | None = None,
     settings: Settings | None = None,
+    facts: Mapping[str, ZoneFacts] | None = None,
 ) -> ReportPaths:
     """Render ``report.html`` (self-contained) and ``report.md`` (+ ``figures/*.png``) into ``out_dir``.
 
@@ -189,13 +194,15 @@ def render_report(
         out_dir: folder to write into (created).
         base_url: dashboard URL; evidence links then point at its pages, else at media files.
         settings: configuration, for the site name, time zone, map polygons and rule thresholds.
+        facts: per zone, what the risk job computed for this period (``RiskReport.facts``); those zones'
+            evidence and time patterns are rendered as given, the others are read from the database.
 
     Raises:
         ValueError: naive datetimes or ``period_start > period_end``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = build_context(session, period_start, period_end, Path(media_dir), out_dir, base_url, settings)
+    ctx = build_context(session, period_start, period_end, Path(media_dir), out_dir, base_url, settings, facts)
     env = _env()
     fig_dir = out_dir / "figures"
     fig_paths = []

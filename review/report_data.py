@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from floorwatch.config import ShiftConfig, SiteConfig
 from floorwatch.review.media import UnsafeMediaPath, resolve_media, thumbnail_data_uri
 from floorwatch.review.report_when import WhenBlock, when_block
-from floorwatch.schemas.evidence import AlertSummary, ZoneEvidence
+from floorwatch.schemas.evidence import AlertSummary, ZoneEvidence, ZoneFacts
 from floorwatch.schemas.tables import RiskAssessment, Zone
 from floorwatch.storage.queries import zone_evidence, zones_with_activity
 
@@ -218,20 +218,25 @@ def zone_cards(
     camera_zones: dict[str, list[str]] | None = None,
     shifts: Sequence[ShiftConfig] | None = None,
     tz: str = "UTC",
+    facts: Mapping[str, ZoneFacts] | None = None,
 ) -> list[ZoneCard]:
     """One card per zone that was assessed or had activity in ``[start, end]``, highest risk first.
 
-    ``shifts`` (default: the default site shifts) and ``tz`` are used for the time patterns.
+    ``shifts`` (default: the default site shifts) and ``tz`` are used for the time patterns. A zone in
+    ``facts`` (what the risk job computed for exactly this period) uses its evidence and time patterns as
+    given; the others are queried.
     """
+    facts = facts or {}
     shifts = list(shifts) if shifts is not None else SiteConfig().shifts
     assessments = latest_assessments(session, start, end)
-    zone_ids = sorted(set(assessments) | set(zones_with_activity(session, start, end)))
+    zone_ids = sorted(set(assessments) | set(facts) | set(zones_with_activity(session, start, end)))
     names = {
         zid: name for zid, name in session.execute(select(Zone.id, Zone.name).where(Zone.id.in_(zone_ids)))
     }
     cards = []
     for zid in zone_ids:
-        ev = zone_evidence(session, zid, start, end, camera_zones)
+        known = facts.get(zid)
+        ev = known.evidence if known is not None else zone_evidence(session, zid, start, end, camera_zones)
         ra = assessments.get(zid)
         cited = {f"{e.kind}:{e.ref_id}" for e in ra.evidence if e.cited} if ra else set()
         items, more = evidence_items(ev, cited, media_dir, out_dir, base_url)
@@ -247,7 +252,7 @@ def zone_cards(
                 "outages": len(ev.outages),
             },
             dismissed_share=ev.dismissed_share,
-            when=when_block(session, zid, start, end, shifts, tz, ra, ra.actions or [] if ra else []),
+            when=when_block(session, zid, start, end, shifts, tz, ra, ra.actions or [] if ra else [], known),
         )
         if ra is not None:
             card = card.model_copy(

@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from floorwatch.config import ShiftConfig
-from floorwatch.llm.time_patterns import overheating_summary, time_patterns
+from floorwatch.schemas.evidence import ZoneFacts
 from floorwatch.schemas.tables import ManualSection, RiskAssessment
 from floorwatch.schemas.time_patterns import PatternSeries, TimePatterns
+from floorwatch.signals.time_patterns import overheating_summary, time_patterns
 
 ALPHA = 0.05
 MIN_EVENTS = 5  # below this, no verdict on a time pattern is given
@@ -162,13 +163,22 @@ def when_block(
     tz: str,
     ra: RiskAssessment | None,
     actions: Sequence[Any] = (),
+    facts: ZoneFacts | None = None,
 ) -> WhenBlock:
-    """The "When" (time patterns from the database) and "Procedures" blocks of one zone card."""
+    """The "When" (time patterns) and "Procedures" blocks of one zone card.
+
+    ``facts`` (what the risk job computed for this zone and period) supplies the time patterns and machine
+    signals; without it they are computed from the database.
+    """
     block = WhenBlock(timezone=tz)
-    try:
-        tp = time_patterns(session, zone_id, start, end, shifts, tz)
-    except ValueError:  # empty or over-long period: no time pattern to show
-        tp = None
+    tp: TimePatterns | None
+    if facts is not None:
+        tp = facts.time_patterns
+    else:
+        try:
+            tp = time_patterns(session, zone_id, start, end, shifts, tz)
+        except ValueError:  # empty or over-long period: no time pattern to show
+            tp = None
     if tp is not None:
         matrices = [tp.weekday_hour[k] for k in ("alert", "incident") if k in tp.weekday_hour]
         total = [[sum(m[d][h] for m in matrices) for h in range(24)] for d in range(7)]
@@ -178,8 +188,10 @@ def when_block(
         for kind in ("alert", "incident"):
             for b in tp.get(kind, "shift").buckets:  # type: ignore[arg-type]
                 block.shift_counts[b.label] = block.shift_counts.get(b.label, 0) + b.count
-    heat = overheating_summary(session, zone_id, start, end)
-    block.machine_signals = [s.description for s in heat.signals]
+    if facts is not None:
+        block.machine_signals = list(facts.machine_signals)
+    else:
+        block.machine_signals = [s.description for s in overheating_summary(session, zone_id, start, end).signals]
     if ra is not None:
         ctx = ra.context or {}
         sections = _cited_sections(session, ra)

@@ -68,19 +68,22 @@ class AnomalyEvent(_Event):
     method: str = Field("", max_length=200)
 
 
-Event = Annotated[AlertEvent | OutageEvent | AnomalyEvent, Field(discriminator="kind")]
-EVENT_ADAPTER: TypeAdapter[AlertEvent | OutageEvent | AnomalyEvent] = TypeAdapter(Event)
+BusEvent = AlertEvent | OutageEvent | AnomalyEvent
+"""Any event that crosses the bus; the one name every producer, bus and writer uses."""
+
+Event = Annotated[BusEvent, Field(discriminator="kind")]
+EVENT_ADAPTER: TypeAdapter[BusEvent] = TypeAdapter(Event)
 
 TOPIC_SUFFIX: dict[str, str] = {"alert": "alerts", "outage": "outages", "anomaly": "anomalies"}
 
 
-def event_key(event: AlertEvent | OutageEvent | AnomalyEvent) -> str:
+def event_key(event: BusEvent) -> str:
     """Partition key: order holds per camera (alerts, outages) or per zone (anomalies)."""
     if isinstance(event, AnomalyEvent):
         return event.zone_id
     return event.camera_id
 
 
-def parse_event(raw: bytes | str) -> AlertEvent | OutageEvent | AnomalyEvent:
+def parse_event(raw: bytes | str) -> BusEvent:
     """Validate a JSON message against the event schema (raises pydantic.ValidationError)."""
     return EVENT_ADAPTER.validate_json(raw)

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from floorwatch.schemas.time_patterns import TimePatterns
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -104,6 +106,17 @@ class ZoneEvidence(_Frozen):
     @property
     def is_empty(self) -> bool:
         return not (self.alerts or self.incidents or self.anomalies or self.outages)
+
+
+class ZoneFacts(_Frozen):
+    """What the risk job computed about one zone and period, so the report renders it instead of recomputing."""
+
+    zone_id: str
+    evidence: ZoneEvidence
+    time_patterns: TimePatterns | None = Field(
+        None, description="Alerts and incidents by hour, weekday and shift; None for an empty or over-long period"
+    )
+    machine_signals: list[str] = Field(default_factory=list, description="Assets that keep overheating")
 
 
 class DismissalRate(_Frozen):

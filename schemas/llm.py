@@ -31,6 +31,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from floorwatch.schemas.evidence import ZoneFacts
 from floorwatch.schemas.time_patterns import PatternSeries
 
 HazardCategory = Literal[
@@ -207,6 +208,9 @@ class RiskReport(BaseModel):
     generated_at: datetime
     zones: list[ZoneRisk] = Field(default_factory=list)
     incidents: list[ExtractionOutcome] = Field(default_factory=list)
+    facts: dict[str, ZoneFacts] = Field(
+        default_factory=dict, description="Per zone, the evidence and time patterns the assessment used (for the report)"
+    )
     seconds: float = 0.0
 
     def public_json(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from floorwatch.schemas.time_patterns import PatternSeries
+from floorwatch.schemas.time_patterns import PatternSeries, TimePatterns
 
 RetrievalMode = Literal["hybrid", "embedding", "keyword"]
 
@@ -85,4 +85,7 @@ class ZoneContext(_Frozen):
     )
     patterns: list[PatternSeries] = Field(
         default_factory=list, description="The time-pattern series behind ``time_lines`` (p < 0.05)"
+    )
+    time_patterns: TimePatterns | None = Field(
+        None, description="Every time-pattern series of the zone (None for an empty or over-long period)"
     )

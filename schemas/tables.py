@@ -140,7 +140,7 @@ class IncidentExtraction(Base):
     severity: Mapped[int | None]
     potential_severity: Mapped[int | None]
     potential_severity_calibrated: Mapped[float | None] = mapped_column(
-        Float, doc="potential_severity corrected by the site's severity calibrator (floorwatch.llm.calibrate), 1-5"
+        Float, doc="potential_severity corrected by the site's severity calibrator (floorwatch.calibration.calibrator), 1-5"
     )
     injury: Mapped[bool | None] = mapped_column(Boolean)
     body_part: Mapped[str | None] = mapped_column(String(200))

@@ -22,11 +22,9 @@ from sqlalchemy import String, Table, any_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from floorwatch.schemas.events import AlertEvent, AnomalyEvent, OutageEvent
+from floorwatch.schemas.events import AlertEvent, AnomalyEvent, BusEvent, OutageEvent
 from floorwatch.schemas.tables import Alert, CameraOutage, SensorAnomaly
 from floorwatch.storage.registry import ensure_cameras, ensure_zones
-
-BusEvent = AlertEvent | OutageEvent | AnomalyEvent
 
 # Rows per INSERT statement: keeps SQLite (32k) and PostgreSQL (65k) bind-parameter limits far away.
 _CHUNK = 300

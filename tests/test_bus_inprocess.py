@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from floorwatch.app import make_bus
 from floorwatch.bus import BusError, EventBus, InProcessBus, database_handler
-from floorwatch.bus.factory import make_bus
 from floorwatch.config import BusConfig, Settings
 from floorwatch.schemas.tables import Alert
 from tests.fixtures_events import alert, lifecycle, with_latency

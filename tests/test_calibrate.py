@@ -17,10 +17,7 @@ from sqlalchemy import inspect, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from floorwatch.cli.main import app
-from floorwatch.config import LLMConfig
-from floorwatch.llm.backends import OpenAIBackend
-from floorwatch.llm.calibrate import (
+from floorwatch.calibration.calibrator import (
     CalibrationError,
     CalibrationMeta,
     SeverityCalibrator,
@@ -30,8 +27,11 @@ from floorwatch.llm.calibrate import (
     parse_severity_label,
     save_calibrator,
 )
+from floorwatch.cli.main import app
+from floorwatch.config import LLMConfig
+from floorwatch.ingest.reports import ColumnMapping, ingest_file
+from floorwatch.llm.backends import OpenAIBackend
 from floorwatch.llm.extract import extract_reports
-from floorwatch.llm.ingest import ColumnMapping, ingest_file
 from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION
 from floorwatch.schemas.tables import IncidentExtraction, IncidentReport
 from floorwatch.storage.db import make_engine, session_factory, session_scope

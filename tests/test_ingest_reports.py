@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from floorwatch.llm.ingest import ColumnMapping, IngestError, ingest_file, slugify_zone
+from floorwatch.ingest.reports import ColumnMapping, IngestError, ingest_file, slugify_zone
 from floorwatch.schemas.tables import IncidentReport, Zone
 from floorwatch.storage.db import session_scope
 from tests.conftest import REPO_ROOT, shared_data

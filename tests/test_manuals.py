@@ -9,21 +9,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from floorwatch.llm.manuals import (
-    ManualError,
-    ingest_manual,
-    is_heading_line,
-    read_manual,
-    section_id,
-    split_sections,
-)
-from floorwatch.llm.retrieval import (
+from floorwatch.manuals.retrieval import (
     ManualIndex,
     check_manual_citations,
     manual_context_lines,
     procedure_gaps,
     retrieve_sections,
     sections_for_hazards,
+)
+from floorwatch.manuals.sections import (
+    ManualError,
+    ingest_manual,
+    is_heading_line,
+    read_manual,
+    section_id,
+    split_sections,
 )
 from floorwatch.schemas.tables import ManualSection
 from floorwatch.storage.db import session_scope
@@ -214,7 +214,7 @@ def test_keyword_retrieval_without_embeddings(migrated_db: sessionmaker[Session]
 # --------------------------------------------------------------------------- embeddings (slow: loads MiniLM)
 @pytest.fixture(scope="module")
 def embedder():  # noqa: ANN201
-    from floorwatch.llm.embed import try_load_embedder
+    from floorwatch.manuals.embed import try_load_embedder
 
     emb, why = try_load_embedder(threads=1)
     if emb is None:

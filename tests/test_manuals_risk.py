@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from floorwatch.config import LLMConfig, SiteConfig
 from floorwatch.llm.backends import OpenAIBackend
-from floorwatch.llm.manuals import ingest_manual
 from floorwatch.llm.prompts import reduce_request
-from floorwatch.llm.retrieval import ManualIndex
 from floorwatch.llm.risk import assess_zones
 from floorwatch.llm.risk_context import check_action_citations, context_lines, zone_context
+from floorwatch.manuals.retrieval import ManualIndex
+from floorwatch.manuals.sections import ingest_manual
 from floorwatch.schemas.manuals import ZoneContext
 from floorwatch.schemas.tables import Alert, ManualSection, RiskAssessment, SensorAnomaly
 from floorwatch.schemas.time_patterns import PatternSeries

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from floorwatch.llm.redact import redact, redact_text
+from floorwatch.ingest.redact import redact, redact_text
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from floorwatch.bus import InProcessBus
-from floorwatch.llm.anomaly import DetectorConfig, detect, fit, split_fit
-from floorwatch.llm.sensors import (
+from floorwatch.schemas.tables import Sensor, SensorAnomaly, SensorWindow
+from floorwatch.signals.anomaly import AnomalyDetectorConfig, detect, fit, split_fit
+from floorwatch.signals.sensors import (
     SensorFileError,
     channel_category,
     ingest_sensor_file,
     publish_anomalies,
     read_sensor_csv,
 )
-from floorwatch.schemas.tables import Sensor, SensorAnomaly, SensorWindow
 from floorwatch.storage.db import session_scope
 from tests.conftest import shared_data
 
@@ -45,7 +45,7 @@ def _synthetic(tmp_path: Path, start: int = 900, end: int = 1100, channel: str =
 def test_injected_anomaly_is_found_and_categorised(tmp_path: Path, channel: str, category: str) -> None:
     series = read_sensor_csv(_synthetic(tmp_path, channel=channel))
     assert list(series.labels.columns) == ["anomaly"] and "anomaly" not in series.values.columns
-    cfg = DetectorConfig()
+    cfg = AnomalyDetectorConfig()
     found, score = detect(series.values, fit(split_fit(series.values, cfg), cfg))
     assert len(found) == 1
     iv = found[0]

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from floorwatch.config import ShiftConfig, SiteConfig
-from floorwatch.llm.time_patterns import (
+from floorwatch.schemas.tables import Alert, Camera, IncidentReport, SensorAnomaly, Zone
+from floorwatch.signals.time_patterns import (
     NO_SHIFT,
     analyse_times,
     exposure,
@@ -19,7 +20,6 @@ from floorwatch.llm.time_patterns import (
     time_patterns,
     wilson_interval,
 )
-from floorwatch.schemas.tables import Alert, Camera, IncidentReport, SensorAnomaly, Zone
 from floorwatch.storage.db import session_scope
 
 SHIFTS = SiteConfig().shifts  # morning 06-14, afternoon 14-22, night 22-06

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from floorwatch.config import CameraConfig, CameraZoneConfig, Settings
-from floorwatch.schemas.events import AlertEvent, AnomalyEvent, LatencyStamps, OutageEvent
+from floorwatch.schemas.events import AlertEvent, BusEvent, LatencyStamps, OutageEvent
 from floorwatch.vision.detections import Detections
 from floorwatch.vision.evidence import EvidenceRecorder
 from floorwatch.vision.ppe import PPEStage, check_ppe_rules, merge_ppe, needs_ppe
@@ -32,7 +32,6 @@ from floorwatch.vision.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
-BusEvent = AlertEvent | OutageEvent | AnomalyEvent
 Publish = Callable[[BusEvent], None]
 FrameHook = Callable[[Frame, Detections], None]
 

@@ -1,7 +1,8 @@
 """Running pipelines for the CLI and the flows: replay one video, or watch every configured camera live.
 
-Wires settings -> detector, database and event bus around :class:`VisionPipeline`. Knows nothing of
-Prefect or typer, so the CLI, the flows, benchmarks and tests call the same functions.
+Wires settings -> detector and the event publisher (built by ``floorwatch.app``) around
+:class:`VisionPipeline`. Knows nothing of Prefect or typer, so the CLI, the flows, benchmarks and tests call
+the same functions.
 """
 
 from __future__ import annotations
@@ -9,23 +10,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
-
+from floorwatch.app import EventHook, open_publisher
 from floorwatch.config import CameraZoneConfig, DetectorConfig, Settings
-from floorwatch.schemas.events import AlertEvent, AnomalyEvent, OutageEvent
 from floorwatch.vision.batching import BatchedDetector
 from floorwatch.vision.pipeline import FrameHook, PipelineStats, VisionPipeline, camera_for_replay
 from floorwatch.vision.ppe import needs_ppe
 
 log = logging.getLogger(__name__)
-
-BusEvent = AlertEvent | OutageEvent | AnomalyEvent
-EventHook = Callable[[BusEvent], None]
 
 
 def apply_runtime(settings: Settings) -> None:
@@ -66,73 +60,6 @@ def build_ppe_detector(cfg: DetectorConfig) -> Any:
     return PPEDetector(cfg) if cfg.ppe.model is not None else None
 
 
-def prepare_database(settings: Settings) -> sessionmaker[Session]:
-    """Open the configured database for writing events.
-
-    The embedded SQLite default is created and migrated when its file does not exist yet; any existing
-    database (SQLite file or PostgreSQL) must already be current, else ``SchemaOutdatedError`` tells the user
-    to run ``floorwatch db upgrade``.
-    """
-    from floorwatch.app import open_database
-
-    url = make_url(settings.database.url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        from pathlib import Path
-
-        if not Path(url.database).exists():
-            from floorwatch.storage.db import make_engine
-            from floorwatch.storage.migrate import upgrade
-
-            engine = make_engine(settings.database.url)
-            try:
-                upgrade(engine)
-                log.info("created database %s", url.render_as_string(hide_password=True))
-            finally:
-                engine.dispose()
-    return open_database(settings, check=True)
-
-
-@dataclass
-class EventSink:
-    """Where pipeline events go: the configured bus (and the DB through it), plus an optional hook."""
-
-    publish: Callable[[BusEvent], None]
-    close: Callable[[], None]
-
-
-def open_sink(settings: Settings, store: bool = True, on_event: EventHook | None = None) -> EventSink:
-    """The event sink of a run.
-
-    Args:
-        settings: bus and database settings.
-        store: False = no bus and no database (``--no-db``): events only reach ``on_event``.
-        on_event: Called with every published event (e.g. print JSON lines).
-    """
-    if not store:
-        return EventSink(publish=on_event or (lambda _e: None), close=lambda: None)
-    if settings.bus.kind == "inprocess":
-        from floorwatch.bus.inprocess import InProcessBus, database_handler
-
-        bus: Any = InProcessBus([database_handler(prepare_database(settings))])
-    else:
-        from floorwatch.app import make_bus
-
-        bus = make_bus(settings)
-
-    def publish(event: BusEvent) -> None:
-        bus.publish(event)
-        if on_event is not None:
-            on_event(event)
-
-    def close() -> None:
-        try:
-            bus.flush()
-        finally:
-            bus.close()
-
-    return EventSink(publish=publish, close=close)
-
-
 def replay(
     video: str,
     settings: Settings,
@@ -164,7 +91,7 @@ def replay(
     detector = detector if detector is not None else build_detector(settings.detector)
     if ppe_detector is None and needs_ppe(camera.zones):
         ppe_detector = build_ppe_detector(settings.detector)
-    sink = open_sink(settings, store=store, on_event=on_event)
+    sink = open_publisher(settings, store=store, on_event=on_event)
     try:
         pipeline = VisionPipeline(
             camera,
@@ -208,7 +135,7 @@ def watch(
     ppe_cameras = [c for c in cameras if needs_ppe(c.zones)]
     if ppe_detector is None and ppe_cameras:
         ppe_detector = build_ppe_detector(settings.detector)
-    sink = open_sink(settings, store=True, on_event=on_event)
+    sink = open_publisher(settings, store=True, on_event=on_event)
     # A batch never needs more frames than there are cameras; with one camera nobody waits.
     batched = BatchedDetector(detector, max_batch=min(settings.detector.batch, len(cameras)),
                               max_wait_s=batch_wait_s)
@@ -275,7 +202,7 @@ def monitor(
     detector = detector if detector is not None else build_detector(settings.detector)
     if ppe_detector is None and needs_ppe(camera.zones):
         ppe_detector = build_ppe_detector(settings.detector)
-    sink = open_sink(settings, store=True)
+    sink = open_publisher(settings, store=True)
     try:
         pipeline = VisionPipeline(camera, detector, settings, sink.publish, max_frames=max_frames,
                                   require_initial=False, ppe_detector=ppe_detector)

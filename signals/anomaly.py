@@ -20,7 +20,7 @@ Method (fitted, no labels used):
 
 Each interval carries its peak score (in threshold units) and the channels with the largest mean
 absolute z-score inside it. Nothing here is tuned per file; the defaults are documented in
-``DetectorConfig`` and measured in ``benchmarks/sensors.py``.
+``AnomalyDetectorConfig`` and measured in ``benchmarks/sensors.py``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ METHOD_NAME = "robust-z + LedoitWolf Mahalanobis (fit span), hysteresis"
 
 
 @dataclass(frozen=True)
-class DetectorConfig:
+class AnomalyDetectorConfig:
     """Parameters of the detector (all in seconds of the series' own clock)."""
 
     fit_seconds: float = 400.0
@@ -69,7 +69,7 @@ class FitError(ValueError):
 class FittedDetector:
     """Baseline statistics learnt from the fit span."""
 
-    config: DetectorConfig
+    config: AnomalyDetectorConfig
     channels: list[str]
     center: np.ndarray
     scale: np.ndarray
@@ -91,13 +91,13 @@ class FittedDetector:
         return np.sqrt(np.einsum("ij,jk,ik->i", d, self.precision, d)), z
 
 
-def fit(values: pd.DataFrame, config: DetectorConfig | None = None) -> FittedDetector:
+def fit(values: pd.DataFrame, config: AnomalyDetectorConfig | None = None) -> FittedDetector:
     """Fit the detector on a time-indexed frame assumed normal (all of it is used).
 
     Raises:
         FitError: fewer than ``min_fit_samples`` rows.
     """
-    cfg = config or DetectorConfig()
+    cfg = config or AnomalyDetectorConfig()
     clean = values.dropna(how="all")
     if len(clean) < cfg.min_fit_samples:
         raise FitError(f"only {len(clean)} readings to fit the detector on; need at least {cfg.min_fit_samples}")
@@ -117,13 +117,13 @@ def fit(values: pd.DataFrame, config: DetectorConfig | None = None) -> FittedDet
     return proto
 
 
-def split_fit(values: pd.DataFrame, config: DetectorConfig) -> pd.DataFrame:
+def split_fit(values: pd.DataFrame, config: AnomalyDetectorConfig) -> pd.DataFrame:
     """The leading ``fit_seconds`` of a time-indexed frame."""
     t0 = values.index[0]
     return values[values.index < t0 + pd.Timedelta(seconds=config.fit_seconds)]
 
 
-def intervals(flags_on: np.ndarray, flags_hold: np.ndarray, times: pd.DatetimeIndex, cfg: DetectorConfig) -> list[tuple[int, int]]:
+def intervals(flags_on: np.ndarray, flags_hold: np.ndarray, times: pd.DatetimeIndex, cfg: AnomalyDetectorConfig) -> list[tuple[int, int]]:
     """Hysteresis + merging + minimum duration over boolean arrays; returns inclusive index pairs."""
     spans: list[tuple[int, int]] = []
     start: int | None = None

@@ -10,7 +10,7 @@
 Each report is keyed by ``(source, source_id)``: the file name and the id column, or a content hash
 when there is no id. Ingesting a file again changes nothing; a report whose content changed under the
 same id is updated. Bad rows are reported by number and skipped (or, ``strict``, refuse the file).
-Everything for one file is written in one transaction. Text is redacted (``llm.redact``) and both
+Everything for one file is written in one transaction. Text is redacted (``ingest.redact``) and both
 versions are stored.
 """
 
@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from floorwatch.config import IngestConfig
-from floorwatch.llm.redact import redact
+from floorwatch.ingest.redact import redact
 from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.registry import ensure_zones
 from floorwatch.storage.upsert import upsert

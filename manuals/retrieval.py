@@ -20,8 +20,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from floorwatch.llm.embed import Embedder, try_load_embedder
-from floorwatch.llm.manuals import embedding_text
+from floorwatch.manuals.embed import Embedder, try_load_embedder
+from floorwatch.manuals.sections import embedding_text
 from floorwatch.schemas.manuals import RetrievalMode, SectionHit
 from floorwatch.schemas.tables import ManualSection
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from floorwatch.llm.calibrate import (
+from floorwatch.calibration.calibrator import (
     CalibrationError,
     CalibrationMeta,
     CalibrationMetrics,

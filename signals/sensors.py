@@ -4,7 +4,7 @@ A sensor file is *wide*: one time column and one numeric column per channel (SKA
 ``datetime;Accelerometer1RMS;...;anomaly;changepoint``). Label columns (``anomaly``, ``changepoint``)
 are never used for detection; they are returned for evaluation. A column that is not numeric is
 refused by name. Readings are aggregated into ``sensor_windows`` (count/mean/min/max per window),
-anomalies (``llm.anomaly``) go to ``sensor_anomalies`` with an id derived from asset + start, so
+anomalies (``signals.anomaly``) go to ``sensor_anomalies`` with an id derived from asset + start, so
 ingesting the same file again is a no-op. ``publish_anomalies`` sends them as ``AnomalyEvent``.
 """
 
@@ -22,9 +22,9 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from floorwatch.config import ZONE_ID_PATTERN
-from floorwatch.llm.anomaly import METHOD_NAME, DetectorConfig, FitError, detect, fit, split_fit
 from floorwatch.schemas.events import AnomalyEvent
 from floorwatch.schemas.tables import Sensor, SensorAnomaly, SensorWindow
+from floorwatch.signals.anomaly import METHOD_NAME, AnomalyDetectorConfig, FitError, detect, fit, split_fit
 from floorwatch.storage.registry import ensure_zones
 from floorwatch.storage.upsert import upsert
 
@@ -138,7 +138,7 @@ def anomaly_id(asset: str, started_at: datetime) -> str:
     return f"anomaly-{digest[:24]}"
 
 
-def find_anomalies(series: SensorSeries, zone: str, asset: str, cfg: DetectorConfig,
+def find_anomalies(series: SensorSeries, zone: str, asset: str, cfg: AnomalyDetectorConfig,
                    baseline: SensorSeries | None = None) -> list[AnomalyRecord]:
     """Fit (leading span or ``baseline``) and detect; one record per interval."""
     fit_values = baseline.values[series.values.columns] if baseline is not None else split_fit(series.values, cfg)
@@ -159,7 +159,7 @@ def find_anomalies(series: SensorSeries, zone: str, asset: str, cfg: DetectorCon
 
 def ingest_sensor_file(session: Session, path: Path, *, zone: str, asset: str | None = None, sep: str = ",",
                        time_column: str = "datetime", window_seconds: int = 60,
-                       detector: DetectorConfig | None = None, baseline: Path | None = None,
+                       detector: AnomalyDetectorConfig | None = None, baseline: Path | None = None,
                        tz: ZoneInfo | None = None) -> SensorIngestResult:
     """Read, aggregate, detect and store one sensor file in the caller's transaction.
 
@@ -171,7 +171,7 @@ def ingest_sensor_file(session: Session, path: Path, *, zone: str, asset: str | 
     if not re.match(ZONE_ID_PATTERN, zone):
         raise SensorFileError(f"zone {zone!r} is not a valid zone id (pattern {ZONE_ID_PATTERN})")
     asset = asset or path.stem
-    cfg = detector or DetectorConfig()
+    cfg = detector or AnomalyDetectorConfig()
     series = read_sensor_csv(path, sep=sep, time_column=time_column, tz=tz)
     base = read_sensor_csv(baseline, sep=sep, time_column=time_column, tz=tz) if baseline else None
     if base is not None and (missing := [c for c in series.values.columns if c not in base.values.columns]):

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from floorwatch.llm.embed import Embedder
+from floorwatch.manuals.embed import Embedder
 from floorwatch.schemas.manuals import ManualIngestSummary, ParsedSection
 from floorwatch.schemas.tables import ManualSection
 

@@ -12,7 +12,7 @@ The local LLM's ``potential_severity`` (1-5) ranks reports only loosely against 
 Predictions are clipped to ``[1, 5]``. :func:`cross_fit` gives, for every training row, a value from
 a model that never saw that row (nested: each outer fold fits both stages on the other folds), plus
 the Spearman correlations that say whether the calibration helps. Nothing here knows the database;
-see :mod:`floorwatch.llm.calibrate_store`.
+see :mod:`floorwatch.calibration.store`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Safety manuals: parse, split into sections, embed (local MiniLM) and search them (cosine, TF-IDF, hybrid)."""
