@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from floorwatch.bus.base import BusMessage
 from floorwatch.config import BusConfig
@@ -103,29 +104,38 @@ def _store(factory: sessionmaker[Session], good: Sequence[BusMessage], dead: lis
         upsert(session, DeadLetter, dead, key=["topic", "partition", "offset"])
 
 
+def _log_db_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    orig = getattr(exc, "orig", None) or exc
+    log.warning("database unavailable (%s); retry %d/%d", orig, state.attempt_number, DB_RETRIES - 1)
+
+
 def store_batch(factory: sessionmaker[Session], messages: Sequence[BusMessage]) -> tuple[int, int]:
     """Store one batch in one transaction; returns ``(events stored, dead letters)``.
 
     A batch the database rejects for data reasons (constraint, value too long) is retried message by
     message, and each message it still rejects becomes a dead letter with the database's reason.
-    Connection problems are retried with backoff and then raised (nothing committed: redelivery).
+    Connection problems (``OperationalError``) are retried ``DB_RETRIES - 1`` times, waiting
+    ``DB_RETRY_BACKOFF_S`` x attempt (tenacity), and then raised (nothing committed: redelivery).
     """
     good, dead = _split(messages)
-    for attempt in range(1, DB_RETRIES + 1):
-        try:
-            _store(factory, good, dead)
-            return len(good), len(dead)
-        except OperationalError as exc:
-            if attempt == DB_RETRIES:
-                raise
-            log.warning("database unavailable (%s); retry %d/%d", exc.orig or exc, attempt, DB_RETRIES - 1)
-            time.sleep(DB_RETRY_BACKOFF_S * attempt)
-        except DBAPIError as exc:
-            log.warning(
-                "database rejected a batch of %d (%s); storing one by one", len(messages), exc.orig or exc
-            )
-            return _store_one_by_one(factory, good, dead)
-    raise AssertionError("unreachable")
+    store = Retrying(
+        retry=retry_if_exception_type(OperationalError),
+        stop=stop_after_attempt(DB_RETRIES),
+        wait=wait_incrementing(start=DB_RETRY_BACKOFF_S, increment=DB_RETRY_BACKOFF_S),
+        before_sleep=_log_db_retry,
+        reraise=True,
+    )
+    try:
+        store(_store, factory, good, dead)
+    except OperationalError:
+        raise
+    except DBAPIError as exc:
+        log.warning(
+            "database rejected a batch of %d (%s); storing one by one", len(messages), exc.orig or exc
+        )
+        return _store_one_by_one(factory, good, dead)
+    return len(good), len(dead)
 
 
 def _store_one_by_one(

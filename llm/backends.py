@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from floorwatch.config import LLMConfig
 from floorwatch.llm.gguf import INSTALL_HINT, MODEL_FILENAME, ModelNotInstalledError, ensure_model
@@ -214,6 +215,10 @@ class LocalBackend:
 
 
 # --------------------------------------------------------------------------- OpenAI-compatible HTTP
+class _Transient(Exception):
+    """A failure of one HTTP attempt that is worth retrying (connection, timeout, 429, 5xx)."""
+
+
 class OpenAIBackend:
     """Any OpenAI-compatible ``/chat/completions`` server (vLLM serve, llama_cpp.server, ...)."""
 
@@ -238,44 +243,53 @@ class OpenAIBackend:
         )
 
     def _one(self, req: LLMRequest, schema: type[M]) -> LLMResult[M]:
+        """One request: connection errors, timeouts, HTTP 429 and 5xx are retried ``retries`` times, waiting
+        ``backoff_seconds`` x 2^(attempt-1) (tenacity); any other reply is final."""
         t0 = time.perf_counter()
-        last = "no attempt"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-            try:
-                resp = self._post(req, schema)
-            except httpx.HTTPError as exc:  # timeouts and refused connections are retried
-                last = f"{type(exc).__name__}: {exc}"
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
-                continue
-            if resp.status_code != 200:
-                return LLMResult[schema](  # type: ignore[valid-type]
-                    id=req.id, error=f"HTTP {resp.status_code}: {resp.text[:300]}", seconds=time.perf_counter() - t0
-                )
-            try:
-                body = resp.json()
-                choice = body["choices"][0]
-                content = choice["message"].get("content") or ""
-            except (ValueError, KeyError, IndexError, TypeError) as exc:
-                return LLMResult[schema](  # type: ignore[valid-type]
-                    id=req.id, error=f"malformed server reply: {exc!r}", raw=resp.text[:2000], seconds=time.perf_counter() - t0
-                )
-            usage = body.get("usage") or {}
-            return parse_reply(
-                req.id,
-                content,
-                schema,
-                prompt_tokens=usage.get("prompt_tokens", 0),
-                completion_tokens=usage.get("completion_tokens", 0),
-                seconds=time.perf_counter() - t0,
-                finish_reason=choice.get("finish_reason"),
-            )
-        return LLMResult[schema](  # type: ignore[valid-type]
-            id=req.id, error=f"request failed after {self.retries + 1} attempts: {last}", seconds=time.perf_counter() - t0
+        post = Retrying(
+            retry=retry_if_exception_type(_Transient),
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential(multiplier=self.backoff_seconds, min=self.backoff_seconds),
+            reraise=True,
         )
+        try:
+            resp = post(self._post_or_raise, req, schema)
+        except _Transient as exc:
+            return LLMResult[schema](  # type: ignore[valid-type]
+                id=req.id, error=f"request failed after {self.retries + 1} attempts: {exc}", seconds=time.perf_counter() - t0
+            )
+        if resp.status_code != 200:
+            return LLMResult[schema](  # type: ignore[valid-type]
+                id=req.id, error=f"HTTP {resp.status_code}: {resp.text[:300]}", seconds=time.perf_counter() - t0
+            )
+        try:
+            body = resp.json()
+            choice = body["choices"][0]
+            content = choice["message"].get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return LLMResult[schema](  # type: ignore[valid-type]
+                id=req.id, error=f"malformed server reply: {exc!r}", raw=resp.text[:2000], seconds=time.perf_counter() - t0
+            )
+        usage = body.get("usage") or {}
+        return parse_reply(
+            req.id,
+            content,
+            schema,
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+            seconds=time.perf_counter() - t0,
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def _post_or_raise(self, req: LLMRequest, schema: type[BaseModel]) -> httpx.Response:
+        """:meth:`_post`, raising :class:`_Transient` for what is worth retrying."""
+        try:
+            resp = self._post(req, schema)
+        except httpx.HTTPError as exc:  # timeouts and refused connections are retried
+            raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise _Transient(f"HTTP {resp.status_code}: {resp.text[:200]}")
+        return resp
 
     def _post(self, req: LLMRequest, schema: type[BaseModel]) -> httpx.Response:
         """One POST; a server that rejects ``json_schema`` is asked again (and from then on) with ``json_object``."""

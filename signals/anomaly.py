@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.covariance import LedoitWolf
 
 METHOD_NAME = "robust-z + LedoitWolf Mahalanobis (fit span), hysteresis"
@@ -102,7 +103,8 @@ def fit(values: pd.DataFrame, config: AnomalyDetectorConfig | None = None) -> Fi
     if len(clean) < cfg.min_fit_samples:
         raise FitError(f"only {len(clean)} readings to fit the detector on; need at least {cfg.min_fit_samples}")
     center = clean.median().to_numpy()
-    mad = (clean - center).abs().median().to_numpy() * 1.4826
+    # scale="normal": 1.4826 x MAD, the standard deviation of a normal channel (scipy.stats).
+    mad = stats.median_abs_deviation(clean.to_numpy(float), axis=0, scale="normal", nan_policy="omit")
     std = clean.std().fillna(0).to_numpy()
     tiny = np.maximum(np.abs(center) * 1e-4, 1e-9)
     scale = np.where(mad > 0, mad, np.where(std > 0, std, tiny))

@@ -9,7 +9,6 @@ days do not fake a pattern. Dismissed alerts (false positives) are left out by d
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, time
@@ -43,14 +42,15 @@ MONTE_CARLO_DRAWS = 20_000
 
 
 def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``k / n`` (``(0, 1)`` when ``n == 0``)."""
+    """Wilson score interval of a proportion ``k / n`` (``(0, 1)`` when ``n == 0``).
+
+    ``z`` is the normal quantile of the two-sided level (1.96 for 95%); computed by
+    ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``.
+    """
     if n <= 0:
         return 0.0, 1.0
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=float(2 * stats.norm.cdf(z) - 1), method="wilson")
+    return max(0.0, float(ci.low)), min(1.0, float(ci.high))
 
 
 def _minutes(t: time) -> int:
@@ -157,7 +157,7 @@ def build_series(
     if (
         not reliable
     ):  # few events per bucket: the chi-square distribution is off, simulate the statistic instead
-        p = monte_carlo_p(float(chi2), expected)
+        p = monte_carlo_p(observed, expected)
     return PatternSeries(
         kind=kind,
         dimension=dimension,
@@ -171,13 +171,30 @@ def build_series(
     )
 
 
-def monte_carlo_p(chi2: float, expected: np.ndarray, draws: int = MONTE_CARLO_DRAWS, seed: int = 0) -> float:
-    """P-value of a chi-square statistic by simulating multinomial counts under ``expected`` (fixed seed)."""
+def monte_carlo_p(observed: np.ndarray, expected: np.ndarray, draws: int = MONTE_CARLO_DRAWS, seed: int = 0) -> float:
+    """P-value of the chi-square statistic of ``observed`` counts against ``expected`` counts (same total),
+    with the null distribution simulated from ``draws`` multinomial samples (fixed seed).
+
+    Uses ``scipy.stats.monte_carlo_test`` (one-sided: larger statistics are more extreme); the p-value is
+    (1 + simulated statistics >= observed) / (draws + 1).
+    """
     n = int(round(expected.sum()))
     probs = expected / expected.sum()
-    sims = np.random.default_rng(seed).multinomial(n, probs, size=draws)
-    stat = ((sims - expected) ** 2 / expected).sum(axis=1)
-    return float((1 + np.count_nonzero(stat >= chi2 - 1e-9)) / (draws + 1))
+    rng = np.random.default_rng(seed)
+
+    def chi_square(x: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.asarray(((x - expected) ** 2 / expected).sum(axis=axis))
+
+    res = stats.monte_carlo_test(
+        observed,
+        rvs=lambda size: rng.multinomial(n, probs, size=size[:-1]),
+        statistic=chi_square,
+        vectorized=True,
+        n_resamples=draws,
+        alternative="greater",
+        axis=-1,
+    )
+    return float(res.pvalue)
 
 
 def analyse_times(
