@@ -46,6 +46,7 @@ from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.cache import cached_generate
 from floorwatch.llm.prompts import REDUCE_PROMPT_VERSION, extraction_line, reduce_request, repair_request
 from floorwatch.llm.risk_context import check_action_citations, context_lines
+from floorwatch.schemas.assessment import AssessmentContext
 from floorwatch.schemas.evidence import IncidentSummary, ZoneEvidence
 from floorwatch.schemas.llm import (
     EvidenceRef,
@@ -314,17 +315,17 @@ def manual_section_ids(ctx: ZoneContext | None) -> dict[str, list[str]]:
     return dict(out)
 
 
-def context_json(risk: ZoneRisk) -> dict:
+def context_json(risk: ZoneRisk) -> AssessmentContext:
     """The ``risk_assessments.context`` document of a zone's computed context."""
     signals = set(risk.machine_signals)
-    return {
-        "procedure_gaps": list(risk.procedure_gaps),
-        "manual_refs": list(risk.manual_refs),
-        "dropped_manual_refs": risk.dropped_manual_refs,
-        "time_notes": [n for n in risk.context_notes if n not in signals],
-        "time_patterns": [s.model_dump(mode="json") for s in risk.time_patterns],
-        "machine_signals": list(risk.machine_signals),
-    }
+    return AssessmentContext(
+        procedure_gaps=list(risk.procedure_gaps),
+        manual_refs=list(risk.manual_refs),
+        dropped_manual_refs=risk.dropped_manual_refs,
+        time_notes=[n for n in risk.context_notes if n not in signals],
+        time_patterns=list(risk.time_patterns),
+        machine_signals=list(risk.machine_signals),
+    )
 
 
 def store_assessment(
@@ -360,9 +361,9 @@ def store_assessment(
     row.error = risk.error
     row.level = risk.level
     row.score = risk.score
-    row.score_breakdown = risk.breakdown.model_dump()
+    row.score_breakdown = risk.breakdown
     row.trend = risk.trend
-    row.top_hazards = [h.model_dump() for h in risk.top_hazards]
+    row.top_hazards = list(risk.top_hazards)
     row.summary = risk.summary
     row.actions = list(risk.actions)
     row.dropped_evidence = risk.dropped_evidence

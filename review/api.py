@@ -6,14 +6,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
-from floorwatch.config import ZONE_ID_PATTERN
 from floorwatch.review.auth import DashboardState, require_bearer, state
 from floorwatch.review.fatigue import ThresholdSuggestion, suggest_threshold_changes
 from floorwatch.review.reports import ReportInfo, list_reports
 from floorwatch.schemas.evidence import AlertSummary, DismissalRate, ZoneEvidence
+from floorwatch.schemas.filters import AlertFilter
+from floorwatch.schemas.llm import HazardCount
 from floorwatch.schemas.tables import Alert, RiskAssessment, Zone
 from floorwatch.storage import queries
 
@@ -25,32 +26,7 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")]
 Days = Annotated[int, Query(ge=1, le=366, description="Look back this many days")]
 
 
-class AlertFilters(BaseModel):
-    """Filters of the alert list (query parameters)."""
-
-    model_config = ConfigDict(extra="forbid")
-    camera: str | None = Field(None, pattern=ZONE_ID_PATTERN)
-    zone: str | None = Field(None, pattern=ZONE_ID_PATTERN)
-    rule: str | None = Field(None, pattern=r"^[a-z_]{1,40}$")
-    status: Literal["open", "closed"] | None = None
-    review: Literal["none", "acknowledged", "dismissed"] | None = None
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
-
-    @model_validator(mode="after")
-    def _window(self) -> AlertFilters:
-        if self.start and self.end and self.start > self.end:
-            raise ValueError("start is after end")
-        return self
-
-    def query_kwargs(self) -> dict[str, object]:
-        return {
-            "camera_id": self.camera, "zone_id": self.zone, "rule": self.rule, "status": self.status,
-            "review": self.review, "start": self.start, "end": self.end,
-        }  # fmt: skip
-
-
-class AlertQuery(AlertFilters):
+class AlertQuery(AlertFilter):
     """Filters plus the page (FastAPI flattens one query model into query parameters)."""
 
     limit: int = Field(50, ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT}")
@@ -89,9 +65,9 @@ class RiskOut(BaseModel):
     level: str | None
     score: float | None
     trend: str | None
-    top_hazards: list[object]
+    top_hazards: list[HazardCount]
     summary: str
-    actions: list[object]
+    actions: list[str]
     model: str
     created_at: datetime
 
@@ -116,12 +92,11 @@ class FatigueOut(BaseModel):
     suggestions: list[ThresholdSuggestion]
 
 
-def alert_page(st: DashboardState, filters: AlertFilters, limit: int, offset: int) -> AlertPage:
+def alert_page(st: DashboardState, filters: AlertFilter, limit: int, offset: int) -> AlertPage:
     """One page of alerts matching ``filters``, newest first, with the total count."""
     with st.sessions() as s:
-        kw = filters.query_kwargs()
-        items = queries.list_alerts(s, **kw, limit=limit, offset=offset)  # type: ignore[arg-type]
-        total = queries.count_alerts(s, **kw)  # type: ignore[arg-type]
+        items = queries.list_alerts(s, filters, limit=limit, offset=offset)
+        total = queries.count_alerts(s, filters)
     return AlertPage(items=items, total=total, limit=limit, offset=offset)
 
 

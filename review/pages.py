@@ -17,6 +17,7 @@ from floorwatch.review.auth import COOKIE_NAME, require_form_session, state
 from floorwatch.review.media import png_data_uri
 from floorwatch.review.reports import list_reports
 from floorwatch.schemas.evidence import AlertSummary
+from floorwatch.schemas.filters import AlertFilter
 from floorwatch.schemas.tables import Alert, Zone
 from floorwatch.storage import queries
 
@@ -51,7 +52,7 @@ def alerts_page(
 ) -> HTMLResponse:
     raw = {k: v for k in FILTER_KEYS if (v := request.query_params.get(k))}
     try:
-        filters = api.AlertFilters.model_validate(raw)
+        filters = AlertFilter.model_validate(raw)
     except ValidationError as exc:
         return _render(
             request, "alerts.html.j2", 422, errors=_errors(exc), filters=raw, result=None, query=""

@@ -71,7 +71,9 @@ class ZoneCard(BaseModel):
 
 
 def as_text(item: Any) -> str:
-    """A hazard or action stored as JSON (string, or dict such as ``{category, count, weight}``) as one line."""
+    """A hazard or action (string, :class:`HazardCount` or a dict such as ``{category, count, weight}``) as one line."""
+    if isinstance(item, BaseModel):
+        item = item.model_dump()
     if isinstance(item, dict):
         head_key = next(
             (k for k in ("category", "hazard", "name", "title", "action", "text") if k in item), None

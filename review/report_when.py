@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from floorwatch.config import ShiftConfig
+from floorwatch.schemas.assessment import AssessmentContext
 from floorwatch.schemas.evidence import ZoneFacts
 from floorwatch.schemas.tables import ManualSection, RiskAssessment
 from floorwatch.schemas.time_patterns import PatternSeries, TimePatterns
@@ -193,14 +194,16 @@ def when_block(
     else:
         block.machine_signals = [s.description for s in overheating_summary(session, zone_id, start, end).signals]
     if ra is not None:
-        ctx = ra.context or {}
+        ctx = ra.context or AssessmentContext()
         sections = _cited_sections(session, ra)
         block.actions = [split_citations(str(a), sections) for a in actions]
         cited = [c for a in block.actions for c in a.citations]
-        cited += [sections.get(r, tuple(r.partition("#")[::2])) for r in ctx.get("manual_refs", [])]  # type: ignore[misc]
+        for ref in ctx.manual_refs:
+            doc, _, heading = ref.partition("#")
+            cited.append(sections.get(ref, (doc, heading)))
         cited += sorted(sections.values())
         block.manual_sections = list(dict.fromkeys(cited))
-        block.procedure_gaps = [str(g) for g in ctx.get("procedure_gaps", [])]
+        block.procedure_gaps = list(ctx.procedure_gaps)
         if not block.machine_signals:
-            block.machine_signals = [str(s) for s in ctx.get("machine_signals", [])]
+            block.machine_signals = list(ctx.machine_signals)
     return block

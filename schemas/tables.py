@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -22,7 +23,10 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from floorwatch.schemas.assessment import AssessmentContext
+from floorwatch.schemas.llm import HazardCount, ScoreBreakdown
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -40,6 +44,37 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class PydanticJSON(TypeDecorator[Any]):
+    """A JSON column read back as the typed value ``adapter`` describes (a pydantic model or a list of them).
+
+    Writes accept the typed value or plain JSON data (validated by ``adapter`` first), so a row never holds a
+    document its readers cannot parse.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def __init__(self, adapter: TypeAdapter[Any]) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    def coerce(self, value: Any) -> Any:
+        """``value`` as the typed value (``None`` stays ``None``); raises pydantic ``ValidationError``."""
+        return None if value is None else self.adapter.validate_python(value)
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else self.adapter.dump_python(self.coerce(value), mode="json")
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return self.coerce(value)
+
+
+_BREAKDOWN = PydanticJSON(TypeAdapter(ScoreBreakdown))
+_HAZARDS = PydanticJSON(TypeAdapter(list[HazardCount]))
+_ACTIONS = PydanticJSON(TypeAdapter(list[str]))
+_CONTEXT = PydanticJSON(TypeAdapter(AssessmentContext))
 
 
 def utcnow() -> datetime:
@@ -201,20 +236,27 @@ class RiskAssessment(Base):
     error: Mapped[str | None] = mapped_column(Text)
     level: Mapped[str | None] = mapped_column(String(10))
     score: Mapped[float | None] = mapped_column(Float)
-    score_breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    score_breakdown: Mapped[ScoreBreakdown] = mapped_column(_BREAKDOWN, default=ScoreBreakdown)
     trend: Mapped[str | None] = mapped_column(String(12))
-    top_hazards: Mapped[list[Any]] = mapped_column(default=list)
+    top_hazards: Mapped[list[HazardCount]] = mapped_column(_HAZARDS, default=list)
     summary: Mapped[str] = mapped_column(Text, default="")
-    actions: Mapped[list[Any]] = mapped_column(default=list)
+    actions: Mapped[list[str]] = mapped_column(_ACTIONS, default=list)
     model: Mapped[str] = mapped_column(String(200))
     prompt_version: Mapped[str] = mapped_column(String(40))
     dropped_evidence: Mapped[int] = mapped_column(Integer, default=0, doc="Ids the LLM cited that do not exist")
-    context: Mapped[dict[str, Any] | None] = mapped_column(
-        JSON,
+    context: Mapped[AssessmentContext | None] = mapped_column(
+        _CONTEXT,
         nullable=True,
-        doc="Computed context: procedure_gaps, manual_refs, dropped_manual_refs, time_notes, "
+        doc="Computed context (AssessmentContext): procedure_gaps, manual_refs, dropped_manual_refs, time_notes, "
         "time_patterns (significant series), machine_signals (see floorwatch.llm.risk.context_json)",
     )
+
+    @validates("score_breakdown", "top_hazards", "actions", "context")
+    def _typed_json(self, key: str, value: Any) -> Any:
+        # Plain JSON data assigned in Python becomes the typed value at once, as it is when read back.
+        return {"score_breakdown": _BREAKDOWN, "top_hazards": _HAZARDS, "actions": _ACTIONS, "context": _CONTEXT}[
+            key
+        ].coerce(value)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     evidence: Mapped[list[RiskEvidence]] = relationship(back_populates="assessment", cascade="all, delete-orphan")
     __table_args__ = (

@@ -23,12 +23,11 @@ from floorwatch.schemas.evidence import (
     OutageSummary,
     ZoneEvidence,
 )
+from floorwatch.schemas.filters import AlertFilter
 from floorwatch.schemas.tables import Alert, CameraOutage, IncidentExtraction, IncidentReport, SensorAnomaly
 
 ReviewAction = Literal["acknowledged", "dismissed"]
 REVIEW_ACTIONS = ("acknowledged", "dismissed")
-REVIEW_STATES = ("none", "acknowledged", "dismissed")
-ALERT_STATUSES = ("open", "closed")
 MAX_PAGE = 1000
 
 
@@ -206,27 +205,14 @@ def zones_with_activity(session: Session, start: datetime, end: datetime) -> lis
     return sorted(str(z) for z in session.scalars(stmt))
 
 
-def _alert_filters(
-    camera_id: str | None,
-    zone_id: str | None,
-    rule: str | None,
-    status: str | None,
-    review: str | None,
-    start: datetime | None,
-    end: datetime | None,
-) -> list[ColumnElement[bool]]:
-    if status is not None and status not in ALERT_STATUSES:
-        raise ValueError(f"status must be one of {ALERT_STATUSES}, got {status!r}")
-    if review is not None and review not in REVIEW_STATES:
-        raise ValueError(f"review must be one of {REVIEW_STATES}, got {review!r}")
-    _check_window(start, end)
-    conds = _alert_overlaps(start, end)
+def _alert_filters(f: AlertFilter) -> list[ColumnElement[bool]]:
+    conds = _alert_overlaps(f.start, f.end)
     for column, value in (
-        (Alert.camera_id, camera_id),
-        (Alert.zone_id, zone_id),
-        (Alert.rule, rule),
-        (Alert.status, status),
-        (Alert.review, review),
+        (Alert.camera_id, f.camera),
+        (Alert.zone_id, f.zone),
+        (Alert.rule, f.rule),
+        (Alert.status, f.status),
+        (Alert.review, f.review),
     ):
         if value is not None:
             conds.append(column == value)
@@ -234,57 +220,31 @@ def _alert_filters(
 
 
 def list_alerts(
-    session: Session,
-    *,
-    camera_id: str | None = None,
-    zone_id: str | None = None,
-    rule: str | None = None,
-    status: str | None = None,
-    review: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    session: Session, filters: AlertFilter | None = None, *, limit: int = 100, offset: int = 0
 ) -> list[AlertSummary]:
-    """Alerts matching every given filter, newest first (one page).
+    """Alerts matching every filter of ``filters`` (default: all), newest first (one page).
 
     Args:
         session: open session.
-        camera_id: only this camera.
-        zone_id: only this zone.
-        rule: only this rule.
-        status: ``open`` or ``closed``.
-        review: ``none``, ``acknowledged`` or ``dismissed``.
-        start: only alerts still going at or after this time.
-        end: only alerts started at or before this time.
+        filters: camera, zone, rule, status, review and time window (validated when built).
         limit: page size, 1..1000.
         offset: rows to skip, >= 0.
 
     Raises:
-        ValueError: an unknown status/review value, a bad window or page.
+        ValueError: a bad page.
     """
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be within 1..{MAX_PAGE}, got {limit}")
     if offset < 0:
         raise ValueError(f"offset must be >= 0, got {offset}")
-    conds = _alert_filters(camera_id, zone_id, rule, status, review, start, end)
+    conds = _alert_filters(filters or AlertFilter())
     stmt = select(Alert).where(*conds).order_by(Alert.started_at.desc(), Alert.id).limit(limit).offset(offset)
     return [AlertSummary.model_validate(a, from_attributes=True) for a in session.scalars(stmt)]
 
 
-def count_alerts(
-    session: Session,
-    *,
-    camera_id: str | None = None,
-    zone_id: str | None = None,
-    rule: str | None = None,
-    status: str | None = None,
-    review: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> int:
+def count_alerts(session: Session, filters: AlertFilter | None = None) -> int:
     """How many alerts ``list_alerts`` would page through with the same filters."""
-    conds = _alert_filters(camera_id, zone_id, rule, status, review, start, end)
+    conds = _alert_filters(filters or AlertFilter())
     return int(session.scalar(select(func.count()).select_from(Alert).where(*conds)) or 0)
 
 

@@ -16,7 +16,6 @@ from floorwatch.manuals.retrieval import ManualIndex
 from floorwatch.manuals.sections import ingest_manual
 from floorwatch.schemas.manuals import ZoneContext
 from floorwatch.schemas.tables import Alert, ManualSection, RiskAssessment, SensorAnomaly
-from floorwatch.schemas.time_patterns import PatternSeries
 from floorwatch.storage.db import session_scope
 from floorwatch.storage.queries import zone_evidence
 from floorwatch.storage.registry import ensure_cameras, ensure_zones
@@ -94,13 +93,14 @@ def test_reduce_step_gets_manuals_gaps_patterns_and_validates_citations(
         manual = [(e.ref_id, e.cited) for e in row.evidence if e.kind == "manual"]
         section = s.get(ManualSection, manual[0][0])
         assert f"{section.document}#{section.heading}" == first and all(c for _, c in manual)
-        assert row.context["procedure_gaps"] == ["quarterly payroll spreadsheet"]
-        assert row.context["manual_refs"] == [first] and row.context["dropped_manual_refs"] == 1
-        assert row.context["machine_signals"][0].startswith("press-2 overheated 3 times")
-        night = [p for p in row.context["time_patterns"] if p["kind"] == "alert" and p["dimension"] == "shift"]
-        assert night and night[0]["p_value"] < 0.05
-        assert PatternSeries.model_validate(night[0]).peak.label == "night"
-        assert any(n.startswith("alerts cluster by shift: night") for n in row.context["time_notes"])
+        ctx = row.context
+        assert ctx is not None and ctx.procedure_gaps == ["quarterly payroll spreadsheet"]
+        assert ctx.manual_refs == [first] and ctx.dropped_manual_refs == 1
+        assert ctx.machine_signals[0].startswith("press-2 overheated 3 times")
+        night = [p for p in ctx.time_patterns if p.kind == "alert" and p.dimension == "shift"]
+        assert night and night[0].p_value is not None and night[0].p_value < 0.05
+        assert night[0].peak is not None and night[0].peak.label == "night"
+        assert any(n.startswith("alerts cluster by shift: night") for n in ctx.time_notes)
 
 
 def test_no_manuals_and_no_pattern_leave_the_prompt_unchanged() -> None:

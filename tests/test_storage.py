@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from floorwatch.app import open_database
 from floorwatch.cli.main import app as cli_app
 from floorwatch.config import CameraConfig, CameraZoneConfig, Settings, ZoneConfig
+from floorwatch.schemas.filters import AlertFilter
 from floorwatch.schemas.tables import (
     Alert,
     Camera,
@@ -344,21 +345,23 @@ def test_list_alerts_filters_and_pages(migrated_db: sessionmaker[Session]) -> No
         _seed_two_zones(s)
     with migrated_db() as s:
         assert count_alerts(s) == 8
-        assert [a.id for a in list_alerts(s, zone_id="press", start=T0, end=T1)] == [
+        assert [a.id for a in list_alerts(s, AlertFilter(zone="press", start=T0, end=T1))] == [
             "edge",
             "open",
             "in",
             "overlap-start",
         ]
-        assert [a.id for a in list_alerts(s, camera_id="cam2")] == ["dock-in"]
-        assert [a.id for a in list_alerts(s, status="open")] == ["open", "stale-open"]
-        assert [a.id for a in list_alerts(s, rule="dwell")] == ["edge"]
+        assert [a.id for a in list_alerts(s, AlertFilter(camera="cam2"))] == ["dock-in"]
+        assert [a.id for a in list_alerts(s, AlertFilter(status="open"))] == ["open", "stale-open"]
+        assert [a.id for a in list_alerts(s, AlertFilter(rule="dwell"))] == ["edge"]
         page1 = list_alerts(s, limit=3)
         page2 = list_alerts(s, limit=3, offset=3)
         assert len(page1) == 3 and not {a.id for a in page1} & {a.id for a in page2}
-        assert count_alerts(s, zone_id="press", review="none") == 7
-        with pytest.raises(ValueError, match="status must be one of"):
-            list_alerts(s, status="closing")
+        assert count_alerts(s, AlertFilter(zone="press", review="none")) == 7
+        with pytest.raises(ValueError, match="status"):
+            AlertFilter(status="closing")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="is after end"):
+            AlertFilter(start=T1, end=T0)
         with pytest.raises(ValueError, match="limit"):
             list_alerts(s, limit=0)
 
@@ -378,7 +381,7 @@ def test_review_alert_and_dismissal_rates(migrated_db: sessionmaker[Session]) ->
     with migrated_db() as s:
         opened = s.get(Alert, "open")
         assert opened is not None and (opened.review, opened.review_reason) == ("dismissed", "reflection")
-        assert [a.id for a in list_alerts(s, review="dismissed")] == ["open"]
+        assert [a.id for a in list_alerts(s, AlertFilter(review="dismissed"))] == ["open"]
         rates = {(r.zone_id, r.rule): r for r in dismissal_rates(s, T0, T1)}
     intrusion = rates[("press", "restricted_zone_intrusion")]
     assert (intrusion.total, intrusion.acknowledged, intrusion.dismissed) == (2, 1, 1)

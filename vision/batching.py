@@ -13,9 +13,11 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+
+from floorwatch.vision.detections import Detections
+from floorwatch.vision.predictor import Predictor
 
 _STOP = None
 
@@ -24,7 +26,7 @@ _STOP = None
 class _Request:
     frames: list[np.ndarray]
     done: threading.Event = field(default_factory=threading.Event)
-    result: list[Any] | None = None
+    result: list[Detections] | None = None
     error: BaseException | None = None
 
 
@@ -32,7 +34,7 @@ class BatchedDetector:
     """Serve ``predict`` calls of several threads from one detector, in batches of up to ``max_batch`` frames.
 
     Args:
-        detector: Anything with ``predict(list[image]) -> list[result]`` (one result per image, in order).
+        detector: the model (:class:`~floorwatch.vision.predictor.Predictor`: one result per image, in order).
         max_batch: Most frames in one model call (``detector.batch``); at least 1.
         max_wait_s: Longest time the first request of a batch waits for others to join it.
         name: Name of the serving thread (e.g. ``batched-ppe-detector`` for the PPE model).
@@ -41,7 +43,7 @@ class BatchedDetector:
         batch_sizes: Frames in each model call made so far (bounded: the last 10 000).
     """
 
-    def __init__(self, detector: Any, max_batch: int, max_wait_s: float = 0.005, name: str = "batched-detector"):
+    def __init__(self, detector: Predictor, max_batch: int, max_wait_s: float = 0.005, name: str = "batched-detector"):
         if max_wait_s < 0:
             raise ValueError(f"max_wait_s must be >= 0, got {max_wait_s}")
         self.detector = detector
@@ -53,7 +55,7 @@ class BatchedDetector:
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
-    def predict(self, frames: list[np.ndarray]) -> list[Any]:
+    def predict(self, frames: list[np.ndarray]) -> list[Detections]:
         """Results of ``frames``, computed in one model call together with other callers' frames.
 
         Raises:

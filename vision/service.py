@@ -18,6 +18,7 @@ from floorwatch.config import CameraZoneConfig, DetectorConfig, Settings
 from floorwatch.vision.batching import BatchedDetector
 from floorwatch.vision.pipeline import FrameHook, PipelineStats, VisionPipeline, camera_for_replay
 from floorwatch.vision.ppe import needs_ppe
+from floorwatch.vision.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,14 @@ def detector_config(
     return DetectorConfig.model_validate(data)
 
 
-def build_detector(cfg: DetectorConfig) -> Any:
+def build_detector(cfg: DetectorConfig) -> Predictor:
     """Load the detector (raises ModelNotFoundError / KeyError naming the model)."""
     from floorwatch.vision.detector import Detector
 
     return Detector(cfg)
 
 
-def build_ppe_detector(cfg: DetectorConfig) -> Any:
+def build_ppe_detector(cfg: DetectorConfig) -> Predictor | None:
     """Load the PPE detector of ``cfg.ppe`` (None when ``cfg.ppe.model`` is not set; raises
     ModelNotFoundError / KeyError naming the model)."""
     from floorwatch.vision.ppe import PPEDetector
@@ -66,8 +67,8 @@ def replay(
     *,
     camera_id: str | None = None,
     zones: list[CameraZoneConfig] | None = None,
-    detector: Any = None,
-    ppe_detector: Any = None,
+    detector: Predictor | None = None,
+    ppe_detector: Predictor | None = None,
     realtime: bool = False,
     max_frames: int | None = None,
     store: bool = True,
@@ -112,8 +113,8 @@ def replay(
 def watch(
     settings: Settings,
     *,
-    detector: Any = None,
-    ppe_detector: Any = None,
+    detector: Predictor | None = None,
+    ppe_detector: Predictor | None = None,
     stop: threading.Event | None = None,
     max_frames: int | None = None,
     camera_ids: list[str] | None = None,
@@ -186,8 +187,8 @@ def monitor(
     settings: Settings,
     camera_id: str,
     *,
-    detector: Any = None,
-    ppe_detector: Any = None,
+    detector: Predictor | None = None,
+    ppe_detector: Predictor | None = None,
     stop: threading.Event | None = None,
     max_frames: int | None = None,
     heartbeat_s: float = 30.0,
