@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import supervision as sv
 
 #: Floorwatch labels a model's classes are mapped onto.
 PERSON = "person"
@@ -174,12 +175,8 @@ class Detections:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(len(a), len(b))`` IoU of two xyxy box arrays."""
-    inter = intersection_area(a, b)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+    """``(len(a), len(b))`` IoU of two xyxy box arrays (``supervision.box_iou_batch``)."""
+    return sv.box_iou_batch(np.asarray(a).reshape(-1, 4), np.asarray(b).reshape(-1, 4)).astype(np.float64)
 
 
 def intersection_area(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -197,14 +194,12 @@ def share_inside(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
 
 
 def class_agnostic_nms(dets: Detections, iou_threshold: float = 0.6) -> Detections:
-    """Keep the most confident of overlapping boxes regardless of label (e.g. Normal + Fall on one person)."""
+    """Keep the most confident of overlapping boxes regardless of label (e.g. Normal + Fall on one person).
+
+    ``supervision.box_non_max_suppression`` on (box, confidence): a box whose IoU with a more confident kept
+    box exceeds ``iou_threshold`` is dropped. Order of the kept detections is unchanged.
+    """
     if len(dets) < 2:
         return dets
-    order = np.argsort(-dets.confidence, kind="stable")
-    iou = box_iou(dets.xyxy[order], dets.xyxy[order])
-    keep = np.ones(len(order), dtype=bool)
-    for i in range(len(order)):
-        if not keep[i]:
-            continue
-        keep[i + 1 :] &= iou[i, i + 1 :] < iou_threshold
-    return dets[np.sort(order[keep])]
+    keep = sv.box_non_max_suppression(np.column_stack([dets.xyxy, dets.confidence]), iou_threshold)
+    return dets[keep]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import supervision as sv
 
 #: Class ids of the Roboflow-100 construction-safety labels in ``../shared/data/ppe`` -> Floorwatch labels.
 PPE_DATASET_LABELS: dict[int, str] = {0: "helmet", 1: "no_helmet", 2: "no_vest", 3: "person", 4: "vest"}
@@ -36,16 +37,10 @@ class Box:
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` (N, 4 xyxy) with every box in ``b`` (M, 4) -> (N, M)."""
+    """IoU of every box in ``a`` (N, 4 xyxy) with every box in ``b`` (M, 4) -> (N, M) (``supervision.box_iou_batch``)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(br - tl, 0, None).prod(axis=2)
-    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(axis=1)
-    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    return sv.box_iou_batch(a, b).astype(np.float64)
 
 
 def match_image(

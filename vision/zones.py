@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+import supervision as sv
 
 from floorwatch.config import CameraZoneConfig, PersonDownRule
 from floorwatch.vision.detections import Detections
@@ -44,17 +45,25 @@ class PolygonZone:
                 raise ValueError(f"polygon has no area: {polygon}")
         self.polygon = pts
         self._mask: np.ndarray | None = None
+        # supervision's zone: a filled-polygon mask looked up at the anchor points (vectorised).
+        self._zone = (
+            None
+            if self.whole_frame
+            else sv.PolygonZone(polygon=pts, triggering_anchors=(sv.Position.BOTTOM_CENTER,))
+        )
 
     def contains_points(self, points: np.ndarray) -> np.ndarray:
-        """``(N,)`` bool: which ``(N, 2)`` pixel points lie inside (or on the edge of) the polygon."""
+        """``(N,)`` bool: which ``(N, 2)`` pixel points lie inside (or on the edge of) the polygon.
+
+        Uses ``supervision.PolygonZone`` (points rounded to the nearest pixel of the polygon's filled mask).
+        """
         points = np.asarray(points, dtype=np.float32).reshape(-1, 2)
         if self.whole_frame:
             w, h = self.frame_wh
             return (points[:, 0] >= 0) & (points[:, 0] <= w) & (points[:, 1] >= 0) & (points[:, 1] <= h)
-        contour = self.polygon.reshape(-1, 1, 2)
-        return np.array(
-            [cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in points], dtype=bool
-        )
+        assert self._zone is not None
+        # A point is the bottom centre of a zero-size box at it.
+        return self._zone.trigger(sv.Detections(xyxy=np.hstack([points, points])))
 
     def contains(self, dets: Detections) -> np.ndarray:
         """``(N,)`` bool mask: detections whose bottom-centre (feet) lies in the zone."""
