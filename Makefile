@@ -7,7 +7,7 @@ export PREFECT_HOME ?= $(CURDIR)/var/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup setup-llm demo test test-fast lint kafka-up kafka-down db-upgrade bench clean
+.PHONY: setup setup-llm demo test test-fast lint lint-imports typecheck kafka-up kafka-down db-upgrade bench clean
 
 $(VENV)/.floorwatch-setup: pyproject.toml deploy/setup_env.sh
 	deploy/setup_env.sh
@@ -26,8 +26,14 @@ test: setup-llm                              ## whole test suite (starts Postgre
 test-fast: setup                             ## unit tests only (no services, no LLM, no slow tests)
 	$(VENV)/bin/pytest -q -m "not kafka and not postgres and not slow and not llm and not prefect and not browser"
 
-lint:
+lint: lint-imports                           ## ruff + the layering contracts
 	$(VENV)/bin/ruff check .
+
+lint-imports: setup                          ## import-linter contracts of pyproject.toml (layers, no Prefect in libraries, no cycles)
+	VENV=$(VENV) deploy/lint_imports.sh
+
+typecheck: setup                             ## mypy --strict on schemas/, storage/ and bus/ (config in pyproject.toml)
+	$(VENV)/bin/mypy
 
 kafka-up:                                    ## start a local single-node KRaft broker on 127.0.0.1:$${KAFKA_PORT:-9092}
 	deploy/kafka/start.sh
