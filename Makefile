@@ -33,7 +33,7 @@ lint-imports: setup                          ## import-linter contracts of pypro
 	VENV=$(VENV) deploy/lint_imports.sh
 
 typecheck: setup                             ## mypy --strict on schemas/, storage/ and bus/ (config in pyproject.toml)
-	$(VENV)/bin/mypy
+	VENV=$(VENV) deploy/typecheck.sh
 
 kafka-up:                                    ## start a local single-node KRaft broker on 127.0.0.1:$${KAFKA_PORT:-9092}
 	deploy/kafka/start.sh

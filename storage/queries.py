@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, union
+from sqlalchemy import ColumnElement, CompoundSelect, and_, case, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from floorwatch.schemas.evidence import (
@@ -110,10 +110,10 @@ def _zone_incidents(session: Session, zone_id: str, start: datetime, end: dateti
             "title": r.title,
             "redacted_text": r.redacted_text,
         }
-        ex = latest.get(r.id)
-        if ex is not None:
-            data |= {"extraction_model": ex.model, "prompt_version": ex.prompt_version}
-            data |= {f: getattr(ex, f) for f in _EXTRACTION_FIELDS}
+        newest = latest.get(r.id)
+        if newest is not None:
+            data |= {"extraction_model": newest.model, "prompt_version": newest.prompt_version}
+            data |= {f: getattr(newest, f) for f in _EXTRACTION_FIELDS}
             data["causes"] = data["causes"] or []
             data["controls"] = data["controls"] or []
         out.append(IncidentSummary(**data))
@@ -193,7 +193,7 @@ def zone_evidence(
 def zones_with_activity(session: Session, start: datetime, end: datetime) -> list[str]:
     """Sorted ids of zones with an alert, incident or sensor anomaly overlapping ``[start, end]``."""
     _check_window(start, end)
-    stmt = union(
+    stmt: CompoundSelect[tuple[str | None]] = union(
         select(Alert.zone_id).where(*_alert_overlaps(start, end)),
         select(IncidentReport.zone_id).where(
             IncidentReport.zone_id.is_not(None),
