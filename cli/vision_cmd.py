@@ -15,12 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
+
+if TYPE_CHECKING:  # the vision stack loads only when a command runs
+    from floorwatch.config import CameraZoneConfig, DetectorConfig, Settings
+    from floorwatch.schemas.events import BusEvent
+    from floorwatch.vision.detections import Detections
+    from floorwatch.vision.predictor import Predictor
+    from floorwatch.vision.sources import Frame
 
 EXIT_BAD_INPUT = 2
 EXIT_DB_ERROR = 4
@@ -101,11 +108,11 @@ def replay(
     stdout = JsonLinesWriter(sys.stdout) if as_json else None
     tracks = JsonLinesWriter(tracks_out) if tracks_out is not None else None
 
-    def on_event(event) -> None:  # type: ignore[no-untyped-def]
+    def on_event(event: BusEvent) -> None:
         if stdout is not None and event.kind == "alert":
             stdout.write(alert_record(event))
 
-    def on_frame(frame, dets) -> None:  # type: ignore[no-untyped-def]
+    def on_frame(frame: Frame, dets: Detections) -> None:
         if tracks is not None:
             tracks.write(track_record(frame.index, frame.video_ts, dets))
 
@@ -188,13 +195,15 @@ def _env_override(name: str, value: str | None) -> Iterator[None]:
             os.environ[name] = old
 
 
-def _detector_cfg(settings, model: str | None, imgsz: int | None, ppe_model: str | None = None):  # type: ignore[no-untyped-def]
+def _detector_cfg(
+    settings: Settings, model: str | None, imgsz: int | None, ppe_model: str | None = None
+) -> DetectorConfig:
     from floorwatch.vision.service import detector_config
 
     return detector_config(settings, model, imgsz, ppe_model)
 
 
-def _load_detector(cfg):  # type: ignore[no-untyped-def]
+def _load_detector(cfg: DetectorConfig) -> Predictor:
     from floorwatch.vision.models import ModelNotFoundError
 
     try:
@@ -205,7 +214,7 @@ def _load_detector(cfg):  # type: ignore[no-untyped-def]
         raise _fail(f"model {cfg.model!r}: {str(exc).strip(chr(39) + chr(34))}") from exc
 
 
-def _load_ppe_detector(cfg, zones):  # type: ignore[no-untyped-def]
+def _load_ppe_detector(cfg: DetectorConfig, zones: list[CameraZoneConfig]) -> Predictor | None:
     """The PPE detector of ``cfg.ppe`` when set and a zone has a ``missing_ppe`` rule, else None; exits 2
     naming a model that cannot load."""
     from floorwatch.vision.models import ModelNotFoundError

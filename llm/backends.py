@@ -22,7 +22,7 @@ import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -33,6 +33,12 @@ from floorwatch.llm.gguf import INSTALL_HINT, MODEL_FILENAME, ModelNotInstalledE
 from floorwatch.schemas.llm import LLMRequest, LLMResult
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def result_for(schema: type[M], **fields: Any) -> LLMResult[M]:
+    """An ``LLMResult`` parametrised by ``schema`` at run time (so ``parsed`` is validated as ``schema``)."""
+    model = cast("type[LLMResult[M]]", LLMResult.__class_getitem__(schema))
+    return model(**fields)
 _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
 
 
@@ -93,18 +99,18 @@ def parse_reply(
     }
     text = _FENCE.sub("", raw or "").strip()
     if not text:
-        return LLMResult[schema](error="empty reply", **common)  # type: ignore[valid-type]
+        return result_for(schema, error="empty reply", **common)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         cut = " (cut at max_tokens)" if finish_reason == "length" else ""
-        return LLMResult[schema](error=f"invalid JSON{cut}: {exc}", **common)  # type: ignore[valid-type]
+        return result_for(schema, error=f"invalid JSON{cut}: {exc}", **common)
     try:
         parsed = schema.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()[:5])
-        return LLMResult[schema](error=f"schema violation: {problems}", **common)  # type: ignore[valid-type]
-    return LLMResult[schema](parsed=parsed, **common)  # type: ignore[valid-type]
+        return result_for(schema, error=f"schema violation: {problems}", **common)
+    return result_for(schema, parsed=parsed, **common)
 
 
 def openai_payload(
@@ -146,7 +152,7 @@ def vllm_sampling_kwargs(schema: type[BaseModel], cfg: LLMConfig, max_tokens: in
 def parse_vllm_output(request_id: str, output: Any, schema: type[M], seconds: float) -> LLMResult[M]:
     """Turn one ``vllm.RequestOutput`` into an ``LLMResult`` (duck-typed: ``.outputs[0].text`` etc.)."""
     if not getattr(output, "outputs", None):
-        return LLMResult[schema](id=request_id, error="engine returned no completion", seconds=seconds)  # type: ignore[valid-type]
+        return result_for(schema, id=request_id, error="engine returned no completion", seconds=seconds)
     first = output.outputs[0]
     return parse_reply(
         request_id,
@@ -186,8 +192,8 @@ class LocalBackend:
             t0 = time.perf_counter()
             try:
                 out = self._llm.create_chat_completion(
-                    messages=chat_messages(req),  # type: ignore[arg-type]
-                    response_format=fmt,  # type: ignore[arg-type]
+                    messages=cast(Any, chat_messages(req)),  # llama_cpp's TypedDicts of the same shape
+                    response_format=cast(Any, fmt),
                     temperature=self.cfg.temperature,
                     max_tokens=token_cap(req, self.cfg),
                     # A 1.5B model at temperature 0 can loop on one sentence until max_tokens.
@@ -195,11 +201,12 @@ class LocalBackend:
                 )
             except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than n_ctx
                 results.append(
-                    LLMResult[schema](id=req.id, error=f"llama.cpp: {exc}", seconds=time.perf_counter() - t0)  # type: ignore[valid-type]
+                    result_for(schema, id=req.id, error=f"llama.cpp: {exc}", seconds=time.perf_counter() - t0)
                 )
                 continue
-            choice = out["choices"][0]  # type: ignore[index]
-            usage = out.get("usage", {})  # type: ignore[union-attr]
+            reply = cast(dict[str, Any], out)  # not streaming: one completion dict
+            choice = reply["choices"][0]
+            usage = reply.get("usage", {})
             results.append(
                 parse_reply(
                     req.id,
@@ -255,11 +262,13 @@ class OpenAIBackend:
         try:
             resp = post(self._post_or_raise, req, schema)
         except _Transient as exc:
-            return LLMResult[schema](  # type: ignore[valid-type]
+            return result_for(
+                schema,
                 id=req.id, error=f"request failed after {self.retries + 1} attempts: {exc}", seconds=time.perf_counter() - t0
             )
         if resp.status_code != 200:
-            return LLMResult[schema](  # type: ignore[valid-type]
+            return result_for(
+                schema,
                 id=req.id, error=f"HTTP {resp.status_code}: {resp.text[:300]}", seconds=time.perf_counter() - t0
             )
         try:
@@ -267,7 +276,8 @@ class OpenAIBackend:
             choice = body["choices"][0]
             content = choice["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            return LLMResult[schema](  # type: ignore[valid-type]
+            return result_for(
+                schema,
                 id=req.id, error=f"malformed server reply: {exc!r}", raw=resp.text[:2000], seconds=time.perf_counter() - t0
             )
         usage = body.get("usage") or {}

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from floorwatch.llm.backends import LLMBackend
+from floorwatch.llm.backends import LLMBackend, result_for
 from floorwatch.schemas.llm import LLMRequest, LLMResult
 from floorwatch.schemas.tables import LLMCache
 from floorwatch.storage.upsert import upsert
@@ -61,7 +61,7 @@ def cached_generate(
     for k, req in zip(keys, requests, strict=True):
         if k in hits:
             parsed = schema.model_validate(hits[k]["parsed"])
-            out.append(LLMResult[schema](id=req.id, parsed=parsed, raw=hits[k].get("raw", ""), cached=True))  # type: ignore[valid-type]
+            out.append(result_for(schema, id=req.id, parsed=parsed, raw=hits[k].get("raw", ""), cached=True))
         else:
             out.append(fresh[k])
     return out

@@ -128,8 +128,10 @@ def plan_job(
     """
     with session_scope(factory) as session:
         sync_site(session, settings)  # configured zones exist as rows before assessments refer to them
-        span = data_span(session) if since is None or until is None else None
-        period = Period(start=since or span.start, end=until or span.end)  # type: ignore[union-attr]
+        if since is None or until is None:
+            span = data_span(session)
+            since, until = since or span.start, until or span.end
+        period = Period(start=since, end=until)
         if period.start.tzinfo is None or period.end.tzinfo is None:
             raise ValueError("since/until must be timezone-aware")
         if period.start > period.end:

@@ -65,9 +65,9 @@ def zone_context(
         patterns = None
     significant = [s for s in patterns.series if s.not_uniform() and s.peak is not None] if patterns else []
     time_lines = [
-        f"{s.kind}s cluster by {s.dimension}: {s.peak.label} has {s.peak.count} of {s.total} "  # type: ignore[union-attr]
-        f"(p={s.p_value:.2g})"
+        f"{s.kind}s cluster by {s.dimension}: {peak.label} has {peak.count} of {s.total} (p={s.p_value:.2g})"
         for s in significant
+        if (peak := s.peak) is not None
     ]
     hits = {}
     if index is not None:

@@ -47,16 +47,21 @@ class DashboardState:
         return hmac.new(self.token.encode(), b"floorwatch-dashboard-session", hashlib.sha256).hexdigest()
 
     def token_ok(self, candidate: str | None) -> bool:
-        return bool(self.token and candidate) and hmac.compare_digest(self.token.encode(), candidate.encode())  # type: ignore[union-attr]
+        if not self.token or not candidate:
+            return False
+        return hmac.compare_digest(self.token.encode(), candidate.encode())
 
     def cookie_ok(self, request: Request) -> bool:
         value = request.cookies.get(COOKIE_NAME)
-        return bool(self.token and value) and hmac.compare_digest(self.session_cookie(), value)  # type: ignore[arg-type]
+        if not self.token or not value:
+            return False
+        return hmac.compare_digest(self.session_cookie(), value)
 
 
 def state(request: Request) -> DashboardState:
     """The app's :class:`DashboardState` (FastAPI dependency)."""
-    return request.app.state.dashboard  # type: ignore[no-any-return]
+    dashboard: DashboardState = request.app.state.dashboard
+    return dashboard
 
 
 def require_bearer(request: Request) -> None:

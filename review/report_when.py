@@ -20,7 +20,7 @@ from floorwatch.config import ShiftConfig
 from floorwatch.schemas.assessment import AssessmentContext
 from floorwatch.schemas.evidence import ZoneFacts
 from floorwatch.schemas.tables import ManualSection, RiskAssessment
-from floorwatch.schemas.time_patterns import PatternSeries, TimePatterns
+from floorwatch.schemas.time_patterns import PatternDimension, PatternKind, PatternSeries, TimePatterns
 from floorwatch.signals.time_patterns import overheating_summary, time_patterns
 
 ALPHA = 0.05
@@ -73,13 +73,17 @@ class WhenBlock(BaseModel):
     machine_signals: list[str] = Field(default_factory=list)
 
 
+KINDS: tuple[PatternKind, ...] = ("incident", "alert")
+DIMENSIONS: tuple[PatternDimension, ...] = ("shift", "hour", "weekday")
+
+
 def p_words(p: float) -> str:
     """``p < 0.001`` or ``p = 0.012`` (two significant digits)."""
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
 def _where(s: PatternSeries) -> str:
-    label = s.peak.label  # type: ignore[union-attr]
+    label = s.peak.label if s.peak is not None else "?"
     if s.dimension == "shift":
         return f"the {label} shift"
     if s.dimension == "hour":
@@ -115,8 +119,8 @@ def _kind_line(kind: str, series: list[PatternSeries]) -> str:
 def pattern_lines(tp: TimePatterns) -> list[str]:
     """Plain-words verdict per event kind: where it clusters, or that there is no clear time pattern."""
     lines = []
-    for kind in ("incident", "alert"):
-        series = [tp.get(kind, dim) for dim in ("shift", "hour", "weekday")]  # type: ignore[arg-type]
+    for kind in KINDS:
+        series = [tp.get(kind, dim) for dim in DIMENSIONS]
         if series[0].total:
             lines.append(_kind_line(kind, series))
     return lines
@@ -124,8 +128,8 @@ def pattern_lines(tp: TimePatterns) -> list[str]:
 
 def _shift_rows(tp: TimePatterns) -> list[ShiftRow]:
     rows = []
-    for kind in ("incident", "alert"):
-        s = tp.get(kind, "shift")  # type: ignore[arg-type]
+    for kind in KINDS:
+        s = tp.get(kind, "shift")
         if s.total < MIN_EVENTS:
             continue
         sig = s.not_uniform(ALPHA)
@@ -186,8 +190,8 @@ def when_block(
         block.pattern_lines = pattern_lines(tp)
         block.shift_rows = _shift_rows(tp)
         block.weekday_hour = total if sum(map(sum, total)) >= MIN_EVENTS else None
-        for kind in ("alert", "incident"):
-            for b in tp.get(kind, "shift").buckets:  # type: ignore[arg-type]
+        for kind in KINDS:
+            for b in tp.get(kind, "shift").buckets:
                 block.shift_counts[b.label] = block.shift_counts.get(b.label, 0) + b.count
     if facts is not None:
         block.machine_signals = list(facts.machine_signals)

@@ -39,6 +39,9 @@ NO_SHIFT = "(no shift)"
 EXPOSURE_STEP_MINUTES = 5
 MAX_WINDOW_DAYS = 3660
 MONTE_CARLO_DRAWS = 20_000
+_KINDS: tuple[PatternKind, ...] = ("alert", "incident")
+_DIMENSIONS: tuple[PatternDimension, ...] = ("hour", "weekday", "shift")
+_SUMMARY_DIMENSIONS: tuple[PatternDimension, ...] = ("shift", "hour", "weekday")
 
 
 def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -217,8 +220,8 @@ def analyse_times(
             "weekday": Counter(WEEKDAYS[t.weekday()] for t in local),
             "shift": Counter(shift_of(t.time(), shifts) for t in local),
         }
-        for dim in ("hour", "weekday", "shift"):
-            series.append(build_series(kind, dim, counts[dim], exp[dim], _labels(dim, shifts, exp[dim])))  # type: ignore[arg-type]
+        for dim in _DIMENSIONS:
+            series.append(build_series(kind, dim, counts[dim], exp[dim], _labels(dim, shifts, exp[dim])))
         matrix = [[0] * 24 for _ in range(7)]
         for t in local:
             matrix[t.weekday()][t.hour] += 1
@@ -275,7 +278,7 @@ def _pct(x: float) -> str:
 def summarize_time_patterns(tp: TimePatterns, alpha: float = 0.05) -> str:
     """A few compact lines for the reduce prompt: shift split, over-represented buckets, test results."""
     lines = [f"Time patterns, zone {tp.zone_id}, {tp.start:%Y-%m-%d} to {tp.end:%Y-%m-%d} ({tp.timezone}):"]
-    for kind in ("alert", "incident"):
+    for kind in _KINDS:
         shift = next((s for s in tp.series if s.kind == kind and s.dimension == "shift"), None)
         if shift is None or shift.total == 0:
             lines.append(f"- {kind}s: none")
@@ -285,8 +288,8 @@ def summarize_time_patterns(tp: TimePatterns, alpha: float = 0.05) -> str:
             for b in shift.buckets
         )
         lines.append(f"- {kind}s (n={shift.total}) by shift: {split}")
-        for dim in ("shift", "hour", "weekday"):
-            s = tp.get(kind, dim)  # type: ignore[arg-type]
+        for dim in _SUMMARY_DIMENSIONS:
+            s = tp.get(kind, dim)
             if s.p_value is None:
                 continue
             # Buckets are only singled out once the whole series rejects uniform (guards against 24 tests at once).
