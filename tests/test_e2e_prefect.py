@@ -191,20 +191,56 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def _wait_task_running(stack: Stack, run_id: Any, task_name: str, timeout: float = RUN_TIMEOUT_S) -> None:
+    """Until a task run of ``run_id`` whose name starts with ``task_name`` is RUNNING."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + timeout
+    states: list[str] = []
+    with _client(stack) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+            states = [f"{t.name}:{t.state.type.value if t.state else None}" for t in runs]
+            if any(t.name.startswith(task_name) and t.state and t.state.type.value == "RUNNING" for t in runs):
+                return
+            time.sleep(0.5)
+    pytest.fail(f"no RUNNING task run {task_name!r} of flow run {run_id} after {timeout:.0f} s: {states}")
+
+
+def _wait_gone(pids: list[int], timeout: float = 60.0) -> None:
+    """Until none of ``pids`` is a live process (gone, or a zombie that can no longer run)."""
+    deadline = time.monotonic() + timeout
+    alive = pids
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state not in ("Z", "X"):
+                alive.append(pid)
+        if not alive:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"processes {alive} still alive {timeout:.0f} s after SIGKILL")
+
+
 def test_killed_worker_leaves_run_running_and_rerun_does_not_duplicate_alerts(stack: Stack) -> None:
     before = stack.alert_ids()
     assert before, "needs the alerts of the previous test"
     run = _run(stack, "replay-video/replay-video", {**REPLAY, "max_frames": 400})
     _wait_state(stack, run.id, {"RUNNING"})
-    time.sleep(15)  # well inside the model/replay step
+    _wait_task_running(stack, run.id, "run_replay")  # inside the model/replay step
     assert stack.worker is not None
     doomed = [stack.worker.pid, *_descendants(stack.worker.pid)]
     for pid in doomed:  # the box dies: worker and flow-run process, no chance to report
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     stack.worker.wait(timeout=10)
-    # Prefect 3.9 with no heartbeat automation: nothing reports a crash, the run stays RUNNING.
-    time.sleep(20)
+    # Prefect 3.9 with no heartbeat automation: once no process of the run is left, nothing can report a
+    # crash, and the run stays RUNNING.
+    _wait_gone(doomed)
     with _client(stack) as client:
         orphan = client.read_flow_run(run.id)
         assert orphan.state.type.value == "RUNNING", orphan.state

@@ -183,7 +183,9 @@ def test_broker_restart_while_publishing_loses_nothing(
         time.sleep(0.01)
     kafka_control.stop()
     before_outage = progress["published"]
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while progress["published"] < before_outage + 50 and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the producer has handed 50 events to the bus while the broker is down
     during_outage = progress["published"]
     kafka_control.start()
     producer.join(timeout=300)

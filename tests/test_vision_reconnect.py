@@ -79,7 +79,8 @@ def test_outage_is_recorded_and_stream_resumes(camera_port: int) -> None:
         _stop_camera(proc)
         _wait(lambda: len(outages) >= 1, 10, "outage start")
         before_restart = len(frames)
-        time.sleep(1.5)  # a few reconnect attempts fail while the camera is down
+        # Three reconnect attempts (0.2 + 0.4 + 0.8 s of backoff) start while the camera is still down.
+        _wait(lambda: source.stats.reconnects >= 3, 15, "reconnect attempts while the camera is down")
         proc = _start_camera(camera_port)
         _wait(lambda: len(outages) >= 2, 15, "outage end")
         _wait(lambda: len(frames) >= before_restart + 10, 10, "frames after the camera came back")
