@@ -1,4 +1,4 @@
-"""The rule-based OpenAI-compatible test server (``tests/llm_http_server.py``), one process per test module."""
+"""The rule-based OpenAI-compatible test server (``tests/llm_http_server.py``), one per test module."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.llm_factories import free_port, start_server
+from tests.llm_http_server import start_server
 
 
 @pytest.fixture(scope="module")
 def server_port() -> Iterator[int]:
     """Port of a freshly started test LLM server, stopped after the module."""
-    port = free_port()
-    proc = start_server(port)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    server = start_server()
+    yield server.port
+    server.clear()
+    server.stop()

@@ -1,4 +1,4 @@
-"""Small builders for the LLM tests: a migrated SQLite database, incident rows, a server process."""
+"""Small builders for the LLM tests: a migrated SQLite database, incident rows, the served-request count."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import hashlib
 import importlib
 import os
 import socket
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,8 +18,6 @@ from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.db import make_engine, session_factory, session_scope
 from floorwatch.storage.migrate import upgrade
 from floorwatch.storage.registry import ensure_zones
-
-SERVER_SCRIPT = Path(__file__).with_name("llm_http_server.py")
 
 
 def sqlite_db(tmp_path: Path) -> sessionmaker[Session]:
@@ -56,19 +51,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, str(SERVER_SCRIPT), str(port)])
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/stats", timeout=1)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("test LLM server did not start")
 
 
 def served(port: int) -> int:
