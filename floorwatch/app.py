@@ -22,7 +22,6 @@ from floorwatch.bus.base import EventBus
 from floorwatch.config import Settings
 from floorwatch.schemas.events import BusEvent
 from floorwatch.storage.db import make_engine, session_factory
-from floorwatch.storage.migrate import ensure_current, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,8 @@ def open_database(settings: Settings, check: bool = True) -> sessionmaker[Sessio
     Raises:
         SchemaOutdatedError: ``check`` and the schema is empty or outdated (run ``floorwatch db upgrade``).
     """
+    from floorwatch.storage.migrate import ensure_current  # Alembic loads only when a database is opened
+
     engine = make_engine(settings.database.url, echo=settings.database.echo)
     if check:
         try:
@@ -61,6 +62,8 @@ def prepare_database(settings: Settings) -> sessionmaker[Session]:
     url = make_url(settings.database.url)
     file_db = url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:"
     if file_db and not Path(str(url.database)).exists():
+        from floorwatch.storage.migrate import upgrade
+
         engine = make_engine(settings.database.url)
         try:
             upgrade(engine)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 from sqlalchemy.orm import Session, sessionmaker
 
 from floorwatch.config import Settings, load_settings
@@ -41,7 +42,7 @@ def risk_job(
     return run_risk_job(settings, factory, since=since, until=until, zones=zones, limit=limit)
 
 
-@task(retries=2, retry_delay_seconds=10, timeout_seconds=600)
+@task(retries=2, retry_delay_seconds=10, timeout_seconds=600, cache_policy=NO_CACHE)  # files change: never reuse
 def write_report(report: RiskReport, config_path: str | None) -> list[str]:
     """``report.json``, ``risk_report.full.json``, ``report.html`` and ``report.md`` under ``media.dir/reports/``."""
     from floorwatch.review.report_files import default_out_dir, write_report_files
