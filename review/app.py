@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from floorwatch.config import Settings
-from floorwatch.review import api, config_api, health, pages
+from floorwatch.review import api, config_api, health, pages, zone_editor
 from floorwatch.review.auth import DashboardState, NoTokenError, state
 from floorwatch.review.media import UnsafeMediaPath, resolve_media
 
@@ -66,6 +66,7 @@ def create_app(
         config_path=config_path,
     )
     app.include_router(api.router)
+    app.include_router(zone_editor.router)  # before pages: /zones/editor is not a zone id
     app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(config_api.router)
