@@ -90,6 +90,8 @@ def _set_zone(camera_id: str, zone: CameraZoneConfig, name: str):  # type: ignor
         if cam is None:
             raise ValueError(f"no camera {camera_id!r} in the configuration file")
         entry = zone.model_dump(mode="json", exclude_defaults=False)
+        if entry["polygon"] is not None:  # whole pixels stay integers in the file
+            entry["polygon"] = [[int(v) if float(v).is_integer() else v for v in p] for p in entry["polygon"]]
         entry["rules"] = [
             {k: v for k, v in r.items() if k == "type" or v != _default(r["type"], k)} for r in entry["rules"]
         ]
