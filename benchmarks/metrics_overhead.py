@@ -9,8 +9,8 @@ with the same detector, in ``--rounds`` interleaved rounds (order rotated each r
 shared machine hit every variant): raw ``YOLO.predict`` FPS; the plain pipeline; the pipeline with
 :class:`floorwatch.vision.telemetry.VisionTelemetry` hooked in exactly as ``floorwatch watch --metrics-port``
 does (timed detector, counting publisher, attached counters) while ``/metrics`` is served and scraped by a
-thread every ``--scrape-s`` seconds. Reports both pipeline / raw ratios and their difference; the load
-average is printed with the figures. Prints only (copy the figures to RESULTS.md by hand).
+thread every ``--scrape-s`` seconds. Reports both pipeline / raw ratios and their difference, and the process CPU time
+per frame of each (less sensitive to other jobs on a shared machine); the load average is printed too. Prints only (copy the figures to RESULTS.md by hand).
 """
 
 from __future__ import annotations
@@ -29,26 +29,30 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe, load_average  # noqa: E402
 from _vision_parts import predecode, write_looped  # noqa: E402
-from vision import Ctx, build, completed_fps, raw_fps  # noqa: E402
+
+from vision import Ctx, build, completed_fps, cpu_ms_per_frame, raw_fps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def pipeline_fps(ctx: Ctx, n: int, telemetry: Any = None) -> float:
-    """One pipeline run over the benchmark clip; frames completed per second after the warm-up."""
+def pipeline_fps(ctx: Ctx, n: int, telemetry: Any = None) -> tuple[float, float]:
+    """One pipeline run over the benchmark clip; frames completed per second and process CPU ms per frame,
+    both after the warm-up."""
     from floorwatch.vision.pipeline import VisionPipeline, camera_for_replay
 
     camera = camera_for_replay(ctx.source, ctx.settings, "bench", ctx.zones)
     done_at: list[float] = []
+    cpu_at: list[float] = []
     detector, publish = ctx.detector, ctx.sink.publish
     if telemetry is not None:
         detector, publish = telemetry.predictor(ctx.detector, camera.id), telemetry.publisher(publish)
     pipe = VisionPipeline(camera, detector, ctx.settings, publish, max_frames=n,
-                          on_frame=lambda _f, _d: done_at.append(time.perf_counter()))  # fmt: skip
+                          on_frame=lambda _f, _d: (done_at.append(time.perf_counter()),
+                                                   cpu_at.append(time.process_time())))  # fmt: skip
     if telemetry is not None:
         telemetry.attach(pipe)
     pipe.run()
-    return completed_fps(done_at, ctx.args.warmup)
+    return completed_fps(done_at, ctx.args.warmup), cpu_ms_per_frame(cpu_at, ctx.args.warmup)
 
 
 def main() -> None:
@@ -88,15 +92,19 @@ def main() -> None:
 
         threading.Thread(target=scrape, daemon=True).start()
         got: dict[str, list[float]] = {"raw": [], "plain": [], "metrics": []}
+        cpu: dict[str, list[float]] = {"raw": [], "plain": [], "metrics": []}
         variants = ["raw", "plain", "metrics"]
         try:
             for r in range(args.rounds):
                 for what in variants[r % 3:] + variants[: r % 3]:
                     if what == "raw":
-                        got["raw"].append(raw_fps(ctx, frames)[0])
+                        fps_, cpu_ = raw_fps(ctx, frames)
                     else:
-                        got[what].append(pipeline_fps(ctx, len(frames), telemetry if what == "metrics" else None))
-                print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} fps" for k, v in got.items()), flush=True)
+                        fps_, cpu_ = pipeline_fps(ctx, len(frames), telemetry if what == "metrics" else None)
+                    got[what].append(fps_)
+                    cpu[what].append(cpu_)
+                print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} fps {cpu[k][-1]:.0f} CPU-ms/frame"
+                                                     for k, v in got.items()), flush=True)  # fmt: skip
         finally:
             stop.set()
             server.close()
@@ -109,6 +117,9 @@ def main() -> None:
     print(f"raw {raw:.2f} fps; pipeline/raw plain {np.mean(plain):.3f} (rounds {[round(x, 3) for x in plain]}); "
           f"with metrics {np.mean(metr):.3f} (rounds {[round(x, 3) for x in metr]}); "
           f"difference {np.mean(metr) - np.mean(plain):+.3f}; load at end {load_average()}")  # fmt: skip
+    cp, cm = float(np.mean(cpu["plain"])), float(np.mean(cpu["metrics"]))
+    print(f"CPU ms/frame (whole process): raw {np.mean(cpu['raw']):.1f}, pipeline plain {cp:.1f}, "
+          f"with metrics {cm:.1f} ({100 * (cm - cp) / cp:+.1f} %)")  # fmt: skip
 
 
 if __name__ == "__main__":
