@@ -140,6 +140,9 @@ def watch(
     heartbeat_seconds: Annotated[
         float, typer.Option("--heartbeat-seconds", min=0.0, help="Camera health rows to the database every N s (0: off)")
     ] = 10.0,
+    live_view_fps: Annotated[
+        float, typer.Option("--live-view-fps", min=0.0, max=30.0, help="Annotated frames/s for the dashboard's live view (0: off)")
+    ] = 0.0,
 ) -> None:
     """Watch every configured camera live (one thread per camera, one shared detector) until Ctrl-C.
 
@@ -176,7 +179,8 @@ def watch(
     try:
         with observed(settings, telemetry, metrics_port, metrics_host, heartbeat_seconds):
             results = service.watch(settings, detector=detector, ppe_detector=ppe_detector, stop=stop,
-                                    max_frames=max_frames, camera_ids=camera, telemetry=telemetry)
+                                    max_frames=max_frames, camera_ids=camera, telemetry=telemetry,
+                                    live_view_fps=live_view_fps)
     except (PPERuleError, MetricsPortError) as exc:
         raise _fail(str(exc)) from exc
     except Exception as exc:

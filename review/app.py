@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from floorwatch.config import Settings
-from floorwatch.review import api, config_api, health, pages, zone_editor
+from floorwatch.review import api, config_api, health, live, pages, zone_editor
 from floorwatch.review.auth import DashboardState, NoTokenError, state
 from floorwatch.review.media import UnsafeMediaPath, resolve_media
 
@@ -70,6 +70,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(config_api.router)
+    app.include_router(live.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx
 import pytest
 import yaml
@@ -26,6 +27,7 @@ from floorwatch.review.app import create_app
 from floorwatch.schemas.tables import CameraHeartbeat
 from floorwatch.storage.db import make_engine, session_factory
 from floorwatch.storage.migrate import upgrade
+from floorwatch.vision.live_view import live_path
 from tests.conftest import REPO_ROOT
 from tests.fixtures_postgres import free_port
 
@@ -49,8 +51,6 @@ def value(samples: dict[Any, float], name: str, **labels: str) -> float | None:
 
 
 def vtest_frames() -> int:
-    import cv2
-
     cap = cv2.VideoCapture(str(VTEST))
     try:
         return int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -98,7 +98,7 @@ def test_watch_serves_metrics_and_writes_heartbeats(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{metrics_port}/metrics"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "floorwatch.cli.main", "watch", "--config", str(cfg), "--quiet",
-           "--metrics-port", str(metrics_port), "--heartbeat-seconds", "1"]  # fmt: skip
+           "--metrics-port", str(metrics_port), "--heartbeat-seconds", "1", "--live-view-fps", "2"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def beats() -> dict[str, CameraHeartbeat]:
@@ -130,6 +130,7 @@ def test_watch_serves_metrics_and_writes_heartbeats(tmp_path: Path) -> None:
 
         live = wait_for(lambda: (b := beats()).get("gate") and b["gate"].state == "live" and b, 30, "live beat", proc)
         assert live["gate"].frames_processed >= 5 and live["gate"].last_frame_at is not None
+        assert cv2.imread(str(live_path(tmp_path / "media", "gate"))).shape == (120, 160, 3)  # live view frame
         assert live["dock"].latency_p50_s is not None and live["dock"].latency_p95_s >= live["dock"].latency_p50_s
 
         camera.kill()  # the live camera goes away: an outage, the process keeps running and retrying
