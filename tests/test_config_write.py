@@ -133,3 +133,40 @@ def test_an_invalid_result_is_refused_and_nothing_is_written(migrated_db: sessio
     with migrated_db() as s:
         assert s.scalar(select(func.count()).select_from(ConfigChange)) == 0
     assert yaml.safe_load(cfg.read_text())["cameras"][0]["zones"][0]["rules"][0]["min_seconds"] == 0.5
+
+
+def test_zone_api_saves_with_the_bearer_and_refuses_bad_polygons(
+    setup: tuple[TestClient, Path, sessionmaker[Session]],
+) -> None:
+    client, cfg, db = setup
+    zone = {"zone_id": "dock_walkway", "polygon": [[10, 10], [200, 10], [200, 120], [10, 120]],
+            "rules": [{"type": "crowding", "max_people": 3}]}  # fmt: skip
+    assert client.post("/api/config/cameras/dock-cam/zones", json=zone).status_code == 401
+    assert client.post("/api/config/cameras/nope/zones", json=zone, headers=AUTH).status_code == 404
+    before = cfg.read_text()
+    bad = client.post("/api/config/cameras/dock-cam/zones", headers=AUTH,
+                      json={**zone, "rules": [{"type": "crowding", "max_people": 0}]})  # fmt: skip
+    assert bad.status_code == 422 and "max_people" in bad.json()["detail"]
+    crossing = client.post("/api/config/cameras/dock-cam/zones", headers=AUTH,
+                           json={**zone, "polygon": [[10, 10], [200, 120], [200, 10], [10, 120]]})  # fmt: skip
+    assert crossing.status_code == 422 and "crosses itself" in crossing.json()["detail"]
+    assert cfg.read_text() == before
+    ok = client.post("/api/config/cameras/dock-cam/zones", json=zone, headers=AUTH)
+    assert ok.status_code == 200, ok.text
+    saved = load_settings(cfg)
+    assert [z.zone_id for z in saved.cameras[0].zones] == ["loading_dock", "dock_walkway"]
+    assert saved.cameras[0].zones[1].rules[0].max_people == 3 and saved.zone("dock_walkway") is not None
+
+
+def test_snapshot_of_a_file_camera_is_its_first_frame(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    from tests.conftest import REPO_ROOT
+
+    cfg = tmp_path / "floorwatch.yaml"
+    cfg.write_text(CONFIG.replace("sample_media/vtest.avi", str(REPO_ROOT / "sample_media" / "vtest.avi")))
+    with TestClient(create_app(load_settings(cfg), read_only=True, sessions=migrated_db, config_path=cfg)) as c:
+        r = c.get("/api/cameras/dock-cam/snapshot.jpg")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content[:2] == b"\xff\xd8"
+        page = c.get("/zones/editor").text
+        assert 'id="save"' not in page and "Read-only" in page and "loading_dock" in page
+        zone = {"zone_id": "x", "polygon": [[1, 1], [5, 1], [5, 5]], "rules": []}
+        assert c.post("/api/config/cameras/dock-cam/zones", json=zone, headers=AUTH).status_code == 403
