@@ -46,7 +46,7 @@ def camera_health(session: Session, configured: list[str], now: datetime | None 
     by_camera: dict[str, list[CameraHeartbeat]] = {}
     for hb in session.scalars(select(CameraHeartbeat)):
         by_camera.setdefault(hb.camera_id, []).append(hb)
-    outages = dict(
+    outages: dict[str, int] = dict(
         session.execute(  # type: ignore[arg-type]
             select(CameraOutage.camera_id, func.count())
             .where(CameraOutage.started_at >= now - timedelta(hours=24))
