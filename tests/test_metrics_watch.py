@@ -50,12 +50,23 @@ def value(samples: dict[Any, float], name: str, **labels: str) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
 
 
-def vtest_frames() -> int:
+def alert_window(path: Path, start: int = 480, n: int = 120) -> Path:
+    """Frames ``start..start+n`` of vtest.avi (people cross the sample zones there) as a 10 fps MJPG clip."""
     cap = cv2.VideoCapture(str(VTEST))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+    out: cv2.VideoWriter | None = None
     try:
-        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        for _ in range(n):
+            ok, img = cap.read()
+            assert ok, f"vtest.avi has no frame {start + n}"
+            if out is None:
+                out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (img.shape[1], img.shape[0]))
+            out.write(img)
     finally:
         cap.release()
+        if out is not None:
+            out.release()
+    return path
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, proc: subprocess.Popen[str]) -> Any:
@@ -89,7 +100,7 @@ def test_watch_serves_metrics_and_writes_heartbeats(tmp_path: Path) -> None:
         "cameras": [
             {"id": "gate", "source": f"http://127.0.0.1:{cam_port}/stream",
              "zones": [{"zone_id": "gate_area", "rules": [{"type": "restricted_zone_intrusion"}]}]},
-            {"id": "dock", "source": str(VTEST), "fps_limit": 2, "zones": zones},
+            {"id": "dock", "source": str(alert_window(tmp_path / "window.avi")), "zones": zones},
         ],
     }))  # fmt: skip
     engine = make_engine(f"sqlite:///{db}")
@@ -106,10 +117,10 @@ def test_watch_serves_metrics_and_writes_heartbeats(tmp_path: Path) -> None:
             return {hb.camera_id: hb for hb in s.scalars(select(CameraHeartbeat))}
 
     try:
-        # The recorded video runs to its end (every 5th frame: 2 of its 10 fps) while the live camera goes on.
+        # The recorded clip runs to its end while the live camera goes on.
         ended = wait_for(lambda: (b := beats()).get("dock") and b["dock"].state == "stopped" and b,
                          300, "the end of the recorded video", proc)  # fmt: skip
-        assert ended["dock"].frames_processed == (vtest_frames() + 4) // 5
+        assert ended["dock"].frames_processed == 120
         m = scrape(url)
         assert value(m, "floorwatch_frames_processed_total", camera="dock") == ended["dock"].frames_processed
         assert (value(m, "floorwatch_frames_processed_total", camera="gate") or 0) >= 5
@@ -121,12 +132,13 @@ def test_watch_serves_metrics_and_writes_heartbeats(tmp_path: Path) -> None:
         assert value(m, "floorwatch_frame_queue_depth", camera="gate") is not None
         assert value(m, "floorwatch_inference_seconds_count", camera="gate") >= 5
         assert value(m, "floorwatch_inference_seconds_sum", camera="gate") > 0
-        # vtest.avi: people walk through the forklift lane; alerts are counted by zone and rule, with latency.
-        started = value(m, "floorwatch_alerts_total", camera="dock", zone="forklift_lane",
-                        rule="restricted_zone_intrusion")  # fmt: skip
-        assert started is not None and started >= 1
-        assert value(m, "floorwatch_frame_to_alert_seconds_count", camera="dock",
-                     rule="restricted_zone_intrusion") == started  # fmt: skip
+        # People cross the sample zones in the clip: started alerts are counted by zone and rule, with latency.
+        alerts = {dict(labels)["zone"]: v for (n, labels), v in m.items()
+                  if n == "floorwatch_alerts_total" and dict(labels)["camera"] == "dock"}  # fmt: skip
+        assert sum(alerts.values()) >= 1 and set(alerts) <= {"forklift_lane", "crossing", "lawn_storage"}
+        latencies = sum(v for (n, labels), v in m.items()
+                        if n == "floorwatch_frame_to_alert_seconds_count" and dict(labels)["camera"] == "dock")  # fmt: skip
+        assert latencies == sum(alerts.values())
 
         live = wait_for(lambda: (b := beats()).get("gate") and b["gate"].state == "live" and b, 30, "live beat", proc)
         assert live["gate"].frames_processed >= 5 and live["gate"].last_frame_at is not None
