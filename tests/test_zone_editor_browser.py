@@ -115,6 +115,9 @@ def test_draw_save_reload_and_refusals(server: tuple[str, Path]) -> None:
             assert 30 <= min(xs) <= 45 and 300 <= max(xs) <= 315 and 310 <= min(ys) <= 325 and max(ys) >= 540
             assert [z.id for z in saved.zones] == ["loading_dock", "lawn_storage"]
             after_save = cfg.read_text()
+            check = subprocess.run([sys.executable, "-m", "floorwatch.cli.main", "config", "check", str(cfg)],
+                                   capture_output=True, text=True, timeout=120)  # fmt: skip
+            assert check.returncode == 0, check.stderr  # what `replay --camera dock-cam` loads at start
 
             page.reload()
             expect(page.locator('#overlay polygon[data-zone="lawn_storage"]')).to_have_count(1)
