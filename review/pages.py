@@ -142,8 +142,14 @@ def fatigue_page(request: Request, days: Annotated[str | None, Query(max_length=
 
 
 def _fatigue_ctx(request: Request) -> dict[str, Any]:
-    path = state(request).config_path
-    return {"show_apply": True, "config_file": path.name if path else None}
+    from sqlalchemy import select
+
+    from floorwatch.schemas.tables import ConfigChange
+
+    st = state(request)
+    with st.sessions() as s:
+        changes = list(s.scalars(select(ConfigChange).order_by(ConfigChange.id.desc()).limit(10)))
+    return {"show_apply": True, "config_file": st.config_path.name if st.config_path else None, "changes": changes}
 
 
 @router.get("/reports", response_class=HTMLResponse)

@@ -104,6 +104,7 @@ def test_the_fatigue_page_applies_in_one_click(setup: tuple[TestClient, Path, se
     assert 'action="/fatigue/apply"' in page and "Apply: min_seconds = 1.5" in page
     r = client.post("/fatigue/apply", data={"zone_id": "loading_dock", "rule": "restricted_zone_intrusion"})
     assert r.status_code == 200 and "Applied" in r.text and "min_seconds: 1.5" in r.text
+    assert "token holder (testclient)" in client.get("/fatigue").text  # who applied it, listed on the page
     assert load_settings(cfg).cameras[0].zones[0].rules[0].min_seconds == 1.5
 
 
