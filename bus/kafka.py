@@ -237,7 +237,11 @@ class KafkaEventConsumer:
                 out.append(BusMessage(r.topic, r.partition, r.offset, r.key, r.value or b"", event, error))
         return out
 
-    def _commit(self, messages: Sequence[BusMessage]) -> None:
+    def highwater(self, topic: str, partition: int) -> int | None:
+        """Last known high-water mark of a partition (offset of the next message produced), None if unknown."""
+        return self._consumer.highwater(TopicPartition(topic, partition))  # type: ignore[no-any-return]
+
+    def _commit(self, messages: Sequence[BusMessage]) -> bool:
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for m in messages:
             tp = TopicPartition(m.topic, m.partition)
@@ -248,6 +252,8 @@ class KafkaEventConsumer:
         except (CommitFailedError, KafkaError) as exc:
             # The group rebalanced under us: the batch is redelivered, and storing it again is a no-op.
             log.warning("offset commit failed (%s); %d message(s) will be redelivered", exc, len(messages))
+            return False
+        return True
 
     def consume(
         self,
@@ -258,6 +264,7 @@ class KafkaEventConsumer:
         *,
         max_messages: int | None = None,
         idle_exit: float | None = None,
+        on_committed: BatchHandler | None = None,
     ) -> int:
         """Poll batches into ``handler`` until stopped; offsets are committed after the handler returns.
 
@@ -269,6 +276,7 @@ class KafkaEventConsumer:
             poll_timeout: seconds one poll waits for messages.
             max_messages: return after this many messages (None = no limit).
             idle_exit: return after this many seconds without a message once partitions are assigned.
+            on_committed: called with each batch whose offsets were committed (metrics).
 
         Returns:
             The number of messages handled and committed.
@@ -291,7 +299,8 @@ class KafkaEventConsumer:
                     break
                 continue
             handler(messages)
-            self._commit(messages)
+            if self._commit(messages) and on_committed is not None:
+                on_committed(messages)
             handled += len(messages)
             idle_since = time.monotonic()
         return handled

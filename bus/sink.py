@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from floorwatch.bus.base import BusMessage
+from floorwatch.bus.sink_metrics import SinkMetrics
 from floorwatch.config import BusConfig
 from floorwatch.schemas.tables import DeadLetter
 from floorwatch.storage.db import session_scope
@@ -164,6 +165,7 @@ def run_sink(
     batch_size: int = 1000,
     poll_timeout: float = 0.5,
     log_every_s: float = 10.0,
+    metrics: SinkMetrics | None = None,
 ) -> SinkStats:
     """Consume the event topics into the database until stopped, idle or ``max_messages`` are handled.
 
@@ -176,6 +178,7 @@ def run_sink(
         batch_size: most messages per transaction.
         poll_timeout: seconds one poll waits.
         log_every_s: seconds between throughput log lines.
+        metrics: Prometheus counters to update (``floorwatch sink --metrics-port``).
 
     Returns:
         Counts of the run.
@@ -191,7 +194,10 @@ def run_sink(
         if stats.first_batch_at is None:
             # Polling the first batch took about as long as the others; count it from its own start.
             stats.first_batch_at = time.monotonic()
+        t_store = time.monotonic()
         events, dead = store_batch(factory, messages)
+        if metrics is not None:
+            metrics.stored_batch(messages, events, dead, time.monotonic() - t_store)
         stats.messages += len(messages)
         stats.events += events
         stats.dead_letters += dead
@@ -208,8 +214,12 @@ def run_sink(
 
     consumer = KafkaEventConsumer(config)
     try:
+        on_committed = (
+            (lambda ms: metrics.committed_batch(ms, consumer.highwater)) if metrics is not None else None
+        )
         consumer.consume(
-            handle, stop_event, batch_size, poll_timeout, max_messages=max_messages, idle_exit=idle_exit
+            handle, stop_event, batch_size, poll_timeout, max_messages=max_messages, idle_exit=idle_exit,
+            on_committed=on_committed,
         )
     finally:
         consumer.close()

@@ -34,7 +34,11 @@ def register(app: typer.Typer) -> None:
 
         settings = load_or_exit(config)
         try:
-            web = create_app(settings, read_only=read_only)
+            import os
+            from pathlib import Path
+
+            source = config or os.environ.get("FLOORWATCH_CONFIG")
+            web = create_app(settings, read_only=read_only, config_path=Path(source) if source else None)
         except (NoTokenError, SchemaOutdatedError) as exc:
             typer.echo(f"floorwatch serve: {exc}", err=True)
             raise typer.Exit(2) from exc

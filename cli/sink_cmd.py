@@ -27,10 +27,17 @@ def sink(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=10_000, help="Messages per transaction")
     ] = 500,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", min=0, max=65535, help="Serve Prometheus /metrics on this port")
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Bind address of /metrics (0.0.0.0: scrape from elsewhere)")
+    ] = "127.0.0.1",
 ) -> None:
     """Store alerts, outages and anomalies from Kafka in the database (DB commit first, then offsets).
 
     Malformed messages go to the dead_letters table; SIGTERM/SIGINT finish the current batch and exit 0.
+    ``--metrics-port`` serves Prometheus metrics (consumed, committed, dead letters, consumer lag).
     """
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -65,9 +72,20 @@ def sink(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    from floorwatch.bus.sink_metrics import SinkMetrics
+    from floorwatch.metrics import MetricsPortError, serve_metrics
+
+    metrics = SinkMetrics() if metrics_port is not None else None
+    try:
+        server = serve_metrics(metrics.registry, metrics_port, metrics_host) if metrics is not None else None
+    except MetricsPortError as exc:
+        factory.kw["bind"].dispose()
+        typer.echo(f"sink: {exc}", err=True)
+        raise typer.Exit(2) from exc
     try:
         stats = run_sink(
-            settings.bus, factory, stop, max_messages=max_messages, idle_exit=idle_exit, batch_size=batch_size
+            settings.bus, factory, stop, max_messages=max_messages, idle_exit=idle_exit, batch_size=batch_size,
+            metrics=metrics,
         )
     except BusError as exc:
         typer.echo(f"sink: {exc}", err=True)
@@ -77,6 +95,8 @@ def sink(
         raise typer.Exit(EXIT_DB_ERROR) from exc
     finally:
         factory.kw["bind"].dispose()
+        if server is not None:
+            server.close()
     typer.echo(
         f"sink: {stats.messages} messages in {stats.seconds:.1f} s ({stats.rate:.0f}/s), "
         f"{stats.events} events stored, {stats.dead_letters} dead letters"

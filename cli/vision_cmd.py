@@ -138,8 +138,24 @@ def watch(
     camera: Annotated[list[str] | None, typer.Option("--camera", help="Only these camera ids (repeatable)")] = None,
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop each camera after N frames")] = None,
     verbose: Annotated[bool, typer.Option("--verbose/--quiet", help="Log progress on stderr")] = True,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", min=0, max=65535, help="Serve Prometheus /metrics on this port")
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Bind address of /metrics (0.0.0.0: scrape from elsewhere)")
+    ] = "127.0.0.1",
+    heartbeat_seconds: Annotated[
+        float, typer.Option("--heartbeat-seconds", min=0.0, help="Camera health rows to the database every N s (0: off)")
+    ] = 10.0,
+    live_view_fps: Annotated[
+        float, typer.Option("--live-view-fps", min=0.0, max=30.0, help="Annotated frames/s for the dashboard's live view (0: off)")
+    ] = 0.0,
 ) -> None:
-    """Watch every configured camera live (one thread per camera, one shared detector) until Ctrl-C."""
+    """Watch every configured camera live (one thread per camera, one shared detector) until Ctrl-C.
+
+    Camera health goes to the database every ``--heartbeat-seconds`` (the dashboard's /cameras page);
+    ``--metrics-port`` serves Prometheus metrics (frames, drops, inference and frame-to-alert latency, alerts).
+    """
     _log_to_stderr(verbose)
     settings = load_or_exit(config)
     known = {c.id for c in settings.cameras}
@@ -161,12 +177,18 @@ def watch(
     wanted = [c for c in settings.cameras if camera is None or c.id in camera]
     ppe_detector = _load_ppe_detector(settings.detector, [z for c in wanted for z in c.zones])
     stop = threading.Event()
+    from floorwatch.metrics import MetricsPortError
+    from floorwatch.vision.heartbeat import observed
     from floorwatch.vision.ppe import PPERuleError
+    from floorwatch.vision.telemetry import VisionTelemetry
 
+    telemetry = VisionTelemetry()
     try:
-        results = service.watch(settings, detector=detector, ppe_detector=ppe_detector, stop=stop,
-                                max_frames=max_frames, camera_ids=camera)
-    except PPERuleError as exc:
+        with observed(settings, telemetry, metrics_port, metrics_host, heartbeat_seconds):
+            results = service.watch(settings, detector=detector, ppe_detector=ppe_detector, stop=stop,
+                                    max_frames=max_frames, camera_ids=camera, telemetry=telemetry,
+                                    live_view_fps=live_view_fps)
+    except (PPERuleError, MetricsPortError) as exc:
         raise _fail(str(exc)) from exc
     except Exception as exc:
         _raise_db_error(exc)

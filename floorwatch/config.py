@@ -119,6 +119,15 @@ class CameraZoneConfig(_Strict):
             raise ValueError(f"a polygon needs at least 3 points, got {len(v)}")
         if any(x < 0 or y < 0 for x, y in v):
             raise ValueError("polygon coordinates must be >= 0")
+        from floorwatch.geometry import self_crossing
+
+        crossing = self_crossing(v)
+        if crossing is not None:
+            i, j = crossing
+            raise ValueError(
+                f"the polygon crosses itself: edge {i + 1} (point {i + 1} to {i + 2}) meets edge {j + 1}; "
+                "list the corners in order around the zone"
+            )
         return v
 
 

@@ -132,10 +132,28 @@ def risk_page(st: DashboardState, zone_id: str, limit: int, offset: int) -> Risk
     return RiskPage(items=items, total=total, limit=limit, offset=offset)
 
 
-def fatigue(st: DashboardState, days: int) -> FatigueOut:
-    """Dismissal rates over the last ``days`` and the threshold changes they suggest."""
+def alert_span(st: DashboardState) -> tuple[datetime, datetime] | None:
+    """First alert start and last alert activity in the database (None without alerts)."""
+    with st.sessions() as s:
+        first, last = s.execute(
+            select(func.min(Alert.started_at), func.max(func.coalesce(Alert.ended_at, Alert.last_seen_at)))
+        ).one()
+    if first is None or last is None:
+        return None
+    # min/max skip the column type on some dialects: normalise to aware UTC.
+    first, last = (v if isinstance(v, datetime) else datetime.fromisoformat(str(v)) for v in (first, last))
+    return first.replace(tzinfo=first.tzinfo or UTC), last.replace(tzinfo=last.tzinfo or UTC)
+
+
+def fatigue(st: DashboardState, days: int | None) -> FatigueOut:
+    """Dismissal rates and the threshold changes they suggest, over the last ``days`` before now, or
+    (``days`` None) over the span of the stored alerts, as the risk report does (a replayed recording from
+    2024 still shows); without alerts, the last 30 days."""
     end = datetime.now(UTC)
-    start = end - timedelta(days=days)
+    start = end - timedelta(days=days or 30)
+    span = alert_span(st) if days is None else None
+    if span is not None:
+        start, end = span[0], max(span[1], span[0] + timedelta(seconds=1))
     with st.sessions() as s:
         rates = queries.dismissal_rates(s, start, end)
     return FatigueOut(
@@ -195,7 +213,10 @@ def api_zone_evidence(request: Request, zone_id: str, days: Days = 7) -> ZoneEvi
 @router.get(
     "/fatigue", response_model=FatigueOut, summary="Dismissal rates per zone and rule, threshold suggestions"
 )
-def api_fatigue(request: Request, days: Days = 30) -> FatigueOut:
+def api_fatigue(
+    request: Request,
+    days: Annotated[int | None, Query(ge=1, le=366, description="Last N days; default: the span of the alerts")] = None,
+) -> FatigueOut:
     return fatigue(state(request), days)
 
 

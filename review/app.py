@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from floorwatch.config import Settings
-from floorwatch.review import api, pages
+from floorwatch.review import api, config_api, health, live, pages, zone_editor
 from floorwatch.review.auth import DashboardState, NoTokenError, state
 from floorwatch.review.media import UnsafeMediaPath, resolve_media
 
@@ -24,7 +24,10 @@ MEDIA_CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-s
 
 
 def create_app(
-    settings: Settings, read_only: bool = False, sessions: sessionmaker[Session] | None = None
+    settings: Settings,
+    read_only: bool = False,
+    sessions: sessionmaker[Session] | None = None,
+    config_path: Path | None = None,
 ) -> FastAPI:
     """Build the dashboard app.
 
@@ -32,6 +35,8 @@ def create_app(
         settings: validated configuration (database, media dir, ``serve.token``).
         read_only: serve pages and the API but answer every mutation with 403.
         sessions: sessionmaker to use; default ``floorwatch.app.open_database(settings)`` (checks the schema).
+        config_path: the YAML file ``settings`` came from; configuration changes from the dashboard (applying
+            a fatigue suggestion) are written there, and refused without it.
 
     Raises:
         NoTokenError: no ``serve.token`` (nor ``FLOORWATCH_SERVE__TOKEN``) and not ``read_only``.
@@ -58,9 +63,14 @@ def create_app(
         media_dir=Path(settings.media.dir),
         read_only=read_only,
         token=token,
+        config_path=config_path,
     )
     app.include_router(api.router)
+    app.include_router(zone_editor.router)  # before pages: /zones/editor is not a zone id
     app.include_router(pages.router)
+    app.include_router(health.router)
+    app.include_router(config_api.router)
+    app.include_router(live.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get(

@@ -40,6 +40,7 @@ class DashboardState:
     media_dir: Path
     read_only: bool
     token: str | None
+    config_path: Path | None = None  # the YAML the dashboard may change (zone editor, fatigue suggestions)
 
     def session_cookie(self) -> str:
         """Cookie value proving the browser signed in with the token (an HMAC, not the token)."""

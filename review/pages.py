@@ -30,6 +30,8 @@ FILTER_KEYS = ("camera", "zone", "rule", "status", "review", "start", "end")
 
 def _render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
     st = state(request)
+    if name == "fatigue.html.j2":
+        ctx |= _fatigue_ctx(request)
     ctx |= {"read_only": st.read_only, "signed_in": st.cookie_ok(request), "site_name": st.settings.site.name}
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
 
@@ -105,7 +107,7 @@ def zones_page(request: Request) -> HTMLResponse:
         request,
         "zones.html.j2",
         zones=api.zones_overview(state(request)),
-        fatigue=api.fatigue(state(request), 30),
+        fatigue=api.fatigue(state(request), None),
     )
 
 
@@ -132,8 +134,23 @@ def zone_page(
 
 
 @router.get("/fatigue", response_class=HTMLResponse)
-def fatigue_page(request: Request, days: Annotated[int, Query(ge=1, le=366)] = 30) -> HTMLResponse:
-    return _render(request, "fatigue.html.j2", fatigue=api.fatigue(state(request), days), days=days)
+def fatigue_page(request: Request, days: Annotated[str | None, Query(max_length=3)] = None) -> HTMLResponse:
+    # The form sends days= when left empty: the whole span of the stored alerts.
+    n = int(days) if days and days.isdigit() else None
+    if days and (n is None or not 1 <= n <= 366):
+        raise HTTPException(422, f"days {days!r}: a whole number of days, 1..366, or empty for all alerts")
+    return _render(request, "fatigue.html.j2", fatigue=api.fatigue(state(request), n), days=n)
+
+
+def _fatigue_ctx(request: Request) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from floorwatch.schemas.tables import ConfigChange
+
+    st = state(request)
+    with st.sessions() as s:
+        changes = list(s.scalars(select(ConfigChange).order_by(ConfigChange.id.desc()).limit(10)))
+    return {"show_apply": True, "config_file": st.config_path.name if st.config_path else None, "changes": changes}
 
 
 @router.get("/reports", response_class=HTMLResponse)

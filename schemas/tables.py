@@ -302,3 +302,44 @@ class ManualSection(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     embedding: Mapped[list[Any] | None] = mapped_column(JSON, doc="MiniLM embedding (384 floats)")
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CameraHeartbeat(Base):
+    """Latest health of one camera as seen by one ``watch`` process (upserted every few seconds).
+
+    Several processes (on several machines) may watch cameras; the health page reads all rows. A row
+    whose ``updated_at`` is older than ``3 * interval_s`` belongs to a process that stopped reporting.
+    """
+
+    __tablename__ = "camera_heartbeats"
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), primary_key=True, doc="host:pid:start of the process")
+    host: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(16), doc="live | reconnecting | starting | stopped")
+    down_since: Mapped[datetime | None] = mapped_column(doc="Start of the current outage")
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    interval_s: Mapped[float] = mapped_column(Float)
+    last_frame_at: Mapped[datetime | None]
+    frames_read: Mapped[int] = mapped_column(Integer, default=0)
+    frames_processed: Mapped[int] = mapped_column(Integer, default=0)
+    frames_dropped: Mapped[int] = mapped_column(Integer, default=0)
+    fps_read: Mapped[float | None] = mapped_column(Float, doc="Over the last interval")
+    fps_processed: Mapped[float | None] = mapped_column(Float, doc="Over the last interval")
+    latency_p50_s: Mapped[float | None] = mapped_column(Float, doc="Frame-to-alert, last 1000 started alerts")
+    latency_p95_s: Mapped[float | None] = mapped_column(Float)
+    outages_24h: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConfigChange(Base):
+    """Who changed the configuration file from the dashboard, what and when (with the backup kept)."""
+
+    __tablename__ = "config_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    applied_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200), doc="Who: the signed-in dashboard client")
+    action: Mapped[str] = mapped_column(String(40), doc="zone_editor | fatigue_suggestion")
+    summary: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text, doc="The configuration file written")
+    backup_path: Mapped[str] = mapped_column(Text)
+    diff: Mapped[str] = mapped_column(Text)

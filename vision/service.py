@@ -120,13 +120,18 @@ def watch(
     camera_ids: list[str] | None = None,
     on_event: EventHook | None = None,
     batch_wait_s: float = 0.005,
+    telemetry: Any = None,
+    live_view_fps: float = 0.0,
 ) -> dict[str, PipelineStats]:
     """Run configured cameras live, one thread each, sharing one detector, until ``stop`` or the sources end.
 
     The cameras' frames reach the detector through one :class:`BatchedDetector`: up to ``detector.batch``
     frames of different cameras (waiting at most ``batch_wait_s``) go into one model call; the PPE detector
     (``ppe_detector``, else ``detector.ppe`` when a camera has a ``missing_ppe`` rule) is batched the same way.
-    A camera that is down at start counts as an outage and is retried with backoff.
+    A camera that is down at start counts as an outage and is retried with backoff. ``telemetry`` (a
+    :class:`floorwatch.vision.telemetry.VisionTelemetry`) sees every camera's detector calls and events;
+    ``live_view_fps`` > 0 writes each camera's annotated latest frame for the dashboard's live view
+    (:mod:`floorwatch.vision.live_view`).
     """
     cameras = [c for c in settings.cameras if camera_ids is None or c.id in camera_ids]
     if not cameras:
@@ -158,11 +163,22 @@ def watch(
 
     threads: list[threading.Thread] = []
     try:
+        publish = telemetry.publisher(sink.publish) if telemetry is not None else sink.publish
         pipelines = [
-            VisionPipeline(cam, batched, settings, sink.publish, max_frames=max_frames, require_initial=False,
+            VisionPipeline(cam, telemetry.predictor(batched, cam.id) if telemetry is not None else batched,
+                           settings, publish, max_frames=max_frames, require_initial=False,
                            ppe_detector=batched_ppe)
             for cam in cameras
         ]
+        for p in pipelines if telemetry is not None else []:
+            telemetry.attach(p)
+        if live_view_fps > 0:
+            from floorwatch.vision.live_view import LiveViewWriter
+
+            for p in pipelines:
+                p.on_frame = LiveViewWriter(settings.media.dir, p.camera.id, live_view_fps,
+                                            blur=settings.media.blur_faces)
+                p.on_frame.pipeline = p
         threads = [threading.Thread(target=run_one, args=(p,), name=f"camera-{p.camera.id}") for p in pipelines]
         for t in threads:
             t.start()
