@@ -30,6 +30,13 @@ def pick_device(device: str) -> str:
     return f"cuda:{device}" if device.isdigit() else device
 
 
+def _torch_threads() -> int:
+    """The process's torch thread count (set from ``runtime.torch_threads``), reused by exported runtimes."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 class Detector:
     """Run one detection model on batches of frames.
 
@@ -69,7 +76,8 @@ class Detector:
             precision = "fp16" if runtime == "tensorrt" and self.half else cfg.precision
             try:
                 model = load_runtime_model(
-                    weights, runtime, cfg.imgsz, precision=precision, calibration=cfg.calibration, batch=cfg.batch
+                    weights, runtime, cfg.imgsz, precision=precision, calibration=cfg.calibration, batch=cfg.batch,
+                    threads=_torch_threads(),
                 )
                 return model, packaged_map, runtime
             except RuntimeUnavailableError as exc:

@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -255,9 +256,12 @@ def _export(weights: Path, tmp: Path, fmt: str, imgsz: int, precision: str, sour
 
 def load_runtime_model(
     weights: Path, runtime: str, imgsz: int, *, precision: str = "fp32", calibration: Sequence[Path] = (),
-    batch: int = 1,
+    batch: int = 1, threads: int | None = None,
 ) -> Any:
     """An ultralytics ``YOLO`` over the export of ``weights`` for ``runtime`` (see :func:`cached_export`).
+
+    OpenVINO models compute in FP32 (not the CPU plugin's bfloat16 default) on ``threads`` threads (None =
+    OpenVINO's choice); see :func:`_pin_openvino`.
 
     Raises:
         RuntimeUnavailableError: the runtime's library is not installed, the export or the load failed.
@@ -273,6 +277,31 @@ def load_runtime_model(
     from ultralytics import YOLO
 
     try:
-        return YOLO(str(path), task="detect")
+        model = YOLO(str(path), task="detect")
+        if runtime == "openvino":
+            _pin_openvino(model, path, imgsz, threads)
+        return model
     except Exception as exc:  # noqa: BLE001
         raise RuntimeUnavailableError(f"could not load {str(path)!r}: {exc}") from exc
+
+
+def _pin_openvino(model: Any, path: Path, imgsz: int, threads: int | None) -> None:
+    """Recompile ultralytics' OpenVINO model with FP32 arithmetic and ``threads`` CPU threads.
+
+    OpenVINO's CPU plugin computes an FP32 model in bfloat16 by default wherever the CPU has AVX512_BF16 / AMX
+    (OpenVINO docs, "Precision Control"); that moved boxes enough to change alerts on ``vtest.avi``. Ultralytics
+    compiles with a fixed config, so the predictor is set up with one blank frame and its model recompiled.
+    """
+    import numpy as np
+    import openvino as ov
+
+    model.predict(np.zeros((imgsz, imgsz, 3), dtype=np.uint8), imgsz=imgsz, device="cpu", verbose=False)
+    backend = model.predictor.model.backend
+    compile_model = backend.compile_model
+    config = {**compile_model.keywords.get("config", {}), "INFERENCE_PRECISION_HINT": ov.Type.f32}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    compile_model = partial(compile_model.func, *compile_model.args, **{**compile_model.keywords, "config": config})
+    xml = path if path.is_file() else next(path.glob("*.xml"))
+    backend.compile_model = compile_model
+    backend.ov_compiled_model = compile_model(ov.Core().read_model(str(xml)))
