@@ -138,6 +138,26 @@ def test_exported_runtime_finds_the_same_people_as_torch(torch_detector, frames,
     assert matched >= 0.97 * n_torch, (matched, n_torch)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif("openvino" not in EXPORTED, reason="openvino is not installed")
+def test_int8_finds_nearly_the_same_people_as_torch(torch_detector, frames) -> None:  # type: ignore[no-untyped-def]
+    """INT8 (NNCF, calibrated on vtest.avi) is an approximation: boxes agree at IoU 0.5, counts within 10 %."""
+    from floorwatch.vision.detector import Detector
+
+    det = Detector(DetectorConfig(model="fall", imgsz=IMGSZ, conf=0.25, device="cpu", runtime="openvino",
+                                  precision="int8"))
+    assert (det.runtime, det.fallback) == ("openvino", "")
+    n_torch = n_int8 = matched = 0
+    for img in frames:
+        (a,) = torch_detector.predict([img])
+        (b,) = det.predict([img])
+        n_torch, n_int8 = n_torch + len(a), n_int8 + len(b)
+        if len(a) and len(b):
+            matched += int((box_iou(a.xyxy, b.xyxy) >= 0.5).any(axis=1).sum())
+    assert abs(n_int8 - n_torch) <= 0.1 * n_torch, (n_torch, n_int8)
+    assert matched >= 0.9 * n_torch, (matched, n_torch)
+
+
 def test_unsupported_runtime_falls_back_to_torch_with_a_warning(caplog) -> None:  # type: ignore[no-untyped-def]
     from floorwatch.vision.detector import Detector
 
