@@ -148,14 +148,14 @@ def render(args: Any, machine: Any, rows: list[dict[str, Any]], load: tuple[Any,
             f"`{Path(args.video).name}` from frame {args.start_frame}, {args.threads} threads; load average "
             f"{_load(load[0])} at start, {_load(load[1])} at end; {wall_s:.0f} s.\n\n")
     cols = ["runtime", "frames/s", "× torch", "CPU ms/frame", "person recall", "person precision",
-            "Δ recall vs torch"] + [f"{k} × 10 fps streams: dropped, p95 ms" for k in args.streams]
+            "Δ recall / precision vs torch"] + [f"{k} × 10 fps streams: dropped, p95 ms" for k in args.streams]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         acc = row.get("accuracy")
         name = f"{row['runtime']} {row['precision']}" + ("" if row["ran"] == row["runtime"] else f" (FELL BACK to {row['ran']})")
         cells = [name, f"{np.mean(row['fps']):.2f}", f"{np.mean(row['speedup']):.2f}", f"{np.mean(row['cpu_ms']):.0f}"]
         if acc:
-            cells += [f"{acc['recall']:.3f}", f"{acc['precision']:.3f}", f"{acc['recall'] - torch_acc['recall']:+.3f}"]
+            cells += [f"{acc['recall']:.3f}", f"{acc['precision']:.3f}", f"{acc['recall'] - torch_acc['recall']:+.3f} / {acc['precision'] - torch_acc['precision']:+.3f}"]
         else:
             cells += ["n/a"] * 3
         for s in row["streams"]:

@@ -385,7 +385,7 @@ def _write_runtimes(args: argparse.Namespace, machine: Any, results: dict[str, A
     text = render(args, machine, results["runtimes"], (load_start, load_average()), n, time.monotonic() - t0)
     print(text)
     if not args.no_write:
-        write_section(args.out, text)
+        write_section(args.out, text, "## Detector runtimes (#17)")
         print(f"appended to {args.out}")
 
 
