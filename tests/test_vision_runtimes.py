@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -22,6 +24,7 @@ from floorwatch.vision.models import ModelNotFoundError, packaged_weights
 from floorwatch.vision.ppe import ppe_detector_config
 from floorwatch.vision.runtimes import (
     CPU_PREFERENCE,
+    STALE_EXPORT_S,
     RuntimeUnavailableError,
     cached_export,
     calibration_frames,
@@ -84,11 +87,16 @@ def test_ppe_model_follows_the_detector_runtime() -> None:
 
 @pytest.mark.skipif("onnxruntime" not in EXPORTED, reason="onnxruntime is not installed")
 def test_export_is_made_once_keyed_by_weights_hash_and_reused(weights: Path, tmp_path: Path) -> None:
+    key = f"{weights.stem}-{sha256_file(weights)[:16]}-320-onnx-fp32"
+    stale = tmp_path / "models" / "exports" / f".{key}.killed"  # a temporary folder of a killed export
+    stale.mkdir(parents=True)
+    os.utime(stale, (time.time() - STALE_EXPORT_S - 60,) * 2)
     path = cached_export(weights, "onnxruntime", 320, state_dir=tmp_path)
     folder = path.parent
+    assert not stale.exists()
     assert path.suffix == ".onnx" and path.is_file()
     assert folder.parent == tmp_path / "models" / "exports"
-    assert folder.name == f"{weights.stem}-{sha256_file(weights)[:16]}-320-onnx-fp32"
+    assert folder.name == key
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["imgsz"] == 320 and manifest["runtime"] == "onnxruntime"
     mtime = path.stat().st_mtime_ns

@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -43,6 +44,8 @@ EXPORTS = {"onnxruntime": ("onnx", "onnxruntime"), "openvino": ("openvino", "ope
 #: CPU runtimes in the order ``auto`` prefers them: OpenVINO first (it is the one that runs INT8), then ONNX Runtime.
 CPU_PREFERENCE = ("openvino", "onnxruntime")
 CALIBRATION_FRAMES = 300
+#: A temporary export folder untouched this long (seconds) was left by a killed process and is deleted.
+STALE_EXPORT_S = 6 * 3600
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 _REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CALIBRATION = (_REPO / "sample_media" / "vtest.avi",)
@@ -202,6 +205,9 @@ def cached_export(
     if found is not None:
         return found
     root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(f".{key}.*"):  # left by a killed export (SIGKILL/SIGTERM skip cleanup)
+        if time.time() - stale.stat().st_mtime > STALE_EXPORT_S:
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
     try:
         exported = _export(weights, tmp, fmt, imgsz, precision, sources, batch)
