@@ -7,7 +7,7 @@ ratios hold on a loaded machine (the load average is recorded at start and end).
    ``--warmup`` frames excluded), in ``--rounds`` rounds with the runtime order rotated each round;
    speed-up = frames/s / torch's frames/s of the same round, averaged over rounds.
 2. person recall and precision at IoU 0.5 on ``../shared/data/ppe/valid`` (labelled class 3 = person; 118
-   images), persons being the detector's ``person`` / ``fallen_person`` boxes at its ``conf`` merged by the
+   images; ``--person-images N``: the first N by name), persons being the detector's ``person`` / ``fallen_person`` boxes at its ``conf`` merged by the
    tracker's class-agnostic NMS (``floorwatch.vision.ppe_metrics.predicted_people``); matching is greedy
    one-to-one by IoU (``match_people``). Skipped when the data is absent.
 3. ``--streams K``: K live-paced copies of the window (the clip's native rate; ``vtest.avi`` = 10 fps) through
@@ -47,13 +47,15 @@ def parse_runtimes(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def person_accuracy(detector: Any, data: Path = PPE_VALID, iou: float = 0.5) -> dict[str, float] | None:
-    """Person recall / precision of ``detector`` on the PPE valid images (None when the data is absent)."""
+def person_accuracy(detector: Any, data: Path = PPE_VALID, iou: float = 0.5, limit: int = 0) -> dict[str, float] | None:
+    """Person recall / precision of ``detector`` on the PPE valid images (the first ``limit`` by name when > 0;
+    None when the data is absent)."""
     import cv2
 
     from floorwatch.vision.ppe_metrics import Box, match_people, predicted_people, read_yolo_labels
 
     images = sorted((data / "images").glob("*.jpg")) if data.is_dir() else []
+    images = images[:limit] if limit > 0 else images
     if not images:
         return None
     tp = n_truth = n_pred = 0
@@ -114,7 +116,7 @@ def compare(ctx: Any, frames: list[np.ndarray], runtimes: list[tuple[str, str]],
             row["speedup"].append(row["fps"][-1] / rows[0]["fps"][-1])
         print("round", r + 1, [(f"{x['runtime']}:{x['precision']}", round(x["fps"][-1], 2)) for x in rows], flush=True)
     for row, det in zip(rows, dets, strict=True):
-        row["accuracy"] = person_accuracy(det)
+        row["accuracy"] = person_accuracy(det, limit=a.person_images)
         print(f"{row['runtime']}:{row['precision']} persons {row['accuracy']}", flush=True)
         row["streams"] = []
         for k in streams:
@@ -144,7 +146,7 @@ def render(args: Any, machine: Any, rows: list[dict[str, Any]], load: tuple[Any,
     torch_acc = rows[0].get("accuracy")
     head = (f"\n### runtimes, {machine.date_utc:%Y-%m-%d %H:%M} UTC, imgsz {args.imgsz}, model {args.model}\n\n"
             f"{machine.line()}; `benchmarks/vision.py --runtime {args.runtime} --imgsz {args.imgsz} --frames "
-            f"{args.frames} --rounds {args.rounds} --streams {','.join(map(str, args.streams))}`; {n} frames of "
+            f"{args.frames} --rounds {args.rounds} --person-images {args.person_images} --streams {','.join(map(str, args.streams))}`; {n} frames of "
             f"`{Path(args.video).name}` from frame {args.start_frame}, {args.threads} threads; load average "
             f"{_load(load[0])} at start, {_load(load[1])} at end; {wall_s:.0f} s.\n\n")
     cols = ["runtime", "frames/s", "× torch", "CPU ms/frame", "person recall", "person precision",

@@ -436,6 +436,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="compare detector runtimes instead: RUNTIME[:fp32|int8],... e.g. onnxruntime,openvino,openvino:int8 "
         "(torch is always measured first as the baseline)",
     )
+    ap.add_argument("--person-images", type=int, default=0, help="--runtime: first N ppe/valid images (0 = all)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args(argv)
