@@ -171,18 +171,19 @@ def render(args: argparse.Namespace, machine: Machine, results: dict[str, Any]) 
     return "\n".join(lines) + "\n"
 
 
-def write_section(out: Path, text: str) -> None:
-    """Append ``text`` at the end of the ``## Vision`` section of ``out`` (creating the section if absent)."""
+def write_section(out: Path, text: str, header: str = "") -> None:
+    """Append ``text`` at the end of the ``header`` section (default ``## Vision``) of ``out`` (created if absent)."""
+    head = header or HEADER
     body = out.read_text(encoding="utf-8") if out.exists() else "# Benchmark results\n"
-    start = body.find(f"\n{HEADER}\n")
+    start = body.find(f"\n{head}\n")
     if start < 0:
         new = (
             body.rstrip("\n")
-            + f"\n\n{HEADER}\n\nMeasured by `benchmarks/vision.py` (method in its docstring).\n"
+            + f"\n\n{head}\n\nMeasured by `benchmarks/vision.py` (method in its docstring).\n"
             + text
         )
     else:
-        nxt = body.find("\n## ", start + len(HEADER) + 2)
+        nxt = body.find("\n## ", start + len(head) + 2)
         end = len(body) if nxt < 0 else nxt
         new = body[:end].rstrip("\n") + "\n" + text + ("" if nxt < 0 else "\n" + body[end:].lstrip("\n"))
     tmp = out.with_suffix(out.suffix + ".tmp")

@@ -5,6 +5,7 @@ Usage (CPU, ~5-8 min on a 2-core machine)::
     .venv/bin/python benchmarks/vision.py --imgsz 320 --frames 250
     .venv/bin/python benchmarks/vision.py --imgsz 640 --frames 60 --loops 2 --streams 1
     .venv/bin/python benchmarks/vision.py --device cuda --frames 600 --streams 1,4,8,16,32   # GPU machine
+    .venv/bin/python benchmarks/vision.py --runtime onnxruntime,openvino,openvino:int8 --frames 100 --streams 2
 
 What is measured, on the same ``--frames`` frames of ``--video`` from ``--start-frame`` on (a window with
 alerts, re-encoded once to an MJPG clip that raw and pipeline both read), the same model object, input
@@ -347,6 +348,11 @@ def main(argv: list[str] | None = None) -> None:
             del window
             results["n"], results["video_fps"], results["device"] = len(frames), fps, ctx.detector.device
             print(f"{len(frames)} frames, imgsz {args.imgsz}, device {ctx.detector.device}", flush=True)
+            if args.runtime:  # detector runtimes side by side instead (see _vision_runtimes.py)
+                from _vision_runtimes import compare
+
+                results["runtimes"] = compare(ctx, frames, args.runtimes, args.streams, measure_streams)
+                return _write_runtimes(args, machine, results, load_start, len(frames), t0)
             results["ratio"] = measure_ratio(ctx, frames)
             if args.profile or (results["ratio"]["ratio"] < args.goal and not args.no_profile):
                 results["profile"], top = measure_profile(ctx, len(frames))
@@ -368,6 +374,18 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     if not args.no_write:
         write_section(args.out, text)
+        print(f"appended to {args.out}")
+
+
+def _write_runtimes(args: argparse.Namespace, machine: Any, results: dict[str, Any], load_start: Any, n: int,
+                    t0: float) -> None:
+    from _vision_report import write_section
+    from _vision_runtimes import render
+
+    text = render(args, machine, results["runtimes"], (load_start, load_average()), n, time.monotonic() - t0)
+    print(text)
+    if not args.no_write:
+        write_section(args.out, text, "## Detector runtimes (#17)")
         print(f"appended to {args.out}")
 
 
@@ -412,6 +430,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--no-profile", action="store_true", help="never profile")
     ap.add_argument("--no-db", action="store_true", help="publish to no database (events only collected)")
+    ap.add_argument(
+        "--runtime",
+        default="",
+        help="compare detector runtimes instead: RUNTIME[:fp32|int8],... e.g. onnxruntime,openvino,openvino:int8 "
+        "(torch is always measured first as the baseline)",
+    )
+    ap.add_argument("--person-images", type=int, default=0, help="--runtime: first N ppe/valid images (0 = all)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args(argv)
@@ -422,6 +447,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--frames {args.frames}: need at least --warmup + 10 = {args.warmup + 10}")
     if any(k < 1 for k in args.streams):
         ap.error(f"--streams {args.streams}: every stream count must be >= 1")
+    if args.runtime:
+        from _vision_runtimes import parse_runtimes
+
+        try:
+            args.runtimes = parse_runtimes(args.runtime)
+        except ValueError as exc:
+            ap.error(str(exc))
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     return args
 

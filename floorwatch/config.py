@@ -207,6 +207,18 @@ class DetectorConfig(_Strict):
         default_factory=dict, description="Extra model-label -> Floorwatch-label mapping (person, fallen_person, helmet, ...)"
     )
     tracker: Literal["bytetrack"] = Field("bytetrack", description="Multi-object tracker (ByteTrack via ultralytics)")
+    runtime: Literal["torch", "onnxruntime", "openvino", "tensorrt", "auto"] = Field(
+        "torch",
+        description="Inference runtime; exports are made from the weights on first use and cached under the state dir. "
+        "auto = tensorrt (else torch) on CUDA, openvino, else onnxruntime, else torch on CPU",
+    )
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8 = OpenVINO post-training quantisation (NNCF), calibrated on detector.calibration"
+    )
+    calibration: list[Path] = Field(
+        default_factory=list,
+        description="Videos / image folders for int8 calibration (300 frames sampled); empty = sample_media/vtest.avi",
+    )
     ppe: PPEDetectorConfig = Field(
         default_factory=PPEDetectorConfig, description="Optional second model for PPE boxes (missing_ppe rules)"
     )

@@ -31,12 +31,25 @@ FRAMES = 80
 FLOORWATCH = [sys.executable, "-m", "floorwatch.cli.main"]
 
 
-@pytest.fixture(scope="module")
-def detector():  # type: ignore[no-untyped-def]
+# Every FP32 detector runtime must raise the same alerts (#17): exported runtimes run when their module is
+# installed. OpenVINO INT8 is not held to these exact alerts (measured: one extra intrusion at frame 49 of a
+# person at the lane's edge); its agreement with torch is tested in test_vision_runtimes.py and its person
+# recall / precision cost measured by benchmarks/vision.py --runtime.
+RUNTIMES = [("torch", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32")]
+
+
+@pytest.fixture(scope="module", params=RUNTIMES, ids=lambda p: "-".join(p))
+def detector(request):  # type: ignore[no-untyped-def]
+    from floorwatch.vision.runtimes import importable
     from floorwatch.vision.service import apply_runtime, build_detector
 
+    runtime, precision = request.param
+    if not importable(runtime):
+        pytest.skip(f"runtime {runtime} is not installed (pip install 'floorwatch[cpu]')")
     apply_runtime(Settings())
-    return build_detector(DetectorConfig(imgsz=IMGSZ))
+    det = build_detector(DetectorConfig(imgsz=IMGSZ, runtime=runtime, precision=precision))
+    assert (det.runtime, det.fallback) == (runtime, ""), det.fallback  # never a silent fallback to torch
+    return det
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +112,15 @@ def test_alerts_are_stored_once_per_alert(sample_run) -> None:  # type: ignore[n
     assert all(r.status == "closed" for r in rows)
 
 
-def test_cli_replay_json_and_tracks_match_the_library_run(sample_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_replay_json_and_tracks_match_the_library_run(sample_run, detector, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _, _, events = sample_run
     tracks = tmp_path / "tracks.jsonl"
     proc = subprocess.run(
         [*FLOORWATCH, "replay", VTEST, "--zones", str(ZONES), "--imgsz", str(IMGSZ), "--json", "--no-db",
          "--tracks-out", str(tracks), "--max-frames", "40", "--start-time", "2024-03-18T08:00:00+00:00"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "FLOORWATCH_MEDIA__DIR": str(tmp_path / "media")},
+        env={**os.environ, "FLOORWATCH_MEDIA__DIR": str(tmp_path / "media"),
+             "FLOORWATCH_DETECTOR__RUNTIME": detector.runtime, "FLOORWATCH_DETECTOR__PRECISION": detector.cfg.precision},
     )
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(x) for x in proc.stdout.splitlines()]  # stdout holds nothing but JSON lines

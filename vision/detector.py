@@ -1,14 +1,18 @@
-"""A thin detector over ``YOLO.predict``: device choice, FP16 on CUDA, batching, label mapping."""
+"""A thin detector over ``YOLO.predict``: device choice, runtime (torch / exported), FP16 on CUDA, batching, labels."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
 from floorwatch.config import DetectorConfig
 from floorwatch.vision.detections import Detections
-from floorwatch.vision.models import MODELS, load_yolo
+from floorwatch.vision.models import MODELS, load_yolo, resolve
+from floorwatch.vision.runtimes import RuntimeUnavailableError, load_runtime_model, pick_runtime
+
+log = logging.getLogger(__name__)
 
 
 def pick_device(device: str) -> str:
@@ -26,6 +30,13 @@ def pick_device(device: str) -> str:
     return f"cuda:{device}" if device.isdigit() else device
 
 
+def _torch_threads() -> int:
+    """The process's torch thread count (set from ``runtime.torch_threads``), reused by exported runtimes."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 class Detector:
     """Run one detection model on batches of frames.
 
@@ -33,23 +44,47 @@ class Detector:
         cfg: Model, input size, thresholds, device, FP16 and extra class mapping. ``cfg.class_map``
             overrides / extends the packaged model's map (model label -> Floorwatch label).
         model: An already loaded ultralytics model of ``cfg.model`` (tests, or one model shared by several
-            detectors); its packaged class map is still applied.
+            detectors); its packaged class map is still applied and ``cfg.runtime`` is not applied.
+
+    Attributes:
+        runtime: The runtime actually running (``torch``, ``onnxruntime``, ``openvino``, ``tensorrt``;
+            ``preloaded`` for a given ``model``). A runtime that cannot load falls back to ``torch`` with a
+            WARNING log line naming the cause; ``fallback`` then holds that cause (else ``""``).
     """
 
     def __init__(self, cfg: DetectorConfig, model: Any | None = None):
         self.cfg = cfg
+        self.device = pick_device(cfg.device)
+        self.half = bool(cfg.half and self.device.startswith("cuda"))
+        self.fallback = ""
         if model is None:
-            model, packaged_map = load_yolo(cfg.model)
+            model, packaged_map, self.runtime = self._load(cfg)
         else:
             entry = MODELS.get(cfg.model)
             packaged_map = dict(entry.class_map) if entry else {}
+            self.runtime = "preloaded"
         self.model = model
         self.class_map: dict[str, str] = {**packaged_map, **cfg.class_map}
-        self.device = pick_device(cfg.device)
-        self.half = bool(cfg.half and self.device.startswith("cuda"))
         names = getattr(model, "names", {}) or {}
         self.names: dict[int, str] = dict(names)
         self.labels: dict[int, str] = {i: self.class_map.get(n, n.lower()) for i, n in self.names.items()}
+
+    def _load(self, cfg: DetectorConfig) -> tuple[Any, dict[str, str], str]:
+        runtime = pick_runtime(cfg.runtime, self.device)
+        if runtime != "torch":
+            weights, packaged_map = resolve(cfg.model)  # a missing model is an error, not a fallback
+            precision = "fp16" if runtime == "tensorrt" and self.half else cfg.precision
+            try:
+                model = load_runtime_model(
+                    weights, runtime, cfg.imgsz, precision=precision, calibration=cfg.calibration, batch=cfg.batch,
+                    threads=_torch_threads(),
+                )
+                return model, packaged_map, runtime
+            except RuntimeUnavailableError as exc:
+                self.fallback = f"detector.runtime {runtime!r} ({precision}) for {cfg.model!r} unavailable: {exc}"
+                log.warning("%s; falling back to torch (results may differ slightly)", self.fallback)
+        model, packaged_map = load_yolo(cfg.model)
+        return model, packaged_map, "torch"
 
     def predict(self, frames: list[np.ndarray]) -> list[Detections]:
         """Detect on several frames (e.g. one per camera) in ONE model call; boxes in each frame's own pixels.

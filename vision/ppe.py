@@ -52,13 +52,14 @@ def needs_ppe(zones: Iterable[CameraZoneConfig]) -> bool:
 
 
 def ppe_detector_config(cfg: DetectorConfig) -> DetectorConfig | None:
-    """The :class:`DetectorConfig` of ``cfg.ppe`` (device, FP16, IoU and batch of the main detector); None = off."""
+    """The :class:`DetectorConfig` of ``cfg.ppe`` (device, FP16, IoU, batch, runtime and precision of the main detector); None = off."""
     ppe = cfg.ppe
     if ppe.model is None:
         return None
     return DetectorConfig(
         model=ppe.model, imgsz=ppe.imgsz, conf=ppe.conf, iou=cfg.iou, device=cfg.device, half=cfg.half,
-        batch=cfg.batch, class_map=ppe.class_map,
+        batch=cfg.batch, class_map=ppe.class_map, runtime=cfg.runtime, precision=cfg.precision,
+        calibration=cfg.calibration,
     )
 
 
