@@ -10,13 +10,15 @@ import json
 import sys
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
-from floorwatch.config import Settings
+
+if TYPE_CHECKING:
+    from floorwatch.config import Settings
 
 EXIT_BAD_OPTION = 1
 EXIT_NO_MODEL = 3
