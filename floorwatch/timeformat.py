@@ -80,14 +80,15 @@ def infer_time_format(values: Iterable[Any], column: str = "time") -> str:
         raise TimeFormatError(f"column {column!r}: mixed date separators {sorted(seps)}, e.g. {_examples([s for s, _ in parts])}")
     sep = seps.pop()
     if all(len(m["a"]) == 4 for _, m in parts):
-        return f"%Y{sep}%m{sep}%d"
+        return ISO if sep == "-" else f"%Y{sep}%m{sep}%d"  # YYYY-MM-DD is ISO 8601 (offsets, fractions too)
     if any(len(m["a"]) > 2 for _, m in parts):
         raise TimeFormatError(f"column {column!r}: mixed year-first and year-last dates, e.g. {_examples([s for s, _ in parts])}")
     year = "%Y" if all(len(m["c"]) == 4 for _, m in parts) else "%y" if all(len(m["c"]) == 2 for _, m in parts) else None
     if year is None:
         raise TimeFormatError(f"column {column!r}: mixed 2- and 4-digit years, e.g. {_examples([s for s, _ in parts])}")
-    day_first = [s for s, m in parts if int(m["a"]) > 12]
-    month_first = [s for s, m in parts if int(m["b"]) > 12]
+    # A value with both parts above 12 is no date in either reading: its row is rejected later.
+    day_first = [s for s, m in parts if int(m["a"]) > 12 >= int(m["b"])]
+    month_first = [s for s, m in parts if int(m["b"]) > 12 >= int(m["a"])]
     if day_first and month_first:
         raise TimeFormatError(
             f"column {column!r}: both day-first ({_examples(day_first, 2)}) and month-first "
