@@ -17,12 +17,14 @@ defaults serve a 1 Hz test rig and a 5-minute plant log. Method (fitted, no labe
    The fit is done twice: rows of the fit span that the first fit finds anomalous (with
    ``smooth_samples`` either side) are left out of the second, so a fault inside the fit span does
    not widen the baseline (iterative outlier removal).
-6. **Drift and level shifts.** The baseline follows the median of the last ``drift_factor x fit
-   length`` smoothed z-vectors that scored below ``accept_ratio x threshold``, updated every
-   ``smooth_samples`` rows: slow drift of a healthy machine is absorbed, a fault (never accepted)
-   is not. A run of rows not accepted that grows longer than that window is taken as a new
-   operating level: the baseline restarts from it, so a lasting level shift is reported once (its
-   first window) instead of to the end of the file.
+6. **Drift and level shifts.** The baseline follows the rows the detector judges normal (score
+   below ``accept_ratio x threshold``): a least-squares line per channel through the last
+   ``drift_factor x fit length`` of them, evaluated at the next block of ``smooth_samples`` rows, so
+   a healthy machine's slow drift is followed without lag; it is never extrapolated past the last
+   normal row, so a fault (never judged normal) does not move it. Until a fit span's worth of normal
+   rows is seen the median is used (a short history gives a noisy slope). A run of abnormal rows
+   longer than ``relearn_factor x fit length`` is taken as a new operating level: the baseline
+   restarts from it, so a lasting level shift is reported once instead of to the end of the file.
 7. **Intervals.** Hysteresis over observed rows: an interval opens when the score exceeds the
    threshold and closes when it falls below ``exit_ratio x threshold``; intervals fewer than
    ``merge_gap_samples`` grid steps apart are merged (a longer gap in the readings ends an interval),
@@ -54,8 +56,9 @@ class DetectorConfig:
     quantile: float = 0.99
     margin: float = 1.5
     exit_ratio: float = 0.8
-    accept_ratio: float = 0.5
+    accept_ratio: float = 1.0
     drift_factor: float = 2.0
+    relearn_factor: float = 1.0
     merge_gap_samples: int = 30
     min_duration_samples: int = 10
     top_channels: int = 3
@@ -182,6 +185,17 @@ def intervals(flags_on: np.ndarray, flags_hold: np.ndarray, observed: np.ndarray
     return [(s, e) for s, e in merged if e - s + 1 >= cfg.min_duration_samples]
 
 
+def _level(xs: np.ndarray, rows: np.ndarray, at: float) -> np.ndarray:
+    """Per-channel least-squares line through ``(xs, rows)`` evaluated at ``at`` (no lag on linear drift)."""
+    xc = xs - xs.mean()
+    denom = float((xc**2).sum())
+    mean = rows.mean(axis=0)
+    if denom <= 0:
+        return mean
+    slope = (xc[:, None] * (rows - mean)).sum(axis=0) / denom
+    return mean + slope * (at - xs.mean())
+
+
 def _drift_following_scores(values: pd.DataFrame, det: FittedDetector) -> tuple[np.ndarray, pd.DataFrame]:
     """Score in threshold units against a baseline that follows accepted rows (method, step 6).
 
@@ -194,12 +208,15 @@ def _drift_following_scores(values: pd.DataFrame, det: FittedDetector) -> tuple[
     adjusted = np.empty_like(raw)
     observed = values[det.channels].notna().any(axis=1).to_numpy()
     window = max(int(cfg.drift_factor * len(det.reference)), cfg.min_fit_samples)
-    history = list(det.reference[-window:])
+    relearn = max(int(cfg.relearn_factor * len(det.reference)), cfg.min_fit_samples)
+    hist_x: list[float] = []  # accepted rows of this series (grid position, smoothed z)
+    hist: list[np.ndarray] = []
     origin = np.median(det.reference, axis=0)
     step = max(cfg.smooth_samples, 1)
     rel = np.full(len(raw), np.nan)
     shift = np.zeros(raw.shape[1])
-    not_accepted: list[np.ndarray] = []
+    run_x: list[float] = []
+    run: list[np.ndarray] = []
     for s0 in range(0, len(raw), step):
         block = raw[s0 : s0 + step]
         adjusted[s0 : s0 + step] = block - shift
@@ -207,18 +224,26 @@ def _drift_following_scores(values: pd.DataFrame, det: FittedDetector) -> tuple[
         r = np.sqrt(np.einsum("ij,jk,ik->i", d, det.precision, d)) / det.threshold
         r[~observed[s0 : s0 + step]] = np.nan
         rel[s0 : s0 + step] = r
-        for row, score in zip(block, r, strict=True):
+        for i, (row, score) in enumerate(zip(block, r, strict=True)):
             if np.isnan(score):
                 continue
             if score < cfg.accept_ratio:
-                history.append(row)
-                not_accepted.clear()
+                hist_x.append(float(s0 + i))
+                hist.append(row)
+                run_x, run = [], []
             else:
-                not_accepted.append(row)
-        if len(not_accepted) > window:  # a lasting new operating level: learn it as the baseline
-            history, not_accepted = not_accepted[-window:], []
-        history = history[-window:]
-        shift = np.median(np.asarray(history), axis=0) - origin
+                run_x.append(float(s0 + i))
+                run.append(row)
+        if len(run) > relearn:  # a lasting new operating level: learn it as the baseline
+            hist_x, hist, run_x, run = run_x[-window:], run[-window:], [], []
+        hist_x, hist = hist_x[-window:], hist[-window:]
+        if len(hist) >= cfg.min_fit_samples:
+            # at the next block, but never extrapolated past the last accepted row: a fault stops the baseline
+            at = min(float(s0 + step), hist_x[-1] + step)
+            rows = np.asarray(hist)
+            # a slope only from a fit span's worth of rows: a short history gives a noisy one
+            level = _level(np.asarray(hist_x), rows, at) if len(hist) >= len(det.reference) else np.median(rows, axis=0)
+            shift = level - origin
     return rel, pd.DataFrame(adjusted, index=z.index, columns=z.columns)
 
 
