@@ -129,3 +129,37 @@ def track(items: Iterable[T], description: str, total: int | None = None, **kw: 
         for item in items:
             yield item
             p.advance()
+
+
+class StageProgress:
+    """An ``on_progress(stage, done, total)`` callback showing one ``Progress`` per stage in turn.
+
+    ``with StageProgress("report") as p: run_risk_job(..., on_progress=p)`` shows
+    ``report extraction`` and then ``report zones``.
+    """
+
+    def __init__(self, prefix: str, **kw: Any) -> None:
+        self.prefix = prefix
+        self.kw = kw
+        self.stage: str | None = None
+        self.current: Progress | None = None
+
+    def __enter__(self) -> StageProgress:
+        return self
+
+    def __call__(self, stage: str, done: int, total: int | None = None) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.current = Progress(f"{self.prefix} {stage}", total, **self.kw).__enter__()
+        assert self.current is not None
+        self.current(done, total)
+
+    def close(self) -> None:
+        """End the current stage's display."""
+        if self.current is not None:
+            self.current.__exit__(None, None, None)
+            self.current = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
