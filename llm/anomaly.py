@@ -22,7 +22,7 @@ defaults serve a 1 Hz test rig and a 5-minute plant log. Method (fitted, no labe
    ``drift_factor x fit length`` of them, evaluated at the next block of ``smooth_samples`` rows, so
    a healthy machine's slow drift is followed without lag; it is never extrapolated past the last
    normal row, so a fault (never judged normal) does not move it. Until a fit span's worth of normal
-   rows is seen the median is used (a short history gives a noisy slope). A run of abnormal rows
+   rows is seen their mean is used (a short history gives a noisy slope). A run of abnormal rows
    longer than ``relearn_factor x fit length`` is taken as a new operating level: the baseline
    restarts from it, so a lasting level shift is reported once instead of to the end of the file.
 7. **Intervals.** Hysteresis over observed rows: an interval opens when the score exceeds the
@@ -37,6 +37,7 @@ absolute z-score inside it. Nothing here is tuned per file; the defaults are doc
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -185,19 +186,35 @@ def intervals(flags_on: np.ndarray, flags_hold: np.ndarray, observed: np.ndarray
     return [(s, e) for s, e in merged if e - s + 1 >= cfg.min_duration_samples]
 
 
-def _level(xs: np.ndarray, rows: np.ndarray, at: float) -> np.ndarray:
-    """Per-channel least-squares line through ``(xs, rows)`` evaluated at ``at`` (no lag on linear drift)."""
-    xc = xs - xs.mean()
-    denom = float((xc**2).sum())
-    mean = rows.mean(axis=0)
-    if denom <= 0:
-        return mean
-    slope = (xc[:, None] * (rows - mean)).sum(axis=0) / denom
-    return mean + slope * (at - xs.mean())
+class _RunningLine:
+    """Least-squares line per channel through the last ``window`` rows added, kept as running sums (O(1) per row)."""
+
+    def __init__(self, window: int, channels: int) -> None:
+        self.window = window
+        self.rows: deque[tuple[float, np.ndarray]] = deque()
+        self.sx = self.sxx = 0.0
+        self.sy = np.zeros(channels)
+        self.sxy = np.zeros(channels)
+
+    def add(self, x: float, y: np.ndarray) -> None:
+        self.rows.append((x, y))
+        self.sx, self.sxx, self.sy, self.sxy = self.sx + x, self.sxx + x * x, self.sy + y, self.sxy + x * y
+        if len(self.rows) > self.window:
+            x0, y0 = self.rows.popleft()
+            self.sx, self.sxx, self.sy, self.sxy = self.sx - x0, self.sxx - x0 * x0, self.sy - y0, self.sxy - x0 * y0
+
+    def level(self, at: float, with_slope: bool) -> np.ndarray:
+        """The line at ``at`` (``with_slope=False``: the mean of the rows)."""
+        n = len(self.rows)
+        mean_x, mean_y = self.sx / n, self.sy / n
+        spread = self.sxx - n * mean_x * mean_x
+        if not with_slope or spread <= 0:
+            return mean_y
+        return mean_y + (self.sxy - mean_x * self.sy) / spread * (at - mean_x)
 
 
 def _drift_following_scores(values: pd.DataFrame, det: FittedDetector) -> tuple[np.ndarray, pd.DataFrame]:
-    """Score in threshold units against a baseline that follows accepted rows (method, step 6).
+    """Score in threshold units against a baseline that follows rows judged normal (method, step 6).
 
     Returns:
         Score per row (NaN where a row has no reading) and the baseline-adjusted smoothed z-scores.
@@ -209,14 +226,13 @@ def _drift_following_scores(values: pd.DataFrame, det: FittedDetector) -> tuple[
     observed = values[det.channels].notna().any(axis=1).to_numpy()
     window = max(int(cfg.drift_factor * len(det.reference)), cfg.min_fit_samples)
     relearn = max(int(cfg.relearn_factor * len(det.reference)), cfg.min_fit_samples)
-    hist_x: list[float] = []  # accepted rows of this series (grid position, smoothed z)
-    hist: list[np.ndarray] = []
-    origin = np.median(det.reference, axis=0)
+    normal = _RunningLine(window, raw.shape[1])  # rows of this series judged normal (grid position, smoothed z)
+    abnormal: deque[tuple[float, np.ndarray]] = deque(maxlen=window)
+    abnormal_run = 0
+    origin = det.reference.mean(axis=0)
     step = max(cfg.smooth_samples, 1)
     rel = np.full(len(raw), np.nan)
     shift = np.zeros(raw.shape[1])
-    run_x: list[float] = []
-    run: list[np.ndarray] = []
     for s0 in range(0, len(raw), step):
         block = raw[s0 : s0 + step]
         adjusted[s0 : s0 + step] = block - shift
@@ -224,26 +240,25 @@ def _drift_following_scores(values: pd.DataFrame, det: FittedDetector) -> tuple[
         r = np.sqrt(np.einsum("ij,jk,ik->i", d, det.precision, d)) / det.threshold
         r[~observed[s0 : s0 + step]] = np.nan
         rel[s0 : s0 + step] = r
-        for i, (row, score) in enumerate(zip(block, r, strict=True)):
-            if np.isnan(score):
-                continue
-            if score < cfg.accept_ratio:
-                hist_x.append(float(s0 + i))
-                hist.append(row)
-                run_x, run = [], []
+        for i in np.flatnonzero(~np.isnan(r)):
+            if r[i] < cfg.accept_ratio:
+                normal.add(float(s0 + i), block[i])
+                abnormal.clear()
+                abnormal_run = 0
             else:
-                run_x.append(float(s0 + i))
-                run.append(row)
-        if len(run) > relearn:  # a lasting new operating level: learn it as the baseline
-            hist_x, hist, run_x, run = run_x[-window:], run[-window:], [], []
-        hist_x, hist = hist_x[-window:], hist[-window:]
-        if len(hist) >= cfg.min_fit_samples:
-            # at the next block, but never extrapolated past the last accepted row: a fault stops the baseline
-            at = min(float(s0 + step), hist_x[-1] + step)
-            rows = np.asarray(hist)
-            # a slope only from a fit span's worth of rows: a short history gives a noisy one
-            level = _level(np.asarray(hist_x), rows, at) if len(hist) >= len(det.reference) else np.median(rows, axis=0)
-            shift = level - origin
+                abnormal.append((float(s0 + i), block[i]))
+                abnormal_run += 1
+        if abnormal_run > relearn:  # a lasting new operating level: learn it as the baseline
+            normal = _RunningLine(window, raw.shape[1])
+            for x, row in abnormal:
+                normal.add(x, row)
+            abnormal.clear()
+            abnormal_run = 0
+        if len(normal.rows) >= cfg.min_fit_samples:
+            # at the next block, but never extrapolated past the last normal row: a fault stops the baseline;
+            # a slope only from a fit span's worth of rows (a short history gives a noisy one)
+            at = min(float(s0 + step), normal.rows[-1][0] + step)
+            shift = normal.level(at, with_slope=len(normal.rows) >= len(det.reference)) - origin
     return rel, pd.DataFrame(adjusted, index=z.index, columns=z.columns)
 
 
