@@ -14,9 +14,10 @@ defaults serve a 1 Hz test rig and a 5-minute plant log. Method (fitted, no labe
 4. **Multivariate score.** Mahalanobis distance of the smoothed z-vector under a Ledoit-Wolf
    shrunk covariance fitted on the fit span (captures correlated channels such as current/voltage).
 5. **Threshold from the fitted distribution.** ``threshold = margin x quantile(fit scores, q)``.
-   The fit is done twice: rows of the fit span that the first fit finds anomalous (with
-   ``smooth_samples`` either side) are left out of the second, so a fault inside the fit span does
-   not widen the baseline (iterative outlier removal).
+   The fit is done twice: runs of at least ``min_duration_samples`` rows whose first-fit score is
+   a Hampel outlier (above median + 3 x 1.4826 x MAD of the fit scores, Hampel 1974), with
+   ``smooth_samples`` either side, are left out of the second fit, so a fault inside the fit span
+   neither widens the baseline nor raises the threshold (iterative outlier removal).
 6. **Drift and level shifts.** The baseline follows the rows the detector judges normal (score
    below ``accept_ratio x threshold``): a least-squares line per channel through the last
    ``drift_factor x fit length`` of them, evaluated at the next block of ``smooth_samples`` rows, so
@@ -137,6 +138,16 @@ def _fit_once(values: pd.DataFrame, cfg: DetectorConfig) -> FittedDetector:
     return proto
 
 
+def _runs_at_least(flags: np.ndarray, length: int) -> np.ndarray:
+    """``flags`` kept only where they form runs of at least ``length`` consecutive ``True``."""
+    out = np.zeros_like(flags)
+    edges = np.diff(np.concatenate([[0], flags.astype(int), [0]]))
+    for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if e - s >= length:
+            out[s:e] = True
+    return out
+
+
 def fit(values: pd.DataFrame, config: DetectorConfig | None = None) -> FittedDetector:
     """Fit the detector on a grid frame assumed mostly normal (anomalous rows found in it are left out).
 
@@ -146,7 +157,12 @@ def fit(values: pd.DataFrame, config: DetectorConfig | None = None) -> FittedDet
     cfg = config or DetectorConfig()
     first = _fit_once(values, cfg)
     raw, _ = first.score(values)
-    bad = np.nan_to_num(raw / first.threshold) > 1.0
+    # Hampel identifier on the scores (median + 3 x 1.4826 x MAD): unlike the quantile threshold it is
+    # not inflated by a fault inside the fit span. Only sustained runs are left out (a fault lasts;
+    # a lone tail value of normal noise does not).
+    med = float(np.nanmedian(raw))
+    outlier = np.nan_to_num(raw, nan=med) > med + 3.0 * 1.4826 * float(np.nanmedian(np.abs(raw - med)))
+    bad = _runs_at_least(outlier, cfg.min_duration_samples)
     if not bad.any():
         return first
     pad = max(cfg.smooth_samples, 1)

@@ -95,6 +95,20 @@ def test_one_second_log_with_duplicates_gaps_and_decimal_comma(tmp_path: Path) -
     assert 990 <= found[0].start <= 1010 and found[0].end <= 1130
 
 
+def test_faults_inside_the_fit_span_do_not_blind_the_detector() -> None:
+    rng = np.random.default_rng(5)
+    n = 30 * 288  # 30 days at 5 minutes; the default fit span is the first 10.5 days
+    idx = pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC")
+    temp = 70 + 2.0 * np.sin(2 * np.pi * np.arange(n) / 288) + rng.normal(0, 0.4, n)
+    for day in (4, 7, 21):  # two of the three overheatings fall inside the fit span
+        temp[day * 288 : day * 288 + 144] += np.linspace(4, 12, 144)
+    df = pd.DataFrame({"temp": temp}, index=idx)
+    cfg = DetectorConfig()
+    found, _ = detect(df, fit(split_fit(df, cfg), cfg))
+    assert [round(iv.start / 288) for iv in found] == [4, 7, 21]
+    assert all(iv.end - iv.start < 200 for iv in found)
+
+
 def test_slow_drift_is_not_an_anomaly_and_a_level_shift_is_reported_once() -> None:
     rng = np.random.default_rng(11)
     n = 6000
