@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
-from floorwatch.storage.db import SchemaOutdatedError, session_scope
 
 EXIT_FILE_ERROR = 1
 EXIT_BAD_DATA = 2
@@ -43,9 +41,12 @@ def severity(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (nothing else)")] = False,
 ) -> None:
     """Fit the potential-severity calibrator on labelled, extracted incident reports (exit 2: no/too few/bad labels)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from floorwatch.app import open_database
     from floorwatch.calibration.calibrator import CalibrationError, default_calibration_path
     from floorwatch.calibration.store import calibrate_stored
+    from floorwatch.storage.db import SchemaOutdatedError, session_scope
 
     settings = load_or_exit(config)
     path = out or default_calibration_path()

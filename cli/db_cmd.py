@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit, mask_database_url
-from floorwatch.storage.db import make_engine
-from floorwatch.storage.migrate import current_revision, head_revision
-from floorwatch.storage.migrate import upgrade as migrate_upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 EXIT_DB_ERROR = 1
 EXIT_OUTDATED = 3
 
 
 def _engine(config: ConfigOption) -> tuple[Engine, str]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from floorwatch.storage.db import make_engine
+
     settings = load_or_exit(config)
     shown = mask_database_url(settings.database.url)
     try:
@@ -27,6 +31,11 @@ def _engine(config: ConfigOption) -> tuple[Engine, str]:
 
 def upgrade(config: ConfigOption = None) -> None:
     """Apply all migrations to the configured database (creates it from empty; a no-op when current)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from floorwatch.storage.migrate import current_revision
+    from floorwatch.storage.migrate import upgrade as migrate_upgrade
+
     engine, shown = _engine(config)
     try:
         before = current_revision(engine)
@@ -44,6 +53,10 @@ def upgrade(config: ConfigOption = None) -> None:
 
 def current(config: ConfigOption = None) -> None:
     """Print the database's revision and this code's head; exit 3 when they differ."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from floorwatch.storage.migrate import current_revision, head_revision
+
     engine, shown = _engine(config)
     try:
         rev = current_revision(engine)

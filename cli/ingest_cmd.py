@@ -1,21 +1,25 @@
 """``floorwatch ingest reports|sensors``: incident reports and sensor CSVs into the shared database.
 
 The ``ingest`` sub-app is shared: other areas add commands to it (``manuals``) via ``ingest_app``.
+Files are read by ``floorwatch.tabular`` (encoding, separator, decimal comma and date layout
+detected; ``--encoding``, ``--sep``, ``--time-format`` override). ``--dry-run`` shows what would be
+stored and rejected without opening the database. A run that stores nothing exits non-zero.
+Heavy libraries (SQLAlchemy, pandas, scikit-learn) are imported inside the commands.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
-from floorwatch.config import Settings
-from floorwatch.storage.db import SchemaOutdatedError, session_scope
+
+if TYPE_CHECKING:
+    from floorwatch.config import Settings
 
 ingest_app = typer.Typer(help="Load incident reports, sensor data and manuals into the database.", no_args_is_help=True)
 
@@ -23,8 +27,16 @@ EXIT_FILE_ERROR = 1
 EXIT_DB_ERROR = 4
 
 
+EncodingOption = Annotated[str | None, typer.Option(help="Text encoding of the file (default: detected, e.g. cp1252)")]
+SepOption = Annotated[str | None, typer.Option(help="Field separator of CSV files (default: sniffed among , ; TAB |)")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would be stored and rejected; write nothing")]
+
+
 def _open(settings: Settings):  # noqa: ANN202 - sessionmaker
+    from sqlalchemy.exc import SQLAlchemyError
+
     from floorwatch.app import open_database
+    from floorwatch.storage.db import SchemaOutdatedError
 
     try:
         return open_database(settings)
@@ -43,12 +55,15 @@ def reports(
     id_column: Annotated[str | None, typer.Option(help="Column/key of the report id ('' = unnamed first column)")] = None,
     text_column: Annotated[str | None, typer.Option(help="Column/key of the report text")] = None,
     time_column: Annotated[str | None, typer.Option(help="Column/key of the incident time")] = None,
-    time_format: Annotated[str | None, typer.Option(help="strptime format of the time, e.g. %d-%m-%Y")] = None,
+    time_format: Annotated[str | None, typer.Option(help="strptime format of the time, e.g. %d-%m-%Y (default: inferred from the column)")] = None,
     zone_column: Annotated[str | None, typer.Option(help="Column/key naming the zone (slugified to a zone id)")] = None,
     source_name: Annotated[str | None, typer.Option(help="Source name stored with the reports (default: file name)")] = None,
     strict: Annotated[bool, typer.Option(help="Refuse a whole file when any row is bad")] = False,
+    encoding: EncodingOption = None,
+    sep: SepOption = None,
+    dry_run: DryRunOption = False,
 ) -> None:
-    """Ingest incident reports (idempotent: a second run changes nothing)."""
+    """Ingest incident reports (idempotent: a second run changes nothing; exit 1 when a file stores nothing)."""
     from floorwatch.ingest.reports import ColumnMapping, IngestError, ingest_file
 
     settings = load_or_exit(config)
@@ -57,10 +72,14 @@ def reports(
         raise typer.Exit(EXIT_FILE_ERROR)
     mapping = ColumnMapping.from_settings(
         settings.ingest, id_column=id_column, text_column=text_column, time_column=time_column,
-        time_format=time_format, zone_column=zone_column,
+        time_format=time_format, zone_column=zone_column, encoding=encoding, sep=sep,
     )
-    factory = _open(settings)
     tz = ZoneInfo(settings.site.timezone)
+    if dry_run:
+        from floorwatch.cli.ingest_preview import preview_reports
+
+        raise typer.Exit(preview_reports(paths, mapping, tz, settings.llm.max_report_chars, strict))
+    factory = _open(settings)
     _ingest_each(
         paths,
         factory,
@@ -78,18 +97,46 @@ def sensors(
     zone: Annotated[str, typer.Option(help="Zone id the asset stands in")],
     config: ConfigOption = None,
     asset: Annotated[str | None, typer.Option(help="Asset (machine) name; default: the file name without suffix")] = None,
-    sep: Annotated[str, typer.Option(help="Field separator")] = ",",
-    time_column: Annotated[str, typer.Option(help="Column holding the timestamp")] = "datetime",
+    sep: SepOption = None,
+    time_column: Annotated[str | None, typer.Option(help="Column holding the timestamp (default: found by name or values)")] = None,
+    time_format: Annotated[str | None, typer.Option(help="strptime format of the time (default: inferred from the column)")] = None,
+    encoding: EncodingOption = None,
     window_seconds: Annotated[int, typer.Option(min=1, max=86_400, help="Aggregation window of stored readings")] = 60,
-    fit_seconds: Annotated[float, typer.Option(min=1, help="Leading span assumed normal, used to fit the detector")] = 400,
+    fit_share: Annotated[float, typer.Option(min=0.01, max=1.0, help="Leading share of the series assumed normal, used to fit the detector")] = 0.35,
+    fit_samples: Annotated[int | None, typer.Option(min=2, help="Fit on this many leading samples instead of --fit-share")] = None,
     baseline: Annotated[Path | None, typer.Option(help="Anomaly-free CSV of the same asset to fit on instead")] = None,
     publish: Annotated[bool, typer.Option(help="Publish AnomalyEvents on the configured bus")] = False,
+    dry_run: DryRunOption = False,
 ) -> None:
-    """Ingest sensor readings, detect anomalies and store them (idempotent)."""
+    """Ingest sensor readings, detect anomalies and store them (idempotent). Any sampling rate; no flags needed."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from floorwatch.signals.anomaly import AnomalyDetectorConfig
-    from floorwatch.signals.sensors import SensorFileError, ingest_sensor_file, publish_anomalies
+    from floorwatch.signals.sensors import (
+        SensorFileError,
+        analyse_sensor_file,
+        ingest_sensor_file,
+        publish_anomalies,
+    )
+    from floorwatch.storage.db import session_scope
 
     settings = load_or_exit(config)
+    tz = ZoneInfo(settings.site.timezone)
+    detector = AnomalyDetectorConfig(fit_share=fit_share, fit_samples=fit_samples)
+    opts: dict[str, Any] = {"zone": zone, "asset": asset, "sep": sep, "time_column": time_column, "detector": detector,
+                            "baseline": baseline, "tz": tz, "encoding": encoding, "time_format": time_format}
+    if dry_run:
+        try:
+            series, found = analyse_sensor_file(path, **opts)
+        except SensorFileError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_FILE_ERROR) from exc
+        typer.echo(f"dry run, nothing written: {path}: {series.readings} readings of {series.values.shape[1]} channels "
+                   f"would be stored, {len(found)} anomalies")
+        for note in series.notes:
+            typer.echo(f"  {note}", err=True)
+        _print_anomalies(found)
+        return
     factory = _open(settings)
     bus = None
     if publish:
@@ -98,11 +145,7 @@ def sensors(
         bus = make_bus(settings, factory)
     try:
         with session_scope(factory) as session:
-            result = ingest_sensor_file(
-                session, path, zone=zone, asset=asset, sep=sep, time_column=time_column,
-                window_seconds=window_seconds, detector=AnomalyDetectorConfig(fit_seconds=fit_seconds),
-                baseline=baseline, tz=ZoneInfo(settings.site.timezone),
-            )
+            result = ingest_sensor_file(session, path, window_seconds=window_seconds, **opts)
         if bus is not None:  # only after the database commit
             publish_anomalies(bus, result)
     except SensorFileError as exc:
@@ -116,8 +159,15 @@ def sensors(
             bus.flush()
             bus.close()
     typer.echo(result.line())
-    for a in result.anomalies:
-        typer.echo(f"  {a.started_at:%Y-%m-%d %H:%M:%S} .. {a.ended_at:%H:%M:%S}  {a.category:<11} score {a.score:.1f}  {', '.join(a.channels)}")
+    for note in result.notes:
+        typer.echo(f"  {note}", err=True)
+    _print_anomalies(result.anomalies)
+
+
+def _print_anomalies(anomalies: list[Any]) -> None:
+    for a in anomalies:
+        typer.echo(f"  {a.started_at:%Y-%m-%d %H:%M:%S} .. {a.ended_at:%Y-%m-%d %H:%M:%S}  {a.category:<11} "
+                   f"score {a.score:.1f}  {', '.join(a.channels)}")
 
 
 @ingest_app.command("manuals")
@@ -152,9 +202,14 @@ def _ingest_each(
     store: Callable[[Any, Path], Any],
     file_error: type[Exception],
 ) -> None:
-    """Store each file in its own transaction; report per file, go on after a bad one, exit 2 if any failed."""
+    """Store each file in its own transaction; report per file, go on after a bad one, exit 1 if any failed."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from floorwatch.progress import track
+    from floorwatch.storage.db import session_scope
+
     failed = 0
-    for path in paths:
+    for path in track(paths, "ingest", every_s=10.0) if len(paths) > 1 else paths:
         try:
             with session_scope(factory) as session:
                 summary = store(session, path)
@@ -167,6 +222,8 @@ def _ingest_each(
             failed += 1
             continue
         typer.echo(summary.line())
+        for note in getattr(summary, "notes", ()):
+            typer.echo(f"  {note}", err=True)
         for problem in getattr(summary, "rejected", ()):
             typer.echo(f"  rejected {problem}", err=True)
     if failed:

@@ -81,14 +81,16 @@ def train(
 ) -> None:
     """Fine-tune a model on a YOLO-format dataset and print the best weights' path."""
     _setup()
+    from floorwatch.progress import Progress
     from floorwatch.vision.models import ModelNotFoundError
     from floorwatch.vision.training import ModelToolError, train_model
 
     try:
-        weights = train_model(
-            data, base=model, epochs=epochs, imgsz=imgsz, out_dir=out, name=name, batch=batch, device=device,
-            freeze=freeze or None, seed=seed, **({"time": hours} if hours else {}),
-        )
+        with Progress("train epochs", None if hours else epochs, every_s=0.0) as progress:
+            weights = train_model(
+                data, base=model, epochs=epochs, imgsz=imgsz, out_dir=out, name=name, batch=batch, device=device,
+                freeze=freeze or None, seed=seed, on_epoch=progress, **({"time": hours} if hours else {}),
+            )
     except (ModelToolError, ModelNotFoundError, KeyError, RuntimeError) as exc:
         raise _fail(str(exc).strip("'\"")) from exc
     typer.echo(str(weights))

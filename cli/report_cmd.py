@@ -10,12 +10,15 @@ import json
 import sys
 from datetime import datetime, time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
+
+if TYPE_CHECKING:
+    pass
 
 EXIT_BAD_OPTION = 1
 EXIT_NO_MODEL = 3
@@ -73,9 +76,13 @@ def report(
     except (SchemaOutdatedError, SQLAlchemyError) as exc:
         typer.echo(f"cannot open database: {exc}", err=True)
         raise typer.Exit(EXIT_DB_ERROR) from exc
+    from floorwatch.progress import StageProgress
+
     try:
         llm = make_backend(settings.llm, backend)
-        result = run_risk_job(settings, factory, since=start, until=end, zones=zone, backend=llm, limit=limit)
+        with StageProgress("report") as progress:
+            result = run_risk_job(settings, factory, since=start, until=end, zones=zone, backend=llm, limit=limit,
+                                  on_progress=progress)
     except (ModelNotInstalledError, ModelChecksumError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_NO_MODEL) from exc

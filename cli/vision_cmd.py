@@ -112,11 +112,17 @@ def replay(
         if stdout is not None and event.kind == "alert":
             stdout.write(alert_record(event))
 
+    from floorwatch.progress import Progress
+
+    progress = Progress("replay frames", max_frames or _frame_count(video))
+
     def on_frame(frame: Frame, dets: Detections) -> None:
+        progress.advance()
         if tracks is not None:
             tracks.write(track_record(frame.index, frame.video_ts, dets))
 
     try:
+        progress.__enter__()
         stats = service.replay(
             video, settings.model_copy(update={"detector": det_cfg}), camera_id=camera, zones=zone_list,
             detector=detector, ppe_detector=ppe_detector, realtime=realtime, max_frames=max_frames,
@@ -128,9 +134,22 @@ def replay(
         _raise_db_error(exc)
         raise
     finally:
+        progress.__exit__(None, None, None)
         if tracks is not None:
             tracks.close()
     typer.echo(json.dumps({"summary": stats.as_dict()}), err=True)
+
+
+def _frame_count(video: str) -> int | None:
+    """Frames in a video file as its container states them (``None`` for a stream or when unknown)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    try:
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+    return n if n > 0 else None
 
 
 def watch(

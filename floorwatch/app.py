@@ -36,13 +36,19 @@ def open_database(settings: Settings, check: bool = True) -> sessionmaker[Sessio
         check: refuse a database whose schema is not at this code's migration head.
 
     Raises:
-        SchemaOutdatedError: ``check`` and the schema is empty or outdated (run ``floorwatch db upgrade``).
+        SchemaOutdatedError: ``check`` and a PostgreSQL schema is empty or outdated, or a SQLite one is at
+            a revision this code does not know (run ``floorwatch db upgrade``). An empty or older
+            SQLite database is migrated here.
     """
-    from floorwatch.storage.migrate import ensure_current  # Alembic loads only when a database is opened
+    from floorwatch.storage.migrate import (  # Alembic loads only when a database is opened
+        ensure_current,
+        upgrade_embedded,
+    )
 
     engine = make_engine(settings.database.url, echo=settings.database.echo)
     if check:
         try:
+            upgrade_embedded(engine)  # the embedded SQLite database is created and migrated on first use
             ensure_current(engine)
         except BaseException:
             engine.dispose()

@@ -327,7 +327,8 @@ class Settings(BaseSettings):
                         f"cameras.{c}.zones.{j}.zone_id: camera {cam.id!r} refers to unknown zone "
                         f"{cz.zone_id!r} (known: {sorted(known)})"
                     )
-        if not problems:
+        ppe_rules = any(isinstance(r, MissingPPERule) for cam in self.cameras for cz in cam.zones for r in cz.rules)
+        if not problems and ppe_rules:  # only then: the check imports the vision stack (numpy)
             from floorwatch.vision.ppe import settings_ppe_problems  # registry of packaged models' labels
 
             problems += settings_ppe_problems(self)

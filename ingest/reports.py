@@ -11,19 +11,21 @@ Each report is keyed by ``(source, source_id)``: the file name and the id column
 when there is no id. Ingesting a file again changes nothing; a report whose content changed under the
 same id is updated. Bad rows are reported by number and skipped (or, ``strict``, refuse the file).
 Everything for one file is written in one transaction. Text is redacted (``ingest.redact``) and both
-versions are stored.
+versions are stored. CSV and JSON Lines files are read by ``floorwatch.tabular`` (encoding and
+delimiter detected); the time column's layout (ISO, day-first, month-first) is inferred from the whole
+column by ``floorwatch.timeformat`` unless a format is given. A file of which no report can be stored
+is refused as a whole.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,10 +39,14 @@ from floorwatch.ingest.redact import redact
 from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.registry import ensure_zones
 from floorwatch.storage.upsert import upsert
+from floorwatch.tabular import TableError, decode, read_csv_table, read_jsonl_table
+from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format, parse_time
+
+__all__ = ["ColumnMapping", "IngestError", "IngestSummary", "ParsedReport", "ingest_file", "parse_file",
+           "parse_time", "read_table", "slugify_zone"]
 
 SUFFIXES = (".md", ".markdown", ".txt", ".jsonl", ".csv")
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
-_TIME_SUFFIXES = (" %H:%M:%S", " %H:%M", "T%H:%M:%S", "T%H:%M")
 
 
 class IngestError(Exception):
@@ -57,6 +63,8 @@ class ColumnMapping:
     time_format: str | None = None
     zone_column: str | None = None
     title_column: str | None = None
+    encoding: str | None = None
+    sep: str | None = None
 
     @classmethod
     def from_settings(cls, cfg: IngestConfig, **overrides: str | None) -> ColumnMapping:
@@ -89,6 +97,7 @@ class IngestSummary:
     unchanged: int = 0
     rejected: list[str] = field(default_factory=list)
     zones: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (
@@ -109,41 +118,6 @@ def slugify_zone(value: str) -> str:
     return slug[:64].rstrip("-_") or slug[:64]
 
 
-def parse_time(value: Any, fmt: str | None, tz: ZoneInfo) -> datetime | None:
-    """Parse a time value (``fmt`` for strptime, else ISO 8601); naive times are in the site's zone.
-
-    A value with a time of day after a date-only ``fmt`` ("01-01-2016 00:00" for ``%d-%m-%Y``) is accepted.
-
-    Raises:
-        ValueError: the value cannot be parsed.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, date):
-        dt = datetime(value.year, value.month, value.day)
-    else:
-        s = str(value).strip()
-        dt = None
-        for f in (fmt, *(fmt + suf for suf in _TIME_SUFFIXES)) if fmt else ():
-            try:
-                dt = datetime.strptime(s, f)
-                break
-            except ValueError:
-                continue
-        if dt is None and not fmt:
-            try:
-                dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
-            except ValueError:
-                dt = None
-        if dt is None:
-            raise ValueError(f"time {s!r} does not match {fmt or 'ISO 8601 (YYYY-MM-DD[ HH:MM[:SS]])'}")
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(UTC)
-
-
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
 
@@ -157,7 +131,7 @@ def _title_from_text(text: str) -> str:
 # --------------------------------------------------------------------------- readers
 def read_markdown(path: Path, tz: ZoneInfo) -> ParsedReport:
     """One report from a ``.md``/``.txt`` file with optional YAML front matter."""
-    raw = path.read_text(encoding="utf-8-sig")
+    raw, _ = decode(path.read_bytes(), None, str(path))
     meta: dict[str, Any] = {}
     m = _FRONT_MATTER_RE.match(raw)
     if m:
@@ -192,40 +166,33 @@ def _pick(columns: list[str], wanted: str | None, default: str, what: str, sourc
     return default if default in columns else None
 
 
-def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    """Column names and ``(row number, record)`` of a CSV or JSON Lines file."""
-    if path.suffix.lower() == ".csv":
-        text = path.read_text(encoding="utf-8-sig")
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        columns = list(reader.fieldnames or [])
-        if not columns:
-            raise IngestError(f"{path}: empty CSV (no header row)")
-        return columns, ((i, r) for i, r in enumerate(reader, start=1))
-    records: list[tuple[int, dict[str, Any]]] = []
-    columns: list[str] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            records.append((n, {"__error__": f"invalid JSON: {exc.msg}"}))
-            continue
-        if not isinstance(obj, dict):
-            records.append((n, {"__error__": f"expected a JSON object, got {type(obj).__name__}"}))
-            continue
-        columns += [k for k in obj if k not in columns]
-        records.append((n, obj))
-    return columns, iter(records)
+def _rows(path: Path, mapping: ColumnMapping, notes: list[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    """Column names and ``(row number, record)`` of a CSV or JSON Lines file (``floorwatch.tabular``)."""
+    try:
+        if path.suffix.lower() == ".csv":
+            table = read_csv_table(path, encoding=mapping.encoding, sep=mapping.sep)
+        else:
+            table = read_jsonl_table(path, encoding=mapping.encoding)
+    except TableError as exc:
+        raise IngestError(str(exc)) from exc
+    notes += table.notes
+    return table.columns, iter(table.records)
 
 
-def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo) -> tuple[list[ParsedReport], list[str]]:
+def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
+               notes: list[str] | None = None) -> tuple[list[ParsedReport], list[str]]:
     """Reports from a CSV or JSON Lines file, plus one problem line per bad row.
 
+    Args:
+        notes: if given, what was detected (encoding, separator, time layout) is appended to it.
+
     Raises:
-        IngestError: a configured column does not exist, or no text column can be found.
+        IngestError: a configured column does not exist, no text column can be found, or the time
+            column's layout cannot be inferred (ambiguous dates; the message shows examples).
     """
-    columns, rows = _rows(path)
+    notes = [] if notes is None else notes
+    columns, row_iter = _rows(path, mapping, notes)
+    rows = list(row_iter)
     src = str(path)
     text_col = _pick(columns, mapping.text_column, "text", "text", src)
     if text_col is None:
@@ -236,6 +203,15 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo) -> tuple[list[P
     zone_col = _pick(columns, mapping.zone_column, "zone", "zone", src)
     title_col = _pick(columns, mapping.title_column, "title", "title", src)
     used = {c for c in (id_col, text_col, time_col) if c is not None}
+    time_format = mapping.time_format
+    if time_col is not None and time_format is None:
+        try:
+            time_format = infer_time_format((r.get(time_col) for _, r in rows if "__error__" not in r), time_col)
+        except TimeFormatError as exc:
+            raise IngestError(f"{src}: {exc}") from exc
+        notes.append(f"time column {time_col!r}: {'ISO 8601' if time_format == ISO else time_format} (inferred)")
+    elif time_col is not None:
+        notes.append(f"time column {time_col!r}: {time_format} (given)")
     unit = "row" if path.suffix.lower() == ".csv" else "line"
     reports: list[ParsedReport] = []
     problems: list[str] = []
@@ -248,7 +224,7 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo) -> tuple[list[P
             problems.append(f"{unit} {n}: empty text in column {text_col!r}")
             continue
         try:
-            when = parse_time(rec.get(time_col), mapping.time_format, tz) if time_col is not None else None
+            when = parse_time(rec.get(time_col), time_format, tz) if time_col is not None else None
             zone_raw = str(rec.get(zone_col) or "").strip() if zone_col is not None else ""
             zone = slugify_zone(zone_raw) if zone_raw else None
         except ValueError as exc:
@@ -281,8 +257,11 @@ def _row_dict(source: str, rep: ParsedReport) -> dict[str, Any]:
     }
 
 
-def parse_file(path: Path, mapping: ColumnMapping, tz: ZoneInfo, max_chars: int) -> tuple[list[ParsedReport], list[str]]:
+def parse_file(path: Path, mapping: ColumnMapping, tz: ZoneInfo, max_chars: int,
+               notes: list[str] | None = None) -> tuple[list[ParsedReport], list[str]]:
     """Read any supported file; oversized and duplicate reports become problems.
+
+    ``notes`` (if given) receives what was detected about the file (encoding, separator, time layout).
 
     Raises:
         IngestError: unsupported or unreadable file, or a file-level problem.
@@ -296,8 +275,8 @@ def parse_file(path: Path, mapping: ColumnMapping, tz: ZoneInfo, max_chars: int)
             if not reports[0].text:
                 return [], [f"{path.name}: empty report text"]
         else:
-            reports, problems = read_table(path, mapping, tz)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            reports, problems = read_table(path, mapping, tz, notes)
+    except (OSError, UnicodeDecodeError, csv.Error, TableError) as exc:
         raise IngestError(f"{path}: cannot read: {exc}") from exc
     kept: list[ParsedReport] = []
     seen: dict[str, int] = {}
@@ -354,12 +333,17 @@ def ingest_file(
         strict: any bad row refuses the whole file.
 
     Raises:
-        IngestError: the file cannot be read, a column is missing, or ``strict`` and a row is bad.
+        IngestError: the file cannot be read, a column is missing, no report in it can be stored, or
+            ``strict`` and a row is bad.
     """
     source = source_name or path.name
-    reports, problems = parse_file(path, mapping, tz, max_chars)
+    notes: list[str] = []
+    reports, problems = parse_file(path, mapping, tz, max_chars, notes)
     if strict and problems:
         raise IngestError(f"{path}: refused (--strict), nothing written: " + "; ".join(problems))
-    summary = IngestSummary(source=source, rejected=problems)
+    if not reports:
+        shown = "; ".join(problems[:5]) + (f"; ... {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise IngestError(f"{path}: no report can be stored, nothing written ({len(problems)} rejected: {shown or 'empty file'})")
+    summary = IngestSummary(source=source, rejected=problems, notes=notes)
     store_reports(session, source, reports, summary)
     return summary

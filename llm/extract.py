@@ -16,7 +16,7 @@ calibrator was trained on is never given the trained model's own prediction.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -182,8 +182,11 @@ def extract_reports(
     batch_size: int = 8,
     max_chars: int = 4000,
     calibration_path: Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[ExtractionOutcome]:
     """Extract many reports, committing after each batch so an interruption loses at most one batch.
+
+    ``on_progress(done, total)`` is called after each committed batch (``floorwatch.progress``).
 
     Args:
         factory: sessionmaker of the shared database.
@@ -205,4 +208,6 @@ def extract_reports(
             by_id = {r.id: r for r in session.query(IncidentReport).filter(IncidentReport.id.in_(chunk))}
             reports = [by_id[x] for x in chunk if x in by_id]
             outcomes += extract_batch(session, backend, reports, max_chars=max_chars, calibration=calibration)
+        if on_progress is not None:
+            on_progress(min(i + batch_size, len(report_ids)), len(report_ids))
     return outcomes

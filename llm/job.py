@@ -7,7 +7,7 @@ report files are written by ``floorwatch.review.report_files`` from the returned
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
@@ -78,9 +78,14 @@ class PeriodAssessment(BaseModel):
 
 
 def assess_period(
-    factory: sessionmaker[Session], settings: Settings, backend: LLMBackend, period: Period, zones: Sequence[str]
+    factory: sessionmaker[Session], settings: Settings, backend: LLMBackend, period: Period, zones: Sequence[str],
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> PeriodAssessment:
-    """Reduce step over ``zones`` for ``period`` (trend against the previous period of equal length)."""
+    """Reduce step over ``zones`` for ``period`` (trend against the previous period of equal length).
+
+    ``on_progress(done, total)`` is called after each zone's evidence is gathered and once the
+    batched assessment is done (``total`` = zones + 1).
+    """
     length = period.end - period.start
     prev_end = period.start - timedelta(microseconds=1)
     cam_map = camera_zone_map(settings) if settings.cameras else None
@@ -100,7 +105,12 @@ def assess_period(
             facts[zone_id] = ZoneFacts(
                 zone_id=zone_id, evidence=ev, time_patterns=ctx.time_patterns, machine_signals=ctx.signals
             )
-        return PeriodAssessment(zones=assess_zones(session, backend, items, contexts=contexts), facts=facts)
+            if on_progress is not None:
+                on_progress(len(items), len(zones) + 1)
+        assessed = PeriodAssessment(zones=assess_zones(session, backend, items, contexts=contexts), facts=facts)
+        if on_progress is not None:
+            on_progress(len(zones) + 1, len(zones) + 1)
+        return assessed
 
 
 class JobPlan(BaseModel):
@@ -157,6 +167,7 @@ def run_risk_job(
     backend_name: str | None = None,
     limit: int | None = None,
     batch_size: int = 8,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> RiskReport:
     """Extract the period's incidents and assess every zone; returns the typed report.
 
@@ -170,6 +181,8 @@ def run_risk_job(
         backend_name: overrides ``settings.llm.backend`` when ``backend`` is None.
         limit: extract at most this many incidents (oldest first).
         batch_size: incidents per LLM batch (commit after each).
+        on_progress: ``(stage, done, total)`` after each extraction batch (stage ``extraction``) and
+            each zone step (stage ``zones``); for a progress bar (``floorwatch.progress``).
 
     Raises:
         NoDataError: no period given and nothing stored.
@@ -179,10 +192,14 @@ def run_risk_job(
     t0 = time.perf_counter()
     plan = plan_job(settings, factory, since=since, until=until, zones=zones, limit=limit)
     llm = backend or make_backend(settings.llm, backend_name)
+    def stage(name: str) -> Callable[[int, int], None] | None:
+        return None if on_progress is None else (lambda done, total: on_progress(name, done, total))
+
     outcomes: list[ExtractionOutcome] = extract_reports(
-        factory, llm, plan.incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, 8000)
+        factory, llm, plan.incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, 8000),
+        on_progress=stage("extraction"),
     )
-    assessed = assess_period(factory, settings, llm, plan.period, plan.zone_ids)
+    assessed = assess_period(factory, settings, llm, plan.period, plan.zone_ids, on_progress=stage("zones"))
     return RiskReport(
         period=plan.period,
         backend=llm.name,

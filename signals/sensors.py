@@ -3,7 +3,9 @@
 A sensor file is *wide*: one time column and one numeric column per channel (SKAB layout:
 ``datetime;Accelerometer1RMS;...;anomaly;changepoint``). Label columns (``anomaly``, ``changepoint``)
 are never used for detection; they are returned for evaluation. A column that is not numeric is
-refused by name. Readings are aggregated into ``sensor_windows`` (count/mean/min/max per window),
+refused by name. The file is read and put on a regular time grid by ``signals.sensor_grid`` (encoding,
+separator, decimal comma and date layout detected; clock faults, duplicates and gaps handled and
+reported in ``notes``). Readings are aggregated into ``sensor_windows`` (count/mean/min/max per window),
 anomalies (``signals.anomaly``) go to ``sensor_anomalies`` with an id derived from asset + start, so
 ingesting the same file again is a no-op. ``publish_anomalies`` sends them as ``AnomalyEvent``.
 """
@@ -11,13 +13,13 @@ ingesting the same file again is a no-op. ``publish_anomalies`` sends them as ``
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
@@ -25,32 +27,22 @@ from floorwatch.config import ZONE_ID_PATTERN
 from floorwatch.schemas.events import AnomalyEvent
 from floorwatch.schemas.tables import Sensor, SensorAnomaly, SensorWindow
 from floorwatch.signals.anomaly import METHOD_NAME, AnomalyDetectorConfig, FitError, detect, fit, split_fit
+from floorwatch.signals.sensor_grid import (
+    LABEL_COLUMNS,
+    SensorFileError,
+    SensorSeries,
+    read_sensor_table,
+    regularise,
+)
+from floorwatch.signals.sensor_units import channel_category
 from floorwatch.storage.registry import ensure_zones
 from floorwatch.storage.upsert import upsert
 
 if TYPE_CHECKING:
     from floorwatch.bus import EventBus
 
-LABEL_COLUMNS = ("anomaly", "changepoint")
-_CATEGORY_CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("overheating", ("temp", "thermo")),
-    ("vibration", ("accel", "vibr")),
-    ("pressure", ("press",)),
-    ("electrical", ("current", "volt", "amp", "power")),
-    ("flow", ("flow", "rate")),
-)
-
-
-class SensorFileError(ValueError):
-    """The sensor file cannot be used (missing time column, non-numeric columns, too short, ...)."""
-
-
-@dataclass
-class SensorSeries:
-    """A parsed sensor file: channel values and labels indexed by aware UTC time."""
-
-    values: pd.DataFrame
-    labels: pd.DataFrame
+__all__ = ["LABEL_COLUMNS", "AnomalyRecord", "SensorFileError", "SensorIngestResult", "SensorSeries",
+           "channel_category", "find_anomalies", "ingest_sensor_file", "publish_anomalies", "read_sensor_csv"]
 
 
 @dataclass
@@ -77,6 +69,7 @@ class SensorIngestResult:
     channels: list[str]
     windows: int
     anomalies: list[AnomalyRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (
@@ -85,47 +78,21 @@ class SensorIngestResult:
         )
 
 
-def channel_category(name: str) -> str:
-    """Category of a channel from its name (``Thermocouple`` -> ``overheating``); ``other`` if unknown."""
-    low = name.lower()
-    return next((cat for cat, cues in _CATEGORY_CUES if any(c in low for c in cues)), "other")
-
-
-def read_sensor_csv(path: Path, *, sep: str = ",", time_column: str = "datetime", tz: ZoneInfo | None = None) -> SensorSeries:
-    """Parse a wide sensor CSV.
+def read_sensor_csv(path: Path, *, sep: str | None = None, time_column: str | None = None, tz: ZoneInfo | None = None,
+                    encoding: str | None = None, time_format: str | None = None) -> SensorSeries:
+    """Parse a wide sensor file onto a regular grid (``signals.sensor_grid``); ``None`` = detect.
 
     Raises:
         SensorFileError: unreadable file, missing time column, unparseable times or non-numeric columns.
     """
-    try:
-        df = pd.read_csv(path, sep=sep)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise SensorFileError(f"{path}: cannot read CSV: {exc}") from exc
-    if time_column not in df.columns:
-        shown = ", ".join(repr(c) for c in df.columns)
-        raise SensorFileError(f"{path}: no time column {time_column!r} (check --sep {sep!r}); columns: {shown}")
-    times = pd.to_datetime(df.pop(time_column), errors="coerce")
-    if times.isna().any():
-        bad = [int(i) + 2 for i in np.flatnonzero(times.isna().to_numpy())[:5]]
-        raise SensorFileError(f"{path}: unparseable time in column {time_column!r} at lines {bad}")
-    if times.dt.tz is None:
-        times = times.dt.tz_localize(tz or UTC)
-    labels = df[[c for c in df.columns if c.lower() in LABEL_COLUMNS]]
-    values = df.drop(columns=labels.columns)
-    non_numeric = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
-    if non_numeric:
-        raise SensorFileError(f"{path}: non-numeric columns {non_numeric}; only numeric channels are accepted")
-    if values.empty or values.shape[1] == 0:
-        raise SensorFileError(f"{path}: no numeric channels")
-    index = pd.DatetimeIndex(times.dt.tz_convert(UTC), name="time")
-    values.index = index
-    labels.index = index
-    order = np.argsort(index.to_numpy(), kind="stable")
-    return SensorSeries(values.iloc[order].astype(float), labels.iloc[order])
+    times, values, labels, notes = read_sensor_table(path, sep=sep, time_column=time_column, tz=tz,
+                                                     encoding=encoding, time_format=time_format)
+    return regularise(times, values, labels, notes, str(path))
 
 
 def aggregate_windows(values: pd.DataFrame, window_seconds: int) -> pd.DataFrame:
     """Long frame ``channel, window_start, count, mean, min, max`` per channel and window."""
+    values = values.dropna(how="all")
     grouped = values.groupby(values.index.floor(f"{window_seconds}s"))
     stats = grouped.agg(["count", "mean", "min", "max"]).stack(level=0, future_stack=True)
     stats.index.names = ["window_start", "channel"]
@@ -138,45 +105,73 @@ def anomaly_id(asset: str, started_at: datetime) -> str:
     return f"anomaly-{digest[:24]}"
 
 
+def _category(channels: list[str], units: dict[str, str], context: str | None) -> str:
+    """The category of the first leading channel that has one (``other`` when none has)."""
+    cats = [channel_category(c, units.get(c), context) for c in channels]
+    return next((c for c in cats if c != "other"), "other")
+
+
 def find_anomalies(series: SensorSeries, zone: str, asset: str, cfg: AnomalyDetectorConfig,
-                   baseline: SensorSeries | None = None) -> list[AnomalyRecord]:
-    """Fit (leading span or ``baseline``) and detect; one record per interval."""
+                   baseline: SensorSeries | None = None, units: dict[str, str] | None = None) -> list[AnomalyRecord]:
+    """Fit (leading span or ``baseline``) and detect; one record per interval.
+
+    ``units`` (channel -> unit, e.g. ``{"T1": "degC"}``) helps categorise channels whose names say little.
+    """
+    units = units or {}
+    context = asset if series.values.shape[1] == 1 else None  # a lone "value" column: the file names it
     fit_values = baseline.values[series.values.columns] if baseline is not None else split_fit(series.values, cfg)
     try:
         detector = fit(fit_values, cfg)
     except FitError as exc:
-        raise SensorFileError(f"{asset}: {exc} (fit span {cfg.fit_seconds:g} s; use a longer file or --baseline)") from exc
+        span = f"{len(fit_values)} grid steps of {series.period}"
+        raise SensorFileError(f"{asset}: {exc} (fit span {span}; use a longer file or --baseline)") from exc
     found, _ = detect(series.values, detector)
     return [
         AnomalyRecord(
             id=anomaly_id(asset, iv.started_at.to_pydatetime()), zone_id=zone, asset=asset,
             started_at=iv.started_at.to_pydatetime(), ended_at=iv.ended_at.to_pydatetime(),
-            score=round(iv.score, 4), channels=iv.channels, category=channel_category(iv.channels[0]),
+            score=round(iv.score, 4), channels=iv.channels, category=_category(iv.channels, units, context),
         )
         for iv in found
     ]
 
 
-def ingest_sensor_file(session: Session, path: Path, *, zone: str, asset: str | None = None, sep: str = ",",
-                       time_column: str = "datetime", window_seconds: int = 60,
+def analyse_sensor_file(path: Path, *, zone: str, asset: str | None = None, sep: str | None = None,
+                        time_column: str | None = None, detector: AnomalyDetectorConfig | None = None,
+                        baseline: Path | None = None, tz: ZoneInfo | None = None, encoding: str | None = None,
+                        time_format: str | None = None,
+                        units: dict[str, str] | None = None) -> tuple[SensorSeries, list[AnomalyRecord]]:
+    """Read a sensor file and find its anomalies without touching the database (``--dry-run``).
+
+    Raises:
+        SensorFileError: bad zone id, unusable file or too little data to fit on.
+    """
+    if not re.match(ZONE_ID_PATTERN, zone):
+        raise SensorFileError(f"zone {zone!r} is not a valid zone id (pattern {ZONE_ID_PATTERN})")
+    asset = asset or path.stem
+    cfg = detector or AnomalyDetectorConfig()
+    opts = {"sep": sep, "time_column": time_column, "tz": tz, "encoding": encoding, "time_format": time_format}
+    series = read_sensor_csv(path, **opts)  # type: ignore[arg-type]
+    base = read_sensor_csv(baseline, **opts) if baseline else None  # type: ignore[arg-type]
+    if base is not None and (missing := [c for c in series.values.columns if c not in base.values.columns]):
+        raise SensorFileError(f"{baseline}: baseline lacks channels {missing}")
+    return series, find_anomalies(series, zone, asset, cfg, base, units)
+
+
+def ingest_sensor_file(session: Session, path: Path, *, zone: str, asset: str | None = None, sep: str | None = None,
+                       time_column: str | None = None, window_seconds: int = 60,
                        detector: AnomalyDetectorConfig | None = None, baseline: Path | None = None,
-                       tz: ZoneInfo | None = None) -> SensorIngestResult:
+                       tz: ZoneInfo | None = None, encoding: str | None = None,
+                       time_format: str | None = None, units: dict[str, str] | None = None) -> SensorIngestResult:
     """Read, aggregate, detect and store one sensor file in the caller's transaction.
 
     Raises:
         SensorFileError: bad zone id, unusable file or too little data to fit on.
     """
-    import re
-
-    if not re.match(ZONE_ID_PATTERN, zone):
-        raise SensorFileError(f"zone {zone!r} is not a valid zone id (pattern {ZONE_ID_PATTERN})")
     asset = asset or path.stem
-    cfg = detector or AnomalyDetectorConfig()
-    series = read_sensor_csv(path, sep=sep, time_column=time_column, tz=tz)
-    base = read_sensor_csv(baseline, sep=sep, time_column=time_column, tz=tz) if baseline else None
-    if base is not None and (missing := [c for c in series.values.columns if c not in base.values.columns]):
-        raise SensorFileError(f"{baseline}: baseline lacks channels {missing}")
-    anomalies = find_anomalies(series, zone, asset, cfg, base)
+    series, anomalies = analyse_sensor_file(path, zone=zone, asset=asset, sep=sep, time_column=time_column,
+                                            detector=detector, baseline=baseline, tz=tz, encoding=encoding,
+                                            time_format=time_format, units=units)
     channels = [str(c) for c in series.values.columns]
     ensure_zones(session, [zone])
     upsert(session, Sensor, [{"id": f"{asset}:{c}", "asset": asset, "channel": c, "zone_id": zone} for c in channels],
@@ -192,7 +187,7 @@ def ingest_sensor_file(session: Session, path: Path, *, zone: str, asset: str | 
                update=["window_seconds", "count", "mean", "min", "max"])
     upsert(session, SensorAnomaly, [a.__dict__ for a in anomalies], key=["id"],
            update=["ended_at", "score", "channels", "category", "method"])
-    return SensorIngestResult(asset, len(series.values), channels, len(rows), anomalies)
+    return SensorIngestResult(asset, series.readings, channels, len(rows), anomalies, series.notes)
 
 
 def publish_anomalies(bus: EventBus, result: SensorIngestResult) -> None:

@@ -50,3 +50,30 @@ def ensure_current(engine: Engine) -> None:
         raise SchemaOutdatedError(
             f"database {url} is {state}, this Floorwatch needs revision {head}: run `floorwatch db upgrade`"
         )
+
+
+def upgrade_embedded(engine: Engine) -> str | None:
+    """Create or migrate an embedded SQLite database on first use; other databases are left alone.
+
+    An empty SQLite file, or one at an older revision of this code's history, is upgraded to head
+    (one user, one file: nothing to coordinate). A revision this code does not know is left for
+    ``ensure_current`` to refuse. PostgreSQL still needs ``floorwatch db upgrade``.
+
+    Returns:
+        The revision the database was upgraded from (``"empty"`` for a new one), or ``None`` when nothing was done.
+    """
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    current = current_revision(engine)
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    if current == script.get_current_head():
+        return None
+    if current is not None:
+        try:
+            known = script.get_revision(current) is not None
+        except Exception:  # noqa: BLE001 - alembic raises several types for an unknown id
+            known = False
+        if not known:
+            return None
+    upgrade(engine)
+    return current or "empty"

@@ -88,11 +88,14 @@ def test_non_numeric_column_refused_by_name(migrated_db: sessionmaker[Session], 
 
 def test_missing_time_column_and_short_file(tmp_path: Path, migrated_db: sessionmaker[Session]) -> None:
     p = tmp_path / "t.csv"
-    p.write_text("when;Temp\n2024-01-01 00:00:00;1\n")
+    p.write_text("when;Temp\n" + "".join(f"2024-01-01 00:00:{i:02d};{i}\n" for i in range(5)))
     with pytest.raises(SensorFileError, match=r"no time column 'datetime' .*'when'"):
-        read_sensor_csv(p, sep=";")
+        read_sensor_csv(p, sep=";", time_column="datetime")
+    assert read_sensor_csv(p).values.index[0].second == 0  # found by its values; separator sniffed
     with pytest.raises(SensorFileError, match="need at least 30"), session_scope(migrated_db) as s:
         ingest_sensor_file(s, p, zone="z1", sep=";", time_column="when")
+    with session_scope(migrated_db) as s:
+        assert s.scalar(select(func.count()).select_from(Sensor)) == 0
 
 
 def test_skab_file_ingests(migrated_db: sessionmaker[Session]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,6 +197,7 @@ def train_model(
     batch: int = 8,
     device: str = "auto",
     workers: int = 2,
+    on_epoch: Callable[[int, int], None] | None = None,
     **overrides: Any,
 ) -> Path:
     """Fine-tune ``base`` on a YOLO-format dataset; returns the best weights file.
@@ -211,6 +212,7 @@ def train_model(
         batch: Images per batch.
         device: ``auto``, ``cpu`` or a CUDA index.
         workers: Data-loader workers.
+        on_epoch: ``(epochs done, epochs)`` after each epoch (ultralytics ``on_fit_epoch_end``), for progress.
         **overrides: Further ``YOLO.train`` arguments (``time``, ``patience``, augmentation, ...).
 
     Raises:
@@ -231,6 +233,8 @@ def train_model(
     yolo, _ = load_yolo(base)
     dev = pick_device(device)
     args: dict[str, Any] = {"plots": False, "amp": dev != "cpu", **overrides}
+    if on_epoch is not None:
+        yolo.add_callback("on_fit_epoch_end", lambda trainer: on_epoch(trainer.epoch + 1, trainer.epochs))
     with _no_amp_download():
         yolo.train(
             data=str(resolved_yaml),

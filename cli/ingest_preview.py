@@ -1,0 +1,43 @@
+"""``floorwatch ingest reports --dry-run``: what each file would store and reject, without the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import typer
+
+from floorwatch.ingest.reports import ColumnMapping, IngestError, parse_file
+
+PREVIEW_ROWS = 5
+
+
+def preview_reports(paths: list[Path], mapping: ColumnMapping, tz: ZoneInfo, max_chars: int, strict: bool) -> int:
+    """Print, per file, the detected layout, the first reports that would be stored and every rejected row.
+
+    Returns:
+        The exit code a real run would have: 0 when every file would store at least one report, else 1.
+    """
+    failed = 0
+    for path in paths:
+        notes: list[str] = []
+        try:
+            reports, problems = parse_file(path, mapping, tz, max_chars, notes)
+        except IngestError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            failed += 1
+            continue
+        refused = (strict and problems) or not reports
+        verdict = "would be refused, nothing stored" if refused else f"{len(reports)} report(s) would be stored"
+        typer.echo(f"dry run, nothing written: {path}: {verdict}, {len(problems)} rejected")
+        for note in notes:
+            typer.echo(f"  {note}")
+        for rep in reports[:PREVIEW_ROWS]:
+            when = rep.occurred_at.isoformat() if rep.occurred_at else "-"
+            typer.echo(f"  row {rep.row}: id {rep.source_id[:24]!r}, {when}, zone {rep.zone_id or '-'}, {rep.title[:60]!r}")
+        if len(reports) > PREVIEW_ROWS:
+            typer.echo(f"  ... {len(reports) - PREVIEW_ROWS} more")
+        for problem in problems:
+            typer.echo(f"  rejected {problem}")
+        failed += bool(refused)
+    return 1 if failed else 0

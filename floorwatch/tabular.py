@@ -1,0 +1,206 @@
+"""One reader for tabular input files as sites export them (report CSV/JSON Lines, sensor CSV).
+
+* **Encoding.** UTF-8 (with or without a byte-order mark) when the bytes decode as UTF-8, else the
+  best guess of charset-normalizer (Windows-1252 from a spreadsheet, Latin-1, ...); ``encoding``
+  overrides. The BOM is removed.
+* **Delimiter.** The candidate among ``, ; TAB |`` that splits the first lines into the most
+  consistent number of fields (more than one) is used; ``sep`` overrides.
+* **Decimal comma.** A column whose values are all numbers written with a comma as the decimal
+  mark (``12,5``), in a file not separated by commas, is read as numbers.
+* **Times.** ``floorwatch.timeformat`` infers day-first or month-first from a whole column.
+
+Every decision is recorded in ``Table.notes`` so a ``--dry-run`` can show it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DELIMITERS = (",", ";", "\t", "|")
+_PREFERRED_LEGACY = ("cp1252", "latin_1", "iso8859_15")
+_SNIFF_LINES = 200
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+(?:[eE][-+]?\d+)?$")
+_DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+(?:[eE][-+]?\d+)?$")
+
+
+class TableError(ValueError):
+    """The file cannot be read as a table (undecodable, no header, unknown encoding name)."""
+
+
+@dataclass
+class Table:
+    """A file read into named columns of strings (CSV) or JSON values (JSON Lines).
+
+    ``records`` holds ``(line or row number, record)``; a record with the key ``__error__`` is a line
+    that could not be read (JSON Lines), with the reason as its value.
+    """
+
+    path: Path
+    columns: list[str]
+    records: list[tuple[int, dict[str, Any]]]
+    encoding: str
+    sep: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def column(self, name: str) -> list[Any]:
+        """All values of one column, in file order (missing keys as ``None``)."""
+        return [rec.get(name) for _, rec in self.records if "__error__" not in rec]
+
+
+def decode(data: bytes, encoding: str | None = None, source: str = "file") -> tuple[str, str]:
+    """Text and encoding name of ``data``: ``encoding`` if given, UTF-8 if valid, else charset-normalizer's guess.
+
+    Raises:
+        TableError: unknown ``encoding`` name, bytes that do not decode with it, or no plausible encoding.
+    """
+    if encoding:
+        try:
+            return data.decode(encoding).removeprefix("\ufeff"), encoding
+        except LookupError as exc:
+            raise TableError(f"{source}: unknown encoding {encoding!r}") from exc
+        except UnicodeDecodeError as exc:
+            raise TableError(f"{source}: does not decode as {encoding}: {exc.reason} at byte {exc.start}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return (text[1:], "utf-8-sig") if text.startswith("\ufeff") else (text, "utf-8")
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data))
+    if not matches:
+        raise TableError(f"{source}: not text in any known encoding (give --encoding)")
+    # Short files often decode equally well in several single-byte code pages (cp1250 and cp1252 differ
+    # in a few letters only); among the equally good, the WHATWG Encoding Standard's usual fallback
+    # for legacy text, windows-1252, is preferred.
+    top = min((m.chaos, -m.coherence) for m in matches)
+    tied = [m for m in matches if (m.chaos, -m.coherence) == top]
+    best = next((m for m in tied if m.encoding in _PREFERRED_LEGACY), tied[0])
+    return str(best).removeprefix("\ufeff"), best.encoding
+
+
+def sniff_delimiter(text: str, sep: str | None = None) -> str:
+    """The field delimiter of CSV ``text``: ``sep`` if given, else the most consistent candidate.
+
+    A candidate scores the share of the first lines that have the header's field count, when that
+    count is above one; quoted fields are honoured (``csv`` module). Ties go to the earlier of
+    ``, ; TAB |``; a single-column file gets ``,``.
+    """
+    if sep:
+        return "\t" if sep in ("\\t", "tab", "TAB") else sep
+    lines = text.splitlines()[:_SNIFF_LINES]
+    sample = "\n".join(lines)
+    best, best_score = ",", 0.0
+    for cand in DELIMITERS:
+        try:
+            rows = [r for r in csv.reader(io.StringIO(sample), delimiter=cand) if r]
+        except csv.Error:
+            continue
+        if len(rows) > 2:
+            rows = rows[:-1]  # the last record may be cut by the sample
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        score = sum(len(r) == width for r in rows) / len(rows) + min(width, 50) * 1e-3
+        if score > best_score:
+            best, best_score = cand, score
+    return best
+
+
+def numeric_column(values: list[Any], decimal_comma: bool) -> list[float | None] | None:
+    """``values`` as floats (``None`` for empty), or ``None`` when any value is not a number."""
+    out: list[float | None] = []
+    for v in values:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            out.append(None)
+            continue
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            out.append(float(v))
+            continue
+        s = str(v).strip()
+        if decimal_comma:
+            s = s.replace(".", "").replace(",", ".")
+        try:
+            out.append(float(s))
+        except ValueError:
+            return None
+    return out
+
+
+def uses_decimal_comma(table: Table) -> bool:
+    """True when the file is not comma-separated and some column has numbers like ``12,5`` and none like ``12.5``."""
+    if table.sep == ",":
+        return False
+    comma = point = 0
+    for name in table.columns:
+        for v in table.column(name)[:_SNIFF_LINES * 5]:
+            s = str(v).strip() if v is not None else ""
+            comma += bool(_DECIMAL_COMMA.match(s))
+            point += bool(_DECIMAL_POINT.match(s))
+    return comma > 0 and point == 0
+
+
+def read_csv_table(path: Path, *, encoding: str | None = None, sep: str | None = None) -> Table:
+    """A CSV file as a ``Table`` of strings, encoding and delimiter detected unless given.
+
+    Raises:
+        TableError: unreadable file, undecodable bytes or no header row.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TableError(f"{path}: cannot read: {exc}") from exc
+    text, enc = decode(data, encoding, str(path))
+    delim = sniff_delimiter(text, sep)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise TableError(f"{path}: empty CSV (no header row)")
+        columns = [h.strip() for h in header]
+        records = [
+            (i, dict(zip(columns, (v for v in row), strict=False)))
+            for i, row in enumerate(reader, start=1)
+            if any(v.strip() for v in row)
+        ]
+    except csv.Error as exc:
+        raise TableError(f"{path}: not valid CSV: {exc}") from exc
+    shown = {"\t": "TAB"}.get(delim, delim)
+    notes = [f"encoding {enc}{' (given)' if encoding else ''}", f"separator {shown!r}{' (given)' if sep else ''}"]
+    return Table(path, columns, records, enc, delim, notes)
+
+
+def read_jsonl_table(path: Path, *, encoding: str | None = None) -> Table:
+    """A JSON Lines file as a ``Table``; a bad line becomes a record with ``__error__``.
+
+    Raises:
+        TableError: unreadable file or undecodable bytes.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TableError(f"{path}: cannot read: {exc}") from exc
+    text, enc = decode(data, encoding, str(path))
+    records: list[tuple[int, dict[str, Any]]] = []
+    columns: list[str] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            records.append((n, {"__error__": f"invalid JSON: {exc.msg}"}))
+            continue
+        if not isinstance(obj, dict):
+            records.append((n, {"__error__": f"expected a JSON object, got {type(obj).__name__}"}))
+            continue
+        columns += [k for k in obj if k not in columns]
+        records.append((n, obj))
+    return Table(path, columns, records, enc, None, [f"encoding {enc}{' (given)' if encoding else ''}"])

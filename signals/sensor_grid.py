@@ -1,0 +1,223 @@
+"""Sensor readings as a time series on a regular grid, whatever the file's rate and clock faults.
+
+``read_sensor_table`` reads a wide sensor file with ``floorwatch.tabular`` (encoding, delimiter and
+decimal comma detected; the time column found by name when not given; its date layout inferred by
+``floorwatch.timeformat``). ``regularise`` then:
+
+1. puts readings in time order, counting clock jumps back (a naive local clock going back at the
+   autumn daylight-saving change is first resolved by the site time zone, in file order);
+2. averages readings with the same timestamp (counted);
+3. takes the sampling period as the median positive step between readings, so a 1 s test rig and a
+   5 min plant log are handled alike;
+4. places each reading on the nearest point of that grid and leaves grid points without readings
+   empty (NaN): a gap stays a gap, it is not interpolated.
+
+Every fix is described in ``notes`` (shown by ``floorwatch ingest sensors``).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from floorwatch.tabular import TableError, decode, sniff_delimiter
+from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format
+
+LABEL_COLUMNS = ("anomaly", "changepoint")
+MAX_GRID_POINTS = 20_000_000
+_TIME_NAMES = re.compile(r"(^|[^a-z])(date|time|timestamp|datetime|ts|zeit|data|hora|fecha)([^a-z]|$)", re.I)
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+(?:\.\d{3})*,\d+(?:[eE][-+]?\d+)?\s*$")
+_NUMERIC_TIME = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+_SUFFIXES = ("", " %H:%M:%S.%f", " %H:%M:%S", " %H:%M", "T%H:%M:%S.%f", "T%H:%M:%S", "T%H:%M")
+
+
+class SensorFileError(ValueError):
+    """The sensor file cannot be used (missing time column, non-numeric columns, too short, ...)."""
+
+
+@dataclass
+class SensorSeries:
+    """Channel values and labels on a regular UTC time grid (``period``); gaps are NaN rows."""
+
+    values: pd.DataFrame
+    labels: pd.DataFrame
+    period: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(seconds=1))
+    readings: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _looks_like_times(values: pd.Series) -> bool:
+    head = values.dropna().astype(str).str.strip().head(50).tolist()
+    try:
+        infer_time_format(head)
+    except TimeFormatError as exc:
+        return "ambiguous" in str(exc)
+    return bool(head) and all(_NUMERIC_TIME.match(v) or _is_iso_like(v) for v in head)
+
+
+def _is_iso_like(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _find_time_column(df: pd.DataFrame, wanted: str | None, path: Path, sep: str) -> str:
+    """The time column: ``wanted``, else the first named like a time, else the first whose values are dates."""
+    columns = [str(c) for c in df.columns]
+    shown = ", ".join(repr(c) for c in columns)
+    if wanted is not None:
+        if wanted not in columns:
+            raise SensorFileError(f"{path}: no time column {wanted!r} (separator read as {sep!r}); columns: {shown}")
+        return wanted
+    named = [c for c in columns if _TIME_NAMES.search(c)] + [c for c in columns if _looks_like_times(df[c])]
+    if not named:
+        raise SensorFileError(f"{path}: no column holds times (give --time-column); columns: {shown}")
+    return named[0]
+
+
+def _parse_times(raw: pd.Series, column: str, path: Path, tz: ZoneInfo, notes: list[str], fmt: str | None) -> pd.DatetimeIndex:
+    """Aware UTC times in file order; naive local times resolved in ``tz`` (DST fall-back inferred from order)."""
+    text = raw.astype(str).str.strip()
+    if fmt is None:
+        try:
+            fmt = infer_time_format(text.tolist(), column)
+        except TimeFormatError as exc:
+            raise SensorFileError(f"{path}: {exc}") from exc
+        notes.append(f"time column {column!r}: {'ISO 8601' if fmt == ISO else fmt} (inferred)")
+    if fmt == ISO:
+        times = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    else:
+        first = text.iloc[0]
+        full = next((fmt + s for s in _SUFFIXES if _strptime_ok(first, fmt + s)), fmt)
+        times = pd.to_datetime(text, format=full, errors="coerce")
+    if times.isna().any():
+        bad = np.flatnonzero(times.isna().to_numpy())[:5]
+        shown = ", ".join(f"line {int(i) + 2} {text.iloc[int(i)]!r}" for i in bad)
+        raise SensorFileError(f"{path}: unparseable time in column {column!r}: {shown}")
+    if times.dt.tz is None:
+        try:
+            times = times.dt.tz_localize(tz, ambiguous="infer", nonexistent="shift_forward")
+        except (ValueError, TypeError):  # not in file order around the change: take standard time
+            times = times.dt.tz_localize(tz, ambiguous=False, nonexistent="shift_forward")
+    return pd.DatetimeIndex(times.dt.tz_convert(UTC), name="time")
+
+
+def _strptime_ok(value: str, fmt: str) -> bool:
+    try:
+        datetime.strptime(value, fmt)
+    except ValueError:
+        return False
+    return True
+
+
+def _numeric(df: pd.DataFrame, path: Path, decimal_comma_allowed: bool, notes: list[str]) -> pd.DataFrame:
+    out: dict[str, pd.Series] = {}
+    bad: list[str] = []
+    comma_cols: list[str] = []
+    for c in df.columns:
+        col = df[c]
+        num = pd.to_numeric(col, errors="coerce")
+        filled = col.notna() & (col.astype(str).str.strip() != "")
+        if (num.notna() | ~filled).all():
+            out[c] = num.astype(float)
+            continue
+        s = col.astype(str)
+        if decimal_comma_allowed and s[filled].str.match(_DECIMAL_COMMA).all():
+            out[c] = pd.to_numeric(s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False),
+                                   errors="coerce").where(filled)
+            comma_cols.append(str(c))
+        else:
+            bad.append(str(c))
+    if bad:
+        raise SensorFileError(f"{path}: non-numeric columns {bad}; only numeric channels are accepted")
+    if comma_cols:
+        notes.append(f"decimal comma in {len(comma_cols)} column(s)")
+    return pd.DataFrame(out, index=df.index)
+
+
+def read_sensor_table(path: Path, *, sep: str | None = None, time_column: str | None = None, tz: ZoneInfo | None = None,
+                      encoding: str | None = None, time_format: str | None = None) -> tuple[pd.DatetimeIndex, pd.DataFrame, pd.DataFrame, list[str]]:
+    """Times (file order), channel values and label columns of a wide sensor file, plus what was detected.
+
+    Raises:
+        SensorFileError: unreadable file, missing time column, unparseable times or non-numeric columns.
+    """
+    try:
+        text, enc = decode(path.read_bytes(), encoding, str(path))
+    except OSError as exc:
+        raise SensorFileError(f"{path}: cannot read: {exc}") from exc
+    except TableError as exc:
+        raise SensorFileError(str(exc)) from exc
+    delim = sniff_delimiter(text, sep)
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise SensorFileError(f"{path}: cannot read CSV: {exc}") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    shown_sep = "TAB" if delim == "\t" else delim
+    notes = [f"encoding {enc}", f"separator {shown_sep!r}"]
+    tcol = _find_time_column(df, time_column, path, delim)
+    if df.empty:
+        raise SensorFileError(f"{path}: no readings")
+    times = _parse_times(df.pop(tcol), tcol, path, tz or ZoneInfo("UTC"), notes, time_format)
+    labels = df[[c for c in df.columns if c.lower() in LABEL_COLUMNS]]
+    values = _numeric(df.drop(columns=labels.columns), path, delim != ",", notes)
+    if values.shape[1] == 0:
+        raise SensorFileError(f"{path}: no numeric channels")
+    labels = labels.apply(pd.to_numeric, errors="coerce").fillna(0)
+    return times, values, labels, notes
+
+
+def regularise(times: pd.DatetimeIndex, values: pd.DataFrame, labels: pd.DataFrame, notes: list[str] | None = None,
+               source: str = "file") -> SensorSeries:
+    """Sort, merge duplicates and place readings on a regular grid at the median step (see module doc).
+
+    Raises:
+        SensorFileError: fewer than two distinct times, or a grid of more than ``MAX_GRID_POINTS``.
+    """
+    notes = [] if notes is None else notes
+    times = pd.DatetimeIndex(times).as_unit("ns")  # pandas may keep microseconds; the arithmetic below is in ns
+    t = times.asi8
+    back = np.flatnonzero(np.diff(t) < 0)
+    if len(back):
+        worst = int(back[np.argmin(np.diff(t)[back])])
+        jump = pd.Timedelta(int(t[worst] - t[worst + 1]), "ns")
+        notes.append(f"clock went back {len(back)} time(s) (largest {jump} after line {worst + 2}); readings put in time order")
+    values = values.set_axis(times).sort_index(kind="stable")
+    values.index = pd.DatetimeIndex(values.index).as_unit("ns")
+    labels = labels.set_axis(times).sort_index(kind="stable")
+    dup = int(values.index.duplicated().sum())
+    if dup:
+        notes.append(f"{dup} reading(s) with a repeated timestamp averaged")
+        values = values.groupby(level=0).mean()
+        labels = labels.groupby(level=0).max()
+    steps = np.diff(values.index.asi8)
+    if len(steps) == 0:
+        raise SensorFileError(f"{source}: fewer than two distinct reading times")
+    period_ns = int(np.median(steps))
+    t0 = values.index.asi8[0]
+    k = np.rint((values.index.asi8 - t0) / period_ns).astype(np.int64)
+    if k[-1] + 1 > MAX_GRID_POINTS:
+        raise SensorFileError(f"{source}: {k[-1] + 1:,} grid points at a {pd.Timedelta(period_ns, 'ns')} step; too long")
+    grid = pd.DatetimeIndex(pd.to_datetime(t0 + np.arange(k[-1] + 1) * period_ns, unit="ns", utc=True), name="time")
+    merged = int(len(k) - len(np.unique(k)))
+    values = values.groupby(k).mean().reindex(range(len(grid))).set_axis(grid)
+    labels = labels.groupby(k).max().reindex(range(len(grid))).set_axis(grid)
+    missing = values.isna().all(axis=1).to_numpy()
+    if missing.any():
+        edges = np.diff(np.concatenate([[0], missing.astype(int), [0]]))
+        runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+        notes.append(f"{len(runs)} gap(s) in the readings, longest {int(runs.max())} step(s), kept as gaps")
+    if merged:
+        notes.append(f"{merged} reading(s) closer than a step to another averaged onto the grid")
+    notes.append(f"sampling step {pd.Timedelta(period_ns, 'ns')}, {len(grid)} grid points")
+    return SensorSeries(values.astype(float), labels, pd.Timedelta(period_ns, "ns"), len(times), notes)

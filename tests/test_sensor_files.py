@@ -1,0 +1,163 @@
+"""Sensor logs as plants export them: any sampling rate, clock faults, gaps, decimal comma; no flags needed.
+
+Files are written by the tests: a 5-minute machine-temperature log whose clock jumps back an hour
+once, a 1-second log with duplicated timestamps, gaps and decimal commas, a slowly drifting healthy
+machine and a lasting level shift. End-to-end cases go through ``floorwatch ingest sensors``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from floorwatch.cli.main import app
+from floorwatch.schemas.tables import Sensor, SensorAnomaly, SensorWindow
+from floorwatch.signals.anomaly import AnomalyDetectorConfig, detect, fit, split_fit
+from floorwatch.signals.sensor_units import channel_category
+from floorwatch.signals.sensors import read_sensor_csv
+
+
+def _machine_log(tmp_path: Path, *, days: int = 30, fault_day: float = 21.0, jump_back_at: int | None = 3000) -> Path:
+    """5-minute temperature log (daily cycle + noise), a 12-hour overheating from ``fault_day``, one clock jump back."""
+    rng = np.random.default_rng(7)
+    n = days * 288
+    t = pd.date_range("2024-01-01", periods=n, freq="5min")
+    temp = 70 + 2.0 * np.sin(2 * np.pi * np.arange(n) / 288) + rng.normal(0, 0.4, n)
+    f0 = int(fault_day * 288)
+    temp[f0 : f0 + 144] += np.linspace(4, 12, 144)
+    stamps = t.strftime("%d/%m/%Y %H:%M").to_numpy().copy()
+    if jump_back_at is not None:  # the logger's clock goes back an hour and runs on from there
+        shifted = (t[jump_back_at:] - pd.Timedelta(hours=1)).strftime("%d/%m/%Y %H:%M")
+        stamps[jump_back_at:] = shifted
+    df = pd.DataFrame({"timestamp": stamps, "Bearing temp (°C)": temp.round(2)})
+    p = tmp_path / "machine_7.csv"
+    df.to_csv(p, index=False, sep=";", decimal=",")
+    return p
+
+
+def _utc(value: object) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'db' / 'floorwatch.db'}"
+    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", url)
+    monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
+    return url
+
+
+def test_five_minute_log_with_clock_jump_back_needs_no_flags(tmp_path: Path, sqlite_url: str) -> None:
+    path = _machine_log(tmp_path)
+    result = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "press-hall"])
+    assert result.exit_code == 0, result.output
+    assert "clock went back 1 time(s) (largest 0 days 00:55:00" in result.output
+    assert "decimal comma in 1 column(s)" in result.output and "%d/%m/%Y (inferred)" in result.output
+    assert "sampling step 0 days 00:05:00" in result.output
+    engine = create_engine(sqlite_url)
+    with Session(engine) as s:
+        found = list(s.scalars(select(SensorAnomaly)))
+        assert s.scalar(select(func.count()).select_from(Sensor)) == 1
+        assert s.scalar(select(func.count()).select_from(SensorWindow)) > 0
+    engine.dispose()
+    fault = pd.Timestamp("2024-01-22 00:00", tz="UTC")
+    hits = [a for a in found if _utc(a.started_at) <= fault + pd.Timedelta(hours=12) and _utc(a.ended_at) >= fault]
+    assert len(hits) == 1 and hits[0].category == "overheating"
+    assert len(found) <= 3  # the daily cycle is not an anomaly
+
+
+def test_one_second_log_with_duplicates_gaps_and_decimal_comma(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    n = 1500
+    t = pd.date_range("2024-05-01 08:00:00", periods=n, freq="s")
+    df = pd.DataFrame({"datetime": t.strftime("%Y-%m-%d %H:%M:%S"), "Vibration_mm/s": 2 + rng.normal(0, 0.05, n),
+                       "Motor current [A]": 12 + rng.normal(0, 0.2, n)})
+    df.loc[1000:1099, "Vibration_mm/s"] += 1.0
+    df = pd.concat([df.iloc[:600], df.iloc[[599, 599]], df.iloc[720:]])  # 2 duplicates, a 2-minute gap
+    p = tmp_path / "rig.csv"
+    df.to_csv(p, index=False, sep=";", decimal=",")
+    series = read_sensor_csv(p)
+    assert series.period == pd.Timedelta(seconds=1)
+    assert "2 reading(s) with a repeated timestamp averaged" in series.notes
+    assert "1 gap(s) in the readings, longest 120 step(s), kept as gaps" in series.notes
+    assert series.values.iloc[600:720].isna().all().all() and len(series.values) == n
+    cfg = AnomalyDetectorConfig()
+    found, rel = detect(series.values, fit(split_fit(series.values, cfg), cfg))
+    assert np.isnan(rel[600:720]).all()  # no score where there is no reading
+    assert [(iv.channels[0], channel_category(iv.channels[0])) for iv in found] == [("Vibration_mm/s", "vibration")]
+    assert 990 <= found[0].start <= 1010 and found[0].end <= 1130
+
+
+def test_faults_inside_the_fit_span_do_not_blind_the_detector() -> None:
+    rng = np.random.default_rng(5)
+    n = 30 * 288  # 30 days at 5 minutes; the default fit span is the first 10.5 days
+    idx = pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC")
+    temp = 70 + 2.0 * np.sin(2 * np.pi * np.arange(n) / 288) + rng.normal(0, 0.4, n)
+    for day in (4, 7, 21):  # two of the three overheatings fall inside the fit span
+        temp[day * 288 : day * 288 + 144] += np.linspace(4, 12, 144)
+    df = pd.DataFrame({"temp": temp}, index=idx)
+    cfg = AnomalyDetectorConfig()
+    found, _ = detect(df, fit(split_fit(df, cfg), cfg))
+    assert [round(iv.start / 288) for iv in found] == [4, 7, 21]
+    assert all(iv.end - iv.start < 200 for iv in found)
+
+
+def test_slow_drift_is_not_an_anomaly_and_a_level_shift_is_reported_once() -> None:
+    rng = np.random.default_rng(11)
+    n = 6000
+    idx = pd.date_range("2024-01-01", periods=n, freq="min", tz="UTC")
+    drift = pd.DataFrame({"Oil temp": 60 + np.linspace(0, 3, n) + rng.normal(0, 0.3, n)}, index=idx)
+    cfg = AnomalyDetectorConfig()
+    found, _ = detect(drift, fit(split_fit(drift, cfg), cfg))
+    assert found == []  # 3 degrees over 4 days, 10 x the noise: a healthy machine warming with the season
+    shifted = drift.copy()
+    shifted.iloc[3000:, 0] += 5.0  # e.g. a recalibrated sensor or a new operating point, kept to the end
+    found, _ = detect(shifted, fit(split_fit(shifted, cfg), cfg))
+    assert len(found) == 1 and 2990 <= found[0].start <= 3010
+    assert found[0].end < n - 500  # learnt as the new level after a fit span, not flagged to the end of the file
+
+
+@pytest.mark.parametrize(
+    ("name", "unit", "context", "category"),
+    [
+        ("Thermocouple", None, None, "overheating"),
+        ("T1 (°C)", None, None, "overheating"),
+        ("T1", "degF", None, "overheating"),
+        ("value", None, "machine_temperature_system_failure", "overheating"),
+        ("P_outlet [bar]", None, None, "pressure"),
+        ("Accelerometer1RMS", None, None, "vibration"),
+        ("ch3", "mm/s", None, "vibration"),
+        ("Phase_C", None, None, "electrical"),  # "C" here is a phase, not Celsius
+        ("Volume Flow RateRMS", None, None, "flow"),
+        ("line_m3/h", None, None, "flow"),
+        ("value", None, None, "other"),
+    ],
+)
+def test_category_from_units_and_names(name: str, unit: str | None, context: str | None, category: str) -> None:
+    assert channel_category(name, unit, context) == category
+
+
+def test_sensor_file_with_no_usable_rows_exits_non_zero_and_writes_nothing(tmp_path: Path, sqlite_url: str) -> None:
+    p = tmp_path / "bad.csv"
+    p.write_text("datetime;Temp\n2024-01-01 00:00:00;abc\n2024-01-01 00:00:01;def\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["ingest", "sensors", str(p), "--zone", "z1"])
+    assert result.exit_code == 1 and "non-numeric columns ['Temp']" in result.output
+    engine = create_engine(sqlite_url)
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Sensor)) == 0
+    engine.dispose()
+
+
+def test_sensor_dry_run_writes_nothing(tmp_path: Path, sqlite_url: str) -> None:
+    path = _machine_log(tmp_path, days=15, fault_day=10.0, jump_back_at=None)  # day 13+ proves day-first
+    result = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "z1", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "dry run, nothing written" in result.output and "4320 readings of 1 channels would be stored" in result.output
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()

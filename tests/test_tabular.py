@@ -1,0 +1,123 @@
+"""The tabular reader and the date-layout inference on files the tests write (encodings, separators, dates)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from floorwatch.tabular import (
+    TableError,
+    numeric_column,
+    read_csv_table,
+    read_jsonl_table,
+    uses_decimal_comma,
+)
+from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format, parse_time
+
+PT_ROWS = [
+    ("1", "Queda de operário na área de prensagem; perna lesionada", "17/01/2017 08:00", "Prensas"),
+    ("2", "Corte na mão durante manutenção da máquina", "18/01/2017 09:30", "Manutenção"),
+    ("3", "Exposição a calor excessivo próximo ao forno", "02/02/2017 14:15", "Fundição"),
+]
+
+
+def _write(tmp_path: Path, name: str, text: str, encoding: str) -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode(encoding))
+    return p
+
+
+def _semicolon_csv(rows: list[tuple[str, ...]]) -> str:
+    return "id;descrição;data;local\r\n" + "".join(";".join(f'"{v}"' if ";" in v else v for v in r) + "\r\n" for r in rows)
+
+
+def test_cp1252_semicolon_file_is_decoded_and_split(tmp_path: Path) -> None:
+    p = _write(tmp_path, "incidentes.csv", _semicolon_csv(PT_ROWS), "cp1252")
+    with pytest.raises(UnicodeDecodeError):
+        p.read_text(encoding="utf-8")  # the file really is not UTF-8
+    table = read_csv_table(p)
+    assert table.encoding == "cp1252" and table.sep == ";"
+    assert table.columns == ["id", "descrição", "data", "local"]
+    assert table.column("descrição")[0] == PT_ROWS[0][1]  # quoted ';' kept inside the field
+    assert table.column("local") == ["Prensas", "Manutenção", "Fundição"]
+    assert "encoding cp1252" in table.notes and "separator ';'" in table.notes
+
+
+def test_utf8_bom_comma_file_has_a_clean_first_column(tmp_path: Path) -> None:
+    p = _write(tmp_path, "log.csv", "\ufeffid,text,when\n1,Slip near press,2024-03-01 10:00\n", "utf-8")
+    table = read_csv_table(p)
+    assert table.encoding == "utf-8-sig" and table.sep == ","
+    assert table.columns[0] == "id"  # not "\ufeffid"
+
+
+def test_given_encoding_and_separator_override_detection(tmp_path: Path) -> None:
+    p = _write(tmp_path, "x.csv", "a|b\n1|ç\n", "latin-1")
+    table = read_csv_table(p, encoding="latin-1", sep="|")
+    assert table.column("b") == ["ç"] and "(given)" in table.notes[0]
+    with pytest.raises(TableError, match="does not decode as utf-8"):
+        read_csv_table(p, encoding="utf-8")
+    with pytest.raises(TableError, match="unknown encoding 'nope'"):
+        read_csv_table(p, encoding="nope")
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|", ","])
+def test_delimiter_is_sniffed(tmp_path: Path, sep: str) -> None:
+    body = sep.join(["time", "text", "zone"]) + "\n" + "".join(
+        sep.join([f"2024-01-0{i} 10:00", f'"event {i}, minor"', f"z{i}"]) + "\n" for i in range(1, 6)
+    )
+    table = read_csv_table(_write(tmp_path, "s.csv", body, "utf-8"))
+    assert table.sep == sep and table.columns == ["time", "text", "zone"]
+    assert table.column("text")[0] == "event 1, minor"
+
+
+def test_decimal_comma_columns_become_numbers(tmp_path: Path) -> None:
+    p = _write(tmp_path, "n.csv", "t;temp;count\n2024-01-01;12,5;3\n2024-01-02;1.013,25;4\n2024-01-03;-0,75;\n", "utf-8")
+    table = read_csv_table(p)
+    assert uses_decimal_comma(table)
+    assert numeric_column(table.column("temp"), True) == [12.5, 1013.25, -0.75]
+    assert numeric_column(table.column("count"), True) == [3.0, 4.0, None]
+    assert numeric_column(["a", "1"], True) is None
+
+
+def test_jsonl_bad_lines_become_records_with_reasons(tmp_path: Path) -> None:
+    p = _write(tmp_path, "r.jsonl", '{"text": "ok"}\nnot json\n[1]\n', "utf-8-sig")
+    table = read_jsonl_table(p)
+    assert [n for n, _ in table.records] == [1, 2, 3]
+    assert "invalid JSON" in table.records[1][1]["__error__"]
+    assert "expected a JSON object" in table.records[2][1]["__error__"]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["17-01-2017 00:00", "01-02-2017 10:00"], "%d-%m-%Y"),  # a day above 12 proves day-first
+        (["01/17/2017 00:00", "02/01/2017 10:00"], "%m/%d/%Y"),  # a second part above 12: month-first
+        (["31.12.99", "01.02.00"], "%d.%m.%y"),
+        (["2017/01/17 00:00", "2017/02/01"], "%Y/%m/%d"),
+        (["2017-01-17T00:00:00Z", "2017-02-01 10:00"], ISO),
+        (["05/05/2017", "", None], "%d/%m/%Y"),  # day == month everywhere: either reading is the same
+    ],
+)
+def test_date_layout_is_inferred_from_the_whole_column(values: list, expected: str) -> None:
+    assert infer_time_format(values) == expected
+
+
+def test_ambiguous_and_contradictory_columns_are_refused_with_examples() -> None:
+    with pytest.raises(TimeFormatError, match=r"ambiguous dates.*'01/02/2017 10:00'.*--time-format"):
+        infer_time_format(["01/02/2017 10:00", "03/04/2017 11:00"], "Data")
+    with pytest.raises(TimeFormatError, match=r"both day-first \('13/01/2017'\) and month-first \('01/13/2017'\)"):
+        infer_time_format(["13/01/2017", "01/13/2017"])
+    with pytest.raises(TimeFormatError, match="no value in a known date layout, e.g. 'yesterday'"):
+        infer_time_format(["yesterday", "today"])
+    assert infer_time_format(["2017-01-02", "soon"]) == ISO  # one bad value is left to its row
+
+
+def test_naive_times_are_in_the_site_zone() -> None:
+    lisbon_summer = parse_time("17-07-2017 10:00", "%d-%m-%Y", ZoneInfo("Europe/Lisbon"))
+    assert lisbon_summer == datetime(2017, 7, 17, 9, 0, tzinfo=UTC)
+    assert parse_time("2017-07-17T10:00:00+02:00", ISO, ZoneInfo("Europe/Lisbon")) == datetime(2017, 7, 17, 8, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="does not match %d-%m-%Y"):
+        parse_time("2017-07-17", "%d-%m-%Y", ZoneInfo("UTC"))
