@@ -132,6 +132,11 @@ class CameraConfig(_Strict):
     fps_limit: float | None = Field(None, gt=0, le=240, description="Process at most this many frames per second")
     zones: list[CameraZoneConfig] = Field(default_factory=list, description="Zones this camera watches")
     queue_size: int = Field(4, ge=1, le=256, description="Frames buffered between capture and inference (oldest dropped)")
+    fps: float | None = Field(
+        None, gt=0, le=1000,
+        description="Frame rate of an image-sequence source (frames/s; default 10). Files are timed by their own "
+        "timestamps (PTS), live sources by the wall clock",
+    )
 
 
 class ShiftConfig(_Strict):

@@ -155,6 +155,7 @@ class VisionPipeline:
             max_frames=max_frames,
             on_outage=self._on_outage,
             require_initial=require_initial,
+            sequence_fps=camera_cfg.fps or 10.0,
         )
         self.engines: list[ZoneRuleEngine] = []
         self.evidence: EvidenceRecorder | None = None
@@ -300,11 +301,14 @@ def _replay_epoch(source: str) -> datetime:
 
 
 def camera_for_replay(
-    video: str, settings: Settings, camera_id: str | None = None, zones: list[CameraZoneConfig] | None = None
+    video: str, settings: Settings, camera_id: str | None = None, zones: list[CameraZoneConfig] | None = None,
+    fps: float | None = None,
 ) -> CameraConfig:
     """The camera a replayed video stands in for: a configured camera's zones (``camera_id``), overridden by
-    ``zones``; an unknown or absent ``camera_id`` gets a camera named ``replay`` (or the id given)."""
+    ``zones``; an unknown or absent ``camera_id`` gets a camera named ``replay`` (or the id given). ``fps``
+    overrides the camera's image-sequence frame rate."""
     base = next((c for c in settings.cameras if c.id == camera_id), None) if camera_id else None
     if base is None:
-        return CameraConfig(id=camera_id or "replay", source=video, zones=zones or [])
-    return base.model_copy(update={"source": video, **({"zones": zones} if zones is not None else {})})
+        return CameraConfig(id=camera_id or "replay", source=video, zones=zones or [], fps=fps)
+    update = {"source": video, **({"zones": zones} if zones is not None else {}), **({"fps": fps} if fps else {})}
+    return base.model_copy(update=update)
