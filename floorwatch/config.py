@@ -47,7 +47,7 @@ class RestrictedZoneIntrusionRule(_RuleBase):
 class PersonDownRule(_RuleBase):
     type: Literal["person_down"] = "person_down"
     min_seconds: float = Field(
-        1.5, ge=0, le=3600, description="Seconds a fallen person must stay down before alerting (time on the floor)"
+        1.0, ge=0, le=3600, description="Seconds a fallen person must stay down before alerting (time on the floor)"
     )
     aspect_ratio: float = Field(
         1.2, gt=0, le=10, description="A box at least this much wider than tall counts as a lying posture"
