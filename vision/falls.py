@@ -173,7 +173,9 @@ def step_falls(
         low = tp is not None and tp.base_h > 0 and h <= DROP_RATIO * tp.base_h
         lying_box = aspect >= params.aspect_ratio
         fallen_low = lab == FALLEN_PERSON and low
-        down_now = pose_post == "lying" or (pose_post != "upright" and (lying_box or fallen_low))
+        # a crouch is short and low too: with the torso seen upright or only bent (< 60 deg), the label is not trusted
+        down_now = pose_post == "lying" or (
+            (pose_post != "upright" and lying_box) or (pose_post not in ("upright", "between") and fallen_low))
         standing = (
             aspect < UPRIGHT_ASPECT and pose_post in (None, "upright") and not fallen_low
             and (tp is None or tp.base_h <= 0 or h >= STAND_RATIO * tp.base_h)
@@ -257,8 +259,8 @@ def pose_regions(state: FallState, people: Detections, frame_wh: tuple[int, int]
     regions = [region_around(d.box, frame_wh) for d in state.downs.values()]
     for box, tid in zip(people.xyxy, people.track_id, strict=False):
         tp = state.tracks.get(int(tid))
-        if tp is None or tp.base_h <= 0:
-            continue
+        if tp is None or tp.base_h <= 0 or any(near(d.box, box) for d in state.downs.values()):
+            continue  # no standing baseline, or already covered by a hypothesis' region
         w, h = float(box[2] - box[0]), float(box[3] - box[1])
         if w / max(h, 1e-6) >= UPRIGHT_ASPECT or h < STAND_RATIO * tp.base_h:
             regions.append(region_around((float(box[0]), float(box[1]), float(box[2]), float(box[3])), frame_wh))
