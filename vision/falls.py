@@ -133,15 +133,43 @@ def _pose_posture(box: np.ndarray, poses: Any) -> str | None:
     return posture(poses.keypoints[best]) if ious[best] >= POSE_MATCH_IOU else None
 
 
-def _inherit(state: FallState, box: np.ndarray, seen_now: set[int], t: float) -> TrackPosture | None:
-    """Standing history of a recently lost track at the same place (the tracker switched ids in the fall)."""
-    best: TrackPosture | None = None
-    for tid, tp in state.tracks.items():
-        if tid in seen_now or t - tp.last_seen > TRACK_MEMORY_SECONDS or tp.base_h <= 0:
+def within_reach(standing: Box, base_h: float, box: Box | np.ndarray) -> bool:
+    """A box whose centre is at most one standing height (``base_h``) beside, above or below ``standing``:
+    a person who falls ends up within their own body length of where they stood."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return bool(standing[0] - base_h <= cx <= standing[2] + base_h and standing[1] - base_h <= cy <= standing[3] + base_h)
+
+
+def _inherit(
+    tracks: dict[int, TrackPosture], box: np.ndarray, tid: int, seen_now: set[int], t: float, down_like: bool
+) -> tuple[int, TrackPosture] | None:
+    """The earlier track a new track continues (the tracker switched ids), with its standing history.
+
+    First the same object: any other track, seen now or recently, overlapping it (IoU >= 0.3): a new id on
+    something that was never seen standing (a coat, a mattress edge) inherits nothing. Else a track lost while
+    standing, at most ``TRACK_MEMORY_SECONDS`` ago, within reach (:func:`within_reach`): the person fell while
+    the detector did not see them (motion blur and unusual poses make detectors drop falling people), so the
+    time unseen is taken out of the fall window; only for a new track that looks down (``down_like``).
+    Returns ``(earlier track id, its history)`` or None.
+    """
+    recent = {k: tp for k, tp in tracks.items() if k != tid and t - tp.last_seen <= TRACK_MEMORY_SECONDS}
+    same = [(iou(tp.box, box), k) for k, tp in recent.items()]
+    if same and max(same)[0] >= 0.3:
+        k = max(same)[1]
+        return (k, recent[k]) if recent[k].base_h > 0 and k not in seen_now else None
+    if not down_like:
+        return None
+    best: tuple[int, TrackPosture] | None = None
+    for k, tp in recent.items():
+        if k in seen_now or tp.base_h <= 0 or tp.last_upright_ts is None:
             continue
-        if near(tp.box, box) and (best is None or tp.last_seen > best.last_seen):
-            best = tp
-    return best
+        if within_reach(tp.box, tp.base_h, box) and (best is None or tp.last_seen > best[1].last_seen):
+            best = (k, tp)
+    if best is None:
+        return None
+    k, tp = best
+    unseen = t - tp.last_seen
+    return k, replace(tp, last_upright_ts=min(t, tp.last_upright_ts + unseen))
 
 
 def step_falls(
@@ -169,7 +197,12 @@ def step_falls(
         pose_post = _pose_posture(box, poses)
         tp = tracks.get(tid) if tid >= 0 else None
         if tp is None and tid >= 0:
-            tp = _inherit(state, box, seen_now, t) or TrackPosture(first_seen=t)
+            down_like = aspect >= params.aspect_ratio or pose_post == "lying" or lab == FALLEN_PERSON
+            inherited = _inherit(tracks, box, tid, seen_now, t, down_like)
+            tp = TrackPosture(first_seen=t)
+            if inherited is not None:  # one person continues as one track
+                tp = inherited[1]
+                del tracks[inherited[0]]
         low = tp is not None and tp.base_h > 0 and h <= DROP_RATIO * tp.base_h
         lying_box = aspect >= params.aspect_ratio
         fallen_low = lab == FALLEN_PERSON and low
