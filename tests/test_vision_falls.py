@@ -78,6 +78,16 @@ SCENES: dict[str, tuple[Callable[[int], Detections], int, list[int]]] = {
     "fall, then the detector loses the person": (lambda f: fall_at(f) if f < 26 else dets(), 60, [32]),
     "fall, id switches and label flicker while down": (
         lambda f: fall_at(f) if f < 22 else dets((LYING, ("person", "fallen_person")[f % 2], 2 + f % 3)), 80, [32]),
+    # the detector loses the falling person for 1.8 s; they reappear lying, one body length away, as a new id
+    "fall unseen: lost while standing, back lying within reach": (
+        lambda f: dets((STAND, "person", 1)) if f < 20 else dets() if f < 38 else dets(([150, 190, 290, 230], "fallen_person", 2)),
+        100, [50]),
+    "lost while standing, something lying far away appears": (
+        lambda f: dets((STAND, "person", 1)) if f < 20 else dets() if f < 38 else dets(([450, 400, 600, 440], "fallen_person", 2)),
+        100, []),
+    "new id on a mat lying there all along, next to a person who walked off": (
+        lambda f: dets((STAND, "person", 1), (LYING, "fallen_person", 3)) if f < 20
+        else dets((LYING, "fallen_person", 3 if f < 30 else 4)), 100, []),
     "lying down slowly (3 s through sitting)": (
         lambda f: dets((STAND if f < 20 else SIT if f < 50 else LYING, "person", 1)), 120, []),
     "one-frame wide box while walking, then lost": (
