@@ -88,6 +88,10 @@ SCENES: dict[str, tuple[Callable[[int], Detections], int, list[int]]] = {
     "new id on a mat lying there all along, next to a person who walked off": (
         lambda f: dets((STAND, "person", 1), (LYING, "fallen_person", 3)) if f < 20
         else dets((LYING, "fallen_person", 3 if f < 30 else 4)), 100, []),
+    # the box shrinks with a fall label as the person walks out at the right edge (640 px), then is gone
+    "walking out of view at the frame edge": (
+        lambda f: dets(([560, 100, 600, 220], "person", 1)) if f < 20
+        else dets(([600, 160, 640, 220], "fallen_person", 1)) if f < 24 else dets(), 80, []),
     "lying down slowly (3 s through sitting)": (
         lambda f: dets((STAND if f < 20 else SIT if f < 50 else LYING, "person", 1)), 120, []),
     "one-frame wide box while walking, then lost": (

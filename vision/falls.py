@@ -49,6 +49,7 @@ MIN_DOWN_OBS = 3  # down observations before a hypothesis counts
 GETUP_SECONDS = 0.5  # standing this long ends a hypothesis
 TRACK_MEMORY_SECONDS = 3.0  # a lost track's standing history may be inherited by a new track this long
 POSE_MATCH_IOU = 0.3
+EDGE_PX = 2.0  # a box this close to the left/right frame edge is cut off by it
 _EPS = 1e-6  # seconds: float noise in video timestamps
 
 Box = tuple[float, float, float, float]
@@ -93,6 +94,7 @@ class FallParams:
     aspect_ratio: float = 1.2
     fall_window_seconds: float = 1.5
     down_memory_seconds: float = 10.0
+    frame_w: float | None = None  # frame width (pixels): a hypothesis at the left/right edge is not kept unseen
 
 
 def iou(a: Box | np.ndarray, b: Box | np.ndarray) -> float:
@@ -240,10 +242,7 @@ def step_falls(
                 tp = replace(tp, base_h=base, upright_frames=tp.upright_frames + 1, last_upright_ts=t)
             tracks[tid] = replace(tp, box=box_t, last_seen=t)
     downs = _pose_recheck(downs, poses, t)
-    downs = {  # unconfirmed hypotheses (a one-frame glitch) are not kept for long
-        k: d for k, d in downs.items()
-        if t - d.last_evidence <= _EPS + (params.down_memory_seconds if d.n_obs >= MIN_DOWN_OBS else params.fall_window_seconds)
-    }
+    downs = {k: d for k, d in downs.items() if t - d.last_evidence <= _EPS + _memory(d, params)}
     members = {m for d in downs.values() for m in d.tracks}
     tracks = {k: tp for k, tp in tracks.items() if t - tp.last_seen <= TRACK_MEMORY_SECONDS or k in members}
     active = {
@@ -258,6 +257,15 @@ def step_falls(
         if d.n_obs >= MIN_DOWN_OBS
     }
     return FallState(tracks, downs), active
+
+
+def _memory(d: DownHypothesis, params: FallParams) -> float:
+    """How long a hypothesis is kept without evidence: ``down_memory_seconds`` once confirmed; unconfirmed ones
+    (a one-frame glitch) only ``fall_window_seconds``; none at the left or right frame edge, where a person who
+    vanishes has most likely walked out of view (their box is cut off there, so its shape says little)."""
+    if params.frame_w is not None and (d.box[0] <= EDGE_PX or d.box[2] >= params.frame_w - EDGE_PX):
+        return 0.0
+    return params.down_memory_seconds if d.n_obs >= MIN_DOWN_OBS else params.fall_window_seconds
 
 
 def _hypothesis_of(downs: dict[int, DownHypothesis], tid: int, box: Box) -> int | None:

@@ -66,6 +66,7 @@ class ZoneView:
     others: Detections  # every non-person detection of the frame (PPE boxes)
     hot_fraction: float | None = None  # share of zone pixels at or above the hot-spot intensity
     poses: Any = None  # person_down: Poses of the frame where pose ran
+    frame_wh: tuple[int, int] | None = None  # person_down: frame size (pixels)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,8 @@ def step_rule(
     if isinstance(rule, (RestrictedZoneIntrusionRule, DwellRule)):
         active = cond_presence(view)
     elif isinstance(rule, PersonDownRule):
-        params = FallParams(rule.aspect_ratio, rule.fall_window_seconds, rule.down_memory_seconds)
+        frame_w = float(view.frame_wh[0]) if view.frame_wh else None
+        params = FallParams(rule.aspect_ratio, rule.fall_window_seconds, rule.down_memory_seconds, frame_w)
         falls, down = step_falls(falls, view.people, tick.video_ts, params, view.poses)
         active = dict(down)  # type: ignore[arg-type]
         dropped = frozenset(dropped) - set(falls.downs)  # a fallen person's alert outlives the lost track
@@ -225,7 +227,7 @@ class ZoneRuleEngine:
             fractions = {i: hot_fraction(obs.image, self.zone.mask(), i) for i in self._hot_intensities}
         return [
             ZoneView(people, others, fractions.get(r.min_intensity) if isinstance(r, HotSpotRule) else None,
-                     obs.poses)
+                     obs.poses, self.frame_wh)
             for r in self.rules
         ]
 
