@@ -310,7 +310,7 @@ def pose_stage_for(camera: CameraConfig, settings: Settings) -> Any:
         return None
     try:
         return PoseStage(PoseEstimator(threads=cfg.threads), cfg)
-    except ModelNotFoundError as exc:
+    except (ModelNotFoundError, ImportError) as exc:  # package or LiteRT missing
         log.warning("camera %s: person_down without pose: %s", camera.id, exc)
         return None
 
