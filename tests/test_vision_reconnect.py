@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,33 @@ def _wait(cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-d
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_frozen_stream_outage_starts_at_the_last_frame(camera_port: int) -> None:
+    """A camera that keeps its socket open but stops sending (SIGSTOP) is noticed only after the read timeout;
+    the outage must still start at the last frame received, so blind time is not under-reported."""
+    import os
+    import signal
+
+    url = f"http://127.0.0.1:{camera_port}/stream"
+    proc = _start_camera(camera_port)
+    outages: list[OutageEvent] = []
+    frames: list[Frame] = []
+    source = FrameSource(url, camera_id="dock", on_outage=outages.append, io_timeout_s=2.0,
+                         backoff=Backoff(initial=5.0, max_delay=5.0, jitter=0.0)).open()
+    consumer = threading.Thread(target=lambda: frames.extend(source), daemon=True)
+    consumer.start()
+    try:
+        _wait(lambda: len(frames) >= 10, 10, "first frames")
+        os.kill(proc.pid, signal.SIGSTOP)
+        _wait(lambda: len(outages) >= 1, 15, "outage start")
+        noticed = datetime.now(UTC)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        source.close(timeout=5)
+        _stop_camera(proc)
+        consumer.join(5)
+    last = frames[-1].captured_at
+    started = outages[0].started_at
+    assert abs((started - last).total_seconds()) < 0.5  # the last frame, not the moment it was noticed
+    assert (noticed - started).total_seconds() >= 1.5  # the read timeout really passed in between

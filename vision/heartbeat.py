@@ -154,7 +154,7 @@ def observed(
         MetricsPortError: the port cannot be bound. SchemaOutdatedError / SQLAlchemyError: no usable database.
     """
     from floorwatch.metrics import serve_metrics
-    from floorwatch.vision.service import prepare_database
+    from floorwatch.app import prepare_database
 
     server = serve_metrics(telemetry.registry, metrics_port, metrics_host) if metrics_port is not None else None
     writer: HeartbeatWriter | None = None

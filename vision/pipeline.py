@@ -108,6 +108,7 @@ class VisionPipeline:
         start_time: Start of a replayed recording (default: the file's mtime).
         ppe_detector: PPE model (``detector.ppe``) run on the same frames, only when a zone of this camera has a
             ``missing_ppe`` rule; may be shared by cameras like ``detector``.
+        pose: Run the pose model (``detector.pose``) where ``person_down`` asks for it (False: boxes only).
 
     Raises:
         PPERuleError: a ``missing_ppe`` rule requires an item neither model gives.
@@ -128,6 +129,7 @@ class VisionPipeline:
         evidence: bool = True,
         start_time: datetime | None = None,
         ppe_detector: _Predictor | None = None,
+        pose: bool = True,
     ):
         check_ppe_rules(camera_cfg.zones, detector, ppe_detector, settings.detector)  # raises PPERuleError
         self.camera = camera_cfg
@@ -154,11 +156,13 @@ class VisionPipeline:
             max_frames=max_frames,
             on_outage=self._on_outage,
             require_initial=require_initial,
+            sequence_fps=camera_cfg.fps or 10.0,
         )
         self.engines: list[ZoneRuleEngine] = []
         self.evidence: EvidenceRecorder | None = None
         self.tracker: Tracker | None = None
         self._replay_epoch: datetime | None = None
+        self.pose = pose_stage_for(self.camera, settings) if pose else None  # person_down only (vision/pose.py)
         if start_time is not None and start_time.tzinfo is None:
             raise ValueError(f"start_time {start_time.isoformat()} has no time zone")
         self._start_time = start_time
@@ -224,9 +228,10 @@ class VisionPipeline:
         if self.ppe is not None:
             tracked = merge_ppe(tracked, ppe, self.ppe.labels)
         ended = frozenset(self.tracker.ended_ids())
+        poses = self.pose.run(frame.image, frame.index) if self.pose is not None else None
         self.stats.infer_s += time.perf_counter() - t0
         inferred_at = datetime.now(UTC)
-        obs = Observation(frame.index, frame.video_ts, self._wall_time(frame), tracked, frame.image, ended)
+        obs = Observation(frame.index, frame.video_ts, self._wall_time(frame), tracked, frame.image, ended, poses)
         if self.evidence is not None:
             self.evidence.push(frame, tracked)
         out: list[AlertEvent] = []
@@ -236,6 +241,8 @@ class VisionPipeline:
                     event = self.evidence.attach(event, frame, tracked)
                 self._publish_alert(event, frame, inferred_at)
                 out.append(event)
+        if self.pose is not None:
+            self.pose.plan(self.engines, obs)
         self.stats.frames += 1
         if self.on_frame is not None:
             self.on_frame(frame, tracked)
@@ -289,6 +296,24 @@ class VisionPipeline:
             self.evidence.close()
 
 
+def pose_stage_for(camera: CameraConfig, settings: Settings) -> Any:
+    """The pose stage of a camera with a ``person_down`` rule (a camera without zones has one), or None when
+    pose is off, not needed, or its package is missing (then ``person_down`` uses boxes only; logged)."""
+    from floorwatch.config import PersonDownRule
+    from floorwatch.vision.models import ModelNotFoundError
+    from floorwatch.vision.pose import PoseEstimator, PoseStage
+
+    cfg = settings.detector.pose
+    wants = not camera.zones or any(isinstance(r, PersonDownRule) for z in camera.zones for r in z.rules)
+    if not (cfg.enabled and wants):
+        return None
+    try:
+        return PoseStage(PoseEstimator(threads=cfg.threads), cfg)
+    except (ModelNotFoundError, ImportError) as exc:  # package or LiteRT missing
+        log.warning("camera %s: person_down without pose: %s", camera.id, exc)
+        return None
+
+
 def _replay_epoch(source: str) -> datetime:
     path = Path(source)
     if path.is_file():
@@ -299,11 +324,14 @@ def _replay_epoch(source: str) -> datetime:
 
 
 def camera_for_replay(
-    video: str, settings: Settings, camera_id: str | None = None, zones: list[CameraZoneConfig] | None = None
+    video: str, settings: Settings, camera_id: str | None = None, zones: list[CameraZoneConfig] | None = None,
+    fps: float | None = None,
 ) -> CameraConfig:
     """The camera a replayed video stands in for: a configured camera's zones (``camera_id``), overridden by
-    ``zones``; an unknown or absent ``camera_id`` gets a camera named ``replay`` (or the id given)."""
+    ``zones``; an unknown or absent ``camera_id`` gets a camera named ``replay`` (or the id given). ``fps``
+    overrides the camera's image-sequence frame rate."""
     base = next((c for c in settings.cameras if c.id == camera_id), None) if camera_id else None
     if base is None:
-        return CameraConfig(id=camera_id or "replay", source=video, zones=zones or [])
-    return base.model_copy(update={"source": video, **({"zones": zones} if zones is not None else {})})
+        return CameraConfig(id=camera_id or "replay", source=video, zones=zones or [], fps=fps)
+    update = {"source": video, **({"zones": zones} if zones is not None else {}), **({"fps": fps} if fps else {})}
+    return base.model_copy(update=update)

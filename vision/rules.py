@@ -4,15 +4,8 @@ Each rule has a *condition* (which keys violate the rule in this frame, with det
 lifecycle in :mod:`floorwatch.vision.lifecycle` (hold for ``min_seconds``, debounce, cool-down, events).
 :class:`ZoneRuleEngine` runs every rule of one camera zone over a stream.
 
-``person_down`` choice: the packaged fall model's ``Fall`` class alone is unreliable at small input sizes
-(it fires on people walking, bending or sitting; on ``sample_media/vtest.avi`` it also calls a coat lying
-on the grass ``Fall``), so a person counts as down when EITHER the box shows a lying posture
-(width / height >= ``aspect_ratio``) OR the model says ``fallen_person`` AND the box height dropped to
-<= ``DROP_RATIO`` of the track's own upright height (a running average over its upright frames, frozen
-while the track is down, so a person lying still stays down). In both cases the person must have been
-seen UPRIGHT first: a fall is a transition. Because the tracker may give a falling person a new id, a
-lying track inherits the upright history of another track whose last upright box (at most
-``UPRIGHT_MEMORY_SECONDS`` old) overlaps it. Something lying in view from the start is never "down".
+``person_down`` is a fast transition from upright to down, kept while the fallen person stays down or out of
+the detector's sight, ended by a get-up; see :mod:`floorwatch.vision.falls` for the cues and their sources.
 """
 
 from __future__ import annotations
@@ -36,14 +29,10 @@ from floorwatch.config import (
 )
 from floorwatch.schemas.events import AlertEvent
 from floorwatch.vision import lifecycle
-from floorwatch.vision.detections import FALLEN_PERSON, Detections, share_inside
+from floorwatch.vision.detections import Detections, share_inside
+from floorwatch.vision.falls import FallParams, FallState, step_falls
 from floorwatch.vision.lifecycle import AlertContext, Key, LifecycleState, Tick
 from floorwatch.vision.zones import PolygonZone
-
-DROP_RATIO = 0.65  # person_down: box height at most this share of the track's upright height
-UPRIGHT_ASPECT = 0.8  # boxes narrower than this (w/h) update the track's upright height
-UPRIGHT_EMA = 0.2  # weight of a new upright height in the running average
-UPRIGHT_MEMORY_SECONDS = 5.0  # how long an upright box may be inherited by a new, lying track (id switch)
 
 
 @dataclass(frozen=True)
@@ -66,6 +55,7 @@ class Observation:
     detections: Detections
     image: np.ndarray | None = None
     ended_tracks: frozenset[int] = frozenset()
+    poses: Any = None  # floorwatch.vision.pose.Poses where the pipeline ran pose this frame (person_down)
 
 
 @dataclass(frozen=True)
@@ -75,21 +65,14 @@ class ZoneView:
     people: Detections  # person-like detections whose bottom-centre is in the zone
     others: Detections  # every non-person detection of the frame (PPE boxes)
     hot_fraction: float | None = None  # share of zone pixels at or above the hot-spot intensity
-
-
-@dataclass(frozen=True)
-class Upright:
-    """person_down: what a track looked like standing."""
-
-    height: float  # running average of its upright box heights (pixels)
-    box: tuple[float, float, float, float]  # last upright box
-    ts: float  # video time it was last seen upright
+    poses: Any = None  # person_down: Poses of the frame where pose ran
+    frame_wh: tuple[int, int] | None = None  # person_down: frame size (pixels)
 
 
 @dataclass(frozen=True)
 class RuleState:
     lifecycle: LifecycleState = field(default_factory=LifecycleState)
-    upright: dict[int, Upright] = field(default_factory=dict)  # person_down only
+    falls: FallState = field(default_factory=FallState)  # person_down only
 
 
 # --------------------------------------------------------------------------- conditions
@@ -104,52 +87,6 @@ def cond_presence(view: ZoneView) -> dict[Key, dict[str, Any]]:
         int(t): {"label": str(lab), "confidence": round(float(c), 3)}
         for t, lab, c in zip(p.track_id, p.label, p.confidence, strict=False)
     }
-
-
-def cond_person_down(
-    view: ZoneView, cfg: PersonDownRule, upright: dict[int, Upright], t: float
-) -> tuple[dict[Key, dict[str, Any]], dict[int, Upright]]:
-    """Tracked people who were upright and now lie (box aspect) or are reported fallen with a sudden height
-    drop (see the module docstring). Returns ``(active, new upright memory)``."""
-    p = _tracked(view.people)
-    upright = dict(upright)
-    active: dict[Key, dict[str, Any]] = {}
-    for box, tid, lab, conf in zip(p.xyxy, p.track_id, p.label, p.confidence, strict=False):
-        tid = int(tid)
-        w, h = float(box[2] - box[0]), float(box[3] - box[1])
-        aspect = w / max(h, 1e-6)
-        lying = aspect >= cfg.aspect_ratio
-        ref = upright.get(tid)
-        if ref is None and (lying or lab == FALLEN_PERSON):
-            ref = _inherit_upright(upright, box, t)
-            if ref is not None:
-                upright[tid] = ref
-        drop = ref is not None and h <= DROP_RATIO * ref.height
-        if ref is not None and (lying or (lab == FALLEN_PERSON and drop)):
-            active[tid] = {
-                "label": str(lab),
-                "confidence": round(float(conf), 3),
-                "aspect": round(aspect, 3),
-                "reason": "posture" if lying else "height_drop",
-                "height_ratio": round(h / ref.height, 3),
-            }
-        elif aspect < UPRIGHT_ASPECT:
-            avg = h if ref is None else (1 - UPRIGHT_EMA) * ref.height + UPRIGHT_EMA * h
-            upright[tid] = Upright(avg, tuple(float(v) for v in box), t)  # type: ignore[arg-type]
-    return active, upright
-
-
-def _inherit_upright(upright: dict[int, Upright], box: np.ndarray, t: float) -> Upright | None:
-    """The most recent upright record (of any track) whose box overlaps ``box``, if recent enough."""
-    best: Upright | None = None
-    for rec in upright.values():
-        if t - rec.ts > UPRIGHT_MEMORY_SECONDS:
-            continue
-        b = rec.box
-        overlaps = min(b[2], box[2]) > max(b[0], box[0]) and min(b[3], box[3]) > max(b[1], box[1])
-        if overlaps and (best is None or rec.ts > best.ts):
-            best = rec
-    return best
 
 
 def cond_missing_ppe(view: ZoneView, cfg: MissingPPERule) -> dict[Key, dict[str, Any]]:
@@ -232,11 +169,15 @@ def step_rule(
     dropped: frozenset[int] = frozenset(),
 ) -> tuple[RuleState, list[AlertEvent]]:
     """Pure step of one rule: condition, then lifecycle. ``dropped`` track ids lose their state."""
-    upright = state.upright
+    falls = state.falls
     if isinstance(rule, (RestrictedZoneIntrusionRule, DwellRule)):
         active = cond_presence(view)
     elif isinstance(rule, PersonDownRule):
-        active, upright = cond_person_down(view, rule, upright, tick.video_ts)
+        frame_w = float(view.frame_wh[0]) if view.frame_wh else None
+        params = FallParams(rule.aspect_ratio, rule.fall_window_seconds, rule.down_memory_seconds, frame_w)
+        falls, down = step_falls(falls, view.people, tick.video_ts, params, view.poses)
+        active = dict(down)  # type: ignore[arg-type]
+        dropped = frozenset(dropped) - set(falls.downs)  # a fallen person's alert outlives the lost track
     elif isinstance(rule, MissingPPERule):
         active = cond_missing_ppe(view, rule)
     elif isinstance(rule, CrowdingRule):
@@ -245,14 +186,10 @@ def step_rule(
         active = cond_hot_spot(view, rule)
     else:  # pragma: no cover - config union is closed
         raise TypeError(f"unknown rule {rule!r}")
-    in_zone = {int(t) for t in view.people.track_id}
     life, events = lifecycle.advance(
         state.lifecycle, active, ctx, tick, source=source, dropped=frozenset(dropped)
     )
-    if upright:  # kept while in the zone, else only as long as a new track may inherit it
-        t = tick.video_ts
-        upright = {k: u for k, u in upright.items() if k in in_zone or t - u.ts <= UPRIGHT_MEMORY_SECONDS}
-    return replace(state, lifecycle=life, upright=upright), events
+    return replace(state, lifecycle=life, falls=falls), events
 
 
 # --------------------------------------------------------------------------- one zone
@@ -272,6 +209,7 @@ class ZoneRuleEngine:
         self.zone_cfg = zone_cfg
         self.zone_id = zone_cfg.zone_id
         self.zone = PolygonZone(zone_cfg.polygon, frame_wh)
+        self.frame_wh = frame_wh
         self.rules: list[RuleConfig] = list(zone_cfg.rules)
         self.contexts = [context_for(r, source_id, camera_id, self.zone_id) for r in self.rules]
         self.states = [RuleState() for _ in self.rules]
@@ -288,7 +226,8 @@ class ZoneRuleEngine:
         if self._hot_intensities and obs.image is not None:
             fractions = {i: hot_fraction(obs.image, self.zone.mask(), i) for i in self._hot_intensities}
         return [
-            ZoneView(people, others, fractions.get(r.min_intensity) if isinstance(r, HotSpotRule) else None)
+            ZoneView(people, others, fractions.get(r.min_intensity) if isinstance(r, HotSpotRule) else None,
+                     obs.poses, self.frame_wh)
             for r in self.rules
         ]
 
@@ -321,7 +260,23 @@ class ZoneRuleEngine:
 
     def tracked_state_size(self) -> int:
         """Number of per-track entries held (for tests: it must not grow without bound)."""
-        return sum(len(s.lifecycle.since) + len(s.lifecycle.open) + len(s.upright) for s in self.states)
+        return sum(
+            len(s.lifecycle.since) + len(s.lifecycle.open) + len(s.falls.tracks) + len(s.falls.downs)
+            for s in self.states
+        )
+
+    def pose_regions(self, obs: Observation, limit: int) -> list[tuple[float, float, float, float]]:
+        """Frame regions (xyxy) where person_down wants pose on the next frame (see
+        :func:`floorwatch.vision.falls.pose_regions`); empty without a person_down rule."""
+        from floorwatch.vision.falls import pose_regions
+
+        people = obs.detections.people()
+        people = people[self.zone.contains(people)] if len(people) else people
+        out: list[tuple[float, float, float, float]] = []
+        for rule, st in zip(self.rules, self.states, strict=False):
+            if isinstance(rule, PersonDownRule):
+                out += pose_regions(st.falls, people, self.frame_wh, limit)
+        return out[:limit]
 
 
 def engines_for_camera(

@@ -75,6 +75,7 @@ def replay(
     on_event: EventHook | None = None,
     on_frame: FrameHook | None = None,
     start_time: datetime | None = None,
+    fps: float | None = None,
 ) -> PipelineStats:
     """Replay one video file (or any source string) through the pipeline of ``camera_id``.
 
@@ -85,7 +86,7 @@ def replay(
         SourceError: the video cannot be read. ConfigError/ValidationError, ModelNotFoundError, PPERuleError,
         SchemaOutdatedError: bad settings, model or database (nothing is written).
     """
-    camera = camera_for_replay(video, settings, camera_id, zones)
+    camera = camera_for_replay(video, settings, camera_id, zones, fps)  # fps: image sequences only
     from floorwatch.vision.sources import FrameSource
 
     FrameSource(video, camera_id=camera.id)  # fail fast on a missing file / bad URL before loading a model

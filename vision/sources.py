@@ -82,6 +82,39 @@ class SourceStats:
     outages: int = 0
 
 
+class DecoderClock:
+    """``video_ts`` of file frames from the decoder's presentation timestamps (PTS).
+
+    ``cv2.CAP_PROP_POS_MSEC`` read right after a frame is decoded is that frame's PTS in ms, so a
+    variable-frame-rate file (NVR exports, phones) keeps its true time line. Frame index / ``fps`` is used
+    instead for image sequences (no timestamps), when the backend reports nothing (0 after the first frame)
+    or a timestamp that goes backwards (broken streams): then the last good stamp plus one nominal frame.
+
+    Args:
+        fps: Nominal frame rate (frames/s) used for the fallbacks.
+        use_decoder: False for image sequences: always index / fps.
+    """
+
+    def __init__(self, fps: float, *, use_decoder: bool = True):
+        self.fps = fps if fps > 0 else 10.0
+        self.use_decoder = use_decoder
+        self._last: float | None = None
+        self._origin: float | None = None  # first frame's PTS: video_ts starts at 0
+
+    def stamp(self, index: int, pos_msec: float | None) -> float:
+        """Seconds into the video of frame ``index`` (0-based) given the decoder's position in ms."""
+        nominal = index / self.fps if self._last is None else self._last + 1.0 / self.fps
+        ts = nominal
+        if self.use_decoder and pos_msec is not None and np.isfinite(pos_msec) and (pos_msec > 0 or index == 0):
+            if self._origin is None:
+                self._origin = pos_msec / 1000.0 if index == 0 else 0.0
+            pts = pos_msec / 1000.0 - self._origin
+            if self._last is None or pts > self._last:
+                ts = pts
+        self._last = ts
+        return ts
+
+
 def classify_source(source: str) -> SourceKind:
     """Tell what kind of source a config string names ('0' = webcam, URL, image pattern, else file)."""
     s = source.strip()
@@ -133,7 +166,8 @@ class FrameSource:
         max_frames: Stop after this many delivered frames.
         on_outage: Called with an :class:`OutageEvent` when a live stream drops and when it is back.
         backoff: Reconnect delays of live streams.
-        sequence_fps: Frame rate assumed for an image sequence.
+        sequence_fps: Frame rate of an image sequence (a sequence has no timestamps of its own; the camera's
+            ``fps`` setting or ``replay --fps``).
         io_timeout_s: Open/read timeout of network streams.
         require_initial: Raise :class:`SourceError` when a live stream cannot be opened at start
             (False = treat it as an outage and keep retrying).
@@ -268,12 +302,13 @@ class FrameSource:
     def _run_file(self, cap: cv2.VideoCapture, first: np.ndarray) -> None:
         step = max(1, round(self.fps / self.fps_limit)) if self.fps_limit else 1
         delivered, raw_index, image = 0, 0, first
+        clock = DecoderClock(self.fps, use_decoder=self.kind == "file")
         t0 = time.monotonic()
         self._cap = cap
         try:
             while not self._stop.is_set():
+                video_ts = clock.stamp(raw_index, cap.get(cv2.CAP_PROP_POS_MSEC))
                 if raw_index % step == 0:
-                    video_ts = raw_index / self.fps
                     if self.realtime:
                         wait = t0 + video_ts - time.monotonic()
                         if wait > 0:
@@ -295,6 +330,7 @@ class FrameSource:
         min_gap = 1.0 / self.fps_limit if self.fps_limit else 0.0
         last_emit = -1e9
         cap, image = opened if opened else (None, None)
+        last_frame_at = datetime.now(UTC)  # an outage starts at the last frame received, not when it is noticed
         outage: tuple[str, datetime, str] | None = None
         if cap is None:
             outage = self._outage_started("stream could not be opened at start")
@@ -312,8 +348,9 @@ class FrameSource:
                 if not ok or image is None:
                     cap.release()
                     cap, image = None, None
-                    outage = self._outage_started("stream stopped sending frames")
+                    outage = self._outage_started("stream stopped sending frames", since=last_frame_at)
                     continue
+            last_frame_at = datetime.now(UTC)
             now = time.monotonic()
             if now - last_emit >= min_gap:
                 last_emit = now
@@ -343,8 +380,8 @@ class FrameSource:
         cap.release()
         return None, None, attempt + 1
 
-    def _outage_started(self, reason: str) -> tuple[str, datetime, str]:
-        started = datetime.now(UTC)
+    def _outage_started(self, reason: str, since: datetime | None = None) -> tuple[str, datetime, str]:
+        started = since or datetime.now(UTC)
         oid = outage_id(self.camera_id, started)
         self.stats.outages += 1
         log.warning("camera %s: outage started: %s", self.camera_id, reason)

@@ -1,0 +1,192 @@
+"""person_down on real falls: first alert start against the labelled fall, and false alerts on no-fall clips.
+
+Usage::
+
+    .venv/bin/python benchmarks/falls.py                      # default config: fall model, imgsz 640
+    .venv/bin/python benchmarks/falls.py --fps-limit 10 --imgsz 640 --no-pose --out benchmarks/RESULTS.md
+
+Two stages, so the rule can be re-evaluated without re-running the detector:
+
+1. **detect**: each clip through the real pipeline's detector + ByteTrack (``VisionPipeline`` with the
+   camera's ``fps_limit``); the tracked people of every processed frame are cached as JSON lines under
+   ``--cache`` (keyed by clip, model, input size and frame limit).
+2. **rules**: the cached tracks, frame by frame, through the camera's zone engine (whole frame,
+   ``person_down`` with its default settings) with the pipeline's pose stage on the decoded frames
+   (``--no-pose`` skips it), exactly as ``VisionPipeline.step`` feeds them.
+
+Scored per fall clip (``../shared/data/video/falls/labels.csv``): the first ``person_down`` start
+against the onset and the first lying frame (goal: onset <= start <= lying + 2 s), the number of starts
+(goal: exactly 1) and starts after a get-up (goal: 0). On the no-fall clips (the crowd clip,
+``sample_media/vtest.avi``, ``../shared/data/video/one-by-one-person-detection.mp4``) every start is a
+false alarm (goal: 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "video"
+FALLS = DATA / "falls"
+NOFALL = [FALLS / "nofall_crowd_overhead_walking.mp4", REPO / "sample_media" / "vtest.avi",
+          DATA / "one-by-one-person-detection.mp4"]
+WINDOW_AFTER_LYING_S = 2.0
+
+
+def _labels() -> list[dict[str, str]]:
+    with (FALLS / "labels.csv").open(newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["label"] == "fall"]
+
+
+def _cache_file(cache: Path, clip: Path, model: str, imgsz: int, fps_limit: float | None) -> Path:
+    return cache / f"{clip.name}.{model}.{imgsz}.fps{fps_limit or 'all'}.jsonl"
+
+
+def detect(clip: Path, out: Path, model: str, imgsz: int, fps_limit: float | None) -> float:
+    """Stage 1: cache the tracked people of every processed frame; returns seconds spent."""
+    from floorwatch.config import CameraConfig, Settings
+    from floorwatch.vision.output import track_record
+    from floorwatch.vision.pipeline import VisionPipeline
+    from floorwatch.vision.service import build_detector
+
+    settings = Settings()
+    settings = settings.model_copy(update={"detector": settings.detector.model_copy(
+        update={"model": model, "imgsz": imgsz, "pose": settings.detector.pose.model_copy(update={"enabled": False})})})
+    cam = CameraConfig(id="bench", source=str(clip), fps_limit=fps_limit)
+    tmp = out.with_suffix(".part")
+    t0 = time.perf_counter()
+    with tmp.open("w") as fh:
+        def on_frame(frame, dets) -> None:  # type: ignore[no-untyped-def]
+            fh.write(json.dumps(track_record(frame.index, frame.video_ts, dets)) + "\n")
+
+        VisionPipeline(cam, build_detector(settings.detector), settings, lambda e: None, on_frame=on_frame,
+                       evidence=False, start_time=datetime(2026, 1, 1, tzinfo=UTC)).run()
+    tmp.rename(out)
+    return time.perf_counter() - t0
+
+
+def evaluate(clip: Path, cached: Path, use_pose: bool) -> tuple[list[float], int, float]:
+    """Stage 2: rules (+ pose) over the cached tracks. Returns (video_ts of every person_down start,
+    frames, seconds spent in pose)."""
+    from floorwatch.config import PoseConfig
+    from floorwatch.vision.detections import Detections
+    from floorwatch.vision.pose import PoseEstimator, PoseStage
+    from floorwatch.vision.rules import Observation, engines_for_camera
+
+    records = [json.loads(line) for line in cached.read_text().splitlines()]
+    cap = cv2.VideoCapture(str(clip))
+    wh = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    engines = engines_for_camera("bench", str(clip), [], wh)
+    stage = PoseStage(PoseEstimator(threads=1), PoseConfig()) if use_pose else None
+    starts: list[float] = []
+    raw_index, image = -1, None
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    for rec in records:
+        while raw_index < rec["frame"]:
+            ok, image = cap.read()
+            raw_index += 1
+            if not ok:
+                raise RuntimeError(f"{clip}: frame {raw_index} cannot be decoded")
+        dets = _detections(rec["detections"], Detections)
+        poses = stage.run(image, rec["frame"]) if stage is not None else None
+        obs = Observation(rec["frame"], rec["video_ts"], t0 + timedelta(seconds=rec["video_ts"]), dets, image,
+                          poses=poses)
+        for eng in engines:
+            starts += [e.video_ts for e in eng.step(obs) if e.phase == "started" and e.rule == "person_down"]
+        if stage is not None:
+            stage.plan(engines, obs)
+    return starts, len(records), stage.seconds if stage is not None else 0.0
+
+
+def _detections(rows: list[dict], cls):  # type: ignore[no-untyped-def]
+    if not rows:
+        return cls.empty()
+    return cls(xyxy=np.array([r["bbox"] for r in rows], np.float32), confidence=[r["confidence"] for r in rows],
+               label=[r["label"] for r in rows], track_id=[-1 if r["track_id"] is None else r["track_id"] for r in rows])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="fall")
+    ap.add_argument("--imgsz", type=int, default=640)
+    ap.add_argument("--fps-limit", type=float, default=None, help="camera fps_limit (default: every frame)")
+    ap.add_argument("--cache", type=Path, default=REPO / "var" / "bench_falls")
+    ap.add_argument("--no-pose", action="store_true")
+    ap.add_argument("--only", nargs="*", help="clip file names to run (default: all)")
+    ap.add_argument("--out", type=Path, help="append a Markdown table to this file")
+    args = ap.parse_args()
+    if not (FALLS / "labels.csv").is_file():
+        print(f"error: {FALLS}/labels.csv not found (the shared fall clips)", file=sys.stderr)
+        return 2
+    args.cache.mkdir(parents=True, exist_ok=True)
+    labels = _labels()
+    clips = [(FALLS / r["file"], r) for r in labels] + [(p, None) for p in NOFALL]
+    if args.only:
+        clips = [c for c in clips if c[0].name in args.only]
+    rows, load = [], os.getloadavg()
+    for clip, lab in clips:
+        if not clip.is_file():
+            print(f"skip {clip}: not found", file=sys.stderr)
+            continue
+        cached = _cache_file(args.cache, clip, args.model, args.imgsz, args.fps_limit)
+        if not cached.is_file():
+            secs = detect(clip, cached, args.model, args.imgsz, args.fps_limit)
+            print(f"{clip.name}: detected in {secs:.0f} s (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
+        starts, frames, pose_s = evaluate(clip, cached, not args.no_pose)
+        rows.append(_score(clip, lab, starts, frames, pose_s))
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    table = _table(rows, args, load)
+    print(table)
+    if args.out:
+        with args.out.open("a") as fh:
+            fh.write("\n" + table + "\n")
+    return 0
+
+
+def _score(clip: Path, lab: dict[str, str] | None, starts: list[float], frames: int, pose_s: float) -> dict:
+    row: dict = {"clip": clip.name, "frames": frames, "starts": len(starts),
+                 "first_start_s": round(starts[0], 2) if starts else None, "pose_ms_per_frame": round(1000 * pose_s / max(frames, 1), 1)}
+    if lab is None:
+        row.update(ok=not starts, false_starts=len(starts))
+        return row
+    onset, lying = float(lab["fall_onset_s"]), float(lab["lying_from_s"])
+    getup = float(lab["lying_end_s"]) if lab["lying_end_kind"] == "gets_up" else None
+    first_ok = bool(starts) and onset <= starts[0] <= lying + WINDOW_AFTER_LYING_S
+    before = [s for s in starts if s < onset]
+    after_getup = [s for s in starts if getup is not None and s > getup]
+    row.update(onset_s=onset, lying_s=lying, delay_after_lying_s=round(starts[0] - lying, 2) if starts else None,
+               before_onset=len(before), after_getup=len(after_getup),
+               ok=first_ok and len(starts) == 1)
+    return row
+
+
+def _table(rows: list[dict], args: argparse.Namespace, load: tuple[float, float, float]) -> str:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from _machine import describe  # type: ignore[import-not-found]
+
+    head = (f"### falls.py: model {args.model}, imgsz {args.imgsz}, fps_limit {args.fps_limit or 'none'}, "
+            f"pose {'off' if args.no_pose else 'on'}\n\n{describe().line()}; load average at start "
+            f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n\n"
+            "| clip | onset s | lying s | first start s | start - lying s | starts | before onset | after get-up | pose ms/frame | ok |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
+    lines = [
+        f"| {r['clip']} | {r.get('onset_s', '-')} | {r.get('lying_s', '-')} | {r['first_start_s']} | "
+        f"{r.get('delay_after_lying_s', '-')} | {r['starts']} | {r.get('before_onset', '-')} | "
+        f"{r.get('after_getup', '-')} | {r['pose_ms_per_frame']} | {'yes' if r['ok'] else 'NO'} |"
+        for r in rows
+    ]
+    return head + "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
