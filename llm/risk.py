@@ -43,20 +43,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from floorwatch.llm.backends import LLMBackend
-from floorwatch.llm.cache import cached_generate
-from floorwatch.llm.prompts import REDUCE_PROMPT_VERSION, extraction_line, reduce_request, repair_request
-from floorwatch.llm.risk_context import check_action_citations, context_lines
+from floorwatch.llm.controls import candidates
+from floorwatch.llm.facts import fact_sheet
+from floorwatch.llm.grounded import GROUNDED_PROMPT_VERSION, narrate
+from floorwatch.llm.prompts import extraction_line
+from floorwatch.llm.risk_context import zone_hazards
 from floorwatch.schemas.evidence import IncidentSummary, ZoneEvidence
+from floorwatch.schemas.facts import ChosenAction, FactSheet, NarrativeAudit
 from floorwatch.schemas.llm import (
     EvidenceRef,
     HazardCount,
     IncidentExtraction,
-    LLMResult,
     Period,
     RiskLevel,
     ScoreBreakdown,
     Trend,
-    ZoneNarrative,
     ZoneRisk,
 )
 from floorwatch.schemas.manuals import ZoneContext
@@ -234,55 +235,50 @@ def assess_zones(
     zones: list[tuple[ZoneEvidence, ZoneEvidence | None, str]],
     *,
     max_chars: int = 3000,
-    prompt_version: str = REDUCE_PROMPT_VERSION,
+    prompt_version: str = GROUNDED_PROMPT_VERSION,
     contexts: list[ZoneContext | None] | None = None,
 ) -> list[ZoneRisk]:
-    """Score every zone, ask the LLM for all narratives in one batch (one repair turn), store the rows.
+    """Score every zone, ask the LLM for verified claims and chosen controls in one batch, store the rows.
+
+    The narrative is grounded (:mod:`floorwatch.llm.grounded`): only claims the verifier accepts
+    reach the summary; actions come from the controls library.
 
     Args:
         session: open session; the caller commits.
         backend: LLM backend.
         zones: ``(evidence, previous-period evidence or None, zone description)`` per zone.
-        max_chars: cap of the evidence block of one prompt.
+        max_chars: unused (kept for callers); the fact sheet has its own cap.
         prompt_version: stored with the rows and part of the cache key.
         contexts: per zone, manual sections / gaps / time patterns (``floorwatch.llm.risk_context``) or None.
     """
+    del max_chars
     risks = [compute_zone(ev, prev) for ev, prev, _ in zones]
     ctxs = contexts if contexts is not None else [None] * len(zones)
-    requests = []
-    for risk, (ev, _, description), ctx in zip(risks, zones, ctxs, strict=True):
-        header = {
-            "zone": ev.zone_id,
-            "description": description[:300],
-            "period": f"{ev.start:%Y-%m-%d} to {ev.end:%Y-%m-%d}",
-            "score": risk.score,
-            "level": risk.level,
-            "trend": risk.trend,
-            "top_hazards": [h.category for h in risk.top_hazards],
-        }
-        if ctx is not None and ctx.gaps:
-            header["procedure_gaps"] = ctx.gaps
-        extra = context_lines(ctx) if ctx is not None else None
-        req = reduce_request(ev.zone_id, header, evidence_lines(ev), max_chars, extra)
-        requests.append(req.model_copy(update={"max_tokens": REDUCE_MAX_TOKENS}))
-    results = cached_generate(session, backend, requests, ZoneNarrative, prompt_version)
-    failed = [i for i, r in enumerate(results) if r.parsed is None]
-    if failed:
-        retry = [repair_request(requests[i], results[i].raw, results[i].error or "") if results[i].raw else requests[i] for i in failed]
-        for i, res in zip(failed, cached_generate(session, backend, retry, ZoneNarrative, prompt_version), strict=True):
-            results[i] = res if res.parsed else res.model_copy(update={"error": f"after one repair retry: {res.error}"})
+    sheets = [fact_sheet(ev, risk, ctx) for (ev, _, _), risk, ctx in zip(zones, risks, ctxs, strict=True)]
+    offered = [
+        candidates(zone_hazards(ev, [h.category for h in risk.top_hazards], bool(ctx and ctx.signals)), ctx)
+        for (ev, _, _), risk, ctx in zip(zones, risks, ctxs, strict=True)
+    ]
+    narrated = narrate(session, backend, sheets, offered, prompt_version)
     out = []
-    for risk, res, ctx in zip(risks, results, ctxs, strict=True):
-        risk = _with_narrative(risk, res, backend.model_name, prompt_version, ctx)
+    for risk, sheet, (summary, actions, audit), ctx in zip(risks, sheets, narrated, ctxs, strict=True):
+        risk = _with_claims(risk, sheet, summary, actions, audit, backend.model_name, prompt_version, ctx)
         store_assessment(session, risk, manual_section_ids(ctx))
         out.append(risk)
     return out
 
 
-def _with_narrative(
-    risk: ZoneRisk, res: LLMResult[ZoneNarrative], model: str, version: str, ctx: ZoneContext | None = None
+def _with_claims(
+    risk: ZoneRisk,
+    sheet: FactSheet,
+    summary: str,
+    actions: list[ChosenAction],
+    audit: NarrativeAudit,
+    model: str,
+    version: str,
+    ctx: ZoneContext | None,
 ) -> ZoneRisk:
-    update: dict = {"model": model, "prompt_version": version}
+    update: dict = {"model": model, "prompt_version": version, "summary": summary, "narrative": audit}
     if ctx is not None:
         update |= {
             "procedure_gaps": ctx.gaps,
@@ -290,17 +286,16 @@ def _with_narrative(
             "time_patterns": ctx.patterns,
             "machine_signals": ctx.signals,
         }
-    if res.parsed is None:
-        update |= {"status": "failed", "error": res.error or "no narrative"}
-    else:
-        cited, dropped = check_citations(res.parsed.evidence_ids, risk.evidence)
-        actions, refs, dropped_refs = (
-            check_action_citations(res.parsed.actions, ctx) if ctx is not None else (res.parsed.actions, [], 0)
-        )
-        update |= {
-            "summary": res.parsed.summary, "actions": actions, "cited": cited, "dropped_evidence": dropped,
-            "manual_refs": refs, "dropped_manual_refs": dropped_refs,
-        }
+    verified_ids = [f for c in audit.checks if c.verified for f in c.facts]
+    cited, _ = check_citations(verified_ids, risk.evidence)
+    unknown = sum(sheet.get(f) is None for c in audit.checks for f in c.facts)
+    update |= {
+        "actions": [a.sentence() for a in actions],
+        "cited": cited,
+        "dropped_evidence": unknown,
+        "manual_refs": list(dict.fromkeys(a.manual for a in actions if a.manual)),
+        "dropped_manual_refs": 0,
+    }
     return risk.model_copy(update=update)
 
 
@@ -324,6 +319,7 @@ def context_json(risk: ZoneRisk) -> dict:
         "time_notes": [n for n in risk.context_notes if n not in signals],
         "time_patterns": [s.model_dump(mode="json") for s in risk.time_patterns],
         "machine_signals": list(risk.machine_signals),
+        "narrative": risk.narrative.model_dump(mode="json") if risk.narrative is not None else None,
     }
 
 

@@ -92,6 +92,7 @@ class RiskOut(BaseModel):
     top_hazards: list[object]
     summary: str
     actions: list[object]
+    context: dict[str, object] | None = None  # procedure gaps, time patterns, claims audit ("narrative")
     model: str
     created_at: datetime
 

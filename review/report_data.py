@@ -54,6 +54,7 @@ class ZoneCard(BaseModel):
     top_hazards: list[str] = Field(default_factory=list)
     summary: str = ""
     actions: list[str] = Field(default_factory=list)
+    narrative: dict[str, Any] | None = Field(None, description="Claims made/verified/dropped (schemas.facts.NarrativeAudit)")
     model: str = ""
     counts: dict[str, int] = Field(default_factory=dict)
     dismissed_share: float | None = None
@@ -261,6 +262,7 @@ def zone_cards(
                     "top_hazards": [as_text(h) for h in ra.top_hazards or []],
                     "summary": ra.summary or "",
                     "actions": [as_text(a) for a in ra.actions or []],
+                    "narrative": (ra.context or {}).get("narrative"),
                     "model": ra.model,
                 }
             )

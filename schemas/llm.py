@@ -11,7 +11,8 @@ fall_from_height     fall from a ladder, platform, vehicle, scaffold or into an 
 slip_trip            slip, trip or fall on the same level
 electrical           electric shock, arc flash, contact with live parts
 chemical_exposure    contact with or inhalation of chemicals, acids, dust, gas, fumes
-burn_hot_surface     burns from hot surfaces, molten metal, steam, fire, hot liquids
+burn_hot_surface     burns from hot surfaces, molten metal, steam, hot liquids
+fire_explosion       fire, explosion, flammable or combustible material near ignition sources
 cut_laceration       cut or puncture by a sharp edge, blade, glass, wire
 manual_handling      strain or sprain from lifting, pushing, pulling, awkward posture
 vehicle              vehicle, forklift or mobile equipment collision, run-over or rollover
@@ -31,6 +32,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from floorwatch.schemas.facts import NarrativeAudit
 from floorwatch.schemas.time_patterns import PatternSeries
 
 HazardCategory = Literal[
@@ -41,6 +43,7 @@ HazardCategory = Literal[
     "electrical",
     "chemical_exposure",
     "burn_hot_surface",
+    "fire_explosion",
     "cut_laceration",
     "manual_handling",
     "vehicle",
@@ -194,6 +197,7 @@ class ZoneRisk(BaseModel):
         default_factory=list, description="Time-pattern series that reject uniform (p < 0.05)"
     )
     machine_signals: list[str] = Field(default_factory=list, description="Assets that keep overheating")
+    narrative: NarrativeAudit | None = Field(None, description="Claims made, verified and dropped (grounded reduce step)")
     model: str = ""
     prompt_version: str = ""
 

@@ -8,7 +8,9 @@ retry, repair and failure paths over a real socket. Markers in the report text c
 * ``MARK-FLAKY``           -> HTTP 503 on the first request with that text, then normal
 * anything else            -> a valid extraction (hazard from a keyword, severities from text length)
 
-Reduce prompts get a narrative citing the first ``[kind:id]`` in the evidence plus two ids that
+Grounded reduce prompts (``<facts>``) get one claim that repeats the first fact and cites it, plus an
+invented claim (person down, 999 injured) on the first turn only, and the controls ``made.up`` and the
+first one offered. Old-style reduce prompts get a narrative citing the first ``[kind:id]`` in the evidence plus two ids that
 do not exist; with a ``<manuals>`` block, a second action cites its first ``[manual:...]`` and one unknown section. ``GET /stats`` returns the number of chat requests served.
 
 Usage: ``python tests/llm_http_server.py PORT``
@@ -40,6 +42,13 @@ def _answer(body: dict) -> tuple[int, str]:
     msgs = body["messages"]
     user = msgs[1]["content"]
     repair_turn = len(msgs) > 2
+    if "<facts>" in user:  # grounded reduce: one true claim, one invented one (dropped on the repair turn)
+        facts = re.findall(r"^\[([^\]]+)\] (.*)$", user.partition("<facts>")[2].partition("</facts>")[0], re.M)
+        offered = re.findall(r"^\[([^\]]+)\]", user.partition("<controls>")[2], re.M)
+        claims = [{"text": facts[0][1], "facts": [facts[0][0]]}]
+        if not repair_turn:
+            claims.append({"text": "A person was lying on the floor and 999 people were injured.", "facts": [facts[0][0]]})
+        return 200, json.dumps({"claims": claims, "controls": ["made.up", *offered[:1]]})
     if "<evidence>" in user:
         ids = re.findall(r"\[((?:incident|alert|anomaly|outage):[^\]]+)\]", user)
         cited = ids[:1] + ["incident:999999", "alert:does-not-exist"]
