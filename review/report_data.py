@@ -50,6 +50,7 @@ class ZoneCard(BaseModel):
     error: str | None = None
     level: str | None = None
     score: float | None = None
+    confidence: float | None = Field(None, description="Share of the score from the zone's own items (score_breakdown)")
     trend: str | None = None
     top_hazards: list[str] = Field(default_factory=list)
     summary: str = ""
@@ -258,6 +259,7 @@ def zone_cards(
                     "error": ra.error,
                     "level": ra.level,
                     "score": ra.score,
+                    "confidence": (ra.score_breakdown or {}).get("confidence"),
                     "trend": ra.trend,
                     "top_hazards": [as_text(h) for h in ra.top_hazards or []],
                     "summary": ra.summary or "",

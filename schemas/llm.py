@@ -155,6 +155,9 @@ class ScoreBreakdown(BaseModel):
     mean_points: float = Field(0.0, description="(raw + one neutral pseudo-item of severity 3) / (items + 1): log2 of it / 4 is the score")
     weeks: float = Field(1.0, description="Period length in weeks, at least 1")
     rate: float = Field(0.0, description="Evidence items (outages included) per week: frequency, reported beside the score")
+    prior_points: float = Field(4.0, description="Mean points the index shrinks toward (the site's mean, or severity 3)")
+    prior_items: float = Field(1.0, description="Strength of that prior in pseudo-items")
+    confidence: float = Field(0.0, ge=0, le=1, description="items / (items + prior_items): share of the score from the zone's own evidence")
 
 
 class ExtractionOutcome(BaseModel):

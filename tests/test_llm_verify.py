@@ -129,3 +129,20 @@ def test_controls_are_chosen_from_the_library_and_cite_the_manual() -> None:
     assert gap_action.manual is None and "[manual:" not in gap_action.sentence()
     fallback, _ = choose([], offered)  # nothing usable from the model: first control of each hazard
     assert [c.control_id.partition(".")[0] for c in fallback] == ["vehicle", "dwell"]
+
+
+def test_site_prior_keeps_a_single_note_from_dominating() -> None:
+    from floorwatch.llm.risk import compute_zone, site_prior
+
+    def zone(zid: str, pots: list[int]) -> ZoneEvidence:
+        incs = [_incident(100 * len(zid) + i, "x", "other", 1, p).model_copy(update={"zone_id": zid}) for i, p in enumerate(pots)]
+        return ZoneEvidence(zone_id=zid, start=T0, end=T0 + timedelta(days=7), incidents=incs)
+
+    one_note, busy, quiet = zone("paint", [5]), zone("press", [4] * 12), zone("store", [2] * 10)
+    prior = site_prior([one_note, busy, quiet])
+    alone, in_site = compute_zone(one_note, None), compute_zone(one_note, None, prior)
+    assert in_site.score < alone.score and in_site.breakdown.confidence == pytest.approx(0.25)
+    # the one-note zone's lead over a zone with much serious evidence shrinks; the busy zone barely moves
+    busy_site = compute_zone(busy, None, prior)
+    assert 0 < in_site.score - busy_site.score < alone.score - compute_zone(busy, None).score
+    assert abs(busy_site.score - compute_zone(busy, None).score) < 1.0 and busy_site.breakdown.confidence == pytest.approx(0.8)
