@@ -12,6 +12,9 @@ Grounded reduce prompts (``<facts>``) get one claim that repeats the first fact 
 invented claim (person down, 999 injured) on the first turn only, and the controls ``made.up`` and the
 first one offered. Old-style reduce prompts get a narrative citing the first ``[kind:id]`` in the evidence plus two ids that
 do not exist; with a ``<manuals>`` block, a second action cites its first ``[manual:...]`` and one unknown section. ``GET /stats`` returns the number of chat requests served.
+Requests with ``logprobs`` (the token-probability judge) get a one-token answer with ``top_logprobs``:
+the class ``electrical`` when the report names a cable (else ``struck_by``), and ``Yes`` to a question
+whose key word (died, hospital, kill, energy) matches a word of the report.
 
 Usage: ``python tests/llm_http_server.py PORT``
 """
@@ -68,6 +71,20 @@ def _answer(body: dict) -> tuple[int, str]:
     return 200, json.dumps(_extraction(user))
 
 
+def _logprobs_reply(body: dict) -> dict:
+    """One-token answer with ``top_logprobs`` (judge questions): class from a keyword, Yes only for words in the text."""
+    user = body["messages"][-1]["content"].lower()
+    report = user.partition("</report>")[0]
+    if "class name" in user:
+        top = [("elect", -0.1), ("str", -2.5), ("other", -4.0)] if "cable" in report else [("str", -0.2), ("other", -2.0)]
+    else:
+        cue = {"died": "died", "hospital": "hospital", "kill": "died", "energy": "cable"}
+        hit = any(word in user.partition("</report>")[2] and text in report for word, text in cue.items())
+        top = [("Yes", -0.05), ("No", -3.0)] if hit else [("No", -0.1), ("Yes", -2.4)]
+    content = [{"token": top[0][0], "logprob": top[0][1], "top_logprobs": [{"token": t, "logprob": lp} for t, lp in top]}]
+    return {"choices": [{"message": {"role": "assistant", "content": top[0][0]}, "logprobs": {"content": content}, "finish_reason": "length"}]}
+
+
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
@@ -86,6 +103,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         STATE["requests"] += 1
+        if body.get("logprobs"):
+            self._send(200, _logprobs_reply(body))
+            return
         if body.get("response_format", {}).get("type") != "json_schema":
             self._send(400, {"error": "response_format json_schema required"})
             return
