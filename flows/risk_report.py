@@ -46,7 +46,10 @@ def map_incidents(incident_ids: list[int], config_path: str | None) -> list[dict
 
     settings, factory = _open(config_path)
     backend = make_backend(settings.llm)
-    outcomes = extract_reports(factory, backend, incident_ids, max_chars=min(settings.llm.max_report_chars, 8000))
+    from floorwatch.llm.judge import scorer_for
+
+    judge = scorer_for(backend) if settings.llm.judge else None
+    outcomes = extract_reports(factory, backend, incident_ids, max_chars=min(settings.llm.max_report_chars, 8000), judge=judge)
     return [o.model_dump(mode="json") for o in outcomes]
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from floorwatch.config import Settings
 from floorwatch.llm.backends import LLMBackend, make_backend
 from floorwatch.llm.extract import extract_reports
+from floorwatch.llm.judge import scorer_for
 from floorwatch.llm.risk import assess_zones, top_hazards
 from floorwatch.llm.risk_context import load_manual_index, zone_context
 from floorwatch.schemas.llm import ExtractionOutcome, Period, RiskReport, ZoneRisk
@@ -166,7 +167,8 @@ def run_risk_job(
     plan = plan_job(settings, factory, since=since, until=until, zones=zones, limit=limit)
     llm = backend or make_backend(settings.llm, backend_name)
     outcomes: list[ExtractionOutcome] = extract_reports(
-        factory, llm, plan.incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, 8000)
+        factory, llm, plan.incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, 8000),
+        judge=scorer_for(llm) if settings.llm.judge else None,
     )
     risks = assess_period(factory, settings, llm, plan.period, plan.zone_ids)
     return RiskReport(

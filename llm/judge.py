@@ -164,3 +164,28 @@ def scorer_for(backend: Any) -> TokenScorer | None:
     if getattr(backend, "name", "") == "openai" and cfg is not None and cfg.base_url:
         return OpenAIScorer(cfg.base_url, backend.model_name, getattr(cfg, "api_key", None), cfg.timeout_seconds)
     return None
+
+
+def judge_results(scorer: TokenScorer, texts: Sequence[str], results: list[Any]) -> list[Any]:
+    """Replace hazard class and severities of every parsed extraction by the judge's (rounded; potential >= actual).
+
+    ``results`` are ``LLMResult[IncidentExtraction]``; the model's own JSON stays in ``raw``, so the
+    two opinions can be compared later. A row whose judging fails (server without logprobs, timeout)
+    keeps its JSON fields; the batch goes on.
+    """
+    out = []
+    for text, res in zip(texts, results, strict=True):
+        if res.parsed is None:
+            out.append(res)
+            continue
+        try:
+            j = judge_report(scorer, text)
+        except (httpx.HTTPError, ValueError, KeyError, RuntimeError):
+            out.append(res)
+            continue
+        actual = round(j.severity)
+        parsed = res.parsed.model_copy(
+            update={"hazard_category": j.hazard_category, "severity": actual, "potential_severity": max(actual, round(j.potential_severity))}
+        )
+        out.append(res.model_copy(update={"parsed": parsed}))
+    return out
