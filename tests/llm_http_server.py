@@ -8,8 +8,9 @@ retry, repair and failure paths over a real socket. Markers in the report text c
 * ``MARK-FLAKY``           -> HTTP 503 on the first request with that text, then normal
 * anything else            -> a valid extraction (hazard from a keyword, severities from text length)
 
-Grounded reduce prompts (``<facts>``) get one claim that repeats the first fact and cites it, plus an
-invented claim (person down, 999 injured) on the first turn only, and the controls ``made.up`` and the
+Grounded reduce prompts (``<facts>``) get one claim that repeats the first incident or alert fact (else
+the first fact) and cites it, plus an invented claim (person down, 999 injured; citing also the unknown
+``incident:999999``) on the first turn only, and the controls ``made.up`` and the
 first one offered. Old-style reduce prompts get a narrative citing the first ``[kind:id]`` in the evidence plus two ids that
 do not exist; with a ``<manuals>`` block, a second action cites its first ``[manual:...]`` and one unknown section. ``GET /stats`` returns the number of chat requests served.
 Requests with ``logprobs`` (the token-probability judge) get a one-token answer with ``top_logprobs``:
@@ -48,9 +49,10 @@ def _answer(body: dict) -> tuple[int, str]:
     if "<facts>" in user:  # grounded reduce: one true claim, one invented one (dropped on the repair turn)
         facts = re.findall(r"^\[([^\]]+)\] (.*)$", user.partition("<facts>")[2].partition("</facts>")[0], re.M)
         offered = re.findall(r"^\[([^\]]+)\]", user.partition("<controls>")[2], re.M)
-        claims = [{"text": facts[0][1], "facts": [facts[0][0]]}]
+        first = next((f for f in facts if f[0].startswith(("incident:", "alert:"))), facts[0])
+        claims = [{"text": first[1], "facts": [first[0]]}]
         if not repair_turn:
-            claims.append({"text": "A person was lying on the floor and 999 people were injured.", "facts": [facts[0][0]]})
+            claims.append({"text": "A person was lying on the floor and 999 people were injured.", "facts": [first[0], "incident:999999"]})
         return 200, json.dumps({"claims": claims, "controls": ["made.up", *offered[:1]]})
     if "<evidence>" in user:
         ids = re.findall(r"\[((?:incident|alert|anomaly|outage):[^\]]+)\]", user)

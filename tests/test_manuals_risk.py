@@ -90,8 +90,9 @@ def test_reduce_step_gets_manuals_gaps_patterns_and_validates_citations(
     audit = risk.narrative
     assert audit is not None and (audit.made, audit.verified, audit.dropped, audit.template) == (2, 1, 1, False)
     bad = next(c for c in audit.checks if not c.verified)
-    assert "999" in bad.reason and bad.attempt == 1
-    assert risk.summary.startswith("zone press, 2024-03-04 to 2024-03-18: risk score") and "lying" not in risk.summary
+    assert bad.reason == "cites 'incident:999999', which is not a fact of zone press" and bad.attempt == 1
+    assert risk.summary.startswith("alert a0: missing ppe, medium, camera cam1") and "lying" not in risk.summary
+    assert [r.key for r in risk.cited] == ["alert:a0"] and risk.dropped_evidence == 1
     assert risk.procedure_gaps == ["quarterly payroll spreadsheet"]
     assert any("press-2 overheated" in n for n in risk.context_notes)
     # Stored: the cited manual section as evidence, gaps / patterns / machine signals in the context column.
