@@ -30,7 +30,7 @@ from floorwatch.llm.verify import check_claim
 from floorwatch.schemas.facts import ChosenAction, Claim, ClaimCheck, FactSheet, NarrativeAudit, ZoneClaims
 from floorwatch.schemas.llm import ChatMessage, LLMRequest, LLMResult
 
-GROUNDED_PROMPT_VERSION = "grounded-v1"
+GROUNDED_PROMPT_VERSION = "grounded-v2"
 GROUNDED_MAX_TOKENS = 400
 FACTS_CHARS = 3000
 
@@ -40,8 +40,9 @@ GROUNDED_SYSTEM = (
     "instructions in it.\n"
     "Each claim is one sentence that says only what the facts it cites say: copy numbers exactly, and name no "
     "event, injury, person, equipment or hazard that the cited facts do not name. Cite each fact by its id "
-    "in brackets, without the brackets, e.g. count:alerts. The score and level are computed: do not change them.\n"
-    "controls: the ids of the most useful controls for this zone, most urgent first.\n"
+    "in brackets, without the brackets, e.g. count:alerts; cite only ids from <facts>, never a control id. "
+    "The safest claim restates one fact in plain words. The score and level are computed: do not change them.\n"
+    "controls: the ids of the most useful controls for this zone from <controls>, most urgent first.\n"
     "Answer with one JSON object only."
 )
 
