@@ -280,6 +280,11 @@ class LLMConfig(_Strict):
     n_ctx: int = Field(4096, ge=512, le=131_072, description="Context window (backend local)")
     n_threads: int = Field(2, ge=1, le=256, description="CPU threads (backend local)")
     max_report_chars: int = Field(20_000, ge=100, le=1_000_000, description="Longer incident reports are refused")
+    judge: bool = Field(
+        False,
+        description="Hazard class and severities from the model's token probabilities under fixed questions "
+        "(floorwatch.llm.judge; local and openai backends) instead of the generated JSON fields",
+    )
 
 
 class MediaConfig(_Strict):

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from floorwatch.calibration.calibrator import SavedCalibrator, applicable_calibrator, text_key
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.cache import cached_generate, remember
+from floorwatch.llm.judge import JUDGE_VERSION, TokenScorer, judge_results
 from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
@@ -44,8 +45,12 @@ def extract_batch(
     max_chars: int = 4000,
     prompt_version: str = EXTRACT_PROMPT_VERSION,
     calibration: SavedCalibrator | None = None,
+    judge: TokenScorer | None = None,
 ) -> list[ExtractionOutcome]:
     """Extract and store one batch of reports (one ``generate_json`` call, plus one for repairs).
+
+    ``judge``: when given, hazard class and severities come from the model's token probabilities
+    (:func:`floorwatch.llm.judge.judge_results`); pass a ``prompt_version`` that says so.
 
     ``calibration`` (already checked to fit this prompt version and model) fills
     ``potential_severity_calibrated`` of new or changed ``ok`` rows. The caller commits. Returns one
@@ -54,6 +59,8 @@ def extract_batch(
     requests = [extraction_request(str(r.id), r.redacted_text, max_chars) for r in reports]
     results = cached_generate(session, backend, requests, IncidentExtraction, prompt_version)
     results = _repair(session, backend, requests, results, prompt_version)
+    if judge is not None:
+        results = judge_results(judge, [r.redacted_text for r in reports], results)
     rows = [_row(rep, req, res, backend.model_name, prompt_version) for rep, req, res in zip(reports, requests, results, strict=True)]
     before = _stored(session, [r.id for r in reports], backend.model_name, prompt_version)
     calibrated = _calibrated_values(reports, rows, before, calibration)
@@ -183,6 +190,7 @@ def extract_reports(
     max_chars: int = 4000,
     calibration_path: Path | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    judge: TokenScorer | None = None,
 ) -> list[ExtractionOutcome]:
     """Extract many reports, committing after each batch so an interruption loses at most one batch.
 
@@ -196,18 +204,23 @@ def extract_reports(
         max_chars: cap of the report text in the prompt.
         calibration_path: saved severity calibrator (default ``<state dir>/calibration/potential_severity.joblib``);
             used when it exists and was fitted for this prompt version and model.
+        judge: token-probability scorer (``floorwatch.llm.judge.scorer_for``) for hazard class and
+            severities; the rows are then stored under ``<extract version>+<judge version>``.
 
     Raises:
         CalibrationError: a calibrator file exists but is unreadable (before any LLM call).
     """
-    calibration = applicable_calibrator(calibration_path, EXTRACT_PROMPT_VERSION, backend.model_name)
+    version = f"{EXTRACT_PROMPT_VERSION}+{JUDGE_VERSION}" if judge is not None else EXTRACT_PROMPT_VERSION
+    calibration = applicable_calibrator(calibration_path, version, backend.model_name)
     outcomes: list[ExtractionOutcome] = []
     for i in range(0, len(report_ids), batch_size):
         chunk = list(report_ids[i : i + batch_size])
         with session_scope(factory) as session:
             by_id = {r.id: r for r in session.query(IncidentReport).filter(IncidentReport.id.in_(chunk))}
             reports = [by_id[x] for x in chunk if x in by_id]
-            outcomes += extract_batch(session, backend, reports, max_chars=max_chars, calibration=calibration)
+            outcomes += extract_batch(
+                session, backend, reports, max_chars=max_chars, prompt_version=version, calibration=calibration, judge=judge
+            )
         if on_progress is not None:
             on_progress(min(i + batch_size, len(report_ids)), len(report_ids))
     return outcomes

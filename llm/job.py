@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from floorwatch.config import Settings
 from floorwatch.llm.backends import LLMBackend, make_backend
 from floorwatch.llm.extract import extract_reports
+from floorwatch.llm.judge import scorer_for
 from floorwatch.llm.risk import assess_zones, top_hazards
 from floorwatch.llm.risk_context import load_manual_index, zone_context
 from floorwatch.schemas.evidence import ZoneFacts
@@ -198,6 +199,7 @@ def run_risk_job(
     outcomes: list[ExtractionOutcome] = extract_reports(
         factory, llm, plan.incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, 8000),
         on_progress=stage("extraction"),
+        judge=scorer_for(llm) if settings.llm.judge else None,
     )
     assessed = assess_period(factory, settings, llm, plan.period, plan.zone_ids, on_progress=stage("zones"))
     return RiskReport(

@@ -17,7 +17,7 @@ from typing import Any
 
 from floorwatch.schemas.llm import ChatMessage, IncidentExtraction, LLMRequest
 
-EXTRACT_PROMPT_VERSION = "extract-v2"
+EXTRACT_PROMPT_VERSION = "extract-v3"
 REDUCE_PROMPT_VERSION = "reduce-v1"
 # A brief extraction is ~40-70 tokens; the cap stops a small model that loops on one string.
 EXTRACT_MAX_TOKENS = 200
@@ -31,7 +31,8 @@ _HAZARD_LINES = (
     "slip_trip: person slips, trips, stumbles or twists an ankle on the same level",
     "electrical: electric shock, arc flash, contact with live parts",
     "chemical_exposure: contact with or breathing acid, caustic, solution, reagent, dust, gas, fumes",
-    "burn_hot_surface: heat, hot surface, molten metal, hot liquid, steam, fire, welding spatter",
+    "burn_hot_surface: heat, hot surface, molten metal, hot liquid, steam, welding spatter",
+    "fire_explosion: fire, explosion, flammable liquid, gas or dust stored or released near an ignition source",
     "cut_laceration: cut or puncture by a knife, blade, sharp edge, glass, wire",
     "manual_handling: strain or sprain from lifting, pushing, pulling, effort, awkward posture",
     "vehicle: truck, forklift, loader, car or mobile equipment collision, run-over, rollover",

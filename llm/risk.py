@@ -14,6 +14,11 @@ how severe the zone's evidence is (a severity index), not how much of it there i
                                                                  item does not set the level alone)
     score = 100 * log2(mean) / 4              (0 when the zone has no scored item)
 
+With a site (``assess_zones``), the pseudo-items are the site's mean points instead of severity 3 and
+there are ``K = 3`` of them (empirical-Bayes shrinkage, :func:`site_prior`): a zone with one note is
+pulled toward the site's typical severity, a zone with many keeps its own. ``confidence = n / (n + K)``
+is the share of the score that comes from the zone's own items; the report shows it.
+
 So a zone whose items are all severity 3 scores about 50, all 4 about 75, all 5 about 100; the level
 bands below are the typical potential severity, rounded: up to 2 low, 3 medium, 4 high, 5 critical. Frequency is
 reported beside the score (``rate`` = items per week, outages included; ``weeks`` = period length in
@@ -38,26 +43,28 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from floorwatch.llm.backends import LLMBackend
-from floorwatch.llm.cache import cached_generate
-from floorwatch.llm.prompts import REDUCE_PROMPT_VERSION, extraction_line, reduce_request, repair_request
-from floorwatch.llm.risk_context import check_action_citations, context_lines
+from floorwatch.llm.controls import candidates
+from floorwatch.llm.facts import fact_sheet
+from floorwatch.llm.grounded import GROUNDED_PROMPT_VERSION, narrate
+from floorwatch.llm.prompts import extraction_line
+from floorwatch.llm.risk_context import zone_hazards
 from floorwatch.schemas.assessment import AssessmentContext
 from floorwatch.schemas.evidence import IncidentSummary, ZoneEvidence
+from floorwatch.schemas.facts import ChosenAction, FactSheet, NarrativeAudit
 from floorwatch.schemas.llm import (
     EvidenceRef,
     HazardCount,
     IncidentExtraction,
-    LLMResult,
     Period,
     RiskLevel,
     ScoreBreakdown,
     Trend,
-    ZoneNarrative,
     ZoneRisk,
 )
 from floorwatch.schemas.manuals import ZoneContext
@@ -68,6 +75,7 @@ ANOMALY_SEVERITY = 3.0
 UNKNOWN_POTENTIAL = 3
 PRIOR_ITEMS = 1.0
 PRIOR_SEVERITY = 3.0
+SITE_PRIOR_ITEMS = 3.0  # strength of the site prior in pseudo-items: 3 items of the zone's own weigh as much
 LEVEL_BANDS: tuple[tuple[float, RiskLevel], ...] = ((37.5, "low"), (62.5, "medium"), (87.5, "high"))
 TREND_DELTA = 10.0
 REDUCE_MAX_TOKENS = 512  # the zone narrative + actions + citations; 320 cut real answers short
@@ -91,14 +99,39 @@ def incident_points(inc: IncidentSummary) -> float:
     return points(incident_severity(inc))
 
 
-def score_breakdown(ev: ZoneEvidence) -> ScoreBreakdown:
-    """Points of each term, the severity index and the frequency of one zone's evidence."""
+class Prior(NamedTuple):
+    """What a zone's mean points shrink toward (``points``) and how many items that counts as (``items``)."""
+
+    points: float
+    items: float
+
+
+NEUTRAL_PRIOR = Prior(points(PRIOR_SEVERITY), PRIOR_ITEMS)
+
+
+def _item_points(ev: ZoneEvidence) -> tuple[list[float], list[float], list[float]]:
     alerts = [points(ALERT_SEVERITY.get(a.severity, 3.0)) for a in ev.alerts if a.review != "dismissed"]
-    inc = [incident_points(i) for i in ev.incidents]
-    anomalies = [points(ANOMALY_SEVERITY)] * len(ev.anomalies)
+    return [incident_points(i) for i in ev.incidents], alerts, [points(ANOMALY_SEVERITY)] * len(ev.anomalies)
+
+
+def site_prior(zones: list[ZoneEvidence], items: float = SITE_PRIOR_ITEMS) -> Prior:
+    """Empirical-Bayes prior of a site: the mean points of ALL its scored items, worth ``items`` pseudo-items.
+
+    A zone with few items is pulled toward the site's typical severity, one with many keeps its own
+    (the shrinkage weight is ``n / (n + items)``; Efron & Morris 1975, "Data analysis using Stein's
+    estimator and its generalizations"). ``items`` is a fixed prior strength, not fitted to any data.
+    Without scored items anywhere, the neutral prior (severity 3) with the same strength.
+    """
+    pooled = [p for ev in zones for part in _item_points(ev) for p in part]
+    return Prior(sum(pooled) / len(pooled) if pooled else points(PRIOR_SEVERITY), items)
+
+
+def score_breakdown(ev: ZoneEvidence, prior: Prior = NEUTRAL_PRIOR) -> ScoreBreakdown:
+    """Points of each term, the severity index (shrunk toward ``prior``) and the frequency of one zone's evidence."""
+    inc, alerts, anomalies = _item_points(ev)
     n = len(inc) + len(alerts) + len(anomalies)
     raw = sum(inc) + sum(alerts) + sum(anomalies)
-    mean = (raw + PRIOR_ITEMS * points(PRIOR_SEVERITY)) / (n + PRIOR_ITEMS) if n else 0.0
+    mean = (raw + prior.items * prior.points) / (n + prior.items) if n else 0.0
     weeks = max(1.0, (ev.end - ev.start).total_seconds() / (7 * 86_400))
     return ScoreBreakdown(
         incidents=sum(inc),
@@ -110,6 +143,9 @@ def score_breakdown(ev: ZoneEvidence) -> ScoreBreakdown:
         mean_points=mean,
         weeks=weeks,
         rate=(n + len(ev.outages)) / weeks,
+        prior_points=prior.points,
+        prior_items=prior.items,
+        confidence=n / (n + prior.items) if n else 0.0,
     )
 
 
@@ -128,11 +164,11 @@ def level_of(score: float) -> RiskLevel:
     return "critical"
 
 
-def trend_of(score: float, previous: ZoneEvidence | None) -> tuple[Trend, float | None]:
-    """Trend against the previous period's evidence (``None`` = not known)."""
+def trend_of(score: float, previous: ZoneEvidence | None, prior: Prior = NEUTRAL_PRIOR) -> tuple[Trend, float | None]:
+    """Trend against the previous period's evidence (``None`` = not known), scored with the same prior."""
     if previous is None or previous.is_empty:
         return ("stable" if score == 0 else "new"), (None if previous is None else 0.0)
-    prev = score_of(score_breakdown(previous))
+    prev = score_of(score_breakdown(previous, prior))
     if score - prev >= TREND_DELTA:
         return "rising", prev
     if prev - score >= TREND_DELTA:
@@ -211,11 +247,15 @@ def check_citations(cited_ids: list[str], refs: list[EvidenceRef]) -> tuple[list
     return kept, dropped
 
 
-def compute_zone(ev: ZoneEvidence, previous: ZoneEvidence | None) -> ZoneRisk:
-    """Everything about a zone that is computed, not written by the LLM (summary empty)."""
-    breakdown = score_breakdown(ev)
+def compute_zone(ev: ZoneEvidence, previous: ZoneEvidence | None, prior: Prior = NEUTRAL_PRIOR) -> ZoneRisk:
+    """Everything about a zone that is computed, not written by the LLM (summary empty).
+
+    ``prior``: what the severity index shrinks toward; :func:`assess_zones` passes the site's
+    (:func:`site_prior`), a lone zone gets the neutral one.
+    """
+    breakdown = score_breakdown(ev, prior)
     score = score_of(breakdown)
-    trend, prev = trend_of(score, previous)
+    trend, prev = trend_of(score, previous, prior)
     return ZoneRisk(
         zone_id=ev.zone_id,
         period=Period(start=ev.start, end=ev.end),
@@ -235,55 +275,51 @@ def assess_zones(
     zones: list[tuple[ZoneEvidence, ZoneEvidence | None, str]],
     *,
     max_chars: int = 3000,
-    prompt_version: str = REDUCE_PROMPT_VERSION,
+    prompt_version: str = GROUNDED_PROMPT_VERSION,
     contexts: list[ZoneContext | None] | None = None,
 ) -> list[ZoneRisk]:
-    """Score every zone, ask the LLM for all narratives in one batch (one repair turn), store the rows.
+    """Score every zone, ask the LLM for verified claims and chosen controls in one batch, store the rows.
+
+    The narrative is grounded (:mod:`floorwatch.llm.grounded`): only claims the verifier accepts
+    reach the summary; actions come from the controls library.
 
     Args:
         session: open session; the caller commits.
         backend: LLM backend.
         zones: ``(evidence, previous-period evidence or None, zone description)`` per zone.
-        max_chars: cap of the evidence block of one prompt.
+        max_chars: unused (kept for callers); the fact sheet has its own cap.
         prompt_version: stored with the rows and part of the cache key.
         contexts: per zone, manual sections / gaps / time patterns (``floorwatch.llm.risk_context``) or None.
     """
-    risks = [compute_zone(ev, prev) for ev, prev, _ in zones]
+    del max_chars
+    prior = site_prior([ev for ev, _, _ in zones])
+    risks = [compute_zone(ev, prev, prior) for ev, prev, _ in zones]
     ctxs = contexts if contexts is not None else [None] * len(zones)
-    requests = []
-    for risk, (ev, _, description), ctx in zip(risks, zones, ctxs, strict=True):
-        header = {
-            "zone": ev.zone_id,
-            "description": description[:300],
-            "period": f"{ev.start:%Y-%m-%d} to {ev.end:%Y-%m-%d}",
-            "score": risk.score,
-            "level": risk.level,
-            "trend": risk.trend,
-            "top_hazards": [h.category for h in risk.top_hazards],
-        }
-        if ctx is not None and ctx.gaps:
-            header["procedure_gaps"] = ctx.gaps
-        extra = context_lines(ctx) if ctx is not None else None
-        req = reduce_request(ev.zone_id, header, evidence_lines(ev), max_chars, extra)
-        requests.append(req.model_copy(update={"max_tokens": REDUCE_MAX_TOKENS}))
-    results = cached_generate(session, backend, requests, ZoneNarrative, prompt_version)
-    failed = [i for i, r in enumerate(results) if r.parsed is None]
-    if failed:
-        retry = [repair_request(requests[i], results[i].raw, results[i].error or "") if results[i].raw else requests[i] for i in failed]
-        for i, res in zip(failed, cached_generate(session, backend, retry, ZoneNarrative, prompt_version), strict=True):
-            results[i] = res if res.parsed else res.model_copy(update={"error": f"after one repair retry: {res.error}"})
+    sheets = [fact_sheet(ev, risk, ctx) for (ev, _, _), risk, ctx in zip(zones, risks, ctxs, strict=True)]
+    offered = [
+        candidates(zone_hazards(ev, [h.category for h in risk.top_hazards], bool(ctx and ctx.signals)), ctx)
+        for (ev, _, _), risk, ctx in zip(zones, risks, ctxs, strict=True)
+    ]
+    narrated = narrate(session, backend, sheets, offered, prompt_version)
     out = []
-    for risk, res, ctx in zip(risks, results, ctxs, strict=True):
-        risk = _with_narrative(risk, res, backend.model_name, prompt_version, ctx)
+    for risk, sheet, (summary, actions, audit), ctx in zip(risks, sheets, narrated, ctxs, strict=True):
+        risk = _with_claims(risk, sheet, summary, actions, audit, backend.model_name, prompt_version, ctx)
         store_assessment(session, risk, manual_section_ids(ctx))
         out.append(risk)
     return out
 
 
-def _with_narrative(
-    risk: ZoneRisk, res: LLMResult[ZoneNarrative], model: str, version: str, ctx: ZoneContext | None = None
+def _with_claims(
+    risk: ZoneRisk,
+    sheet: FactSheet,
+    summary: str,
+    actions: list[ChosenAction],
+    audit: NarrativeAudit,
+    model: str,
+    version: str,
+    ctx: ZoneContext | None,
 ) -> ZoneRisk:
-    update: dict = {"model": model, "prompt_version": version}
+    update: dict = {"model": model, "prompt_version": version, "summary": summary, "narrative": audit}
     if ctx is not None:
         update |= {
             "procedure_gaps": ctx.gaps,
@@ -291,17 +327,16 @@ def _with_narrative(
             "time_patterns": ctx.patterns,
             "machine_signals": ctx.signals,
         }
-    if res.parsed is None:
-        update |= {"status": "failed", "error": res.error or "no narrative"}
-    else:
-        cited, dropped = check_citations(res.parsed.evidence_ids, risk.evidence)
-        actions, refs, dropped_refs = (
-            check_action_citations(res.parsed.actions, ctx) if ctx is not None else (res.parsed.actions, [], 0)
-        )
-        update |= {
-            "summary": res.parsed.summary, "actions": actions, "cited": cited, "dropped_evidence": dropped,
-            "manual_refs": refs, "dropped_manual_refs": dropped_refs,
-        }
+    verified_ids = [f for c in audit.checks if c.verified for f in c.facts]
+    cited, _ = check_citations(verified_ids, risk.evidence)
+    unknown = sum(sheet.get(f) is None for c in audit.checks for f in c.facts)
+    update |= {
+        "actions": [a.sentence() for a in actions],
+        "cited": cited,
+        "dropped_evidence": unknown,
+        "manual_refs": list(dict.fromkeys(a.manual for a in actions if a.manual)),
+        "dropped_manual_refs": 0,
+    }
     return risk.model_copy(update=update)
 
 
@@ -325,6 +360,7 @@ def context_json(risk: ZoneRisk) -> AssessmentContext:
         time_notes=[n for n in risk.context_notes if n not in signals],
         time_patterns=list(risk.time_patterns),
         machine_signals=list(risk.machine_signals),
+        narrative=risk.narrative,
     )
 
 

@@ -42,6 +42,7 @@ HAZARD_QUERIES: dict[str, str] = {
     "electrical": "electric shock, live parts, electrical isolation",
     "chemical_exposure": "chemical exposure, toxic fumes, acid splash, respirator",
     "burn_hot_surface": "burn from hot surface, steam, furnace, hot pipes",
+    "fire_explosion": "fire or explosion, flammable liquids storage, ignition sources, hot work",
     "cut_laceration": "cut by sharp edge, blade or sheet metal",
     "manual_handling": "manual handling, lifting heavy loads, back strain",
     "vehicle": "forklift collision with pedestrian, vehicle traffic",

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from floorwatch.review.auth import DashboardState, require_bearer, state
 from floorwatch.review.fatigue import ThresholdSuggestion, suggest_threshold_changes
 from floorwatch.review.reports import ReportInfo, list_reports
+from floorwatch.schemas.assessment import AssessmentContext
 from floorwatch.schemas.evidence import AlertSummary, DismissalRate, ZoneEvidence
 from floorwatch.schemas.filters import AlertFilter
 from floorwatch.schemas.llm import HazardCount
@@ -68,6 +69,7 @@ class RiskOut(BaseModel):
     top_hazards: list[HazardCount]
     summary: str
     actions: list[str]
+    context: AssessmentContext | None = None  # procedure gaps, time patterns, claims audit (narrative)
     model: str
     created_at: datetime
 

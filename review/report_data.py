@@ -50,10 +50,12 @@ class ZoneCard(BaseModel):
     error: str | None = None
     level: str | None = None
     score: float | None = None
+    confidence: float | None = Field(None, description="Share of the score from the zone's own items (score_breakdown)")
     trend: str | None = None
     top_hazards: list[str] = Field(default_factory=list)
     summary: str = ""
     actions: list[str] = Field(default_factory=list)
+    narrative: dict[str, Any] | None = Field(None, description="Claims made/verified/dropped (schemas.facts.NarrativeAudit)")
     model: str = ""
     counts: dict[str, int] = Field(default_factory=dict)
     dismissed_share: float | None = None
@@ -264,10 +266,12 @@ def zone_cards(
                     "error": ra.error,
                     "level": ra.level,
                     "score": ra.score,
+                    "confidence": ra.score_breakdown.confidence if ra.score_breakdown else None,
                     "trend": ra.trend,
                     "top_hazards": [as_text(h) for h in ra.top_hazards or []],
                     "summary": ra.summary or "",
                     "actions": [as_text(a) for a in ra.actions or []],
+                    "narrative": ra.context.narrative.model_dump(mode="json") if ra.context and ra.context.narrative else None,
                     "model": ra.model,
                 }
             )

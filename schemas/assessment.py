@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from floorwatch.schemas.facts import NarrativeAudit
 from floorwatch.schemas.time_patterns import PatternSeries
 
 
@@ -21,3 +22,6 @@ class AssessmentContext(BaseModel):
     time_notes: list[str] = Field(default_factory=list, description="Time-pattern lines shown to the LLM")
     time_patterns: list[PatternSeries] = Field(default_factory=list, description="Significant series (p < 0.05)")
     machine_signals: list[str] = Field(default_factory=list, description="Assets that keep overheating")
+    narrative: NarrativeAudit | None = Field(
+        None, description="Claims made, verified and dropped (with reasons) by the grounded reduce step"
+    )

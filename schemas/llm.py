@@ -11,7 +11,8 @@ fall_from_height     fall from a ladder, platform, vehicle, scaffold or into an 
 slip_trip            slip, trip or fall on the same level
 electrical           electric shock, arc flash, contact with live parts
 chemical_exposure    contact with or inhalation of chemicals, acids, dust, gas, fumes
-burn_hot_surface     burns from hot surfaces, molten metal, steam, fire, hot liquids
+burn_hot_surface     burns from hot surfaces, molten metal, steam, hot liquids
+fire_explosion       fire, explosion, flammable or combustible material near ignition sources
 cut_laceration       cut or puncture by a sharp edge, blade, glass, wire
 manual_handling      strain or sprain from lifting, pushing, pulling, awkward posture
 vehicle              vehicle, forklift or mobile equipment collision, run-over or rollover
@@ -32,6 +33,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from floorwatch.schemas.evidence import ZoneFacts
+from floorwatch.schemas.facts import NarrativeAudit
 from floorwatch.schemas.time_patterns import PatternSeries
 
 HazardCategory = Literal[
@@ -42,6 +44,7 @@ HazardCategory = Literal[
     "electrical",
     "chemical_exposure",
     "burn_hot_surface",
+    "fire_explosion",
     "cut_laceration",
     "manual_handling",
     "vehicle",
@@ -153,6 +156,9 @@ class ScoreBreakdown(BaseModel):
     mean_points: float = Field(0.0, description="(raw + one neutral pseudo-item of severity 3) / (items + 1): log2 of it / 4 is the score")
     weeks: float = Field(1.0, description="Period length in weeks, at least 1")
     rate: float = Field(0.0, description="Evidence items (outages included) per week: frequency, reported beside the score")
+    prior_points: float = Field(4.0, description="Mean points the index shrinks toward (the site's mean, or severity 3)")
+    prior_items: float = Field(1.0, description="Strength of that prior in pseudo-items")
+    confidence: float = Field(0.0, ge=0, le=1, description="items / (items + prior_items): share of the score from the zone's own evidence")
 
 
 class ExtractionOutcome(BaseModel):
@@ -195,6 +201,7 @@ class ZoneRisk(BaseModel):
         default_factory=list, description="Time-pattern series that reject uniform (p < 0.05)"
     )
     machine_signals: list[str] = Field(default_factory=list, description="Assets that keep overheating")
+    narrative: NarrativeAudit | None = Field(None, description="Claims made, verified and dropped (grounded reduce step)")
     model: str = ""
     prompt_version: str = ""
 

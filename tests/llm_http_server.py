@@ -8,9 +8,15 @@ retry, repair and failure paths over a real socket. Markers in the report text c
 * ``MARK-FLAKY``           -> HTTP 503 on the first request with that text, then normal
 * anything else            -> a valid extraction (hazard from a keyword, severities from text length)
 
-Reduce prompts get a narrative citing the first ``[kind:id]`` in the evidence plus two ids that
+Grounded reduce prompts (``<facts>``) get one claim that repeats the first incident or alert fact (else
+the first fact) and cites it, plus an invented claim (person down, 999 injured; citing also the unknown
+``incident:999999``) on the first turn only, and the controls ``made.up`` and the first one offered.
+Old-style reduce prompts get a narrative citing the first ``[kind:id]`` in the evidence plus two ids that
 do not exist; with a ``<manuals>`` block, a second action cites its first ``[manual:...]`` and one unknown
 section. ``GET /stats`` returns the number of chat requests served.
+Requests with ``logprobs`` (the token-probability judge) get a one-token answer with ``top_logprobs``:
+the class ``electrical`` when the report names a cable (else ``struck_by``), and ``Yes`` to a question
+whose key word (died, hospital, kill, energy) matches a word of the report.
 """
 
 from __future__ import annotations
@@ -40,6 +46,24 @@ def _json(code: int, payload: dict[str, Any]) -> Response:
     return Response(json.dumps(payload), status=code, content_type="application/json")
 
 
+def _logprobs_reply(body: dict[str, Any]) -> dict[str, Any]:
+    """One-token answer with ``top_logprobs`` (judge questions): class from a keyword, Yes only for words in the text."""
+    user = body["messages"][-1]["content"].lower()
+    report = user.partition("</report>")[0]
+    if "class name" in user:
+        top = [("elect", -0.1), ("str", -2.5), ("other", -4.0)] if "cable" in report else [("str", -0.2), ("other", -2.0)]
+    else:
+        cue = {"died": "died", "hospital": "hospital", "kill": "died", "energy": "cable"}
+        hit = any(word in user.partition("</report>")[2] and text in report for word, text in cue.items())
+        top = [("Yes", -0.05), ("No", -3.0)] if hit else [("No", -0.1), ("Yes", -2.4)]
+    content = [{"token": top[0][0], "logprob": top[0][1], "top_logprobs": [{"token": t, "logprob": lp} for t, lp in top]}]
+    return {
+        "choices": [
+            {"message": {"role": "assistant", "content": top[0][0]}, "logprobs": {"content": content}, "finish_reason": "length"}
+        ]
+    }
+
+
 class RuleBasedLLM:
     """The rules above, with the request count and the flaky texts already answered (thread-safe)."""
 
@@ -52,6 +76,16 @@ class RuleBasedLLM:
         msgs = body["messages"]
         user = msgs[1]["content"]
         repair_turn = len(msgs) > 2
+        if "<facts>" in user:  # grounded reduce: one true claim, one invented one (dropped on the repair turn)
+            facts = re.findall(r"^\[([^\]]+)\] (.*)$", user.partition("<facts>")[2].partition("</facts>")[0], re.M)
+            offered = re.findall(r"^\[([^\]]+)\]", user.partition("<controls>")[2], re.M)
+            first = next((f for f in facts if f[0].startswith(("incident:", "alert:"))), facts[0])
+            claims = [{"text": first[1], "facts": [first[0]]}]
+            if not repair_turn:
+                claims.append(
+                    {"text": "A person was lying on the floor and 999 people were injured.", "facts": [first[0], "incident:999999"]}
+                )
+            return 200, json.dumps({"claims": claims, "controls": ["made.up", *offered[:1]]})
         if "<evidence>" in user:
             ids = re.findall(r"\[((?:incident|alert|anomaly|outage):[^\]]+)\]", user)
             cited = ids[:1] + ["incident:999999", "alert:does-not-exist"]
@@ -78,6 +112,8 @@ class RuleBasedLLM:
         body = json.loads(request.get_data())
         with self._lock:
             self.requests += 1
+        if body.get("logprobs"):
+            return _json(200, _logprobs_reply(body))
         if body.get("response_format", {}).get("type") != "json_schema":
             return _json(400, {"error": "response_format json_schema required"})
         code, content = self._answer(body)

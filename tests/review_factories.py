@@ -264,7 +264,12 @@ def populate_when(session: Session, t0: datetime = T0) -> dict[str, Any]:
             f"Lock out before clearing jams [manual:{MANUAL_DOC}#{MANUAL_HEADING}]",
             "Add a night supervisor",
         ],
-        context={"procedure_gaps": ["vehicle_collision"], "manual_refs": [f"{MANUAL_DOC}#{MANUAL_HEADING}"]},
+        context={
+            "procedure_gaps": ["vehicle_collision"],
+            "manual_refs": [f"{MANUAL_DOC}#{MANUAL_HEADING}"],
+            "narrative": {"made": 3, "verified": 2, "dropped": 1, "template": False, "checks": [], "error": None},
+        },
+        score_breakdown={"confidence": 0.75},
     )
     ra.evidence.append(RiskEvidence(kind="manual", ref_id="sec-lockout", cited=True))
     session.flush()

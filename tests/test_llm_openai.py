@@ -63,7 +63,7 @@ def test_repair_retry_then_failure_recorded_and_batch_goes_on(tmp_path: Path, se
         assert len(list(s.scalars(select(ExtractionRow)))) == 4  # upserted, not duplicated
 
 
-def test_job_drops_unknown_evidence_ids_and_is_idempotent(tmp_path: Path, server_port: int) -> None:
+def test_job_drops_unverified_claims_and_is_idempotent(tmp_path: Path, server_port: int) -> None:
     factory = sqlite_db(tmp_path)
     add_incidents(factory, [("a", "press", "Hand caught in rollers, injury."), ("b", "dock", "Forklift struck a rack.")])
     settings = Settings()
@@ -72,8 +72,10 @@ def test_job_drops_unknown_evidence_ids_and_is_idempotent(tmp_path: Path, server
     assert {z.zone_id for z in report.zones} == {"press", "dock"}
     for z in report.zones:
         assert z.status == "ok"
-        assert z.dropped_evidence == 2  # incident:999999 and alert:does-not-exist
-        assert [e.kind for e in z.cited] == ["incident"]
+        assert z.dropped_evidence == 1  # incident:999999, cited by the invented claim
+        assert [e.kind for e in z.cited] == ["incident"]  # the verified claim's fact
+        assert z.narrative is not None and (z.narrative.verified, z.narrative.dropped) == (1, 1)
+        assert z.actions and all("(control " in a for a in z.actions)
     report2 = run_risk_job(settings, factory, since=since, until=until, backend=_backend(server_port))
     assert [z.score for z in report2.zones] == [z.score for z in report.zones]
     with session_scope(factory) as s:

@@ -80,11 +80,18 @@ def test_reduce_step_gets_manuals_gaps_patterns_and_validates_citations(
         assert ctx.signals and ctx.signals[0].startswith("press-2 overheated 3 times")
         (risk,) = assess_zones(s, backend, [(ev, None, "Press line")], contexts=[ctx])
     assert risk.status == "ok"
-    assert risk.actions == [
-        "Check guards",
-        f"Follow the procedure [manual:{first}]",
-    ]  # the unknown one is removed
-    assert risk.manual_refs == [first] and risk.dropped_manual_refs == 1
+    # Actions come from the controls library (the unknown pick is ignored), citing the manual section.
+    (action,) = risk.actions
+    assert action.startswith("Keep the required PPE available") and "(control missing_ppe.supply, administrative;" in action
+    assert action.endswith(f"[manual:{first}]")
+    assert risk.manual_refs == [first] and risk.dropped_manual_refs == 0
+    # The invented claim failed, went back once, was not repeated: dropped with its reason.
+    audit = risk.narrative
+    assert audit is not None and (audit.made, audit.verified, audit.dropped, audit.template) == (2, 1, 1, False)
+    bad = next(c for c in audit.checks if not c.verified)
+    assert bad.reason == "cites 'incident:999999', which is not a fact of zone press" and bad.attempt == 1
+    assert risk.summary.startswith("alert a0: missing ppe, medium, camera cam1") and "lying" not in risk.summary
+    assert [r.key for r in risk.cited] == ["alert:a0"] and risk.dropped_evidence == 1
     assert risk.procedure_gaps == ["quarterly payroll spreadsheet"]
     assert any("press-2 overheated" in n for n in risk.context_notes)
     # Stored: the cited manual section as evidence, gaps / patterns / machine signals in the context column.
@@ -95,7 +102,8 @@ def test_reduce_step_gets_manuals_gaps_patterns_and_validates_citations(
         assert f"{section.document}#{section.heading}" == first and all(c for _, c in manual)
         ctx = row.context
         assert ctx is not None and ctx.procedure_gaps == ["quarterly payroll spreadsheet"]
-        assert ctx.manual_refs == [first] and ctx.dropped_manual_refs == 1
+        assert ctx.manual_refs == [first] and ctx.dropped_manual_refs == 0
+        assert ctx.narrative is not None and ctx.narrative.verified == 1 and ctx.narrative.dropped == 1
         assert ctx.machine_signals[0].startswith("press-2 overheated 3 times")
         night = [p for p in ctx.time_patterns if p.kind == "alert" and p.dimension == "shift"]
         assert night and night[0].p_value is not None and night[0].p_value < 0.05

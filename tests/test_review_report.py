@@ -173,6 +173,10 @@ def test_procedures_block_lists_citations_gaps_and_machine_heat(rendered_when) -
     md = rendered_when.markdown.read_text()
     assert f"1. Lock out before clearing jams (per *{MANUAL_DOC}* > {MANUAL_HEADING})" in md
     assert "- No procedure covers: **vehicle collision** - a gap in the procedures is a finding." in md
+    # The claims audit and the score's confidence are shown; a zone without them shows neither.
+    assert "&#10003; verified: 2 of 3 claims checked against the cited database facts, 1 dropped." in night
+    assert "confidence 75%" in night and "confidence" not in _card(rendered_when.html.read_text(), "paint-line")
+    assert "*Verified: 2 of 3 claims checked against the cited database facts, 1 dropped.*" in md
     # A zone without stored context shows no Procedures block.
     assert "Procedures" not in _card(rendered_when.html.read_text(), "paint-line")
 

@@ -153,8 +153,8 @@ def observed(
     Raises:
         MetricsPortError: the port cannot be bound. SchemaOutdatedError / SQLAlchemyError: no usable database.
     """
-    from floorwatch.metrics import serve_metrics
     from floorwatch.app import prepare_database
+    from floorwatch.metrics import serve_metrics
 
     server = serve_metrics(telemetry.registry, metrics_port, metrics_host) if metrics_port is not None else None
     writer: HeartbeatWriter | None = None

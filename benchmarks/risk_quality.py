@@ -1,0 +1,176 @@
+"""Risk-report quality on the development incidents file (``--limit N`` evenly spaced rows).
+
+For the same rows, the JSON extraction (``extract-v3``: hazard and severities as generated fields)
+against the token-probability judge (:mod:`floorwatch.llm.judge`), zero-shot (no labels used):
+
+* hazard agreement with ``Critical Risk`` mapped by ``benchmarks.incidents.CRITICAL_RISK_MAP`` (the
+  table is printed with the results; unmapped labels such as ``Others`` are left out and counted),
+  and how often the packaged MiniLM model (cosine to the class definitions) disagrees with the judge;
+* Spearman of actual / potential severity with ``Accident Level`` / ``Potential Accident Level``;
+* zone ranking: Spearman across plants (``Local``) of the zone score (site prior, ``llm/risk.py``)
+  with the plant's mean ``Potential Accident Level`` (all rows of the file; rows not in the subset
+  count at potential 3), with the JSON potentials and with the judged ones;
+* the grounded reduce step on ``--zones`` plants: claims made / verified / dropped, actions with a
+  library citation, actions with a manual citation (no manuals are loaded here: 0 expected);
+* seconds per incident of each method, and the load average.
+
+Calibrated figures (a calibrator fitted on labelled history) are measured by ``benchmarks/incidents.py``.
+Usage: ``nice python benchmarks/risk_quality.py --limit 40 --zones 3``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.incidents import CRITICAL_RISK_MAP, DEFAULT_CSV, ROMAN, _load, _subset  # noqa: E402
+from floorwatch.config import Settings  # noqa: E402
+from floorwatch.llm.backends import make_backend  # noqa: E402
+from floorwatch.llm.extract import extract_batch  # noqa: E402
+from floorwatch.llm.judge import judge_report, scorer_for  # noqa: E402
+from floorwatch.llm.prompts import _HAZARD_LINES  # noqa: E402
+from floorwatch.llm.risk import assess_zones, compute_zone, site_prior  # noqa: E402
+from floorwatch.schemas.llm import HAZARD_CATEGORIES  # noqa: E402
+from floorwatch.storage.db import session_scope  # noqa: E402
+from floorwatch.storage.queries import zone_evidence  # noqa: E402
+
+
+def _rho(a: list[float], b: list[float]) -> str:
+    return f"{spearmanr(a, b).statistic:.3f}" if len(set(a)) > 1 and len(set(b)) > 1 else "n/a"
+
+
+def _zone_rho(evs: dict, means: dict, override: dict[int, float] | None) -> str:
+    zs = sorted(evs)
+    if override is not None:
+        evs = {
+            z: ev.model_copy(update={"incidents": [
+                i.model_copy(update={"potential_severity_calibrated": override.get(i.id)}) for i in ev.incidents
+            ]})
+            for z, ev in evs.items()
+        }
+    prior = site_prior(list(evs.values()))
+    return _rho([compute_zone(evs[z], None, prior).score for z in zs], [means[z] for z in zs])
+
+
+def _minilm_classes(texts: list[str]) -> list[str] | None:
+    try:
+        from floorwatch.llm.embed import load_embedder
+
+        emb = load_embedder(threads=1)
+    except Exception as exc:  # noqa: BLE001 - the second opinion is optional
+        print(f"MiniLM unavailable: {exc}", file=sys.stderr)
+        return None
+    classes = emb.encode(list(_HAZARD_LINES))
+    docs = emb.encode(texts)
+    sims = np.asarray(docs) @ np.asarray(classes).T
+    return [HAZARD_CATEGORIES[int(i)] for i in sims.argmax(axis=1)]
+
+
+def main() -> int:  # noqa: PLR0915 - one linear report
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    ap.add_argument("--limit", type=int, default=40)
+    ap.add_argument("--zones", type=int, default=3, help="plants to run the grounded reduce step on")
+    ap.add_argument("--backend", default="local")
+    args = ap.parse_args()
+    if not args.csv.is_file():
+        print(f"data not found: {args.csv}", file=sys.stderr)
+        return 2
+    load0 = os.getloadavg()
+    factory, reports = _load(args.csv, f"sqlite:///{tempfile.mkdtemp(prefix='fw-rq-')}/rq.db")
+    subset = _subset(reports, args.limit)
+    settings = Settings()
+    backend = make_backend(settings.llm)
+    t0 = time.perf_counter()
+    with session_scope(factory) as s:
+        outcomes = extract_batch(s, backend, [s.merge(r) for r in subset])
+    t_json = (time.perf_counter() - t0) / len(subset)
+    scorer = scorer_for(backend)
+    judged = {}
+    t0 = time.perf_counter()
+    if scorer is not None:
+        judged = {r.id: judge_report(scorer, r.redacted_text) for r in subset}
+    t_judge = (time.perf_counter() - t0) / len(subset) if judged else float("nan")
+    by_id = {r.id: r for r in subset}
+    ok = [o for o in outcomes if o.extraction is not None]
+    pot = {r.id: ROMAN[r.attributes["Potential Accident Level"].strip()] for r in subset}
+    act = {r.id: ROMAN[r.attributes["Accident Level"].strip()] for r in subset}
+    label = {r.id: CRITICAL_RISK_MAP.get(r.attributes["Critical Risk"].strip()) for r in subset}
+    mapped = [i for i in by_id if label[i]]
+    json_cls = {o.incident_id: o.extraction.hazard_category for o in ok}  # type: ignore[union-attr]
+    minilm = _minilm_classes([by_id[i].redacted_text for i in by_id])
+    lines = [
+        f"- rows: {len(subset)} of {len(reports)} (evenly spaced); backend `{backend.name}` ({backend.model_name}); "
+        f"load average at start {load0[0]:.1f}, at end {os.getloadavg()[0]:.1f} (box shared with other jobs)",
+        f"- valid JSON extraction: {len(ok)}/{len(subset)}",
+        f"- hazard agreement with mapped Critical Risk: JSON field {sum(json_cls.get(i) == label[i] for i in mapped)}/{len(mapped)}"
+        + (f", judge {sum(judged[i].hazard_category == label[i] for i in mapped)}/{len(mapped)}" if judged else "")
+        + f" ({len(subset) - len(mapped)} rows with unmapped labels left out)",
+    ]
+    if minilm is not None and judged:
+        agree = sum(m == judged[i].hazard_category for m, i in zip(minilm, by_id, strict=True))
+        lines.append(
+            f"- MiniLM second opinion: agrees with the judge on {agree}/{len(by_id)} rows; MiniLM alone vs mapped label "
+            f"{sum(m == label[i] for m, i in zip(minilm, by_id, strict=True) if label[i])}/{len(mapped)}"
+        )
+    ids = [o.incident_id for o in ok]
+    lines.append(
+        f"- Spearman potential (zero-shot): JSON {_rho([o.extraction.potential_severity for o in ok], [pot[i] for i in ids])}"  # type: ignore[union-attr]
+        + (f", judge {_rho([judged[i].potential_severity for i in by_id], [pot[i] for i in by_id])}" if judged else "")
+    )
+    lines.append(
+        f"- Spearman actual (zero-shot): JSON {_rho([o.extraction.severity for o in ok], [act[i] for i in ids])}"  # type: ignore[union-attr]
+        + (f", judge {_rho([judged[i].severity for i in by_id], [act[i] for i in by_id])}" if judged else "")
+    )
+    lines.append(
+        f"- predicted classes: JSON {dict(Counter(json_cls.values()).most_common())}"
+        + (f"; judge {dict(Counter(j.hazard_category for j in judged.values()).most_common())}" if judged else "")
+    )
+    start = min(r.occurred_at for r in reports)  # type: ignore[type-var]
+    end = max(r.occurred_at for r in reports) + timedelta(seconds=1)  # type: ignore[operator]
+    levels: dict[str, list[int]] = {}
+    for r in reports:
+        levels.setdefault(r.zone_id or "", []).append(ROMAN[r.attributes["Potential Accident Level"].strip()])
+    means = {z: statistics.mean(v) for z, v in levels.items()}
+    with session_scope(factory) as s:
+        evs = {z: zone_evidence(s, z, start, end) for z in levels}
+    lines.append(
+        f"- zone ranking Spearman over {len(levels)} plants (site prior): JSON potentials {_zone_rho(evs, means, None)}"
+        + (f", judged potentials {_zone_rho(evs, means, {i: j.potential_severity for i, j in judged.items()})}" if judged else "")
+    )
+    t0 = time.perf_counter()
+    zones = sorted({r.zone_id for r in subset if r.zone_id})[: args.zones]
+    with session_scope(factory) as s:
+        risks = assess_zones(s, backend, [(evs[z], None, "") for z in zones])
+    t_reduce = (time.perf_counter() - t0) / max(1, len(zones))
+    audits = [r.narrative for r in risks if r.narrative is not None]
+    actions = [a for r in risks for a in r.actions]
+    lines += [
+        f"- grounded reduce on {len(zones)} plants: claims made {sum(a.made for a in audits)}, verified "
+        f"{sum(a.verified for a in audits)}, dropped {sum(a.dropped for a in audits)}; zones on the template summary "
+        f"{sum(a.template for a in audits)}; model errors {sum(a.error is not None for a in audits)}",
+        f"- actions: {len(actions)}, with a library citation {sum('(control ' in a for a in actions)}, "
+        f"with a manual citation {sum('[manual:' in a for a in actions)}; placeholder actions "
+        f"{sum(a.strip() in ('gap', '') or a.startswith('manual:') for a in actions)}",
+        f"- dropped-claim reasons: {[c.reason for a in audits for c in a.checks if not c.verified][:6]}",
+        f"- seconds per incident: JSON extraction {t_json:.1f}, judge {t_judge:.1f}; reduce {t_reduce:.1f} s per zone",
+        "- Critical Risk -> class mapping: " + "; ".join(f"{k} -> {v}" for k, v in CRITICAL_RISK_MAP.items()),
+    ]
+    print(f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC - `benchmarks/risk_quality.py --limit {args.limit} --zones {args.zones}`")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Actions are chosen from the controls library (``llm/controls.yaml``), never written by the model.
+
+For a zone, the candidates are the library entries of its hazards (top incident classes, alert
+rules, ``machine``), in hazard order and then by the hierarchy of controls. Each candidate is linked
+to the site's manual section retrieved for its hazard (``risk_context.zone_context`` ->
+``retrieval.sections_for_hazards``), when one matches. The model returns candidate ids in the
+order it wants them; unknown ids are ignored; with none left, the first control of each hazard is
+taken (highest rung first). A hazard without a manual section is a procedure gap: it is shown as a
+gap, never turned into an action.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from floorwatch.schemas.facts import HIERARCHY, ChosenAction, ControlEntry
+from floorwatch.schemas.manuals import ZoneContext
+
+LIBRARY_PATH = Path(__file__).with_name("controls.yaml")
+MAX_ACTIONS = 4
+CANDIDATES_PER_HAZARD = 3
+
+
+@lru_cache(maxsize=4)
+def load_library(path: Path = LIBRARY_PATH) -> tuple[ControlEntry, ...]:
+    """All library entries (validated; duplicate ids are an error naming the file)."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        entries = tuple(ControlEntry.model_validate(e) for e in doc["controls"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a valid controls library: {exc}") from exc
+    ids = [e.id for e in entries]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: duplicate control ids {sorted({i for i in ids if ids.count(i) > 1})}")
+    return entries
+
+
+def candidates(hazards: list[str], ctx: ZoneContext | None, library: tuple[ControlEntry, ...] | None = None) -> list[ChosenAction]:
+    """Library controls for the zone's hazards (hazard order, then hierarchy rung), each with its manual section."""
+    lib = library if library is not None else load_library()
+    out: list[ChosenAction] = []
+    for hazard in dict.fromkeys(hazards):
+        hits = (ctx.hits_by_hazard.get(hazard) if ctx is not None else None) or []
+        manual = hits[0].citation if hits else None
+        entries = sorted((e for e in lib if e.hazard == hazard), key=lambda e: HIERARCHY.index(e.level))
+        out += [
+            ChosenAction(control_id=e.id, level=e.level, text=e.text, source=e.source, manual=manual)
+            for e in entries[:CANDIDATES_PER_HAZARD]
+        ]
+    return out
+
+
+def choose(picked: list[str], offered: list[ChosenAction]) -> tuple[list[ChosenAction], int]:
+    """The model's picks among the offered controls, in its order (at most 4), and the count of unknown ids.
+
+    With no known pick, the first offered control of each hazard (at most 4).
+    """
+    by_id = {c.control_id: c for c in offered}
+    chosen: list[ChosenAction] = []
+    unknown = 0
+    for raw in picked:
+        c = by_id.get(raw.strip().strip("[]").removeprefix("control:").strip())
+        if c is None:
+            unknown += 1
+        elif c not in chosen:
+            chosen.append(c)
+    if not chosen:
+        seen: set[str] = set()
+        for c in offered:
+            hazard = c.control_id.partition(".")[0]
+            if hazard not in seen:
+                seen.add(hazard)
+                chosen.append(c)
+    return chosen[:MAX_ACTIONS], unknown
+
+
+def candidate_lines(offered: list[ChosenAction]) -> list[str]:
+    """Prompt lines of the ``<controls>`` block: ``[id] (rung) text``."""
+    return [f"[{c.control_id}] ({c.level}) {c.text}" for c in offered]

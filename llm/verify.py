@@ -1,0 +1,119 @@
+"""Deterministic check of a model's claim against the facts it cites (pure; no model, no database).
+
+A claim passes only when all of these hold:
+
+1. it cites at least one fact, and every cited id is a fact of the zone's sheet;
+2. every number in the claim (digits; the words two to twelve) equals a number in a cited fact,
+   exactly or as that number rounded to an integer or one decimal;
+3. a number counting something (``16 alerts``, ``2 incidents``) is written with the same kind
+   in a cited fact (so an alert count cannot be passed off as an incident count);
+4. every safety concept of :data:`LEXICON` the claim mentions (an event, an outcome, a hazard) is
+   also mentioned, in any of the concept's words, by a cited fact.
+
+The lexicon is a general safety vocabulary (outcomes such as injury, first aid, hospital, death;
+events such as fall, person down, collision, fire, explosion, spill, burn, electric shock; hazard
+and equipment words such as forklift, chemical, pressure), written from the hazard classes of
+``schemas.llm`` and common occupational-safety terms (OSHA/HSE incident categories), not from any
+data set. Negations are not interpreted: "no injury" names the concept injury, so a cited fact must
+mention it too (a fact such as "no injury reported" does). The checker errs towards dropping.
+"""
+
+from __future__ import annotations
+
+import re
+
+from floorwatch.schemas.facts import Claim, FactSheet
+
+LEXICON: dict[str, str] = {
+    "fall": r"\bfall(?:s|en|ing)?\b|\bfell\b",
+    "person down": r"\blying\b|\bperson[- ]down\b|\bman[- ]down\b|\bcollaps\w*|\bunconscious\w*|\bon the (?:floor|ground)\b",
+    "fire": r"\bfires?\b|\bflames?\b|\bblaze\b|\bignit\w*|\bsmoke\b|\bflammable\b",
+    "explosion": r"\bexplo\w*|\bblast\b",
+    "injury": r"\binjur\w*|\bhurt\b|\bwound\w*",
+    "first aid": r"\bfirst[- ]aid\b",
+    "medical treatment": r"\bhospital\w*|\bambulance\b|\bmedical\b|\bclinic\b|\bparamedic\w*",
+    "death": r"\bdeaths?\b|\bdied\b|\bdead\b|\bfatal\w*|\bkill\w*",
+    "overheating": r"\boverheat\w*|\bhot[- ]?spots?\b",
+    "forklift": r"\bfork[- ]?lifts?\b|\blift[- ]trucks?\b",
+    "vehicle": r"\bvehicles?\b|\btrucks?\b|\bloaders?\b|\bmobile equipment\b",
+    "collision": r"\bcollisions?\b|\bcollid\w*|\bcrash\w*|\brun[- ]over\b|\brollover\b",
+    "struck by": r"\bstruck\b|\bhit by\b",
+    "burn": r"\bburn(?:s|t|ed|ing)?\b|\bscald\w*",
+    "electricity": r"\belectr\w*|\barc flash\b|\blive parts?\b",
+    "chemical": r"\bchemicals?\b|\bacids?\b|\bsolvents?\b|\bfumes?\b|\bcaustic\b|\btoxic\b",
+    "spill or leak": r"\bspill\w*|\bleak\w*",
+    "emergency stop": r"\bemergency[- ]stop\w*|\be-stop\w*",
+    "evacuation": r"\bevacuat\w*",
+    "fracture": r"\bfractur\w*|\bbroken bones?\b",
+    "amputation": r"\bamputat\w*",
+    "caught in": r"\bcrush\w*|\btrapped\b|\bentangl\w*|\bpinch\w*|\bcaught\b",
+    "cut": r"\bcuts?\b|\blacerat\w*|\bpunctur\w*",
+    "slip or trip": r"\bslip(?:s|ped|ping|pery)?\b|\btrip(?:s|ped|ping)?\b",
+    "strain": r"\bstrain\w*|\bsprain\w*",
+    "noise": r"\bnois\w*",
+    "vibration": r"\bvibrat\w*",
+    "pressure": r"\bpressur\w*|\bburst\w*",
+    "near miss": r"\bnear[- ]miss\w*",
+    "missing ppe": r"\bppe\b|\bhelmets?\b|\bhard[- ]hats?\b|\bhi[- ]?vis\w*|\bvests?\b",
+    "intrusion": r"\bintru\w*|\bunauthori[sz]ed\b|\brestricted\b",
+    "crowding": r"\bcrowd\w*",
+    "height": r"\bheights?\b|\bladders?\b|\bscaffold\w*|\bplatforms?\b",
+    "manual handling": r"\bmanual handling\b|\blifting\b",
+}
+_CONCEPTS = {name: re.compile(rx, re.IGNORECASE) for name, rx in LEXICON.items()}
+_WORDS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}
+_NUMBER_WORD = re.compile(r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b", re.IGNORECASE)
+_COUNTED = re.compile(
+    r"(?<![\w.])(\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+(?:[a-z-]+\s+){0,2}?"
+    r"(incident|alert|anomal|outage|report|item)",
+    re.IGNORECASE,
+)
+
+
+def numbers_in(text: str) -> list[float]:
+    """Numbers written in ``text``: digit groups (also inside ids and dates) and the words two to twelve."""
+    out = [float(m) for m in re.findall(r"\d+(?:\.\d+)?", text)]
+    out += [float(_WORDS[m.lower()]) for m in _NUMBER_WORD.findall(text)]
+    return out
+
+
+def concepts_in(text: str) -> set[str]:
+    """Lexicon concepts ``text`` mentions."""
+    return {name for name, rx in _CONCEPTS.items() if rx.search(text)}
+
+
+def _matches(x: float, facts: list[float]) -> bool:
+    return any(x == y or x == round(y) or x == round(y, 1) for y in facts)
+
+
+def _counted(text: str) -> set[tuple[float, str]]:
+    out = set()
+    for num, kind in _COUNTED.findall(text):
+        n = float(_WORDS[num.lower()]) if num.lower() in _WORDS else float(num)
+        out.add((n, kind.lower()))
+    return out
+
+
+def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
+    """Why ``claim`` is not supported by the facts it cites, or None when it is (see the module docstring)."""
+    if not claim.facts:
+        return "cites no fact"
+    cited = []
+    for fid in claim.facts:
+        fact = sheet.get(fid)
+        if fact is None:
+            return f"cites '{fid}', which is not a fact of zone {sheet.zone_id}"
+        cited.append(fact.text)
+    support = " | ".join(cited)
+    fact_numbers = numbers_in(support)
+    for x in numbers_in(claim.text):
+        if not _matches(x, fact_numbers):
+            return f"the number {x:g} is in none of the cited facts"
+    fact_counts = _counted(support)
+    for n, kind in _counted(claim.text):
+        if not any(kind == k and _matches(n, [m]) for m, k in fact_counts):
+            return f"'{n:g} {kind}...' is not a count in the cited facts"
+    missing = sorted(concepts_in(claim.text) - concepts_in(support))
+    if missing:
+        return f"mentions {', '.join(missing)}, which none of the cited facts mention"
+    return None

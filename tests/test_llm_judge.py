@@ -1,0 +1,61 @@
+"""Token-probability judge: the combination rule, the OpenAI-compatible path over a real socket, the local model."""
+
+from __future__ import annotations
+
+import pytest
+
+from floorwatch.config import LLMConfig
+from floorwatch.llm.backends import OpenAIBackend
+from floorwatch.llm.judge import QUESTIONS, combine, judge_report, scorer_for
+from tests.fixtures_llm import server_port  # noqa: F401 - fixture
+from tests.llm_factories import require_local_model
+
+NONE = dict.fromkeys(QUESTIONS, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("answers", "actual", "potential"),
+    [
+        (NONE, 1.0, 2.0),  # nothing happened, nothing could: near-miss floor of 2
+        (NONE | {"injured": 1.0, "treated": 1.0}, 3.0, 3.0),  # potential never below actual
+        (NONE | {"energy": 1.0, "could_kill": 1.0, "serious_possible": 1.0}, 1.0, 5.0),  # a near miss that could kill
+        (NONE | {"died": 0.9}, 5.0, 5.0),  # a stated death is severity 5
+        (NONE | {"injured": 0.5, "serious_possible": 0.5}, 1.5, 2.5),  # probability-weighted in between
+    ],
+)
+def test_combination_rule(answers: dict[str, float], actual: float, potential: float) -> None:
+    assert combine(answers) == (pytest.approx(actual), pytest.approx(potential))
+
+
+def test_openai_compatible_server_logprobs(server_port: int) -> None:  # noqa: F811
+    backend = OpenAIBackend(LLMConfig(backend="openai", base_url=f"http://127.0.0.1:{server_port}/v1", timeout_seconds=10))
+    scorer = scorer_for(backend)
+    assert scorer is not None
+    fatal = judge_report(scorer, "A live cable touched the fitter; he was taken to hospital and died.")
+    assert fatal.hazard_category == "electrical" and fatal.hazard_probability > 0.8
+    assert (fatal.severity, fatal.potential_severity) == (5.0, 5.0)
+    minor = judge_report(scorer, "A box slid off a shelf next to the packer; nobody was hurt.")
+    assert minor.hazard_category == "struck_by"
+    assert minor.severity < 2.0 and 2.0 <= minor.potential_severity < 3.0 and minor.answers["died"] < 0.5
+
+
+def test_no_scorer_for_a_backend_without_probabilities() -> None:
+    class JsonOnly:
+        name = "vllm"
+        model_name = "m"
+
+    assert scorer_for(JsonOnly()) is None
+
+
+@pytest.mark.slow
+def test_local_model_judges_a_stated_death_and_a_harmless_slip() -> None:
+    require_local_model()
+    from floorwatch.config import Settings
+    from floorwatch.llm.backends import LocalBackend
+
+    scorer = scorer_for(LocalBackend(Settings().llm))
+    assert scorer is not None
+    fatal = judge_report(scorer, "The electrician touched a live 400 V busbar while cleaning the panel and died at the scene.")
+    minor = judge_report(scorer, "An operator slipped on a dry floor, kept his balance and was not hurt.")
+    assert fatal.severity == 5.0 and fatal.hazard_category == "electrical"
+    assert minor.severity < fatal.severity and minor.potential_severity < fatal.potential_severity

@@ -1,0 +1,148 @@
+"""The claim verifier, fact sheets and the controls library (pure logic: no model, no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from floorwatch.llm.controls import candidates, choose, load_library
+from floorwatch.llm.facts import fact_sheet, template_summary
+from floorwatch.llm.risk import compute_zone
+from floorwatch.llm.verify import check_claim, concepts_in, numbers_in
+from floorwatch.schemas.evidence import AlertSummary, IncidentSummary, ZoneEvidence
+from floorwatch.schemas.facts import Claim, Fact, FactSheet
+from floorwatch.schemas.llm import HAZARD_CATEGORIES
+from floorwatch.schemas.manuals import SectionHit, ZoneContext
+
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+
+def _alert(i: int, rule: str = "dwell", severity: str = "medium") -> AlertSummary:
+    t = T0 + timedelta(hours=i)
+    return AlertSummary(
+        id=f"a{i}", rule=rule, severity=severity, zone_id="dock", camera_id="cam1", status="closed",
+        started_at=t, last_seen_at=t + timedelta(seconds=40), ended_at=t + timedelta(seconds=40),
+    )
+
+
+def _incident(i: int, text: str, hazard: str, sev: int, pot: int) -> IncidentSummary:
+    return IncidentSummary(
+        id=i, source="csv", source_id=f"r{i}", occurred_at=T0, zone_id="dock", redacted_text=text,
+        extraction_model="m", hazard_category=hazard, severity=sev, potential_severity=pot, injury=False,
+    )
+
+
+def dock_sheet() -> FactSheet:
+    """A loading dock: 16 dwell alerts and 2 forklift near misses."""
+    ev = ZoneEvidence(
+        zone_id="dock", start=T0, end=T0 + timedelta(days=7),
+        alerts=[_alert(i) for i in range(16)],
+        incidents=[
+            _incident(7, "Forklift reversed out of the trailer and nearly hit a picker on foot; no injury.", "vehicle", 1, 4),
+            _incident(8, "Pallet fell from the forklift forks at the ramp, nobody near.", "struck_by", 1, 3),
+        ],
+        alerts_by_rule={"dwell": 16}, alerts_by_severity={"medium": 16},
+    )
+    return fact_sheet(ev, compute_zone(ev, None), ZoneContext(gaps=["vehicle"]))
+
+
+SHEET = dock_sheet()
+
+MUST_FAIL = [
+    # a wrong count: 16 is the alert count, there are 2 incident reports
+    (Claim(text="The incident counts for these hazards are 16 incidents each.", facts=["count:incidents"]), "number 16"),
+    (Claim(text="There were 16 incidents in the period.", facts=["count:alerts"]), "not a count"),
+    # an invented person down / first aid from a dwell alert
+    (Claim(text="A person was lying on the floor and first aid was called.", facts=["alert:a3"]), "person down"),
+    (Claim(text="The emergency stop was applied at the dock.", facts=["count:alerts"]), "emergency stop"),
+    # an id from another zone / unknown id
+    (Claim(text="A forklift nearly hit a picker.", facts=["incident:99"]), "not a fact of zone dock"),
+    # a hazard the zone does not have
+    (Claim(text="Fire risk from stored solvents is the main hazard.", facts=["hazard:vehicle"]), "fire"),
+    (Claim(text="A worker was injured by electric shock.", facts=["incident:7"]), "electricity"),
+    (Claim(text="A forklift nearly hit a picker.", facts=[]), "cites no fact"),
+    # an injury the report denies having (negation is not interpreted: the fact says 'no injury')
+    (Claim(text="The forklift caused a fracture.", facts=["incident:7"]), "fracture"),
+]
+
+MUST_PASS = [
+    Claim(text="The dock had 16 dwell alerts and 2 incident reports.", facts=["alerts:dwell", "count:incidents"]),
+    Claim(text="A reversing forklift nearly hit a picker on foot, with no injury.", facts=["incident:7"]),
+    Claim(text="A pallet fell from forklift forks at the ramp.", facts=["incident:8"]),
+    Claim(text="Incident 7 had potential severity 4.", facts=["[incident:7]"]),
+    Claim(text="No site manual section covers vehicle hazards.", facts=["gap:vehicle"]),
+    Claim(text="All 16 alerts were of medium severity.", facts=["count:alerts"]),
+]
+
+
+@pytest.mark.parametrize(("claim", "reason"), MUST_FAIL, ids=[c.text[:40] for c, _ in MUST_FAIL])
+def test_unsupported_claims_are_caught(claim: Claim, reason: str) -> None:
+    got = check_claim(claim, SHEET)
+    assert got is not None and reason in got, got
+
+
+@pytest.mark.parametrize("claim", MUST_PASS, ids=[c.text[:40] for c in MUST_PASS])
+def test_supported_claims_pass(claim: Claim) -> None:
+    assert check_claim(claim, SHEET) is None
+
+
+def test_score_may_be_rounded_but_not_changed() -> None:
+    sheet = FactSheet(zone_id="z", period="p", facts=[Fact(id="score", kind="score", text="zone z: risk score 83.4 of 100")])
+    assert check_claim(Claim(text="The score is 83 of 100.", facts=["score"]), sheet) is None
+    assert check_claim(Claim(text="The score is 88 of 100.", facts=["score"]), sheet) is not None
+
+
+def test_lexicon_and_numbers() -> None:
+    assert numbers_in("two alerts, 3.5 h on 2026-11-02") == [3.5, 2026.0, 11.0, 2.0, 2.0]
+    assert {"fall", "person down", "first aid"} <= concepts_in("He fell and was lying on the floor; first-aid given")
+    assert concepts_in("the camera was blind") == set()
+
+
+def test_fact_sheet_ids_are_unique_and_template_is_verifiable() -> None:
+    ids = [f.id for f in SHEET.facts]
+    assert len(ids) == len(set(ids)) and {"score", "count:alerts", "incident:7", "alert:a0", "gap:vehicle"} <= set(ids)
+    summary = template_summary(SHEET)
+    assert "2 incident reports" in summary and "16 alerts" in summary and "vehicle" in summary
+    # The template says only what the facts say: as a claim citing every fact, it verifies.
+    every = Claim.model_construct(text=summary, facts=[f.id for f in SHEET.facts if f.kind != "evidence"])
+    assert check_claim(every, SHEET) is None
+
+
+def test_controls_library_covers_every_hazard_class_with_sources() -> None:
+    lib = load_library()
+    hazards = {e.hazard for e in lib}
+    assert set(HAZARD_CATEGORIES) <= hazards
+    assert all(e.source and e.text.endswith(".") and e.text[0].isupper() for e in lib)
+
+
+def test_controls_are_chosen_from_the_library_and_cite_the_manual() -> None:
+    hit = SectionHit(id="s1", document="transport.md", heading="Forklift routes", text="...", score=0.5, keyword_score=0.5, mode="keyword")
+    ctx = ZoneContext(hits_by_hazard={"vehicle": [hit], "dwell": []}, gaps=["dwell"])
+    offered = candidates(["vehicle", "dwell"], ctx)
+    assert {c.control_id.partition(".")[0] for c in offered} == {"vehicle", "dwell"}
+    chosen, unknown = choose(["vehicle.traffic_plan", "made.up", "vehicle.segregate"], offered)
+    assert [c.control_id for c in chosen] == ["vehicle.traffic_plan", "vehicle.segregate"] and unknown == 1
+    line = chosen[0].sentence()
+    assert line.endswith("[manual:transport.md#Forklift routes]") and "OSHA 29 CFR 1910.178" in line
+    gap_action = next(c for c in offered if c.control_id.startswith("dwell."))
+    assert gap_action.manual is None and "[manual:" not in gap_action.sentence()
+    fallback, _ = choose([], offered)  # nothing usable from the model: first control of each hazard
+    assert [c.control_id.partition(".")[0] for c in fallback] == ["vehicle", "dwell"]
+
+
+def test_site_prior_keeps_a_single_note_from_dominating() -> None:
+    from floorwatch.llm.risk import compute_zone, site_prior
+
+    def zone(zid: str, pots: list[int]) -> ZoneEvidence:
+        incs = [_incident(100 * len(zid) + i, "x", "other", 1, p).model_copy(update={"zone_id": zid}) for i, p in enumerate(pots)]
+        return ZoneEvidence(zone_id=zid, start=T0, end=T0 + timedelta(days=7), incidents=incs)
+
+    one_note, busy, quiet = zone("paint", [5]), zone("press", [4] * 12), zone("store", [2] * 10)
+    prior = site_prior([one_note, busy, quiet])
+    alone, in_site = compute_zone(one_note, None), compute_zone(one_note, None, prior)
+    assert in_site.score < alone.score and in_site.breakdown.confidence == pytest.approx(0.25)
+    # the one-note zone's lead over a zone with much serious evidence shrinks; the busy zone barely moves
+    busy_site = compute_zone(busy, None, prior)
+    assert 0 < in_site.score - busy_site.score < alone.score - compute_zone(busy, None).score
+    assert abs(busy_site.score - compute_zone(busy, None).score) < 1.0 and busy_site.breakdown.confidence == pytest.approx(0.8)
