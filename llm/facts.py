@@ -13,6 +13,7 @@ says only what the facts say.
 from __future__ import annotations
 
 from floorwatch.llm.prompts import sanitize_untrusted
+from floorwatch.llm.severity import incident_severity
 from floorwatch.schemas.evidence import IncidentSummary, ZoneEvidence
 from floorwatch.schemas.facts import Fact, FactSheet
 from floorwatch.schemas.llm import ZoneRisk
@@ -73,13 +74,13 @@ def _score_fact(risk: ZoneRisk, period: str) -> Fact:
     text = (
         f"zone {risk.zone_id}, {period}: risk score {risk.score:g} of 100, level {risk.level}, trend {risk.trend}"
         + (f" (previous period {risk.previous_score:g})" if risk.previous_score is not None else "")
-        + f"; {b.items} scored items, {b.rate:.1f} items per week; confidence {100 * b.confidence:.0f}%"
+        + f"; {b.items} scored items, {b.rate:.1f} items per week"
+        + (f"; confidence {100 * b.confidence:.0f}%" if b.confidence is not None else "")
     )
     return Fact(id="score", kind="score", text=text)
 
 
 def _evidence_facts(ev: ZoneEvidence) -> list[Fact]:
-    from floorwatch.llm.risk import incident_severity  # local: risk imports this module
 
     facts = [incident_fact(i) for i in sorted(ev.incidents, key=lambda i: -incident_severity(i))[:TOP_INCIDENTS]]
     notable = sorted(ev.alerts, key=lambda a: (-ALERT_RANK.get(a.severity, 2), a.started_at))[:TOP_ALERTS]

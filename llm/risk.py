@@ -54,6 +54,7 @@ from floorwatch.llm.facts import fact_sheet
 from floorwatch.llm.grounded import GROUNDED_PROMPT_VERSION, narrate
 from floorwatch.llm.prompts import extraction_line
 from floorwatch.llm.risk_context import zone_hazards
+from floorwatch.llm.severity import incident_severity
 from floorwatch.schemas.assessment import AssessmentContext
 from floorwatch.schemas.evidence import IncidentSummary, ZoneEvidence
 from floorwatch.schemas.facts import ChosenAction, FactSheet, NarrativeAudit
@@ -72,7 +73,6 @@ from floorwatch.schemas.tables import RiskAssessment, RiskEvidence, utcnow
 
 ALERT_SEVERITY = {"low": 2.0, "medium": 3.0, "high": 4.0, "critical": 5.0}
 ANOMALY_SEVERITY = 3.0
-UNKNOWN_POTENTIAL = 3
 PRIOR_ITEMS = 1.0
 PRIOR_SEVERITY = 3.0
 SITE_PRIOR_ITEMS = 3.0  # strength of the site prior in pseudo-items: 3 items of the zone's own weigh as much
@@ -85,13 +85,6 @@ NOTABLE_ALERTS = 10
 def points(severity: float) -> float:
     """Points of one item of severity ``s`` (clamped to 1-5): ``2 ** (s - 1)``."""
     return float(2 ** (max(1.0, min(5.0, severity)) - 1))
-
-
-def incident_severity(inc: IncidentSummary) -> float:
-    """Severity an incident is scored with: calibrated potential, else the LLM's, else 3."""
-    if inc.potential_severity_calibrated is not None:
-        return float(inc.potential_severity_calibrated)
-    return float(UNKNOWN_POTENTIAL if inc.potential_severity is None else inc.potential_severity)
 
 
 def incident_points(inc: IncidentSummary) -> float:

@@ -158,7 +158,10 @@ class ScoreBreakdown(BaseModel):
     rate: float = Field(0.0, description="Evidence items (outages included) per week: frequency, reported beside the score")
     prior_points: float = Field(4.0, description="Mean points the index shrinks toward (the site's mean, or severity 3)")
     prior_items: float = Field(1.0, description="Strength of that prior in pseudo-items")
-    confidence: float = Field(0.0, ge=0, le=1, description="items / (items + prior_items): share of the score from the zone's own evidence")
+    confidence: float | None = Field(
+        None, ge=0, le=1, description="items / (items + prior_items): share of the score from the zone's own evidence; "
+        "None in assessments stored before the site prior existed"
+    )
 
 
 class ExtractionOutcome(BaseModel):
