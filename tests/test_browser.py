@@ -6,10 +6,6 @@ Screenshots of the dashboard and the rendered report go to ``test-artifacts/`` (
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,27 +16,19 @@ import yaml
 
 from floorwatch.storage.db import make_engine, session_factory, session_scope
 from floorwatch.storage.migrate import upgrade
-from tests.conftest import REPO_ROOT
-from tests.fixtures_postgres import free_port, skip_or_fail
+from tests.fixtures_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_browser, serve_process, sign_in
+from tests.fixtures_postgres import free_port
 from tests.review_factories import populate
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path(os.environ.get("FLOORWATCH_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 TOKEN = "browser-test-token-0123456789"
-ARTIFACTS = REPO_ROOT / "test-artifacts"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A filled SQLite database, a rendered report, and ``floorwatch serve`` running on it."""
-    if not CHROMIUM.is_file():
-        skip_or_fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright python package not installed (dev extra)")
+    require_browser()
     base = tmp_path_factory.mktemp("browser")
     media = base / "media"
     engine = make_engine(f"sqlite:///{base / 'fw.db'}")
@@ -59,27 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     cfg.write_text(
         yaml.safe_dump({"database": {"url": f"sqlite:///{base / 'fw.db'}"}, "media": {"dir": str(media)}})
     )
-    env = {**os.environ, "FLOORWATCH_SERVE__TOKEN": TOKEN}
-    cmd = [sys.executable, "-m", "floorwatch.cli.main", "serve", "--config", str(cfg), "--host", "127.0.0.1",
-           "--port", str(port)]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/alerts?limit=1", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"floorwatch serve did not come up on {url}: {out[-2000:]}")
-            time.sleep(0.3)
+    with serve_process(cfg, port, TOKEN, "/api/alerts?limit=1") as url:
         yield url, media
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_dismiss_alert_in_browser_and_screenshots(server: tuple[str, Path]) -> None:
@@ -98,9 +67,7 @@ def test_dismiss_alert_in_browser_and_screenshots(server: tuple[str, Path]) -> N
             assert row.locator("img.thumb").evaluate("img => img.naturalWidth") == 320
             page.screenshot(path=str(ARTIFACTS / "dashboard-alerts.png"), full_page=True)
 
-            page.goto(f"{url}/login")
-            page.fill("input[name=token]", TOKEN)
-            page.click("text=Sign in >> nth=-1")
+            sign_in(page, url, TOKEN)
             expect(page).to_have_url(f"{url}/alerts")
             row.locator("a").first.click()
             expect(page.locator("#review-state")).to_have_text("none")

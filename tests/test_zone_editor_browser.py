@@ -5,10 +5,8 @@ stays as it was."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +18,8 @@ from floorwatch.config import load_settings
 from floorwatch.storage.db import make_engine
 from floorwatch.storage.migrate import upgrade
 from tests.conftest import REPO_ROOT
-from tests.fixtures_postgres import free_port, skip_or_fail
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.fixtures_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_browser, serve_process, sign_in
+from tests.fixtures_postgres import free_port
 
 pytestmark = pytest.mark.browser
 TOKEN = "zone-editor-token-0123456789"
@@ -30,9 +28,7 @@ VTEST = REPO_ROOT / "sample_media" / "vtest.avi"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    if not CHROMIUM.is_file():
-        skip_or_fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright python package not installed (dev extra)")
+    require_browser()
     base = tmp_path_factory.mktemp("zone-editor")
     engine = make_engine(f"sqlite:///{base / 'fw.db'}")
     upgrade(engine)
@@ -45,28 +41,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
             {"zone_id": "loading_dock", "polygon": [[560, 290], [768, 265], [768, 470], [600, 440]],
              "rules": [{"type": "restricted_zone_intrusion"}]}]}],
     }, sort_keys=False))  # fmt: skip
-    port = free_port()
-    env = {**os.environ, "FLOORWATCH_SERVE__TOKEN": TOKEN}
-    cmd = [sys.executable, "-m", "floorwatch.cli.main", "serve", "--config", str(cfg), "--host", "127.0.0.1",
-           "--port", str(port)]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/cameras/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"floorwatch serve did not come up on {url}: {out[-2000:]}")
-            time.sleep(0.3)
+    with serve_process(cfg, free_port(), TOKEN, "/api/cameras/health") as url:
         yield url, cfg
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def _click(page, at: list[tuple[float, float]]) -> None:  # type: ignore[no-untyped-def]
@@ -88,9 +64,7 @@ def test_draw_save_reload_and_refusals(server: tuple[str, Path]) -> None:
             expect(page.locator("#save")).to_have_count(0)  # not signed in: shows, cannot save
             expect(page.locator('#overlay polygon[data-zone="loading_dock"]')).to_have_count(1)
 
-            page.goto(f"{url}/login")
-            page.fill("input[name=token]", TOKEN)
-            page.click("text=Sign in >> nth=-1")
+            sign_in(page, url, TOKEN)
             page.goto(f"{url}/zones/editor?camera=dock-cam")
             expect(page.locator("#snapshot")).to_have_js_property("complete", True)
             assert page.locator("#snapshot").evaluate("img => img.naturalWidth") == 768  # vtest.avi's frame
