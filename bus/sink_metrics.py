@@ -13,10 +13,10 @@ from collections import Counter as Tally
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from floorwatch.bus.base import BusMessage
-from floorwatch.metrics import NAMESPACE
+from floorwatch.metrics import NAMESPACE, process_registry
 
 BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 Highwater = Callable[[str, int], int | None]
@@ -30,10 +30,7 @@ class SinkMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry | None = None):
-        if registry is None:
-            registry = CollectorRegistry()
-            ProcessCollector(registry=registry)
-        self.registry = registry
+        self.registry = registry = process_registry(registry)
         kw: dict[str, Any] = {"namespace": NAMESPACE, "subsystem": "sink", "registry": registry}
         self.consumed = Counter("messages_consumed", "Messages polled from Kafka", ["topic"], **kw)
         self.committed = Counter(

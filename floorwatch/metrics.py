@@ -12,11 +12,20 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "floorwatch"
+
+
+def process_registry(registry: CollectorRegistry | None = None) -> CollectorRegistry:
+    """``registry`` as given, or a new registry holding prometheus-client's process collector
+    (``process_cpu_seconds_total``, ``process_resident_memory_bytes``, ...)."""
+    if registry is None:
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+    return registry
 
 
 class MetricsPortError(OSError):

@@ -28,11 +28,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from floorwatch.metrics import NAMESPACE
+from floorwatch.metrics import NAMESPACE, process_registry
 from floorwatch.schemas.events import AlertEvent, OutageEvent
 
 # Seconds. Inference on CPU runs 20 ms .. 2 s a frame; alerts should publish well under a second.
@@ -140,10 +140,7 @@ class VisionTelemetry:
     """
 
     def __init__(self, registry: CollectorRegistry | None = None):
-        if registry is None:
-            registry = CollectorRegistry()
-            ProcessCollector(registry=registry)
-        self.registry = registry
+        self.registry = registry = process_registry(registry)
         self.cameras: dict[str, CameraTelemetry] = {}
         self._lock = threading.Lock()
         self.inference = Histogram(
