@@ -10,6 +10,7 @@ import platform
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,17 @@ def describe() -> Machine:
         torch=torch_version,
         date_utc=datetime.now(UTC),
     )
+
+
+def report(heading: str, load0: tuple[float, float, float], table: str, out: Path | None, note: str = "") -> str:
+    """A ``RESULTS.md`` section: ``heading``, this machine's :meth:`Machine.line`, the 1-minute load average at
+    start (``load0``) and now, ``note`` appended to that line, then ``table`` (Markdown). Printed to stdout and,
+    when ``out`` is given, appended to that file; returned."""
+    load1 = os.getloadavg()
+    text = (f"{heading}\n\n{describe().line()}; load average {load0[0]:.2f} at start, {load1[0]:.2f} at end"
+            f"{note}\n\n{table}")  # fmt: skip
+    print(text)
+    if out:
+        with out.open("a") as fh:
+            fh.write("\n" + text + "\n")
+    return text

@@ -72,18 +72,14 @@ def main() -> int:
         secs = (time.perf_counter() - t0) / len(images)
         rows.append((imgsz, tp / max(n_true, 1), tp / max(n_pred, 1), n_true, n_pred, secs))
         print(rows[-1], file=sys.stderr)
-    load1 = os.getloadavg()
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from _machine import describe  # type: ignore[import-not-found]
+    from _machine import report  # type: ignore[import-not-found]
 
-    text = (f"### person_recall.py: model {args.model}, conf {args.conf}, {len(images)} images of ppe/valid, IoU 0.5\n\n"
-            f"{describe().line()}; load average {load0[0]:.2f} at start, {load1[0]:.2f} at end\n\n"
-            "| imgsz | recall | precision | true people | predicted | s / image |\n|---|---|---|---|---|---|\n")
-    text += "\n".join(f"| {s} | {r:.3f} | {p:.3f} | {nt} | {npred} | {sec:.2f} |" for s, r, p, nt, npred, sec in rows)
-    print(text)
-    if args.out:
-        with args.out.open("a") as fh:
-            fh.write("\n" + text + "\n")
+    table = ("| imgsz | recall | precision | true people | predicted | s / image |\n|---|---|---|---|---|---|\n"
+             + "\n".join(f"| {s} | {r:.3f} | {p:.3f} | {nt} | {npred} | {sec:.2f} |"
+                         for s, r, p, nt, npred, sec in rows))  # fmt: skip
+    report(f"### person_recall.py: model {args.model}, conf {args.conf}, {len(images)} images of ppe/valid, IoU 0.5",
+           load0, table, args.out)  # fmt: skip
     return 0
 
 

@@ -84,19 +84,13 @@ def main() -> int:
                 runs = max(runs, n)
         rows.append((imgsz, float(np.mean(off)), float(np.mean(on)), frames, runs))
         print(rows[-1], file=sys.stderr)
-    load1 = os.getloadavg()
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from _machine import describe  # type: ignore[import-not-found]
+    from _machine import report  # type: ignore[import-not-found]
 
-    text = (f"### pose_cost.py: {args.clip.name}, fps_limit {args.fps_limit}, {args.rounds} interleaved rounds\n\n"
-            f"{describe().line()}; load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; "
-            f"pose model alone: {crop_ms:.1f} ms per crop (1 thread)\n\n"
-            "| imgsz | frames | frames with pose | fps pose off | fps pose on | on / off |\n|---|---|---|---|---|---|\n")
-    text += "\n".join(f"| {s} | {n} | {k} | {a:.2f} | {b:.2f} | {b / a:.2f} |" for s, a, b, n, k in rows)
-    print(text)
-    if args.out:
-        with args.out.open("a") as fh:
-            fh.write("\n" + text + "\n")
+    table = ("| imgsz | frames | frames with pose | fps pose off | fps pose on | on / off |\n|---|---|---|---|---|---|\n"
+             + "\n".join(f"| {s} | {n} | {k} | {a:.2f} | {b:.2f} | {b / a:.2f} |" for s, a, b, n, k in rows))
+    report(f"### pose_cost.py: {args.clip.name}, fps_limit {args.fps_limit}, {args.rounds} interleaved rounds",
+           load0, table, args.out, f"; pose model alone: {crop_ms:.1f} ms per crop (1 thread)")  # fmt: skip
     return 0
 
 
