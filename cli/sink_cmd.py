@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit, mask_database_url
+from floorwatch.cli.options import MetricsHostOption, MetricsPortOption
 
 EXIT_BUS_ERROR = 4
 EXIT_DB_ERROR = 1
@@ -27,12 +28,8 @@ def sink(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=10_000, help="Messages per transaction")
     ] = 500,
-    metrics_port: Annotated[
-        int | None, typer.Option("--metrics-port", min=0, max=65535, help="Serve Prometheus /metrics on this port")
-    ] = None,
-    metrics_host: Annotated[
-        str, typer.Option("--metrics-host", help="Bind address of /metrics (0.0.0.0: scrape from elsewhere)")
-    ] = "127.0.0.1",
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = "127.0.0.1",
 ) -> None:
     """Store alerts, outages and anomalies from Kafka in the database (DB commit first, then offsets).
 

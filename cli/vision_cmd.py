@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
+from floorwatch.cli.options import MetricsHostOption, MetricsPortOption
 
 if TYPE_CHECKING:  # the vision stack loads only when a command runs
     from floorwatch.config import CameraZoneConfig, DetectorConfig, Settings
@@ -162,12 +163,8 @@ def watch(
     camera: Annotated[list[str] | None, typer.Option("--camera", help="Only these camera ids (repeatable)")] = None,
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop each camera after N frames")] = None,
     verbose: Annotated[bool, typer.Option("--verbose/--quiet", help="Log progress on stderr")] = True,
-    metrics_port: Annotated[
-        int | None, typer.Option("--metrics-port", min=0, max=65535, help="Serve Prometheus /metrics on this port")
-    ] = None,
-    metrics_host: Annotated[
-        str, typer.Option("--metrics-host", help="Bind address of /metrics (0.0.0.0: scrape from elsewhere)")
-    ] = "127.0.0.1",
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = "127.0.0.1",
     heartbeat_seconds: Annotated[
         float, typer.Option("--heartbeat-seconds", min=0.0, help="Camera health rows to the database every N s (0: off)")
     ] = 10.0,
