@@ -24,6 +24,16 @@ def shared_data(*parts: str) -> Path:
         pytest.skip(f"real data not available: {path} (expected ../shared/data beside the repo)")
     return path
 
+
+@pytest.fixture
+def fresh_sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A SQLite URL whose file and folder do not exist yet (no ``db upgrade`` run), set as
+    ``FLOORWATCH_DATABASE__URL`` for the CLI; ``FLOORWATCH_CONFIG`` unset."""
+    url = f"sqlite:///{tmp_path / 'fresh' / 'floorwatch.db'}"
+    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", url)
+    monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
+    return url
+
 from tests.fixtures_kafka import *  # noqa: E402,F401,F403
 from tests.fixtures_llm import server_port  # noqa: E402,F401
 from tests.fixtures_postgres import db_url, migrated_db, postgres_server, postgres_url  # noqa: E402,F401

@@ -35,15 +35,6 @@ def _pt_file(tmp_path: Path, rows: list[tuple[str, ...]] = PT, name: str = "inci
     return p
 
 
-@pytest.fixture
-def sqlite_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh embedded database path that does not exist yet (no ``db upgrade`` run)."""
-    url = f"sqlite:///{tmp_path / 'fresh' / 'floorwatch.db'}"
-    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", url)
-    monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
-    return url
-
-
 def _stored(url: str) -> list[IncidentReport]:
     engine = create_engine(url)
     try:
@@ -55,61 +46,61 @@ def _stored(url: str) -> list[IncidentReport]:
         engine.dispose()
 
 
-def test_cp1252_semicolon_day_first_file_on_a_fresh_sqlite(sqlite_env: str, tmp_path: Path) -> None:
+def test_cp1252_semicolon_day_first_file_on_a_fresh_sqlite(fresh_sqlite_url: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["ingest", "reports", str(_pt_file(tmp_path)), *PT_FLAGS])
     assert result.exit_code == 0, result.output
     assert "3 new, 0 updated, 0 unchanged, 0 rejected" in result.output
     assert "encoding cp1252" in result.output and "separator ';'" in result.output
     assert "time column 'data': %d/%m/%Y (inferred)" in result.output
-    reports = _stored(sqlite_env)
+    reports = _stored(fresh_sqlite_url)
     assert [r.occurred_at.replace(tzinfo=UTC) for r in reports] == [
         datetime(2017, 1, 17, 8, 0, tzinfo=UTC), datetime(2017, 2, 3, 9, 30, tzinfo=UTC), datetime(2017, 2, 2, 14, 15, tzinfo=UTC),
     ]
     assert reports[0].original_text == PT[0][1] and reports[1].original_text == PT[1][1]
 
 
-def test_utf8_bom_comma_month_first_file(sqlite_env: str, tmp_path: Path) -> None:
+def test_utf8_bom_comma_month_first_file(fresh_sqlite_url: str, tmp_path: Path) -> None:
     p = tmp_path / "us.csv"
     p.write_text('\ufeffid,text,occurred_at\n1,"Forklift near miss, dock 3",01/13/2024 07:05\n2,Slip,02/01/2024 16:40\n',
                  encoding="utf-8")
     result = CliRunner().invoke(app, ["ingest", "reports", str(p)])
     assert result.exit_code == 0, result.output
     assert "%m/%d/%Y (inferred)" in result.output and "encoding utf-8-sig" in result.output
-    when = {r.source_id: r.occurred_at.replace(tzinfo=UTC) for r in _stored(sqlite_env)}
+    when = {r.source_id: r.occurred_at.replace(tzinfo=UTC) for r in _stored(fresh_sqlite_url)}
     assert when == {"1": datetime(2024, 1, 13, 7, 5, tzinfo=UTC), "2": datetime(2024, 2, 1, 16, 40, tzinfo=UTC)}
 
 
-def test_ambiguous_dates_are_refused_with_examples_and_nothing_stored(sqlite_env: str, tmp_path: Path) -> None:
+def test_ambiguous_dates_are_refused_with_examples_and_nothing_stored(fresh_sqlite_url: str, tmp_path: Path) -> None:
     rows = [("1", "Queda", "01/02/2017 08:00", "A"), ("2", "Corte", "03/04/2017 09:00", "B")]
     result = CliRunner().invoke(app, ["ingest", "reports", str(_pt_file(tmp_path, rows)), *PT_FLAGS])
     assert result.exit_code == 1
     assert "ambiguous dates" in result.output and "'01/02/2017 08:00'" in result.output
-    assert _stored(sqlite_env) == []
+    assert _stored(fresh_sqlite_url) == []
     given = CliRunner().invoke(app, ["ingest", "reports", str(_pt_file(tmp_path, rows)), *PT_FLAGS, "--time-format", "%m/%d/%Y"])
     assert given.exit_code == 0, given.output
-    assert _stored(sqlite_env)[0].occurred_at.replace(tzinfo=UTC) == datetime(2017, 1, 2, 8, 0, tzinfo=UTC)
+    assert _stored(fresh_sqlite_url)[0].occurred_at.replace(tzinfo=UTC) == datetime(2017, 1, 2, 8, 0, tzinfo=UTC)
 
 
-def test_all_rows_rejected_exits_non_zero_and_writes_nothing(sqlite_env: str, tmp_path: Path) -> None:
+def test_all_rows_rejected_exits_non_zero_and_writes_nothing(fresh_sqlite_url: str, tmp_path: Path) -> None:
     rows = [("1", "", "17/01/2017 08:00", "Prensas"), ("2", " ", "18/01/2017 08:00", "Forno")]
     result = CliRunner().invoke(app, ["ingest", "reports", str(_pt_file(tmp_path, rows)), *PT_FLAGS])
     assert result.exit_code == 1
     assert "no report can be stored, nothing written (2 rejected: row 1: empty text" in result.output
-    engine = create_engine(sqlite_env)
+    engine = create_engine(fresh_sqlite_url)
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(IncidentReport)) == 0
         assert s.scalar(select(func.count()).select_from(Zone)) == 0  # no zone of the refused file either
     engine.dispose()
 
 
-def test_dry_run_shows_stored_and_rejected_rows_and_writes_nothing(sqlite_env: str, tmp_path: Path) -> None:
+def test_dry_run_shows_stored_and_rejected_rows_and_writes_nothing(fresh_sqlite_url: str, tmp_path: Path) -> None:
     rows = [*PT, ("4", "Batida", "31/13/2017 10:00", "Prensas")]
     result = CliRunner().invoke(app, ["ingest", "reports", str(_pt_file(tmp_path, rows)), *PT_FLAGS, "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "dry run, nothing written" in result.output and "3 report(s) would be stored, 1 rejected" in result.output
     assert "row 1: id '1', 2017-01-17T08:00:00+00:00" in result.output
     assert "rejected row 4: time '31/13/2017 10:00' does not match %d/%m/%Y" in result.output
-    assert not (Path(sqlite_env.removeprefix("sqlite:///"))).exists()
+    assert not (Path(fresh_sqlite_url.removeprefix("sqlite:///"))).exists()
     empty = [("1", "", "17/01/2017 08:00", "A")]
     refused = CliRunner().invoke(app, ["ingest", "reports", str(_pt_file(tmp_path, empty, "e.csv")), *PT_FLAGS, "--dry-run"])
     assert refused.exit_code == 1 and "would be refused, nothing stored" in refused.output

@@ -46,22 +46,14 @@ def _utc(value: object) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'db' / 'floorwatch.db'}"
-    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", url)
-    monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
-    return url
-
-
-def test_five_minute_log_with_clock_jump_back_needs_no_flags(tmp_path: Path, sqlite_url: str) -> None:
+def test_five_minute_log_with_clock_jump_back_needs_no_flags(tmp_path: Path, fresh_sqlite_url: str) -> None:
     path = _machine_log(tmp_path)
     result = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "press-hall"])
     assert result.exit_code == 0, result.output
     assert "clock went back 1 time(s) (largest 0 days 00:55:00" in result.output
     assert "decimal comma in 1 column(s)" in result.output and "%d/%m/%Y (inferred)" in result.output
     assert "sampling step 0 days 00:05:00" in result.output
-    engine = create_engine(sqlite_url)
+    engine = create_engine(fresh_sqlite_url)
     with Session(engine) as s:
         found = list(s.scalars(select(SensorAnomaly)))
         assert s.scalar(select(func.count()).select_from(Sensor)) == 1
@@ -144,20 +136,20 @@ def test_category_from_units_and_names(name: str, unit: str | None, context: str
     assert channel_category(name, unit, context) == category
 
 
-def test_sensor_file_with_no_usable_rows_exits_non_zero_and_writes_nothing(tmp_path: Path, sqlite_url: str) -> None:
+def test_sensor_file_with_no_usable_rows_exits_non_zero_and_writes_nothing(tmp_path: Path, fresh_sqlite_url: str) -> None:
     p = tmp_path / "bad.csv"
     p.write_text("datetime;Temp\n2024-01-01 00:00:00;abc\n2024-01-01 00:00:01;def\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["ingest", "sensors", str(p), "--zone", "z1"])
     assert result.exit_code == 1 and "non-numeric columns ['Temp']" in result.output
-    engine = create_engine(sqlite_url)
+    engine = create_engine(fresh_sqlite_url)
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Sensor)) == 0
     engine.dispose()
 
 
-def test_sensor_dry_run_writes_nothing(tmp_path: Path, sqlite_url: str) -> None:
+def test_sensor_dry_run_writes_nothing(tmp_path: Path, fresh_sqlite_url: str) -> None:
     path = _machine_log(tmp_path, days=15, fault_day=10.0, jump_back_at=None)  # day 13+ proves day-first
     result = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "z1", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "dry run, nothing written" in result.output and "4320 readings of 1 channels would be stored" in result.output
-    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
+    assert not Path(fresh_sqlite_url.removeprefix("sqlite:///")).exists()
