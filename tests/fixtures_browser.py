@@ -60,6 +60,21 @@ def serve_process(cfg: Path, port: int, token: str, ready_path: str) -> Iterator
         proc.wait(timeout=20)
 
 
+@contextmanager
+def browser_page(width: int, height: int) -> Iterator[Any]:
+    """A Playwright page of headless Chromium with a ``width`` x ``height`` viewport (``ARTIFACTS`` exists
+    for screenshots); the browser is closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
+
 def sign_in(page: Any, url: str, token: str) -> None:
     """Sign in on the dashboard's login page with the serve token."""
     page.goto(f"{url}/login")

@@ -16,7 +16,7 @@ import yaml
 
 from floorwatch.storage.db import make_engine, session_factory, session_scope
 from floorwatch.storage.migrate import upgrade
-from tests.fixtures_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_browser, serve_process, sign_in
+from tests.fixtures_browser import ARTIFACTS, browser_page, require_browser, serve_process, sign_in
 from tests.fixtures_postgres import free_port
 from tests.review_factories import populate
 
@@ -52,39 +52,33 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 
 def test_dismiss_alert_in_browser_and_screenshots(server: tuple[str, Path]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, media = server
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"{url}/alerts")
-            row = page.locator('tr[data-alert="a-wh-0"]')
-            expect(row.locator("td.review")).to_have_text("none")
-            expect(row.locator("img.thumb")).to_have_js_property("complete", True)
-            assert row.locator("img.thumb").evaluate("img => img.naturalWidth") == 320
-            page.screenshot(path=str(ARTIFACTS / "dashboard-alerts.png"), full_page=True)
+    with browser_page(1280, 900) as page:
+        page.goto(f"{url}/alerts")
+        row = page.locator('tr[data-alert="a-wh-0"]')
+        expect(row.locator("td.review")).to_have_text("none")
+        expect(row.locator("img.thumb")).to_have_js_property("complete", True)
+        assert row.locator("img.thumb").evaluate("img => img.naturalWidth") == 320
+        page.screenshot(path=str(ARTIFACTS / "dashboard-alerts.png"), full_page=True)
 
-            sign_in(page, url, TOKEN)
-            expect(page).to_have_url(f"{url}/alerts")
-            row.locator("a").first.click()
-            expect(page.locator("#review-state")).to_have_text("none")
-            page.fill("textarea[name=reason]", "mannequin on the floor, not a person")
-            page.click("button[value=dismissed]")
-            expect(page.locator("#review-state")).to_contain_text("dismissed: mannequin on the floor")
-            page.screenshot(path=str(ARTIFACTS / "dashboard-alert-dismissed.png"), full_page=True)
+        sign_in(page, url, TOKEN)
+        expect(page).to_have_url(f"{url}/alerts")
+        row.locator("a").first.click()
+        expect(page.locator("#review-state")).to_have_text("none")
+        page.fill("textarea[name=reason]", "mannequin on the floor, not a person")
+        page.click("button[value=dismissed]")
+        expect(page.locator("#review-state")).to_contain_text("dismissed: mannequin on the floor")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-alert-dismissed.png"), full_page=True)
 
-            page.goto(f"{url}/alerts?review=dismissed")
-            expect(page.locator('tr[data-alert="a-wh-0"] td.review')).to_have_text("dismissed")
-            assert httpx.get(f"{url}/api/alerts/a-wh-0").json()["review"] == "dismissed"
+        page.goto(f"{url}/alerts?review=dismissed")
+        expect(page.locator('tr[data-alert="a-wh-0"] td.review')).to_have_text("dismissed")
+        assert httpx.get(f"{url}/api/alerts/a-wh-0").json()["review"] == "dismissed"
 
-            page.goto(f"{url}/zones/warehouse")
-            page.screenshot(path=str(ARTIFACTS / "dashboard-zone.png"), full_page=True)
-            page.goto(f"{url}/reports")
-            page.click("text=report.html")
-            expect(page.locator("section.card").first).to_have_attribute("data-zone", "warehouse")
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-        finally:
-            browser.close()
+        page.goto(f"{url}/zones/warehouse")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-zone.png"), full_page=True)
+        page.goto(f"{url}/reports")
+        page.click("text=report.html")
+        expect(page.locator("section.card").first).to_have_attribute("data-zone", "warehouse")
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)

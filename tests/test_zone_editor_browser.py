@@ -18,7 +18,7 @@ from floorwatch.config import load_settings
 from floorwatch.storage.db import make_engine
 from floorwatch.storage.migrate import upgrade
 from tests.conftest import REPO_ROOT
-from tests.fixtures_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_browser, serve_process, sign_in
+from tests.fixtures_browser import ARTIFACTS, browser_page, require_browser, serve_process, sign_in
 from tests.fixtures_postgres import free_port
 
 pytestmark = pytest.mark.browser
@@ -52,67 +52,61 @@ def _click(page, at: list[tuple[float, float]]) -> None:  # type: ignore[no-unty
 
 
 def test_draw_save_reload_and_refusals(server: tuple[str, Path]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, cfg = server
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/zones/editor?camera=dock-cam")
-            expect(page.locator("#save")).to_have_count(0)  # not signed in: shows, cannot save
-            expect(page.locator('#overlay polygon[data-zone="loading_dock"]')).to_have_count(1)
+    with browser_page(1400, 1000) as page:
+        page.goto(f"{url}/zones/editor?camera=dock-cam")
+        expect(page.locator("#save")).to_have_count(0)  # not signed in: shows, cannot save
+        expect(page.locator('#overlay polygon[data-zone="loading_dock"]')).to_have_count(1)
 
-            sign_in(page, url, TOKEN)
-            page.goto(f"{url}/zones/editor?camera=dock-cam")
-            expect(page.locator("#snapshot")).to_have_js_property("complete", True)
-            assert page.locator("#snapshot").evaluate("img => img.naturalWidth") == 768  # vtest.avi's frame
-            expect(page.locator("#zone-editor")).to_have_attribute("data-ready", "yes")
+        sign_in(page, url, TOKEN)
+        page.goto(f"{url}/zones/editor?camera=dock-cam")
+        expect(page.locator("#snapshot")).to_have_js_property("complete", True)
+        assert page.locator("#snapshot").evaluate("img => img.naturalWidth") == 768  # vtest.avi's frame
+        expect(page.locator("#zone-editor")).to_have_attribute("data-ready", "yes")
 
-            _click(page, [(0.05, 0.55), (0.40, 0.55), (0.40, 0.95), (0.05, 0.95)])
-            expect(page.locator("#point-count")).to_have_text("4 corners")
-            page.fill("#zone-id", "lawn_storage")
-            page.fill("#zone-name", "Lawn storage")
-            page.select_option("#rule-type", "dwell")
-            page.click("#add-rule")
-            page.fill('#rules fieldset[data-type="dwell"] input[name="max_seconds"]', "4")
-            page.click("#save")
-            expect(page.locator("#save-summary")).to_contain_text("zone lawn_storage added (4 corners, rules: dwell)")
-            expect(page.locator("#save-diff")).to_contain_text("lawn_storage")
-            page.screenshot(path=str(ARTIFACTS / "zone-editor-saved.png"), full_page=True)
+        _click(page, [(0.05, 0.55), (0.40, 0.55), (0.40, 0.95), (0.05, 0.95)])
+        expect(page.locator("#point-count")).to_have_text("4 corners")
+        page.fill("#zone-id", "lawn_storage")
+        page.fill("#zone-name", "Lawn storage")
+        page.select_option("#rule-type", "dwell")
+        page.click("#add-rule")
+        page.fill('#rules fieldset[data-type="dwell"] input[name="max_seconds"]', "4")
+        page.click("#save")
+        expect(page.locator("#save-summary")).to_contain_text("zone lawn_storage added (4 corners, rules: dwell)")
+        expect(page.locator("#save-diff")).to_contain_text("lawn_storage")
+        page.screenshot(path=str(ARTIFACTS / "zone-editor-saved.png"), full_page=True)
 
-            saved = load_settings(cfg)
-            zone = next(z for z in saved.cameras[0].zones if z.zone_id == "lawn_storage")
-            assert zone.rules[0].type == "dwell" and zone.rules[0].max_seconds == 4
-            xs, ys = zip(*zone.polygon, strict=True)
-            assert 30 <= min(xs) <= 45 and 300 <= max(xs) <= 315 and 310 <= min(ys) <= 325 and max(ys) >= 540
-            assert [z.id for z in saved.zones] == ["loading_dock", "lawn_storage"]
-            after_save = cfg.read_text()
-            check = subprocess.run([sys.executable, "-m", "floorwatch.cli.main", "config", "check", str(cfg)],
-                                   capture_output=True, text=True, timeout=120)  # fmt: skip
-            assert check.returncode == 0, check.stderr  # what `replay --camera dock-cam` loads at start
+        saved = load_settings(cfg)
+        zone = next(z for z in saved.cameras[0].zones if z.zone_id == "lawn_storage")
+        assert zone.rules[0].type == "dwell" and zone.rules[0].max_seconds == 4
+        xs, ys = zip(*zone.polygon, strict=True)
+        assert 30 <= min(xs) <= 45 and 300 <= max(xs) <= 315 and 310 <= min(ys) <= 325 and max(ys) >= 540
+        assert [z.id for z in saved.zones] == ["loading_dock", "lawn_storage"]
+        after_save = cfg.read_text()
+        check = subprocess.run([sys.executable, "-m", "floorwatch.cli.main", "config", "check", str(cfg)],
+                               capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert check.returncode == 0, check.stderr  # what `replay --camera dock-cam` loads at start
 
-            page.reload()
-            expect(page.locator('#overlay polygon[data-zone="lawn_storage"]')).to_have_count(1)
-            expect(page.locator('#overlay polygon[data-zone="loading_dock"]')).to_have_count(1)
+        page.reload()
+        expect(page.locator('#overlay polygon[data-zone="lawn_storage"]')).to_have_count(1)
+        expect(page.locator('#overlay polygon[data-zone="loading_dock"]')).to_have_count(1)
 
-            # A bow tie (corners out of order) and two corners are refused; the file is untouched.
-            expect(page.locator("#zone-editor")).to_have_attribute("data-ready", "yes")
-            _click(page, [(0.1, 0.1), (0.3, 0.3), (0.3, 0.1), (0.1, 0.3)])
-            page.fill("#zone-id", "bow_tie")
-            page.click("#save")
-            expect(page.locator("#save-error")).to_contain_text("crosses itself")
-            page.click("#clear")
-            _click(page, [(0.1, 0.1), (0.3, 0.3)])
-            page.fill("#zone-id", "two_points")
-            page.click("#save")
-            expect(page.locator("#save-error")).to_contain_text("needs at least 3 points, got 2")
-            page.screenshot(path=str(ARTIFACTS / "zone-editor-refused.png"), full_page=True)
-            assert cfg.read_text() == after_save
-            assert len(list(cfg.parent.glob("floorwatch.yaml.*.bak"))) == 1
-            assert not list(cfg.parent.glob(".floorwatch.yaml.*"))  # no temporary file left behind
-        finally:
-            browser.close()
+        # A bow tie (corners out of order) and two corners are refused; the file is untouched.
+        expect(page.locator("#zone-editor")).to_have_attribute("data-ready", "yes")
+        _click(page, [(0.1, 0.1), (0.3, 0.3), (0.3, 0.1), (0.1, 0.3)])
+        page.fill("#zone-id", "bow_tie")
+        page.click("#save")
+        expect(page.locator("#save-error")).to_contain_text("crosses itself")
+        page.click("#clear")
+        _click(page, [(0.1, 0.1), (0.3, 0.3)])
+        page.fill("#zone-id", "two_points")
+        page.click("#save")
+        expect(page.locator("#save-error")).to_contain_text("needs at least 3 points, got 2")
+        page.screenshot(path=str(ARTIFACTS / "zone-editor-refused.png"), full_page=True)
+        assert cfg.read_text() == after_save
+        assert len(list(cfg.parent.glob("floorwatch.yaml.*.bak"))) == 1
+        assert not list(cfg.parent.glob(".floorwatch.yaml.*"))  # no temporary file left behind
     changes = httpx.get(f"{url}/api/config/changes").json()
     assert [c["action"] for c in changes] == ["zone_editor"]
