@@ -152,7 +152,7 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     t0 = time.perf_counter()
     zones = sorted({r.zone_id for r in subset if r.zone_id})[: args.zones]
     with session_scope(factory) as s:
-        risks = assess_zones(s, backend, [(evs[z], None, "") for z in zones])
+        risks = assess_zones(s, backend, [(evs[z], None, "") for z in zones], site_prior_shrinkage=True)
     t_reduce = (time.perf_counter() - t0) / max(1, len(zones))
     audits = [r.narrative for r in risks if r.narrative is not None]
     actions = [a for r in risks for a in r.actions]

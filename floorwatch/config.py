@@ -280,6 +280,11 @@ class LLMConfig(_Strict):
     n_ctx: int = Field(4096, ge=512, le=131_072, description="Context window (backend local)")
     n_threads: int = Field(2, ge=1, le=256, description="CPU threads (backend local)")
     max_report_chars: int = Field(20_000, ge=100, le=1_000_000, description="Longer incident reports are refused")
+    site_prior: bool = Field(
+        False,
+        description="Shrink each zone's severity index toward the site's mean (3 pseudo-items; floorwatch.llm.risk.site_prior) "
+        "instead of one neutral pseudo-item; couples zones, so off by default",
+    )
     judge: bool = Field(
         False,
         description="Hazard class and severities from the model's token probabilities under fixed questions "

@@ -108,7 +108,9 @@ def assess_period(
             )
             if on_progress is not None:
                 on_progress(len(items), len(zones) + 1)
-        assessed = PeriodAssessment(zones=assess_zones(session, backend, items, contexts=contexts), facts=facts)
+        assessed = PeriodAssessment(zones=assess_zones(
+            session, backend, items, contexts=contexts, site_prior_shrinkage=settings.llm.site_prior
+        ), facts=facts)
         if on_progress is not None:
             on_progress(len(zones) + 1, len(zones) + 1)
         return assessed

@@ -14,8 +14,8 @@ how severe the zone's evidence is (a severity index), not how much of it there i
                                                                  item does not set the level alone)
     score = 100 * log2(mean) / 4              (0 when the zone has no scored item)
 
-With a site (``assess_zones``), the pseudo-items are the site's mean points instead of severity 3 and
-there are ``K = 3`` of them (empirical-Bayes shrinkage, :func:`site_prior`): a zone with one note is
+With ``assess_zones(..., site_prior_shrinkage=True)`` (config ``llm.site_prior``, off by default), the
+pseudo-items are the site's mean points instead of severity 3 and there are ``K = 3`` of them (empirical-Bayes shrinkage, :func:`site_prior`): a zone with one note is
 pulled toward the site's typical severity, a zone with many keeps its own. ``confidence = n / (n + K)``
 is the share of the score that comes from the zone's own items; the report shows it.
 
@@ -243,7 +243,7 @@ def check_citations(cited_ids: list[str], refs: list[EvidenceRef]) -> tuple[list
 def compute_zone(ev: ZoneEvidence, previous: ZoneEvidence | None, prior: Prior = NEUTRAL_PRIOR) -> ZoneRisk:
     """Everything about a zone that is computed, not written by the LLM (summary empty).
 
-    ``prior``: what the severity index shrinks toward; :func:`assess_zones` passes the site's
+    ``prior``: what the severity index shrinks toward; with ``site_prior_shrinkage`` :func:`assess_zones` passes the site's
     (:func:`site_prior`), a lone zone gets the neutral one.
     """
     breakdown = score_breakdown(ev, prior)
@@ -270,6 +270,7 @@ def assess_zones(
     max_chars: int = 3000,
     prompt_version: str = GROUNDED_PROMPT_VERSION,
     contexts: list[ZoneContext | None] | None = None,
+    site_prior_shrinkage: bool = False,
 ) -> list[ZoneRisk]:
     """Score every zone, ask the LLM for verified claims and chosen controls in one batch, store the rows.
 
@@ -283,9 +284,13 @@ def assess_zones(
         max_chars: unused (kept for callers); the fact sheet has its own cap.
         prompt_version: stored with the rows and part of the cache key.
         contexts: per zone, manual sections / gaps / time patterns (``floorwatch.llm.risk_context``) or None.
+        site_prior_shrinkage: shrink every zone toward the site's mean (:func:`site_prior`) instead of one
+            neutral pseudo-item. Off by default: with it, one zone's reports move every other zone's
+            score (an injected or over-rated report in one zone raised a calm zone from medium to high
+            in ``tests/test_llm_local.py``), and its effect on the zone ranking is not measured yet.
     """
     del max_chars
-    prior = site_prior([ev for ev, _, _ in zones])
+    prior = site_prior([ev for ev, _, _ in zones]) if site_prior_shrinkage else NEUTRAL_PRIOR
     risks = [compute_zone(ev, prev, prior) for ev, prev, _ in zones]
     ctxs = contexts if contexts is not None else [None] * len(zones)
     sheets = [fact_sheet(ev, risk, ctx) for (ev, _, _), risk, ctx in zip(zones, risks, ctxs, strict=True)]
