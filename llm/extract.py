@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from floorwatch.calibration.calibrator import SavedCalibrator, applicable_calibrator, text_key
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.cache import cached_generate, remember
-from floorwatch.llm.judge import JUDGE_VERSION, TokenScorer, judge_results
+from floorwatch.llm.judge import JUDGE_VERSION, Embedder, Judgement, TokenScorer, judge_results
 from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
@@ -46,11 +46,14 @@ def extract_batch(
     prompt_version: str = EXTRACT_PROMPT_VERSION,
     calibration: SavedCalibrator | None = None,
     judge: TokenScorer | None = None,
+    second_opinion: Embedder | None = None,
 ) -> list[ExtractionOutcome]:
     """Extract and store one batch of reports (one ``generate_json`` call, plus one for repairs).
 
     ``judge``: when given, hazard class and severities come from the model's token probabilities
-    (:func:`floorwatch.llm.judge.judge_results`); pass a ``prompt_version`` that says so.
+    (:func:`floorwatch.llm.judge.judge_results`); pass a ``prompt_version`` that says so. Each row's
+    ``raw["judge"]`` keeps the judgement (class probability, P(Yes) per question, the generated JSON's
+    own class and severities, and the ``second_opinion`` embedding class when an embedder is given).
 
     ``calibration`` (already checked to fit this prompt version and model) fills
     ``potential_severity_calibrated`` of new or changed ``ok`` rows. The caller commits. Returns one
@@ -59,9 +62,17 @@ def extract_batch(
     requests = [extraction_request(str(r.id), r.redacted_text, max_chars) for r in reports]
     results = cached_generate(session, backend, requests, IncidentExtraction, prompt_version)
     results = _repair(session, backend, requests, results, prompt_version)
+    judged: list[Judgement | None] = [None] * len(results)
+    generated = list(results)
     if judge is not None:
-        results = judge_results(judge, [r.redacted_text for r in reports], results)
+        results, judged = judge_results(judge, [r.redacted_text for r in reports], results, second_opinion)
     rows = [_row(rep, req, res, backend.model_name, prompt_version) for rep, req, res in zip(reports, requests, results, strict=True)]
+    for row, j, gen in zip(rows, judged, generated, strict=True):
+        if j is not None and gen.parsed is not None:
+            row["raw"]["judge"] = j.model_dump() | {
+                "disagreement": j.disagreement,
+                "generated": gen.parsed.model_dump(include={"hazard_category", "severity", "potential_severity"}),
+            }
     before = _stored(session, [r.id for r in reports], backend.model_name, prompt_version)
     calibrated = _calibrated_values(reports, rows, before, calibration)
     for rep, row in zip(reports, rows, strict=True):
@@ -191,6 +202,7 @@ def extract_reports(
     calibration_path: Path | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     judge: TokenScorer | None = None,
+    second_opinion: Embedder | None = None,
 ) -> list[ExtractionOutcome]:
     """Extract many reports, committing after each batch so an interruption loses at most one batch.
 
@@ -206,6 +218,7 @@ def extract_reports(
             used when it exists and was fitted for this prompt version and model.
         judge: token-probability scorer (``floorwatch.llm.judge.scorer_for``) for hazard class and
             severities; the rows are then stored under ``<extract version>+<judge version>``.
+        second_opinion: sentence embedder for the judge's second opinion on the class (recorded only).
 
     Raises:
         CalibrationError: a calibrator file exists but is unreadable (before any LLM call).
@@ -219,7 +232,8 @@ def extract_reports(
             by_id = {r.id: r for r in session.query(IncidentReport).filter(IncidentReport.id.in_(chunk))}
             reports = [by_id[x] for x in chunk if x in by_id]
             outcomes += extract_batch(
-                session, backend, reports, max_chars=max_chars, prompt_version=version, calibration=calibration, judge=judge
+                session, backend, reports, max_chars=max_chars, prompt_version=version, calibration=calibration, judge=judge,
+                second_opinion=second_opinion,
             )
         if on_progress is not None:
             on_progress(min(i + batch_size, len(report_ids)), len(report_ids))

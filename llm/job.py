@@ -20,6 +20,7 @@ from floorwatch.llm.extract import extract_reports
 from floorwatch.llm.judge import scorer_for
 from floorwatch.llm.risk import assess_zones, top_hazards
 from floorwatch.llm.risk_context import load_manual_index, zone_context
+from floorwatch.manuals.embed import try_load_embedder
 from floorwatch.schemas.evidence import ZoneFacts
 from floorwatch.schemas.llm import ExtractionOutcome, Period, RiskReport, ZoneRisk
 from floorwatch.schemas.tables import Alert, CameraOutage, IncidentReport, SensorAnomaly, Zone
@@ -202,6 +203,7 @@ def run_risk_job(
         factory, llm, plan.incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, 8000),
         on_progress=stage("extraction"),
         judge=scorer_for(llm) if settings.llm.judge else None,
+        second_opinion=try_load_embedder(settings.runtime.torch_threads)[0] if settings.llm.judge else None,
     )
     assessed = assess_period(factory, settings, llm, plan.period, plan.zone_ids, on_progress=stage("zones"))
     return RiskReport(

@@ -41,9 +41,22 @@ class FactSheet(_Frozen):
     facts: list[Fact] = Field(default_factory=list)
 
     def get(self, fact_id: str) -> Fact | None:
-        """The fact with this id (brackets and spaces around it tolerated), or None."""
+        """The fact with this id, or None.
+
+        Tolerated: brackets and spaces around it, a space instead of the colon (``incident 12``), and the
+        part after the colon alone when exactly one fact of THIS sheet has it (``fall_from_height`` for
+        ``hazard:fall_from_height``; small models drop the prefix). An id of another zone is never found.
+        """
         key = fact_id.strip().strip("[]").strip()
-        return next((f for f in self.facts if f.id == key), None)
+        exact = next((f for f in self.facts if f.id == key), None)
+        if exact is not None or not key:
+            return exact
+        key = key.replace(" ", ":", 1) if ":" not in key else key
+        exact = next((f for f in self.facts if f.id == key), None)
+        if exact is not None:
+            return exact
+        tail = [f for f in self.facts if f.id.partition(":")[2] == key]
+        return tail[0] if len(tail) == 1 else None
 
 
 class Claim(BaseModel):

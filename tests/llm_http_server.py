@@ -15,7 +15,8 @@ Old-style reduce prompts get a narrative citing the first ``[kind:id]`` in the e
 do not exist; with a ``<manuals>`` block, a second action cites its first ``[manual:...]`` and one unknown
 section. ``GET /stats`` returns the number of chat requests served.
 Requests with ``logprobs`` (the token-probability judge) get a one-token answer with ``top_logprobs``:
-the class ``electrical`` when the report names a cable (else ``struck_by``), and ``Yes`` to a question
+the class word ``Electric`` when the report names a cable (else ``Struck``; a flat answer for the content-free
+calibration reports), and ``Yes`` to a question
 whose key word (died, hospital, kill, energy) matches a word of the report.
 """
 
@@ -50,8 +51,11 @@ def _logprobs_reply(body: dict[str, Any]) -> dict[str, Any]:
     """One-token answer with ``top_logprobs`` (judge questions): class from a keyword, Yes only for words in the text."""
     user = body["messages"][-1]["content"].lower()
     report = user.partition("</report>")[0]
-    if "class name" in user:
-        top = [("elect", -0.1), ("str", -2.5), ("other", -4.0)] if "cable" in report else [("str", -0.2), ("other", -2.0)]
+    body_text = report.partition("<report>")[2].strip()
+    if "class word" in user and body_text in ("", "n/a", "[mask]"):  # content-free calibration input: no preference
+        top = [("Str", -2.0), ("Elect", -2.0), ("Other", -2.0)]
+    elif "class word" in user:
+        top = [("Elect", -0.1), ("Str", -2.5), ("Other", -4.0)] if "cable" in report else [("Str", -0.2), ("Other", -2.0)]
     else:
         cue = {"died": "died", "hospital": "hospital", "kill": "died", "energy": "cable"}
         hit = any(word in user.partition("</report>")[2] and text in report for word, text in cue.items())

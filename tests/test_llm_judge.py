@@ -6,7 +6,10 @@ import pytest
 
 from floorwatch.config import LLMConfig
 from floorwatch.llm.backends import OpenAIBackend
-from floorwatch.llm.judge import QUESTIONS, combine, judge_report, scorer_for
+import numpy as np
+
+from floorwatch.llm.judge import CLASS_WORDS, QUESTIONS, class_probabilities, combine, judge_report, nearest_classes, scorer_for
+from floorwatch.schemas.llm import HAZARD_CATEGORIES
 from tests.fixtures_llm import server_port  # noqa: F401 - fixture
 from tests.llm_factories import require_local_model
 
@@ -58,4 +61,36 @@ def test_local_model_judges_a_stated_death_and_a_harmless_slip() -> None:
     fatal = judge_report(scorer, "The electrician touched a live 400 V busbar while cleaning the panel and died at the scene.")
     minor = judge_report(scorer, "An operator slipped on a dry floor, kept his balance and was not hurt.")
     assert fatal.severity == 5.0 and fatal.hazard_category == "electrical"
+    firsts = [scorer._token(w) for w in CLASS_WORDS.values()]  # noqa: SLF001 - the scored token of each class word
+    assert len(set(firsts)) == len(firsts), "two class words share a first token"
     assert minor.severity < fatal.severity and minor.potential_severity < fatal.potential_severity
+
+
+def test_class_words_follow_the_schema_and_have_distinct_first_letters() -> None:
+    assert tuple(CLASS_WORDS) == HAZARD_CATEGORIES
+    assert len({w[:2] for w in CLASS_WORDS.values()}) == len(CLASS_WORDS)
+
+
+class _Biased:
+    """A scorer that prefers 'Cut' whatever the report says, and 'Chemical' a little more for an acid splash."""
+
+    def first_token_logprobs(self, system: str, user: str, candidates: list[str]) -> list[float]:
+        acid = "acid" in user.partition("</report>")[0].lower()
+        return [(-0.2 if c == "Cut" else -3.0) + (1.5 if acid and c == "Chemical" else 0.0) for c in candidates]
+
+
+def test_contextual_calibration_removes_a_constant_preference() -> None:
+    scorer = _Biased()
+    p = class_probabilities(scorer, "Acid splashed on the operator's arm while he opened the valve.")
+    assert HAZARD_CATEGORIES[int(np.argmax(p))] == "chemical_exposure"  # raw argmax would be 'Cut'
+    assert abs(float(p.sum()) - 1.0) < 1e-9
+
+
+def test_second_opinion_picks_the_nearest_definition() -> None:
+    class OneHot:  # an embedder that knows one word per class definition
+        def encode(self, texts: list[str]) -> np.ndarray:
+            keys = ["acid", "ladder", "forklift"]
+            return np.array([[float(k in t.lower()) for k in keys] + [0.01] for t in texts])
+
+    got = nearest_classes(OneHot(), ["Acid on the arm", "He fell from the ladder", "A forklift reversed"])
+    assert got == ["chemical_exposure", "fall_from_height", "vehicle"]

@@ -58,6 +58,9 @@ MUST_FAIL = [
     (Claim(text="The emergency stop was applied at the dock.", facts=["count:alerts"]), "emergency stop"),
     # an id from another zone / unknown id
     (Claim(text="A forklift nearly hit a picker.", facts=["incident:99"]), "not a fact of zone dock"),
+    (Claim(text="A forklift nearly hit a picker.", facts=["99"]), "not a fact of zone dock"),
+    # a hazard the zone does not have, cited by its bare name
+    (Claim(text="Fire risk is high.", facts=["fire_explosion"]), "not a fact of zone dock"),
     # a hazard the zone does not have
     (Claim(text="Fire risk from stored solvents is the main hazard.", facts=["hazard:vehicle"]), "fire"),
     (Claim(text="A worker was injured by electric shock.", facts=["incident:7"]), "electricity"),
@@ -73,6 +76,9 @@ MUST_PASS = [
     Claim(text="Incident 7 had potential severity 4.", facts=["[incident:7]"]),
     Claim(text="No site manual section covers vehicle hazards.", facts=["gap:vehicle"]),
     Claim(text="All 16 alerts were of medium severity.", facts=["count:alerts"]),
+    # ids written the way small models write them: the prefix dropped, a space for the colon
+    Claim(text="A reversing forklift nearly hit a picker on foot.", facts=["incident 7"]),
+    Claim(text="Two incident reports were filed.", facts=["incidents"]),
 ]
 
 
@@ -146,3 +152,11 @@ def test_site_prior_keeps_a_single_note_from_dominating() -> None:
     busy_site = compute_zone(busy, None, prior)
     assert 0 < in_site.score - busy_site.score < alone.score - compute_zone(busy, None).score
     assert abs(busy_site.score - compute_zone(busy, None).score) < 1.0 and busy_site.breakdown.confidence == pytest.approx(0.8)
+
+
+def test_a_bare_id_shared_by_two_facts_is_not_guessed() -> None:
+    sheet = FactSheet(zone_id="z", period="p", facts=[
+        Fact(id="alerts:dwell", kind="count", text="3 dwell alerts"),
+        Fact(id="gap:dwell", kind="gap", text="no site manual section covers dwell"),
+    ])
+    assert sheet.get("dwell") is None and sheet.get("gap dwell") is not None
