@@ -7,7 +7,7 @@ against the token-probability judge (:mod:`floorwatch.llm.judge`), zero-shot (no
   table is printed with the results; unmapped labels such as ``Others`` are left out and counted),
   and how often the packaged MiniLM model (cosine to the class definitions) disagrees with the judge;
 * Spearman of actual / potential severity with ``Accident Level`` / ``Potential Accident Level``;
-* zone ranking: Spearman across plants (``Local``) of the zone score (site prior, ``llm/risk.py``)
+* zone ranking: Spearman across plants (``Local``) of the zone score (``llm/risk.py``; default prior and site prior)
   with the plant's mean ``Potential Accident Level`` (all rows of the file; rows not in the subset
   count at potential 3), with the JSON potentials and with the judged ones;
 * the grounded reduce step on ``--zones`` plants: claims made / verified / dropped, actions with a
@@ -30,7 +30,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,10 +37,8 @@ from benchmarks.incidents import CRITICAL_RISK_MAP, DEFAULT_CSV, ROMAN, _load, _
 from floorwatch.config import Settings  # noqa: E402
 from floorwatch.llm.backends import make_backend  # noqa: E402
 from floorwatch.llm.extract import extract_batch  # noqa: E402
-from floorwatch.llm.judge import judge_report, scorer_for  # noqa: E402
-from floorwatch.llm.prompts import _HAZARD_LINES  # noqa: E402
+from floorwatch.llm.judge import judge_report, nearest_classes, scorer_for  # noqa: E402
 from floorwatch.llm.risk import assess_zones, compute_zone, site_prior  # noqa: E402
-from floorwatch.schemas.llm import HAZARD_CATEGORIES  # noqa: E402
 from floorwatch.storage.db import session_scope  # noqa: E402
 from floorwatch.storage.queries import zone_evidence  # noqa: E402
 
@@ -60,21 +57,20 @@ def _zone_rho(evs: dict, means: dict, override: dict[int, float] | None) -> str:
             for z, ev in evs.items()
         }
     prior = site_prior(list(evs.values()))
-    return _rho([compute_zone(evs[z], None, prior).score for z in zs], [means[z] for z in zs])
+    default = _rho([compute_zone(evs[z], None).score for z in zs], [means[z] for z in zs])
+    shrunk = _rho([compute_zone(evs[z], None, prior).score for z in zs], [means[z] for z in zs])
+    return f"{default} (default neutral prior; {shrunk} with llm.site_prior)"
 
 
 def _minilm_classes(texts: list[str]) -> list[str] | None:
     try:
-        from floorwatch.llm.embed import load_embedder
+        from floorwatch.manuals.embed import load_embedder
 
         emb = load_embedder(threads=1)
     except Exception as exc:  # noqa: BLE001 - the second opinion is optional
         print(f"MiniLM unavailable: {exc}", file=sys.stderr)
         return None
-    classes = emb.encode(list(_HAZARD_LINES))
-    docs = emb.encode(texts)
-    sims = np.asarray(docs) @ np.asarray(classes).T
-    return [HAZARD_CATEGORIES[int(i)] for i in sims.argmax(axis=1)]
+    return nearest_classes(emb, texts)
 
 
 def main() -> int:  # noqa: PLR0915 - one linear report
@@ -83,13 +79,15 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     ap.add_argument("--limit", type=int, default=40)
     ap.add_argument("--zones", type=int, default=3, help="plants to run the grounded reduce step on")
     ap.add_argument("--backend", default="local")
+    ap.add_argument("--rows", choices=["all", "mappable"], default="all", help="mappable = only rows whose Critical Risk maps to a class")
     args = ap.parse_args()
     if not args.csv.is_file():
         print(f"data not found: {args.csv}", file=sys.stderr)
         return 2
     load0 = os.getloadavg()
     factory, reports = _load(args.csv, f"sqlite:///{tempfile.mkdtemp(prefix='fw-rq-')}/rq.db")
-    subset = _subset(reports, args.limit)
+    pool = [r for r in reports if CRITICAL_RISK_MAP.get(r.attributes["Critical Risk"].strip())] if args.rows == "mappable" else reports
+    subset = _subset(pool, args.limit)
     settings = Settings()
     backend = make_backend(settings.llm)
     t0 = time.perf_counter()
@@ -118,12 +116,15 @@ def main() -> int:  # noqa: PLR0915 - one linear report
         + (f", judge {sum(judged[i].hazard_category == label[i] for i in mapped)}/{len(mapped)}" if judged else "")
         + f" ({len(subset) - len(mapped)} rows with unmapped labels left out)",
     ]
-    if minilm is not None and judged:
-        agree = sum(m == judged[i].hazard_category for m, i in zip(minilm, by_id, strict=True))
-        lines.append(
-            f"- MiniLM second opinion: agrees with the judge on {agree}/{len(by_id)} rows; MiniLM alone vs mapped label "
-            f"{sum(m == label[i] for m, i in zip(minilm, by_id, strict=True) if label[i])}/{len(mapped)}"
-        )
+    if minilm is not None:
+        second = dict(zip(by_id, minilm, strict=True))
+        lines.append(f"- MiniLM alone (cosine to the class definitions) vs mapped label: {sum(second[i] == label[i] for i in mapped)}/{len(mapped)}")
+        if judged:
+            both = [i for i in mapped if second[i] == judged[i].hazard_category]
+            lines.append(
+                f"- MiniLM second opinion agrees with the judge on {sum(second[i] == judged[i].hazard_category for i in by_id)}/{len(by_id)} rows; "
+                f"where they agree, the class matches the label on {sum(judged[i].hazard_category == label[i] for i in both)}/{len(both)} mapped rows"
+            )
     ids = [o.incident_id for o in ok]
     lines.append(
         f"- Spearman potential (zero-shot): JSON {_rho([o.extraction.potential_severity for o in ok], [pot[i] for i in ids])}"  # type: ignore[union-attr]
@@ -146,13 +147,13 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     with session_scope(factory) as s:
         evs = {z: zone_evidence(s, z, start, end) for z in levels}
     lines.append(
-        f"- zone ranking Spearman over {len(levels)} plants (site prior): JSON potentials {_zone_rho(evs, means, None)}"
+        f"- zone ranking Spearman over {len(levels)} plants: JSON potentials {_zone_rho(evs, means, None)}"
         + (f", judged potentials {_zone_rho(evs, means, {i: j.potential_severity for i, j in judged.items()})}" if judged else "")
     )
     t0 = time.perf_counter()
     zones = sorted({r.zone_id for r in subset if r.zone_id})[: args.zones]
     with session_scope(factory) as s:
-        risks = assess_zones(s, backend, [(evs[z], None, "") for z in zones], site_prior_shrinkage=True)
+        risks = assess_zones(s, backend, [(evs[z], None, "") for z in zones])
     t_reduce = (time.perf_counter() - t0) / max(1, len(zones))
     audits = [r.narrative for r in risks if r.narrative is not None]
     actions = [a for r in risks for a in r.actions]
@@ -167,7 +168,7 @@ def main() -> int:  # noqa: PLR0915 - one linear report
         f"- seconds per incident: JSON extraction {t_json:.1f}, judge {t_judge:.1f}; reduce {t_reduce:.1f} s per zone",
         "- Critical Risk -> class mapping: " + "; ".join(f"{k} -> {v}" for k, v in CRITICAL_RISK_MAP.items()),
     ]
-    print(f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC - `benchmarks/risk_quality.py --limit {args.limit} --zones {args.zones}`")
+    print(f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC - `benchmarks/risk_quality.py --limit {args.limit} --zones {args.zones} --rows {args.rows}`")
     print("\n".join(lines))
     return 0
 

@@ -75,8 +75,3 @@ def choose(picked: list[str], offered: list[ChosenAction]) -> tuple[list[ChosenA
                 seen.add(hazard)
                 chosen.append(c)
     return chosen[:MAX_ACTIONS], unknown
-
-
-def candidate_lines(offered: list[ChosenAction]) -> list[str]:
-    """Prompt lines of the ``<controls>`` block: ``[id] (rung) text``."""
-    return [f"[{c.control_id}] ({c.level}) {c.text}" for c in offered]

@@ -83,7 +83,7 @@ class RuleBasedLLM:
         if "<facts>" in user:  # grounded reduce: one true claim, one invented one (dropped on the repair turn)
             facts = re.findall(r"^\[([^\]]+)\] (.*)$", user.partition("<facts>")[2].partition("</facts>")[0], re.M)
             offered = re.findall(r"^\[([^\]]+)\]", user.partition("<controls>")[2], re.M)
-            first = next((f for f in facts if f[0].startswith(("incident:", "alert:"))), facts[0])
+            first = next((f for f in facts if f[1].startswith(("incident report", "alert "))), facts[0])
             claims = [{"text": first[1], "facts": [first[0]]}]
             if not repair_turn:
                 claims.append(

@@ -160,3 +160,26 @@ def test_a_bare_id_shared_by_two_facts_is_not_guessed() -> None:
         Fact(id="gap:dwell", kind="gap", text="no site manual section covers dwell"),
     ])
     assert sheet.get("dwell") is None and sheet.get("gap dwell") is not None
+
+
+def test_prompt_handles_map_back_to_this_zones_ids_only() -> None:
+    from floorwatch.llm.grounded import grounded_request, handles, resolve
+    from floorwatch.schemas.facts import ZoneClaims
+
+    offered = candidates(["vehicle"], None)
+    req = grounded_request("dock", SHEET, offered)
+    user = req.messages[1].content
+    h = handles(SHEET, offered)
+    f_score = next(k for k, v in h.facts.items() if v == "score")
+    assert f"[{f_score}] zone dock" in user and "[C1] (" in user and "count:alerts" not in user
+    answer = ZoneClaims(
+        claims=[
+            Claim(text="x", facts=[f_score, " [f2] ", "incident:99", "F999"]),
+        ],
+        controls=["C1", "c2", "vehicle.made_up"],
+    )
+    got = resolve(answer, h)
+    assert got.claims[0].facts == ["score", h.facts["F2"], "incident:99", "F999"]
+    assert got.controls == [offered[0].control_id, offered[1].control_id, "vehicle.made_up"]
+    # an unknown handle stays as written and fails the check like an unknown id
+    assert "not a fact of zone dock" in (check_claim(Claim(text="x", facts=["F999"]), SHEET) or "")
