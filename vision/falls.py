@@ -24,7 +24,11 @@ Biomechanics the rule rests on (sources in brackets):
    alert.
 4. **A fallen person does not vanish.** Detectors lose people lying on the floor. The hypothesis stays at its
    last box for ``down_memory_seconds`` after its last evidence; evidence is the track seen down again, any
-   down track there, or a lying pose there (the pipeline runs pose on hypothesis regions).
+   down track there, a lying pose there (the pipeline runs pose on hypothesis regions), or a down-looking box
+   there from the same inference below the detector's confidence threshold (``detector.recheck_conf``; the
+   low-score boxes ByteTrack uses to keep tracks [Zhang et al. 2022, "ByteTrack: Multi-Object Tracking by
+   Associating Every Detection Box", ECCV: boxes scored 0.1-0.5 are mostly occluded or unusual-looking real
+   objects]). Such a weak box keeps a hypothesis but never confirms one (it does not count to ``MIN_DOWN_OBS``).
 5. **Get-up.** The hypothesis ends when its own track (or a new track at its place) is seen upright at
    >= ``STAND_RATIO`` of its standing height for ``GETUP_SECONDS``; another person walking past does not end
    it.
@@ -49,6 +53,7 @@ MIN_DOWN_OBS = 3  # down observations before a hypothesis counts
 GETUP_SECONDS = 0.5  # standing this long ends a hypothesis
 TRACK_MEMORY_SECONDS = 3.0  # a lost track's standing history may be inherited by a new track this long
 POSE_MATCH_IOU = 0.3
+DUPLICATE_IOU = 0.5  # a low-confidence box overlapping a confident one this much is that object (the NMS IoU)
 EDGE_PX = 2.0  # a box this close to the left/right frame edge is cut off by it
 _EPS = 1e-6  # seconds: float noise in video timestamps
 
@@ -175,7 +180,8 @@ def _inherit(
 
 
 def step_falls(
-    state: FallState, people: Detections, t: float, params: FallParams, poses: Any = None
+    state: FallState, people: Detections, t: float, params: FallParams, poses: Any = None,
+    weak: Detections | None = None,
 ) -> tuple[FallState, dict[int, dict[str, Any]]]:
     """One frame of the fall logic.
 
@@ -185,6 +191,8 @@ def step_falls(
         t: Video time of the frame (seconds).
         params: Thresholds (see :class:`FallParams`).
         poses: :class:`floorwatch.vision.pose.Poses` of this frame, or None when pose did not run.
+        weak: Person boxes of the same inference below the detector's ``conf`` (untracked), or None: they
+            only keep existing hypotheses (:func:`low_recheck`).
 
     Returns:
         The new state and the active ``person_down`` keys (id of the track that fell) with alert details.
@@ -242,6 +250,7 @@ def step_falls(
                 tp = replace(tp, base_h=base, upright_frames=tp.upright_frames + 1, last_upright_ts=t)
             tracks[tid] = replace(tp, box=box_t, last_seen=t)
     downs = _pose_recheck(downs, poses, t)
+    downs = low_recheck(downs, weak, people, t, params.aspect_ratio, poses)
     downs = {k: d for k, d in downs.items() if t - d.last_evidence <= _EPS + _memory(d, params)}
     members = {m for d in downs.values() for m in d.tracks}
     tracks = {k: tp for k, tp in tracks.items() if t - tp.last_seen <= TRACK_MEMORY_SECONDS or k in members}
@@ -290,6 +299,43 @@ def _pose_recheck(downs: dict[int, DownHypothesis], poses: Any, t: float) -> dic
         for pb, kp in zip(poses.boxes, poses.keypoints, strict=False):
             if near(d.box, pb) and posture(kp) == "lying":
                 out[k] = replace(d, last_evidence=t, n_obs=d.n_obs + 1)
+                break
+    return out
+
+
+def low_recheck(
+    downs: dict[int, DownHypothesis], low: Detections | None, people: Detections, t: float, aspect_ratio: float,
+    poses: Any = None,
+) -> dict[int, DownHypothesis]:
+    """Low-confidence boxes as evidence that a fallen person the detector lost is still down.
+
+    A hypothesis without evidence this frame, and not being stood up from, is kept (``last_evidence`` = ``t``)
+    by a ``low`` box at its place (:func:`near`) that looks down: wider than tall by ``aspect_ratio``, or labelled
+    ``fallen_person`` at most ``DROP_RATIO`` of the fallen person's standing height, and without an upright pose.
+    A low box overlapping a confident detection of this frame (``people``, IoU >= ``DUPLICATE_IOU``) is that
+    detection and is skipped. ``n_obs`` is unchanged: a weak box keeps a fall alive, it never confirms one.
+
+    Args:
+        downs: Hypotheses after this frame's confident detections and pose.
+        low: (N, 4) xyxy person boxes below the detector's ``conf`` (any ``track_id``), or None.
+        people: This frame's confident person detections.
+        t: Video time (s).
+        aspect_ratio: ``person_down`` lying-box aspect (width / height).
+        poses: Poses of this frame or None.
+    """
+    if low is None or len(low) == 0 or not downs:
+        return downs
+    out = dict(downs)
+    for k, d in downs.items():
+        if d.last_evidence == t or d.standing_since is not None:
+            continue
+        for box, lab in zip(low.xyxy, low.label, strict=False):
+            if any(iou(box, pb) >= DUPLICATE_IOU for pb in people.xyxy) or not near(d.box, box):
+                continue
+            w, h = float(box[2] - box[0]), float(box[3] - box[1])
+            looks_down = w / max(h, 1e-6) >= aspect_ratio or (lab == FALLEN_PERSON and h <= DROP_RATIO * d.base_h)
+            if looks_down and _pose_posture(box, poses) != "upright":
+                out[k] = replace(d, last_evidence=t)
                 break
     return out
 
