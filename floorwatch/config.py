@@ -233,6 +233,11 @@ class DetectorConfig(_Strict):
         description="person_down: boxes of the same inference down to this confidence keep a fallen person the "
         "detector lost (never tracked, never alert alone; 0.1 = ByteTrack's low-score threshold); >= conf = off",
     )
+    tiles: int = Field(
+        1, ge=1, le=4,
+        description="Tiled inference for small, distant people: the whole frame plus tiles x tiles overlapping tiles "
+        "(supervision InferenceSlicer; costs tiles^2 + 1 detector inputs per frame); 1 = off",
+    )
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|\d+)$", description="'auto' = CUDA when present, else CPU")
     half: bool = Field(True, description="FP16 on CUDA (ignored on CPU)")
     batch: int = Field(1, ge=1, le=64, description="Frames per inference call when several cameras share a GPU")

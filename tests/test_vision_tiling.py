@@ -69,3 +69,32 @@ def test_bad_tiling_settings_are_refused() -> None:
         TiledDetector(_SeesBigThings(), grid=1)
     with pytest.raises(ValueError, match="overlap"):
         TiledDetector(_SeesBigThings(), overlap=0.5)
+
+
+def test_detector_tiles_setting_builds_a_tiled_detector_of_the_real_model() -> None:
+    from pathlib import Path
+
+    import cv2
+    import ultralytics
+
+    from floorwatch.config import DetectorConfig
+    from floorwatch.runtime import configure_offline, set_threads
+    from floorwatch.vision.models import ModelNotFoundError
+    from floorwatch.vision.recheck import accepts_min_conf
+    from floorwatch.vision.service import build_detector
+
+    configure_offline()
+    set_threads(1, 1)
+    with pytest.raises(ValueError, match="tiles"):
+        DetectorConfig(tiles=0)
+    try:
+        det = build_detector(DetectorConfig(model="fall", imgsz=320, device="cpu", tiles=2))
+    except ModelNotFoundError as exc:
+        pytest.skip(str(exc))
+    assert isinstance(det, TiledDetector) and det.grid == 2 and det.labels == {0: "person", 1: "fallen_person"}
+    assert accepts_min_conf(det)  # person_down's low-confidence re-check passes through the tiles
+    img = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
+    (d,) = det.predict([img])
+    people = d.people()
+    assert len(people) >= 3 and people.xyxy[:, 3].max() > 800  # frame pixels, not tile pixels
+    assert not isinstance(build_detector(DetectorConfig(model="fall", imgsz=320, device="cpu")), TiledDetector)
