@@ -96,6 +96,61 @@ def detect(clip: Path, out: Path, model: str, imgsz: int, fps_limit: float | Non
     return time.perf_counter() - t0
 
 
+def detect_in_pieces(clip: Path, out: Path, model: str, imgsz: int, fps_limit: float | None, piece: int) -> bool:
+    """Stage 1 for a clip too long for one command on a loaded box: the same stages as ``VisionPipeline.step``
+    (``FrameSource`` -> ``Detector.predict`` at ``detector.recheck_conf`` -> split at ``detector.conf`` ->
+    ByteTrack at the pipeline's frame rate) in two steps. (a) Raw detections of at most ``piece`` more frames
+    are appended to ``<out>.raw`` (resumable: frames already there are decoded and skipped). (b) Once every
+    frame is there, the tracker runs over them and ``out`` is written. Returns True when ``out`` exists."""
+    from floorwatch.config import Settings
+    from floorwatch.vision.detections import Detections
+    from floorwatch.vision.output import track_record
+    from floorwatch.vision.recheck import split_low
+    from floorwatch.vision.service import build_detector
+    from floorwatch.vision.sources import FrameSource
+    from floorwatch.vision.tracker import Tracker
+
+    cfg = Settings().detector.model_copy(update={"model": model, "imgsz": imgsz})
+    raw = out.with_suffix(".raw")
+    done = len(raw.read_text().splitlines()) if raw.is_file() else 0
+    src = FrameSource(str(clip), camera_id="bench", fps_limit=fps_limit)
+    src.open()
+    fps = src.fps or 10.0
+    step = max(1, round(fps / fps_limit)) if fps_limit else 1
+    finished, n = True, 0
+    det = None
+    with raw.open("a") as fh:
+        for i, frame in enumerate(src):
+            if i < done:
+                continue
+            if n >= piece:
+                finished = False
+                break
+            det = det or build_detector(cfg)
+            (d,) = det.predict([frame.image], min_conf=cfg.recheck_conf)
+            fh.write(json.dumps(track_record(frame.index, frame.video_ts, d) | {
+                "class_id": d.class_id.tolist()}) + "\n")
+            n += 1
+    src.close()
+    if not finished:
+        return False
+    tracker = Tracker(frame_rate=fps / step)
+    tmp = out.with_suffix(".part")
+    with tmp.open("w") as fh:
+        for line in raw.read_text().splitlines():
+            r = json.loads(line)
+            rows = r["detections"]
+            d = Detections.empty() if not rows else Detections(
+                xyxy=np.array([x["bbox"] for x in rows], np.float32), confidence=[x["confidence"] for x in rows],
+                class_id=r["class_id"], label=[x["label"] for x in rows])
+            high, weak = split_low(d, cfg.conf)
+            rec = track_record(r["frame"], r["video_ts"], tracker.update(high))
+            rec["weak"] = track_record(r["frame"], r["video_ts"], weak)["detections"]
+            fh.write(json.dumps(rec) + "\n")
+    tmp.rename(out)
+    return True
+
+
 def evaluate(clip: Path, cached: Path, use_pose: bool, use_weak: bool = True) -> tuple[list[tuple[float, float]], int, float]:
     """Stage 2: rules (+ pose, + weak boxes) over the cached tracks. Returns ((start, end) video_ts of every
     person_down alert, frames, seconds spent in pose)."""
@@ -156,6 +211,8 @@ def main() -> int:
     ap.add_argument("--no-pose", action="store_true")
     ap.add_argument("--no-recheck", action="store_true", help="leave out the weak (below conf) boxes")
     ap.add_argument("--only", nargs="*", help="clip file names to run (default: all)")
+    ap.add_argument("--piece", type=int, default=0,
+                    help="detect at most this many frames per call (resumable; for long clips on a loaded box)")
     ap.add_argument("--out", type=Path, help="append a Markdown table to this file")
     args = ap.parse_args()
     if not (FALLS / "labels.csv").is_file():
@@ -172,6 +229,10 @@ def main() -> int:
             print(f"skip {clip}: not found", file=sys.stderr)
             continue
         cached = _cache_file(args.cache, clip, args.model, args.imgsz, args.fps_limit)
+        if not cached.is_file() and args.piece and not detect_in_pieces(
+                clip, cached, args.model, args.imgsz, args.fps_limit, args.piece):
+            print(f"{clip.name}: {args.piece} more frames detected; run again to go on", file=sys.stderr)
+            return 3
         if not cached.is_file():
             secs = detect(clip, cached, args.model, args.imgsz, args.fps_limit)
             print(f"{clip.name}: detected in {secs:.0f} s (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
