@@ -174,7 +174,7 @@ def evaluate(clip: Path, cached: Path, use_pose: bool, use_weak: bool = True) ->
             if not ok:
                 raise RuntimeError(f"{clip}: frame {raw_index} cannot be decoded")
         dets = _detections(rec["detections"], Detections)
-        weak = _detections(rec["weak"], Detections) if use_weak else None
+        weak = _detections(rec.get("weak", []), Detections) if use_weak else None
         poses = stage.run(image, rec["frame"]) if stage is not None else None
         obs = Observation(rec["frame"], rec["video_ts"], t0 + timedelta(seconds=rec["video_ts"]), dets, image,
                           poses=poses, low_people=weak)

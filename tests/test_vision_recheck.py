@@ -186,3 +186,23 @@ def test_real_model_low_conf_call_keeps_the_confident_boxes_unchanged() -> None:
     np.testing.assert_allclose(high.xyxy[order_h], plain.xyxy[order], atol=1e-3)
     assert high.label[order_h].tolist() == plain.label[order].tolist()
     assert (low.confidence <= 0.35).all() and (low.confidence >= 0.05).all()
+
+
+# --------------------------------------------------------------------------- rules that make a fall a fall
+def test_a_standing_baseline_needs_half_a_second_not_just_three_frames() -> None:
+    def at(f: int) -> Detections:  # upright for 3 frames (0.2 s at 10 fps), then lying
+        return dets((STAND, "person", 1)) if 10 <= f < 13 else dets((LYING, "fallen_person", 1)) if f >= 13 else dets()
+
+    def long_at(f: int) -> Detections:  # upright for 6 frames (0.5 s), then lying
+        return dets((STAND, "person", 1)) if 10 <= f < 16 else dets((LYING, "fallen_person", 1)) if f >= 16 else dets()
+
+    assert run(at, lambda f: None, 80) == []
+    assert [p for p, _ in run(long_at, lambda f: None, 80)] == ["started", "ended"]
+
+
+def test_a_place_that_was_lying_shaped_before_the_person_stood_there_is_no_fall() -> None:
+    mat = weak(LYING, "fallen_person", from_frame=0)  # a mat the detector scores weakly as a lying person
+    assert run(lambda f: lost_after_fall(f) if f < 40 else dets(), mat, 150) == []
+    brief = lambda f: dets((LYING, "fallen_person", -1), conf=0.2) if f in (18, 19) else None  # noqa: E731
+    # lying-shaped only from 0.2 s before the fall: within the fall window, so it may be the falling person
+    assert run(lambda f: lost_after_fall(f) if f < 40 else dets(), brief, 150)[0] == ("started", 32)

@@ -9,10 +9,16 @@ Biomechanics the rule rests on (sources in brackets):
    "A proposal for the classification and evaluation of fall detectors", IRBM 29(6): falls have a "critical
    phase" of 300-500 ms; Wu 2000, "Distinguishing fall activities from normal activities by velocity
    characteristics", J. Biomech. 33(11): falls reach 2-3x the vertical trunk velocity of sitting or lying down
-   on purpose]. So a track must have been seen **upright** (``MIN_UPRIGHT_FRAMES`` frames, giving it a standing
+   on purpose]. So a track must have been seen **upright** (``MIN_UPRIGHT_FRAMES`` frames over at least
+   ``MIN_UPRIGHT_SECONDS``, the longest critical phase, so neither a body already falling nor a box flickering
+   for a few frames at a high frame rate serves as a standing baseline; giving it a standing
    height baseline) at most ``fall_window_seconds`` (default 1.5 s: the critical phase plus detector lag)
    before it is first seen **down**. Lying down slowly, or something lying in view from the start (a coat,
-   a mattress, a false box in an empty room), is never a fall.
+   a mattress, a false box in an empty room), is never a fall. A fall puts a lying shape where there was
+   none: a new hypothesis on a place where a lying box (any score down to ``detector.recheck_conf``; the same
+   box by the NMS IoU ``DUPLICATE_IOU``) was already seen more than ``fall_window_seconds`` earlier is a
+   static object (``FallState.lying``, :func:`_note_lying`). Known limit: a fall onto a mat or bed that the
+   detector had already seen as a lying shape of about the fallen person's box is missed.
 2. **Down** is a lying box (width/height >= ``aspect_ratio``), a lying torso from pose (>= 60 deg from
    vertical, :mod:`floorwatch.vision.posture`), or the detector's ``fallen_person`` label on a box whose height
    dropped to <= ``DROP_RATIO`` of the track's own standing height. A pose that clearly shows an upright torso
@@ -49,11 +55,14 @@ STAND_RATIO = 0.8  # upright at >= this share of standing height counts as stand
 UPRIGHT_ASPECT = 0.8  # boxes narrower than this (w/h) may be upright
 UPRIGHT_EMA = 0.2  # weight of a new upright height in the standing-height running average
 MIN_UPRIGHT_FRAMES = 3  # upright frames before a track has a standing baseline
+MIN_UPRIGHT_SECONDS = 0.5  # ... spanning at least this long (the 300-500 ms critical phase of a fall, Noury 2008)
 MIN_DOWN_OBS = 3  # down observations before a hypothesis counts
 GETUP_SECONDS = 0.5  # standing this long ends a hypothesis
 TRACK_MEMORY_SECONDS = 3.0  # a lost track's standing history may be inherited by a new track this long
 POSE_MATCH_IOU = 0.3
 DUPLICATE_IOU = 0.5  # a low-confidence box overlapping a confident one this much is that object (the NMS IoU)
+LYING_PLACES = 64  # most lying-shaped places remembered (the least recently seen are forgotten first)
+LYING_PLACE_SECONDS = 600.0  # a lying-shaped place not seen for this long is forgotten
 EDGE_PX = 2.0  # a box this close to the left/right frame edge is cut off by it
 _EPS = 1e-6  # seconds: float noise in video timestamps
 
@@ -67,6 +76,7 @@ class TrackPosture:
     base_h: float = 0.0  # running average of its standing box heights (pixels); 0 = no baseline yet
     upright_frames: int = 0
     last_upright_ts: float | None = None
+    first_upright_ts: float | None = None
     box: Box = (0.0, 0.0, 0.0, 0.0)
     last_seen: float = 0.0
     first_seen: float = 0.0
@@ -90,6 +100,7 @@ class DownHypothesis:
 class FallState:
     tracks: dict[int, TrackPosture] = field(default_factory=dict)
     downs: dict[int, DownHypothesis] = field(default_factory=dict)  # key: id of the track that fell
+    lying: tuple[tuple[Box, float, float], ...] = ()  # lying-shaped places seen: (box, first seen, last seen)
 
 
 @dataclass(frozen=True)
@@ -176,7 +187,9 @@ def _inherit(
         return None
     k, tp = best
     unseen = t - tp.last_seen
-    return k, replace(tp, last_upright_ts=min(t, tp.last_upright_ts + unseen))
+    shift = min(t, tp.last_upright_ts + unseen) - tp.last_upright_ts  # the seen upright span stays as it was
+    first = tp.first_upright_ts + shift if tp.first_upright_ts is not None else None
+    return k, replace(tp, last_upright_ts=tp.last_upright_ts + shift, first_upright_ts=first)
 
 
 def step_falls(
@@ -233,8 +246,10 @@ def step_falls(
                                      tracks=d.tracks | ({tid} if tid >= 0 else frozenset()))
             elif (
                 tp is not None and tp.upright_frames >= MIN_UPRIGHT_FRAMES and tp.last_upright_ts is not None
+                and tp.first_upright_ts is not None
+                and tp.last_upright_ts - tp.first_upright_ts >= MIN_UPRIGHT_SECONDS - _EPS
                 and t - tp.last_upright_ts <= params.fall_window_seconds + _EPS
-            ):
+            ) and not _static_lying(state.lying, box_t, t - params.fall_window_seconds):
                 downs[tid] = DownHypothesis(box_t, t, t, tp.base_h, frozenset({tid}), reason=reason)
         elif standing and key is not None:
             d = downs[key]
@@ -247,7 +262,9 @@ def step_falls(
         if tp is not None and tid >= 0:
             if standing:
                 base = h if tp.base_h <= 0 else (1 - UPRIGHT_EMA) * tp.base_h + UPRIGHT_EMA * h
-                tp = replace(tp, base_h=base, upright_frames=tp.upright_frames + 1, last_upright_ts=t)
+                first = tp.first_upright_ts if tp.first_upright_ts is not None else t
+                tp = replace(tp, base_h=base, upright_frames=tp.upright_frames + 1, last_upright_ts=t,
+                             first_upright_ts=first)
             tracks[tid] = replace(tp, box=box_t, last_seen=t)
     downs = _pose_recheck(downs, poses, t)
     downs = low_recheck(downs, weak, people, t, params.aspect_ratio, poses)
@@ -265,7 +282,37 @@ def step_falls(
         for k, d in downs.items()
         if d.n_obs >= MIN_DOWN_OBS
     }
-    return FallState(tracks, downs), active
+    return FallState(tracks, downs, _note_lying(state.lying, people, weak, t, params.aspect_ratio)), active
+
+
+def _static_lying(lying: tuple[tuple[Box, float, float], ...], box: Box, before: float) -> bool:
+    """A lying-shaped box was seen at ``box``'s place (IoU >= ``DUPLICATE_IOU``) first at or before ``before``."""
+    return any(first <= before + _EPS and iou(b, box) >= DUPLICATE_IOU for b, first, _ in lying)
+
+
+def _note_lying(
+    lying: tuple[tuple[Box, float, float], ...], people: Detections, weak: Detections | None, t: float,
+    aspect_ratio: float,
+) -> tuple[tuple[Box, float, float], ...]:
+    """Remember where lying-shaped boxes (width / height >= ``aspect_ratio``; confident or weak) were seen:
+    a box matching a remembered place (IoU >= ``DUPLICATE_IOU``) refreshes its last-seen time, others start a
+    place. Bounded: ``LYING_PLACES`` places, each forgotten ``LYING_PLACE_SECONDS`` after it was last seen."""
+    places = [list(p) for p in lying if t - p[2] <= LYING_PLACE_SECONDS]
+    for d in (people, weak):
+        if d is None or len(d) == 0:
+            continue
+        for box in d.xyxy:
+            w, h = float(box[2] - box[0]), float(box[3] - box[1])
+            if w / max(h, 1e-6) < aspect_ratio:
+                continue
+            b: Box = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+            match = next((p for p in places if iou(p[0], b) >= DUPLICATE_IOU), None)
+            if match is None:
+                places.append([b, t, t])
+            else:
+                match[2] = t
+    places.sort(key=lambda p: p[2], reverse=True)
+    return tuple((p[0], p[1], p[2]) for p in places[:LYING_PLACES])
 
 
 def _memory(d: DownHypothesis, params: FallParams) -> float:
