@@ -206,3 +206,15 @@ def test_a_place_that_was_lying_shaped_before_the_person_stood_there_is_no_fall(
     brief = lambda f: dets((LYING, "fallen_person", -1), conf=0.2) if f in (18, 19) else None  # noqa: E731
     # lying-shaped only from 0.2 s before the fall: within the fall window, so it may be the falling person
     assert run(lambda f: lost_after_fall(f) if f < 40 else dets(), brief, 150)[0] == ("started", 32)
+
+
+def test_a_lying_pose_in_a_box_still_at_standing_height_is_not_down() -> None:
+    kp = np.zeros((17, 3), np.float32)  # a horizontal torso: what MoveNet reads on a dog standing there
+    kp[[5, 6]] = (105, 150, 0.9)
+    kp[[11, 12]] = (135, 152, 0.9)
+    tall = Poses(np.array([STAND], np.float32), kp[None], np.array([0.8], np.float32))
+    assert run(lambda f: dets((STAND, "person", 1)), lambda f: None, 80, poses=lambda f: tall if f >= 20 else None) == []
+    short = [100, 160, 140, 220]  # the same pose in a box at half the standing height: down
+    at = lambda f: dets((STAND if f < 20 else short, "person", 1))  # noqa: E731
+    short_pose = Poses(np.array([short], np.float32), kp[None], np.array([0.8], np.float32))
+    assert run(at, lambda f: None, 80, poses=lambda f: short_pose if f >= 20 else None)[0] == ("started", 32)

@@ -230,7 +230,11 @@ def step_falls(
         lying_box = aspect >= params.aspect_ratio
         fallen_low = lab == FALLEN_PERSON and low
         # a crouch is short and low too: with the torso seen upright or only bent (< 60 deg), the label is not trusted
-        down_now = pose_post == "lying" or (
+        # a lying torso in a box still as tall and narrow as the track's standing box is a misread pose (an
+        # animal, an occluded body): lying makes the box wide or lower than standing height
+        full_height = tp is not None and tp.base_h > 0 and h >= STAND_RATIO * tp.base_h
+        pose_lying = pose_post == "lying" and (lying_box or not full_height)
+        down_now = pose_lying or (
             (pose_post != "upright" and lying_box) or (pose_post not in ("upright", "between") and fallen_low))
         standing = (
             aspect < UPRIGHT_ASPECT and pose_post in (None, "upright") and not fallen_low
@@ -239,7 +243,7 @@ def step_falls(
         box_t: Box = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
         key = _hypothesis_of(downs, tid, box_t) if (down_now or standing) else None
         if down_now:
-            reason = "pose" if pose_post == "lying" else ("posture" if lying_box else "height_drop")
+            reason = "pose" if pose_lying else ("posture" if lying_box else "height_drop")
             if key is not None:
                 d = downs[key]
                 downs[key] = replace(d, box=box_t, last_evidence=t, n_obs=d.n_obs + 1, standing_since=None,
