@@ -228,6 +228,16 @@ class DetectorConfig(_Strict):
     imgsz: int = Field(640, ge=32, le=4096, multiple_of=32, description="Inference input size in pixels")
     conf: float = Field(0.35, gt=0, lt=1, description="Minimum detection confidence")
     iou: float = Field(0.5, gt=0, lt=1, description="NMS IoU threshold")
+    recheck_conf: float = Field(
+        0.1, ge=0, lt=1,
+        description="person_down: boxes of the same inference down to this confidence keep a fallen person the "
+        "detector lost (never tracked, never alert alone; 0.1 = ByteTrack's low-score threshold); >= conf = off",
+    )
+    tiles: int = Field(
+        1, ge=1, le=4,
+        description="Tiled inference for small, distant people: the whole frame plus tiles x tiles overlapping tiles "
+        "(supervision InferenceSlicer; costs tiles^2 + 1 detector inputs per frame); 1 = off",
+    )
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|\d+)$", description="'auto' = CUDA when present, else CPU")
     half: bool = Field(True, description="FP16 on CUDA (ignored on CPU)")
     batch: int = Field(1, ge=1, le=64, description="Frames per inference call when several cameras share a GPU")

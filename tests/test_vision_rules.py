@@ -344,6 +344,6 @@ def test_camera_without_zones_watches_whole_frame_for_person_down():
     assert eng.zone_id == "frame" and [r.type for r in eng.rules] == ["person_down"]
     ev = []
     for f in range(40):
-        box = [600, 360, 639, 479] if f < 5 else [500, 440, 639, 479]  # stands, then lies at the bottom-right
+        box = [600, 360, 639, 479] if f < 8 else [500, 440, 639, 479]  # stands 0.7 s, then lies at the bottom-right
         ev += eng.step(Observation(f, f / FPS, T0, dets((box, "person", 1))))
     assert [e.phase for e in ev] == ["started"]

@@ -25,6 +25,7 @@ _STOP = None
 @dataclass
 class _Request:
     frames: list[np.ndarray]
+    min_conf: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
     result: list[Detections] | None = None
     error: BaseException | None = None
@@ -55,8 +56,11 @@ class BatchedDetector:
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
-    def predict(self, frames: list[np.ndarray]) -> list[Detections]:
+    def predict(self, frames: list[np.ndarray], min_conf: float | None = None) -> list[Detections]:
         """Results of ``frames``, computed in one model call together with other callers' frames.
+
+        ``min_conf`` (see :meth:`floorwatch.vision.detector.Detector.predict`) is passed on only when given;
+        callers asking for different ``min_conf`` values get separate model calls.
 
         Raises:
             RuntimeError: the batcher is closed.
@@ -66,7 +70,7 @@ class BatchedDetector:
             raise RuntimeError("BatchedDetector is closed")
         if not frames:
             return []
-        req = _Request(list(frames))
+        req = _Request(list(frames), min_conf)
         self._queue.put(req)
         while not req.done.wait(0.5):
             if not self._thread.is_alive() and not req.done.is_set():  # raced with close(): nobody will answer
@@ -118,9 +122,17 @@ class BatchedDetector:
                 return
 
     def _run(self, batch: list[_Request]) -> None:
+        groups: dict[float | None, list[_Request]] = {}
+        for r in batch:
+            groups.setdefault(r.min_conf, []).append(r)
+        for min_conf, group in groups.items():
+            self._run_group(group, min_conf)
+
+    def _run_group(self, batch: list[_Request], min_conf: float | None) -> None:
         images = [f for r in batch for f in r.frames]
         try:
-            results = self.detector.predict(images)
+            results = (self.detector.predict(images) if min_conf is None
+                       else self.detector.predict(images, min_conf=min_conf))  # type: ignore[call-arg]
             if len(results) != len(images):
                 raise RuntimeError(f"detector returned {len(results)} results for {len(images)} frames")
         except BaseException as exc:  # handed to every caller of this batch, in its own thread

@@ -86,13 +86,16 @@ class Detector:
         model, packaged_map = load_yolo(cfg.model)
         return model, packaged_map, "torch"
 
-    def predict(self, frames: list[np.ndarray]) -> list[Detections]:
+    def predict(self, frames: list[np.ndarray], min_conf: float | None = None) -> list[Detections]:
         """Detect on several frames (e.g. one per camera) in ONE model call; boxes in each frame's own pixels.
 
         The caller decides the batch (the pipeline gathers up to ``cfg.batch`` frames from its cameras).
 
         Args:
             frames: BGR ``uint8`` images, any sizes.
+            min_conf: Keep boxes down to this confidence instead of ``cfg.conf`` (the pipeline's
+                ``person_down`` re-check; the boxes at or above ``cfg.conf`` are the same either way: NMS
+                keeps the higher-scoring of two overlapping boxes).
 
         Raises:
             ValueError: a frame is not an ``(H, W, 3)`` uint8 image.
@@ -106,7 +109,7 @@ class Detector:
         results = self.model.predict(
             frames,
             imgsz=self.cfg.imgsz,
-            conf=self.cfg.conf,
+            conf=self.cfg.conf if min_conf is None else min(min_conf, self.cfg.conf),
             iou=self.cfg.iou,
             device=self.device,
             half=self.half,

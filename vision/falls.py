@@ -9,10 +9,16 @@ Biomechanics the rule rests on (sources in brackets):
    "A proposal for the classification and evaluation of fall detectors", IRBM 29(6): falls have a "critical
    phase" of 300-500 ms; Wu 2000, "Distinguishing fall activities from normal activities by velocity
    characteristics", J. Biomech. 33(11): falls reach 2-3x the vertical trunk velocity of sitting or lying down
-   on purpose]. So a track must have been seen **upright** (``MIN_UPRIGHT_FRAMES`` frames, giving it a standing
+   on purpose]. So a track must have been seen **upright** (``MIN_UPRIGHT_FRAMES`` frames over at least
+   ``MIN_UPRIGHT_SECONDS``, the longest critical phase, so neither a body already falling nor a box flickering
+   for a few frames at a high frame rate serves as a standing baseline; giving it a standing
    height baseline) at most ``fall_window_seconds`` (default 1.5 s: the critical phase plus detector lag)
    before it is first seen **down**. Lying down slowly, or something lying in view from the start (a coat,
-   a mattress, a false box in an empty room), is never a fall.
+   a mattress, a false box in an empty room), is never a fall. A fall puts a lying shape where there was
+   none: a new hypothesis on a place where a lying box (any score down to ``detector.recheck_conf``; the same
+   box by the NMS IoU ``DUPLICATE_IOU``) was already seen more than ``fall_window_seconds`` earlier is a
+   static object (``FallState.lying``, :func:`_note_lying`). Known limit: a fall onto a mat or bed that the
+   detector had already seen as a lying shape of about the fallen person's box is missed.
 2. **Down** is a lying box (width/height >= ``aspect_ratio``), a lying torso from pose (>= 60 deg from
    vertical, :mod:`floorwatch.vision.posture`), or the detector's ``fallen_person`` label on a box whose height
    dropped to <= ``DROP_RATIO`` of the track's own standing height. A pose that clearly shows an upright torso
@@ -24,7 +30,11 @@ Biomechanics the rule rests on (sources in brackets):
    alert.
 4. **A fallen person does not vanish.** Detectors lose people lying on the floor. The hypothesis stays at its
    last box for ``down_memory_seconds`` after its last evidence; evidence is the track seen down again, any
-   down track there, or a lying pose there (the pipeline runs pose on hypothesis regions).
+   down track there, a lying pose there (the pipeline runs pose on hypothesis regions), or a down-looking box
+   there from the same inference below the detector's confidence threshold (``detector.recheck_conf``; the
+   low-score boxes ByteTrack uses to keep tracks [Zhang et al. 2022, "ByteTrack: Multi-Object Tracking by
+   Associating Every Detection Box", ECCV: boxes scored 0.1-0.5 are mostly occluded or unusual-looking real
+   objects]). Such a weak box keeps a hypothesis but never confirms one (it does not count to ``MIN_DOWN_OBS``).
 5. **Get-up.** The hypothesis ends when its own track (or a new track at its place) is seen upright at
    >= ``STAND_RATIO`` of its standing height for ``GETUP_SECONDS``; another person walking past does not end
    it.
@@ -45,10 +55,14 @@ STAND_RATIO = 0.8  # upright at >= this share of standing height counts as stand
 UPRIGHT_ASPECT = 0.8  # boxes narrower than this (w/h) may be upright
 UPRIGHT_EMA = 0.2  # weight of a new upright height in the standing-height running average
 MIN_UPRIGHT_FRAMES = 3  # upright frames before a track has a standing baseline
+MIN_UPRIGHT_SECONDS = 0.5  # ... spanning at least this long (the 300-500 ms critical phase of a fall, Noury 2008)
 MIN_DOWN_OBS = 3  # down observations before a hypothesis counts
 GETUP_SECONDS = 0.5  # standing this long ends a hypothesis
 TRACK_MEMORY_SECONDS = 3.0  # a lost track's standing history may be inherited by a new track this long
 POSE_MATCH_IOU = 0.3
+DUPLICATE_IOU = 0.5  # a low-confidence box overlapping a confident one this much is that object (the NMS IoU)
+LYING_PLACES = 64  # most lying-shaped places remembered (the least recently seen are forgotten first)
+LYING_PLACE_SECONDS = 600.0  # a lying-shaped place not seen for this long is forgotten
 EDGE_PX = 2.0  # a box this close to the left/right frame edge is cut off by it
 _EPS = 1e-6  # seconds: float noise in video timestamps
 
@@ -62,6 +76,7 @@ class TrackPosture:
     base_h: float = 0.0  # running average of its standing box heights (pixels); 0 = no baseline yet
     upright_frames: int = 0
     last_upright_ts: float | None = None
+    first_upright_ts: float | None = None
     box: Box = (0.0, 0.0, 0.0, 0.0)
     last_seen: float = 0.0
     first_seen: float = 0.0
@@ -85,6 +100,7 @@ class DownHypothesis:
 class FallState:
     tracks: dict[int, TrackPosture] = field(default_factory=dict)
     downs: dict[int, DownHypothesis] = field(default_factory=dict)  # key: id of the track that fell
+    lying: tuple[tuple[Box, float, float], ...] = ()  # lying-shaped places seen: (box, first seen, last seen)
 
 
 @dataclass(frozen=True)
@@ -171,11 +187,14 @@ def _inherit(
         return None
     k, tp = best
     unseen = t - tp.last_seen
-    return k, replace(tp, last_upright_ts=min(t, tp.last_upright_ts + unseen))
+    shift = min(t, tp.last_upright_ts + unseen) - tp.last_upright_ts  # the seen upright span stays as it was
+    first = tp.first_upright_ts + shift if tp.first_upright_ts is not None else None
+    return k, replace(tp, last_upright_ts=tp.last_upright_ts + shift, first_upright_ts=first)
 
 
 def step_falls(
-    state: FallState, people: Detections, t: float, params: FallParams, poses: Any = None
+    state: FallState, people: Detections, t: float, params: FallParams, poses: Any = None,
+    weak: Detections | None = None,
 ) -> tuple[FallState, dict[int, dict[str, Any]]]:
     """One frame of the fall logic.
 
@@ -185,6 +204,8 @@ def step_falls(
         t: Video time of the frame (seconds).
         params: Thresholds (see :class:`FallParams`).
         poses: :class:`floorwatch.vision.pose.Poses` of this frame, or None when pose did not run.
+        weak: Person boxes of the same inference below the detector's ``conf`` (untracked), or None: they
+            only keep existing hypotheses (:func:`low_recheck`).
 
     Returns:
         The new state and the active ``person_down`` keys (id of the track that fell) with alert details.
@@ -209,7 +230,11 @@ def step_falls(
         lying_box = aspect >= params.aspect_ratio
         fallen_low = lab == FALLEN_PERSON and low
         # a crouch is short and low too: with the torso seen upright or only bent (< 60 deg), the label is not trusted
-        down_now = pose_post == "lying" or (
+        # a lying torso in a box still as tall and narrow as the track's standing box is a misread pose (an
+        # animal, an occluded body): lying makes the box wide or lower than standing height
+        full_height = tp is not None and tp.base_h > 0 and h >= STAND_RATIO * tp.base_h
+        pose_lying = pose_post == "lying" and (lying_box or not full_height)
+        down_now = pose_lying or (
             (pose_post != "upright" and lying_box) or (pose_post not in ("upright", "between") and fallen_low))
         standing = (
             aspect < UPRIGHT_ASPECT and pose_post in (None, "upright") and not fallen_low
@@ -218,15 +243,17 @@ def step_falls(
         box_t: Box = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
         key = _hypothesis_of(downs, tid, box_t) if (down_now or standing) else None
         if down_now:
-            reason = "pose" if pose_post == "lying" else ("posture" if lying_box else "height_drop")
+            reason = "pose" if pose_lying else ("posture" if lying_box else "height_drop")
             if key is not None:
                 d = downs[key]
                 downs[key] = replace(d, box=box_t, last_evidence=t, n_obs=d.n_obs + 1, standing_since=None,
                                      tracks=d.tracks | ({tid} if tid >= 0 else frozenset()))
             elif (
                 tp is not None and tp.upright_frames >= MIN_UPRIGHT_FRAMES and tp.last_upright_ts is not None
+                and tp.first_upright_ts is not None
+                and tp.last_upright_ts - tp.first_upright_ts >= MIN_UPRIGHT_SECONDS - _EPS
                 and t - tp.last_upright_ts <= params.fall_window_seconds + _EPS
-            ):
+            ) and not _static_lying(state.lying, box_t, t - params.fall_window_seconds):
                 downs[tid] = DownHypothesis(box_t, t, t, tp.base_h, frozenset({tid}), reason=reason)
         elif standing and key is not None:
             d = downs[key]
@@ -239,9 +266,12 @@ def step_falls(
         if tp is not None and tid >= 0:
             if standing:
                 base = h if tp.base_h <= 0 else (1 - UPRIGHT_EMA) * tp.base_h + UPRIGHT_EMA * h
-                tp = replace(tp, base_h=base, upright_frames=tp.upright_frames + 1, last_upright_ts=t)
+                first = tp.first_upright_ts if tp.first_upright_ts is not None else t
+                tp = replace(tp, base_h=base, upright_frames=tp.upright_frames + 1, last_upright_ts=t,
+                             first_upright_ts=first)
             tracks[tid] = replace(tp, box=box_t, last_seen=t)
     downs = _pose_recheck(downs, poses, t)
+    downs = low_recheck(downs, weak, people, t, params.aspect_ratio, poses)
     downs = {k: d for k, d in downs.items() if t - d.last_evidence <= _EPS + _memory(d, params)}
     members = {m for d in downs.values() for m in d.tracks}
     tracks = {k: tp for k, tp in tracks.items() if t - tp.last_seen <= TRACK_MEMORY_SECONDS or k in members}
@@ -256,7 +286,37 @@ def step_falls(
         for k, d in downs.items()
         if d.n_obs >= MIN_DOWN_OBS
     }
-    return FallState(tracks, downs), active
+    return FallState(tracks, downs, _note_lying(state.lying, people, weak, t, params.aspect_ratio)), active
+
+
+def _static_lying(lying: tuple[tuple[Box, float, float], ...], box: Box, before: float) -> bool:
+    """A lying-shaped box was seen at ``box``'s place (IoU >= ``DUPLICATE_IOU``) first at or before ``before``."""
+    return any(first <= before + _EPS and iou(b, box) >= DUPLICATE_IOU for b, first, _ in lying)
+
+
+def _note_lying(
+    lying: tuple[tuple[Box, float, float], ...], people: Detections, weak: Detections | None, t: float,
+    aspect_ratio: float,
+) -> tuple[tuple[Box, float, float], ...]:
+    """Remember where lying-shaped boxes (width / height >= ``aspect_ratio``; confident or weak) were seen:
+    a box matching a remembered place (IoU >= ``DUPLICATE_IOU``) refreshes its last-seen time, others start a
+    place. Bounded: ``LYING_PLACES`` places, each forgotten ``LYING_PLACE_SECONDS`` after it was last seen."""
+    places = [list(p) for p in lying if t - p[2] <= LYING_PLACE_SECONDS]
+    for d in (people, weak):
+        if d is None or len(d) == 0:
+            continue
+        for box in d.xyxy:
+            w, h = float(box[2] - box[0]), float(box[3] - box[1])
+            if w / max(h, 1e-6) < aspect_ratio:
+                continue
+            b: Box = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+            match = next((p for p in places if iou(p[0], b) >= DUPLICATE_IOU), None)
+            if match is None:
+                places.append([b, t, t])
+            else:
+                match[2] = t
+    places.sort(key=lambda p: p[2], reverse=True)
+    return tuple((p[0], p[1], p[2]) for p in places[:LYING_PLACES])
 
 
 def _memory(d: DownHypothesis, params: FallParams) -> float:
@@ -290,6 +350,43 @@ def _pose_recheck(downs: dict[int, DownHypothesis], poses: Any, t: float) -> dic
         for pb, kp in zip(poses.boxes, poses.keypoints, strict=False):
             if near(d.box, pb) and posture(kp) == "lying":
                 out[k] = replace(d, last_evidence=t, n_obs=d.n_obs + 1)
+                break
+    return out
+
+
+def low_recheck(
+    downs: dict[int, DownHypothesis], low: Detections | None, people: Detections, t: float, aspect_ratio: float,
+    poses: Any = None,
+) -> dict[int, DownHypothesis]:
+    """Low-confidence boxes as evidence that a fallen person the detector lost is still down.
+
+    A hypothesis without evidence this frame, and not being stood up from, is kept (``last_evidence`` = ``t``)
+    by a ``low`` box at its place (:func:`near`) that looks down: wider than tall by ``aspect_ratio``, or labelled
+    ``fallen_person`` at most ``DROP_RATIO`` of the fallen person's standing height, and without an upright pose.
+    A low box overlapping a confident detection of this frame (``people``, IoU >= ``DUPLICATE_IOU``) is that
+    detection and is skipped. ``n_obs`` is unchanged: a weak box keeps a fall alive, it never confirms one.
+
+    Args:
+        downs: Hypotheses after this frame's confident detections and pose.
+        low: (N, 4) xyxy person boxes below the detector's ``conf`` (any ``track_id``), or None.
+        people: This frame's confident person detections.
+        t: Video time (s).
+        aspect_ratio: ``person_down`` lying-box aspect (width / height).
+        poses: Poses of this frame or None.
+    """
+    if low is None or len(low) == 0 or not downs:
+        return downs
+    out = dict(downs)
+    for k, d in downs.items():
+        if d.last_evidence == t or d.standing_since is not None:
+            continue
+        for box, lab in zip(low.xyxy, low.label, strict=False):
+            if any(iou(box, pb) >= DUPLICATE_IOU for pb in people.xyxy) or not near(d.box, box):
+                continue
+            w, h = float(box[2] - box[0]), float(box[3] - box[1])
+            looks_down = w / max(h, 1e-6) >= aspect_ratio or (lab == FALLEN_PERSON and h <= DROP_RATIO * d.base_h)
+            if looks_down and _pose_posture(box, poses) != "upright":
+                out[k] = replace(d, last_evidence=t)
                 break
     return out
 

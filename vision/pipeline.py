@@ -26,6 +26,7 @@ from floorwatch.schemas.events import AlertEvent, BusEvent, LatencyStamps, Outag
 from floorwatch.vision.detections import Detections
 from floorwatch.vision.evidence import EvidenceRecorder
 from floorwatch.vision.ppe import PPEStage, check_ppe_rules, merge_ppe, needs_ppe
+from floorwatch.vision.recheck import recheck_conf_for, split_low
 from floorwatch.vision.rules import Observation, ZoneRuleEngine, engines_for_camera
 from floorwatch.vision.sources import Frame, FrameSource
 from floorwatch.vision.tracker import Tracker
@@ -163,6 +164,7 @@ class VisionPipeline:
         self.tracker: Tracker | None = None
         self._replay_epoch: datetime | None = None
         self.pose = pose_stage_for(self.camera, settings) if pose else None  # person_down only (vision/pose.py)
+        self.recheck_conf = recheck_conf_for(self.camera, settings, detector)  # person_down only (vision/recheck.py)
         if start_time is not None and start_time.tzinfo is None:
             raise ValueError(f"start_time {start_time.isoformat()} has no time zone")
         self._start_time = start_time
@@ -222,8 +224,14 @@ class VisionPipeline:
         assert self.tracker is not None, "call run() or _setup() first"
         t0 = time.perf_counter()
         with self._detector_lock:
-            dets = self.detector.predict([frame.image])[0]
+            if self.recheck_conf is None:
+                dets = self.detector.predict([frame.image])[0]
+            else:
+                dets = self.detector.predict([frame.image], min_conf=self.recheck_conf)[0]  # type: ignore[call-arg]
             ppe = self.ppe.detect(frame.image) if self.ppe is not None else Detections.empty()
+        low = None
+        if self.recheck_conf is not None:
+            dets, low = split_low(dets, self.settings.detector.conf)
         tracked = self.tracker.update(dets)
         if self.ppe is not None:
             tracked = merge_ppe(tracked, ppe, self.ppe.labels)
@@ -231,7 +239,8 @@ class VisionPipeline:
         poses = self.pose.run(frame.image, frame.index) if self.pose is not None else None
         self.stats.infer_s += time.perf_counter() - t0
         inferred_at = datetime.now(UTC)
-        obs = Observation(frame.index, frame.video_ts, self._wall_time(frame), tracked, frame.image, ended, poses)
+        obs = Observation(frame.index, frame.video_ts, self._wall_time(frame), tracked, frame.image, ended, poses,
+                          low_people=low)
         if self.evidence is not None:
             self.evidence.push(frame, tracked)
         out: list[AlertEvent] = []

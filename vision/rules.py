@@ -56,6 +56,7 @@ class Observation:
     image: np.ndarray | None = None
     ended_tracks: frozenset[int] = frozenset()
     poses: Any = None  # floorwatch.vision.pose.Poses where the pipeline ran pose this frame (person_down)
+    low_people: Detections | None = None  # person_down: person boxes below detector.conf (vision/recheck.py)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class ZoneView:
     hot_fraction: float | None = None  # share of zone pixels at or above the hot-spot intensity
     poses: Any = None  # person_down: Poses of the frame where pose ran
     frame_wh: tuple[int, int] | None = None  # person_down: frame size (pixels)
+    low_people: Detections | None = None  # person_down: the zone's person boxes below detector.conf
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ def step_rule(
     elif isinstance(rule, PersonDownRule):
         frame_w = float(view.frame_wh[0]) if view.frame_wh else None
         params = FallParams(rule.aspect_ratio, rule.fall_window_seconds, rule.down_memory_seconds, frame_w)
-        falls, down = step_falls(falls, view.people, tick.video_ts, params, view.poses)
+        falls, down = step_falls(falls, view.people, tick.video_ts, params, view.poses, view.low_people)
         active = dict(down)  # type: ignore[arg-type]
         dropped = frozenset(dropped) - set(falls.downs)  # a fallen person's alert outlives the lost track
     elif isinstance(rule, MissingPPERule):
@@ -222,12 +224,15 @@ class ZoneRuleEngine:
         people = dets.people()
         people = people[self.zone.contains(people)] if len(people) else people
         others = dets[~np.isin(dets.label, ["person", "fallen_person"])] if len(dets) else dets
+        low = obs.low_people
+        if low is not None and len(low):
+            low = low[self.zone.contains(low)]
         fractions: dict[int, float] = {}
         if self._hot_intensities and obs.image is not None:
             fractions = {i: hot_fraction(obs.image, self.zone.mask(), i) for i in self._hot_intensities}
         return [
             ZoneView(people, others, fractions.get(r.min_intensity) if isinstance(r, HotSpotRule) else None,
-                     obs.poses, self.frame_wh)
+                     obs.poses, self.frame_wh, low)
             for r in self.rules
         ]
 

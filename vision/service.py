@@ -47,9 +47,14 @@ def detector_config(
 
 
 def build_detector(cfg: DetectorConfig) -> Predictor:
-    """Load the detector (raises ModelNotFoundError / KeyError naming the model)."""
+    """Load the detector, tiled (:class:`~floorwatch.vision.tiling.TiledDetector`) when ``cfg.tiles`` > 1
+    (raises ModelNotFoundError / KeyError naming the model)."""
     from floorwatch.vision.detector import Detector
 
+    if cfg.tiles > 1:
+        from floorwatch.vision.tiling import TiledDetector
+
+        return TiledDetector(Detector(cfg), grid=cfg.tiles)
     return Detector(cfg)
 
 

@@ -121,9 +121,9 @@ class _TimedPredictor:
         self._cam = cam
         self._histogram = histogram
 
-    def predict(self, frames: list[np.ndarray]) -> list[Any]:
+    def predict(self, frames: list[np.ndarray], min_conf: float | None = None) -> list[Any]:
         t0 = time.perf_counter()
-        out = self._inner.predict(frames)
+        out = self._inner.predict(frames) if min_conf is None else self._inner.predict(frames, min_conf=min_conf)
         self._histogram.observe(time.perf_counter() - t0)
         self._cam.last_frame_at = datetime.now(UTC)
         return out  # type: ignore[no-any-return]
