@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from floorwatch.config import LLMConfig
 from floorwatch.llm.backends import OpenAIBackend
-import numpy as np
-
-from floorwatch.llm.judge import CLASS_WORDS, QUESTIONS, class_probabilities, combine, judge_report, nearest_classes, scorer_for
+from floorwatch.llm.judge import (
+    CLASS_WORDS,
+    QUESTIONS,
+    class_probabilities,
+    combine,
+    judge_report,
+    nearest_classes,
+    scorer_for,
+)
 from floorwatch.schemas.llm import HAZARD_CATEGORIES
 from tests.fixtures_llm import server_port  # noqa: F401 - fixture
 from tests.llm_factories import require_local_model
