@@ -37,7 +37,7 @@ from benchmarks.incidents import CRITICAL_RISK_MAP, DEFAULT_CSV, ROMAN, _load, _
 from floorwatch.config import Settings  # noqa: E402
 from floorwatch.llm.backends import make_backend  # noqa: E402
 from floorwatch.llm.extract import extract_batch  # noqa: E402
-from floorwatch.llm.judge import judge_report, nearest_classes, scorer_for  # noqa: E402
+from floorwatch.llm.judge import judge_report, nearest_classes, scorer_for, vote  # noqa: E402
 from floorwatch.llm.risk import assess_zones, compute_zone, site_prior  # noqa: E402
 from floorwatch.storage.db import session_scope  # noqa: E402
 from floorwatch.storage.queries import zone_evidence  # noqa: E402
@@ -124,6 +124,11 @@ def main() -> int:  # noqa: PLR0915 - one linear report
             lines.append(
                 f"- MiniLM second opinion agrees with the judge on {sum(second[i] == judged[i].hazard_category for i in by_id)}/{len(by_id)} rows; "
                 f"where they agree, the class matches the label on {sum(judged[i].hazard_category == label[i] for i in both)}/{len(both)} mapped rows"
+            )
+            voted = {i: vote(judged[i].hazard_category, json_cls[i], second[i]) for i in by_id if i in json_cls}
+            lines.append(
+                f"- stored class = majority of judge, JSON field and MiniLM (judge when all differ): "
+                f"{sum(voted.get(i) == label[i] for i in mapped)}/{len(mapped)}"
             )
     ids = [o.incident_id for o in ok]
     lines.append(

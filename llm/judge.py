@@ -11,8 +11,9 @@ token each; the probabilities of the allowed answer tokens are the judgement:
   gives for content-free reports (``N/A``, empty, ``[MASK]``), which removes the model's preference for
   some words whatever the report says, and renormalised. No data set is used for this;
 * second opinion: the packaged sentence-embedding model (all-MiniLM-L6-v2) picks the class whose
-  definition is nearest to the report (cosine); agreement is recorded beside the judgement, never
-  used to change it;
+  definition is nearest to the report (cosine). The stored class is the majority of three opinions
+  (judge, the generated JSON field, the embedding); when all three differ, the judge's. Every opinion
+  is kept in the row's ``raw["judge"]``, so disagreements can be listed;
 * severity: anchored yes/no questions, ``p = P(Yes) / (P(Yes) + P(No))``, combined by a fixed rule:
 
   actual    = 1 + p(injured) + p(medical treatment) + p(lost time) + p(died)        (1 to 5)
@@ -236,12 +237,23 @@ def scorer_for(backend: Any) -> TokenScorer | None:
     return None
 
 
+def vote(judged: str, generated: str, second: str | None) -> str:
+    """Hazard class from three opinions: the majority, the judge's when all differ (or without a second opinion).
+
+    ``judged`` = token-probability judge, ``generated`` = the JSON field, ``second`` = the embedding's class.
+    """
+    if second is not None and generated == second != judged:
+        return generated
+    return judged
+
+
 def judge_results(
     scorer: TokenScorer, texts: Sequence[str], results: list[Any], embedder: Embedder | None = None
 ) -> tuple[list[Any], list[Judgement | None]]:
     """Replace hazard class and severities of every parsed extraction by the judge's (rounded; potential >= actual).
 
-    ``results`` are ``LLMResult[IncidentExtraction]``; the model's own JSON stays in ``raw``, so the
+    The class is :func:`vote` of the judge, the generated JSON field and the embedding's second opinion
+    (when an ``embedder`` is given); the severities are the judge's. ``results`` are ``LLMResult[IncidentExtraction]``; the model's own JSON stays in ``raw``, so the
     two opinions can be compared later. With an ``embedder``, each judgement carries the embedding's
     class as ``second_opinion``. A row whose judging fails (server without logprobs, timeout) keeps its
     JSON fields and gets None; the batch goes on. Returns the results and the judgements, in order.
@@ -261,8 +273,9 @@ def judge_results(
             notes.append(None)
             continue
         actual = round(j.severity)
+        hazard = vote(j.hazard_category, res.parsed.hazard_category, second)
         parsed = res.parsed.model_copy(
-            update={"hazard_category": j.hazard_category, "severity": actual, "potential_severity": max(actual, round(j.potential_severity))}
+            update={"hazard_category": hazard, "severity": actual, "potential_severity": max(actual, round(j.potential_severity))}
         )
         out.append(res.model_copy(update={"parsed": parsed}))
         notes.append(j)

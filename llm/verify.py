@@ -5,8 +5,9 @@ A claim passes only when all of these hold:
 1. it cites at least one fact, and every cited id is a fact of the zone's sheet;
 2. every number in the claim (digits; the words two to twelve) equals a number in a cited fact,
    exactly or as that number rounded to an integer or one decimal;
-3. a number counting something (``16 alerts``, ``2 incidents``) is written with the same kind
-   in a cited fact (so an alert count cannot be passed off as an incident count);
+3. a number counting something (``16 alerts``, ``2 incidents``, ``7.4 incidents per week``) is
+   written with the same kind in a cited fact (so an alert count or an item rate cannot be passed off
+   as an incident count);
 4. every safety concept of :data:`LEXICON` the claim mentions (an event, an outcome, a hazard) is
    also mentioned, in any of the concept's words, by a cited fact.
 
@@ -54,6 +55,7 @@ LEXICON: dict[str, str] = {
     "vibration": r"\bvibrat\w*",
     "pressure": r"\bpressur\w*|\bburst\w*",
     "near miss": r"\bnear[- ]miss\w*",
+    "anomaly": r"\banomal\w*|\bmalfunction\w*|\bfault\w*",
     "missing ppe": r"\bppe\b|\bhelmets?\b|\bhard[- ]hats?\b|\bhi[- ]?vis\w*|\bvests?\b",
     "intrusion": r"\bintru\w*|\bunauthori[sz]ed\b|\brestricted\b",
     "crowding": r"\bcrowd\w*",
@@ -64,7 +66,7 @@ _CONCEPTS = {name: re.compile(rx, re.IGNORECASE) for name, rx in LEXICON.items()
 _WORDS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}
 _NUMBER_WORD = re.compile(r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b", re.IGNORECASE)
 _COUNTED = re.compile(
-    r"(?<![\w.])(\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+(?:[a-z-]+\s+){0,2}?"
+    r"(?<![\w.])(\d+(?:\.\d+)?|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+(?:[a-z-]+\s+){0,2}?"
     r"(incident|alert|anomal|outage|report|item)",
     re.IGNORECASE,
 )

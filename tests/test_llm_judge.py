@@ -15,6 +15,7 @@ from floorwatch.llm.judge import (
     judge_report,
     nearest_classes,
     scorer_for,
+    vote,
 )
 from floorwatch.schemas.llm import HAZARD_CATEGORIES
 from tests.fixtures_llm import server_port  # noqa: F401 - fixture
@@ -101,3 +102,16 @@ def test_second_opinion_picks_the_nearest_definition() -> None:
 
     got = nearest_classes(OneHot(), ["Acid on the arm", "He fell from the ladder", "A forklift reversed"])
     assert got == ["chemical_exposure", "fall_from_height", "vehicle"]
+
+
+@pytest.mark.parametrize(
+    ("judged", "generated", "second", "want"),
+    [
+        ("vehicle", "vehicle", "struck_by", "vehicle"),
+        ("vehicle", "fall_from_height", "fall_from_height", "fall_from_height"),  # two against one
+        ("vehicle", "fall_from_height", "struck_by", "vehicle"),  # all differ: the judge
+        ("vehicle", "fall_from_height", None, "vehicle"),  # no second opinion: the judge
+    ],
+)
+def test_majority_vote_of_three_opinions(judged: str, generated: str, second: str | None, want: str) -> None:
+    assert vote(judged, generated, second) == want

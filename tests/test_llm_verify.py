@@ -56,6 +56,9 @@ MUST_FAIL = [
     # an invented person down / first aid from a dwell alert
     (Claim(text="A person was lying on the floor and first aid was called.", facts=["alert:a3"]), "person down"),
     (Claim(text="The emergency stop was applied at the dock.", facts=["count:alerts"]), "emergency stop"),
+    # a rate of all items passed off as an incident rate; a cause the cited facts do not name
+    (Claim(text="The dock sees 18.0 incidents per week.", facts=["score"]), "not a count"),
+    (Claim(text="The dwell alerts are medium because of a camera anomaly.", facts=["alerts:dwell"]), "anomaly"),
     # an id from another zone / unknown id
     (Claim(text="A forklift nearly hit a picker.", facts=["incident:99"]), "not a fact of zone dock"),
     (Claim(text="A forklift nearly hit a picker.", facts=["99"]), "not a fact of zone dock"),
