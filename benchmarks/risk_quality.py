@@ -79,6 +79,7 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     ap.add_argument("--limit", type=int, default=40)
     ap.add_argument("--zones", type=int, default=3, help="plants to run the grounded reduce step on")
     ap.add_argument("--backend", default="local")
+    ap.add_argument("--severity-questions", action="store_true", help="also ask the judge's anchored severity questions (8 prompts per row)")
     ap.add_argument("--rows", choices=["all", "mappable"], default="all", help="mappable = only rows whose Critical Risk maps to a class")
     args = ap.parse_args()
     if not args.csv.is_file():
@@ -98,7 +99,7 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     judged = {}
     t0 = time.perf_counter()
     if scorer is not None:
-        judged = {r.id: judge_report(scorer, r.redacted_text) for r in subset}
+        judged = {r.id: judge_report(scorer, r.redacted_text, severity_questions=args.severity_questions) for r in subset}
     t_judge = (time.perf_counter() - t0) / len(subset) if judged else float("nan")
     by_id = {r.id: r for r in subset}
     ok = [o for o in outcomes if o.extraction is not None]
@@ -133,12 +134,14 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     ids = [o.incident_id for o in ok]
     lines.append(
         f"- Spearman potential (zero-shot): JSON {_rho([o.extraction.potential_severity for o in ok], [pot[i] for i in ids])}"  # type: ignore[union-attr]
-        + (f", judge {_rho([judged[i].potential_severity for i in by_id], [pot[i] for i in by_id])}" if judged else "")
+        + (f", judge rule {_rho([judged[i].potential_severity for i in by_id], [pot[i] for i in by_id])}" if args.severity_questions and judged else "")
     )
     lines.append(
         f"- Spearman actual (zero-shot): JSON {_rho([o.extraction.severity for o in ok], [act[i] for i in ids])}"  # type: ignore[union-attr]
-        + (f", judge {_rho([judged[i].severity for i in by_id], [act[i] for i in by_id])}" if judged else "")
+        + (f", judge rule {_rho([judged[i].severity for i in by_id], [act[i] for i in by_id])}" if args.severity_questions and judged else "")
     )
+    if judged:
+        lines.append(f"- reports the judge reads as stating a death (P(Yes) >= 0.5): {sum(j.died >= 0.5 for j in judged.values())}/{len(judged)}")
     lines.append(
         f"- predicted classes: JSON {dict(Counter(json_cls.values()).most_common())}"
         + (f"; judge {dict(Counter(j.hazard_category for j in judged.values()).most_common())}" if judged else "")
@@ -153,7 +156,7 @@ def main() -> int:  # noqa: PLR0915 - one linear report
         evs = {z: zone_evidence(s, z, start, end) for z in levels}
     lines.append(
         f"- zone ranking Spearman over {len(levels)} plants: JSON potentials {_zone_rho(evs, means, None)}"
-        + (f", judged potentials {_zone_rho(evs, means, {i: j.potential_severity for i, j in judged.items()})}" if judged else "")
+        + (f", judged potentials {_zone_rho(evs, means, {i: j.potential_severity for i, j in judged.items()})}" if args.severity_questions and judged else "")
     )
     t0 = time.perf_counter()
     zones = sorted({r.zone_id for r in subset if r.zone_id})[: args.zones]

@@ -1,6 +1,6 @@
-"""Hazard class and severity from the model's own next-token probabilities, under fixed prompts.
+"""Hazard class (and a stated death) from the model's own next-token probabilities, under fixed prompts.
 
-Instead of reading ``hazard_category`` / ``severity`` from generated JSON, the model reads the report
+Besides the ``hazard_category`` of the generated JSON, the model reads the report
 once (shared prefix, reused from llama.cpp's KV cache) and answers short fixed questions with ONE
 token each; the probabilities of the allowed answer tokens are the judgement:
 
@@ -14,16 +14,21 @@ token each; the probabilities of the allowed answer tokens are the judgement:
   definition is nearest to the report (cosine). The stored class is the majority of three opinions
   (judge, the generated JSON field, the embedding); when all three differ, the judge's. Every opinion
   is kept in the row's ``raw["judge"]``, so disagreements can be listed;
-* severity: anchored yes/no questions, ``p = P(Yes) / (P(Yes) + P(No))``, combined by a fixed rule:
+* a stated death: one yes/no question ("Does the report say that someone died?"),
+  ``p = P(Yes) / (P(Yes) + P(No))``; with ``p >= 0.5`` the stored actual and potential severity are 5.
+  Otherwise the severities stay the generated JSON's.
+* optional (``severity_questions=True``, used by ``benchmarks/risk_quality.py``): anchored yes/no
+  questions on the 1-5 scale of ``schemas.llm`` (injured, medical treatment, lost time, died; serious
+  injury possible, large energy released - the energy-source view of serious-injury-and-fatality
+  precursors -, could have killed) combined by a fixed rule::
 
-  actual    = 1 + p(injured) + p(medical treatment) + p(lost time) + p(died)        (1 to 5)
-  potential = max(actual, 2 + p(serious injury possible) + p(energy released) + p(could have killed))
-  a report that states a death (p(died) >= 0.5) gets actual = potential = 5.
+    actual    = 1 + p(injured) + p(medical treatment) + p(lost time) + p(died)        (1 to 5)
+    potential = max(actual, 2 + p(serious injury possible) + p(energy released) + p(could have killed))
 
-The questions follow the 1-5 severity scale of ``schemas.llm`` (first aid / medical treatment / lost
-time / serious or permanent / fatal) and the energy-source view of serious-injury-and-fatality
-(SIF) precursors (height, vehicle or moving load, pressure, electricity, molten metal or fire); no
-wording, threshold or example comes from any data set.
+  On 33 labelled development rows this ranked potential severity worse than the JSON field (Spearman
+  0.10 vs 0.28; benchmarks/RESULTS.md, issue 12), so it is not used for stored rows.
+
+No wording, threshold or example comes from any data set.
 
 Backends: :class:`LlamaScorer` (llama-cpp-python, logits of the last token after a prefix-reusing
 ``eval``) and :class:`OpenAIScorer` (any OpenAI-compatible server: ``logprobs`` + ``top_logprobs``
@@ -81,8 +86,11 @@ class Judgement(BaseModel):
 
     hazard_category: str
     hazard_probability: float = Field(ge=0, le=1, description="Calibrated probability of the chosen class")
-    severity: float = Field(ge=1, le=5, description="Actual severity on the 1-5 scale (continuous)")
-    potential_severity: float = Field(ge=1, le=5, description="Potential severity on the 1-5 scale (continuous)")
+    died: float = Field(ge=0, le=1, description="P(Yes) that the report states a death")
+    severity: float | None = Field(None, ge=1, le=5, description="Rule-based actual severity (severity_questions only)")
+    potential_severity: float | None = Field(
+        None, ge=1, le=5, description="Rule-based potential severity (severity_questions only)"
+    )
     answers: dict[str, float] = Field(default_factory=dict, description="P(Yes) per question")
     second_opinion: str | None = Field(None, description="Class nearest by sentence embedding (all-MiniLM-L6-v2), if run")
 
@@ -159,15 +167,19 @@ def nearest_classes(embedder: Embedder, texts: Sequence[str]) -> list[str]:
     return [HAZARD_CATEGORIES[int(i)] for i in (docs @ classes.T).argmax(axis=1)]
 
 
-def judge_report(scorer: TokenScorer, text: str, max_chars: int = 3000) -> Judgement:
-    """Hazard class and severities of one report (8 one-token questions; system prompt and report are a shared prefix)."""
+def judge_report(scorer: TokenScorer, text: str, max_chars: int = 3000, severity_questions: bool = False) -> Judgement:
+    """Hazard class and stated death of one report (2 one-token questions; 8 with ``severity_questions``).
+
+    The system prompt and the report are a shared prefix, evaluated once per report.
+    """
     probs = class_probabilities(scorer, text, max_chars)
     best = int(np.argmax(probs))
     report = _report_block(text, max_chars)
-    answers = {name: _yes(scorer.first_token_logprobs(JUDGE_SYSTEM, report + q, ["Yes", "No"])) for name, q in QUESTIONS.items()}
-    actual, potential = combine(answers)
+    asked = QUESTIONS if severity_questions else {"died": QUESTIONS["died"]}
+    answers = {name: _yes(scorer.first_token_logprobs(JUDGE_SYSTEM, report + q, ["Yes", "No"])) for name, q in asked.items()}
+    actual, potential = combine(answers) if severity_questions else (None, None)
     return Judgement(
-        hazard_category=HAZARD_CATEGORIES[best], hazard_probability=float(probs[best]),
+        hazard_category=HAZARD_CATEGORIES[best], hazard_probability=float(probs[best]), died=answers["died"],
         severity=actual, potential_severity=potential, answers=answers,
     )
 
@@ -250,10 +262,11 @@ def vote(judged: str, generated: str, second: str | None) -> str:
 def judge_results(
     scorer: TokenScorer, texts: Sequence[str], results: list[Any], embedder: Embedder | None = None
 ) -> tuple[list[Any], list[Judgement | None]]:
-    """Replace hazard class and severities of every parsed extraction by the judge's (rounded; potential >= actual).
+    """Set the hazard class of every parsed extraction by :func:`vote`, and severity 5 where a death is stated.
 
     The class is :func:`vote` of the judge, the generated JSON field and the embedding's second opinion
-    (when an ``embedder`` is given); the severities are the judge's. ``results`` are ``LLMResult[IncidentExtraction]``; the model's own JSON stays in ``raw``, so the
+    (when an ``embedder`` is given); the severities stay the JSON's unless the report states a death
+    (then actual = potential = 5). ``results`` are ``LLMResult[IncidentExtraction]``; the model's own JSON stays in ``raw``, so the
     two opinions can be compared later. With an ``embedder``, each judgement carries the embedding's
     class as ``second_opinion``. A row whose judging fails (server without logprobs, timeout) keeps its
     JSON fields and gets None; the batch goes on. Returns the results and the judgements, in order.
@@ -272,11 +285,10 @@ def judge_results(
             out.append(res)
             notes.append(None)
             continue
-        actual = round(j.severity)
-        hazard = vote(j.hazard_category, res.parsed.hazard_category, second)
-        parsed = res.parsed.model_copy(
-            update={"hazard_category": hazard, "severity": actual, "potential_severity": max(actual, round(j.potential_severity))}
-        )
+        update: dict[str, Any] = {"hazard_category": vote(j.hazard_category, res.parsed.hazard_category, second)}
+        if j.died >= 0.5:  # a report that states a death is severity 5, whatever the JSON says
+            update |= {"severity": 5, "potential_severity": 5}
+        parsed = res.parsed.model_copy(update=update)
         out.append(res.model_copy(update={"parsed": parsed}))
         notes.append(j)
     return out, notes

@@ -13,6 +13,7 @@ from floorwatch.llm.judge import (
     class_probabilities,
     combine,
     judge_report,
+    judge_results,
     nearest_classes,
     scorer_for,
     vote,
@@ -43,11 +44,31 @@ def test_openai_compatible_server_logprobs(server_port: int) -> None:  # noqa: F
     scorer = scorer_for(backend)
     assert scorer is not None
     fatal = judge_report(scorer, "A live cable touched the fitter; he was taken to hospital and died.")
-    assert fatal.hazard_category == "electrical" and fatal.hazard_probability > 0.8
-    assert (fatal.severity, fatal.potential_severity) == (5.0, 5.0)
-    minor = judge_report(scorer, "A box slid off a shelf next to the packer; nobody was hurt.")
-    assert minor.hazard_category == "struck_by"
-    assert minor.severity < 2.0 and 2.0 <= minor.potential_severity < 3.0 and minor.answers["died"] < 0.5
+    assert fatal.hazard_category == "electrical" and fatal.hazard_probability > 0.8 and fatal.died > 0.5
+    assert fatal.severity is None  # the severity questions are not asked by default
+    minor = judge_report(scorer, "A box slid off a shelf next to the packer; nobody was hurt.", severity_questions=True)
+    assert minor.hazard_category == "struck_by" and minor.died < 0.5
+    assert minor.severity is not None and minor.potential_severity is not None
+    assert minor.severity < 2.0 and 2.0 <= minor.potential_severity < 3.0
+
+
+def test_judged_results_vote_on_the_class_and_set_a_stated_death_to_5(server_port: int) -> None:  # noqa: F811
+    from floorwatch.schemas.llm import IncidentExtraction, LLMResult
+
+    backend = OpenAIBackend(LLMConfig(backend="openai", base_url=f"http://127.0.0.1:{server_port}/v1", timeout_seconds=10))
+    scorer = scorer_for(backend)
+    assert scorer is not None
+    texts = ["A live cable touched the fitter; he was taken to hospital and died.", "A box slid off a shelf; nobody was hurt."]
+    generated = [
+        LLMResult[IncidentExtraction](id=str(i), parsed=IncidentExtraction(
+            hazard_category="fall_from_height", severity=2, potential_severity=3, injury=True))
+        for i in range(2)
+    ]
+    failed = LLMResult[IncidentExtraction](id="x", error="invalid JSON")
+    out, notes = judge_results(scorer, [*texts, "whatever"], [*generated, failed])
+    assert out[0].parsed.hazard_category == "electrical" and (out[0].parsed.severity, out[0].parsed.potential_severity) == (5, 5)
+    assert out[1].parsed.hazard_category == "struck_by" and (out[1].parsed.severity, out[1].parsed.potential_severity) == (2, 3)
+    assert out[2] is failed and notes[2] is None and notes[0] is not None and notes[0].died > 0.5
 
 
 def test_no_scorer_for_a_backend_without_probabilities() -> None:
@@ -68,10 +89,10 @@ def test_local_model_judges_a_stated_death_and_a_harmless_slip() -> None:
     assert scorer is not None
     fatal = judge_report(scorer, "The electrician touched a live 400 V busbar while cleaning the panel and died at the scene.")
     minor = judge_report(scorer, "An operator slipped on a dry floor, kept his balance and was not hurt.")
-    assert fatal.severity == 5.0 and fatal.hazard_category == "electrical"
+    assert fatal.died > 0.5 and fatal.hazard_category == "electrical"
     firsts = [scorer._token(w) for w in CLASS_WORDS.values()]  # noqa: SLF001 - the scored token of each class word
     assert len(set(firsts)) == len(firsts), "two class words share a first token"
-    assert minor.severity < fatal.severity and minor.potential_severity < fatal.potential_severity
+    assert minor.died < 0.5
 
 
 def test_class_words_follow_the_schema_and_have_distinct_first_letters() -> None:
