@@ -25,8 +25,9 @@ token each; the probabilities of the allowed answer tokens are the judgement:
     actual    = 1 + p(injured) + p(medical treatment) + p(lost time) + p(died)        (1 to 5)
     potential = max(actual, 2 + p(serious injury possible) + p(energy released) + p(could have killed))
 
-  On 33 labelled development rows this ranked potential severity worse than the JSON field (Spearman
-  0.10 vs 0.28; benchmarks/RESULTS.md, issue 12), so it is not used for stored rows.
+  On 41 labelled development rows this ranked severity no better than the JSON fields (Spearman,
+  potential 0.18 vs 0.35, actual 0.37 vs 0.43; benchmarks/RESULTS.md, issue 12), so it is not used
+  for stored rows.
 
 No wording, threshold or example comes from any data set.
 
