@@ -162,7 +162,12 @@ def test_watch_serves_metrics_and_writes_heartbeats(tmp_path: Path) -> None:
         assert page.status_code == 200 and "reconnecting" in page.text and "dock" in page.text
 
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate(timeout=10)
+            pytest.fail(f"watch did not exit within 60 s of SIGINT; its output ends with:\n{out[-3000:]}")
         assert proc.returncode == 0, out[-3000:]
         assert {b.state for b in beats().values()} == {"stopped"}
         with pytest.raises(httpx.TransportError):  # the metrics server went away with the process

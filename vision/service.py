@@ -185,7 +185,11 @@ def watch(
                 p.on_frame = LiveViewWriter(settings.media.dir, p.camera.id, live_view_fps,
                                             blur=settings.media.blur_faces)
                 p.on_frame.pipeline = p
-        threads = [threading.Thread(target=run_one, args=(p,), name=f"camera-{p.camera.id}") for p in pipelines]
+        # Daemon threads: after Ctrl-C each camera gets a bounded join below; one stuck in a blocking read or
+        # connect must not keep the process alive after that (it is named in the log instead).
+        threads = [
+            threading.Thread(target=run_one, args=(p,), name=f"camera-{p.camera.id}", daemon=True) for p in pipelines
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -195,6 +199,8 @@ def watch(
         stop.set()
         for t in threads:
             t.join(10)
+            if t.is_alive():
+                log.warning("%s did not stop within 10 s of the interrupt; exiting without it", t.name)
     finally:
         batched.close()
         if batched_ppe is not None:
