@@ -204,6 +204,7 @@ def watch(
     from floorwatch.vision.telemetry import VisionTelemetry
 
     telemetry = VisionTelemetry()
+    _stop_on_signals()
     try:
         with observed(settings, telemetry, metrics_port, metrics_host, heartbeat_seconds):
             results = service.watch(settings, detector=detector, ppe_detector=ppe_detector, stop=stop,
@@ -291,3 +292,19 @@ def register(app: typer.Typer) -> None:
     """Add ``replay`` and ``watch`` to the ``floorwatch`` command."""
     app.command("replay")(replay)
     app.command("watch")(watch)
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM (``docker stop``, systemd) stop ``watch`` cleanly.
+
+    Installed explicitly: a process started in the background by a non-interactive shell inherits SIGINT
+    *ignored*, and Python then never raises KeyboardInterrupt for it.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
