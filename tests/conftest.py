@@ -38,3 +38,4 @@ from tests.fixtures_kafka import *  # noqa: E402,F401,F403
 from tests.fixtures_llm import server_port  # noqa: E402,F401
 from tests.fixtures_postgres import db_url, migrated_db, postgres_server, postgres_url  # noqa: E402,F401
 from tests.fixtures_prefect import prefect_server  # noqa: E402,F401
+from tests.fixtures_vision import bus, fall_model  # noqa: E402,F401

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from floorwatch.config import DetectorConfig
-from floorwatch.runtime import configure_offline, set_threads
 from floorwatch.vision import models
 from floorwatch.vision.detections import Detections, box_iou
 from floorwatch.vision.detector import Detector, pick_device
@@ -17,27 +16,6 @@ from floorwatch.vision.tracker import Tracker
 
 REPO = Path(__file__).resolve().parents[1]
 VTEST = REPO / "sample_media" / "vtest.avi"
-
-
-@pytest.fixture(scope="module")
-def fall_model():
-    configure_offline()
-    set_threads(1, 1)
-    try:
-        model, _ = load_yolo("fall")
-    except ModelNotFoundError as exc:
-        pytest.skip(str(exc))
-    return model
-
-
-@pytest.fixture(scope="module")
-def bus():
-    import cv2
-    import ultralytics
-
-    img = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
-    assert img is not None and img.shape == (1080, 810, 3)
-    return img
 
 
 @pytest.mark.parametrize("imgsz", [320, 640])

@@ -156,27 +156,12 @@ def test_batcher_runs_different_min_conf_requests_as_separate_calls() -> None:
     assert [r.result for r in reqs] == [[None], [0.1], [None], [0.1]]
 
 
-def test_real_model_low_conf_call_keeps_the_confident_boxes_unchanged() -> None:
-    from pathlib import Path
-
-    import cv2
-
+def test_real_model_low_conf_call_keeps_the_confident_boxes_unchanged(fall_model, bus) -> None:  # type: ignore[no-untyped-def]
     from floorwatch.config import DetectorConfig
-    from floorwatch.runtime import configure_offline, set_threads
     from floorwatch.vision.detector import Detector
-    from floorwatch.vision.models import ModelNotFoundError, load_yolo
 
-    configure_offline()
-    set_threads(1, 1)
-    try:
-        model, _ = load_yolo("fall")
-    except ModelNotFoundError as exc:
-        pytest.skip(str(exc))
-    import ultralytics
-
-    img = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
-    assert img is not None
-    det = Detector(DetectorConfig(model="fall", imgsz=320, conf=0.35, device="cpu"), model=model)
+    img = bus
+    det = Detector(DetectorConfig(model="fall", imgsz=320, conf=0.35, device="cpu"), model=fall_model)
     (plain,) = det.predict([img])
     (both,) = det.predict([img], min_conf=0.05)
     high, low = split_low(both, 0.35)
