@@ -48,12 +48,14 @@ def poses_at(box: list[float], kp: np.ndarray) -> Poses:
 
 
 def run(at: Callable[[int], Detections], frames: int, rule: PersonDownRule | None = None,
-        poses: Callable[[int], Poses | None] | None = None) -> list[tuple[str, int, int | None]]:
+        poses: Callable[[int], Poses | None] | None = None,
+        weak: Callable[[int], Detections] | None = None) -> list[tuple[str, int, int | None]]:
     eng = ZoneRuleEngine("cam", "clip.mp4", CameraZoneConfig(zone_id="z", rules=[rule or PersonDownRule()]),
                          (640, 480))
     out = []
     for f in range(frames):
-        obs = Observation(f, f / FPS, T0 + timedelta(seconds=f / FPS), at(f), poses=poses(f) if poses else None)
+        obs = Observation(f, f / FPS, T0 + timedelta(seconds=f / FPS), at(f), poses=poses(f) if poses else None,
+                          low_people=weak(f) if weak else None)
         out += [(e.phase, e.frame, e.track_id) for e in eng.step(obs)]
     out += [(e.phase, e.frame, e.track_id) for e in eng.close(frames / FPS, frames)]
     return out
@@ -166,6 +168,22 @@ def test_pose_lying_torso_counts_as_down_and_keeps_an_unseen_person_down() -> No
     with_pose = run(at, 150, rule, poses=lambda f: poses_at(square, lying_kp) if f >= 20 else None)
     assert starts(no_pose) == [32] and ("ended", 54) in [(p, f) for p, f, _ in no_pose]  # down until 2.4 s + 2 s, + 1 s
     assert starts(with_pose) == [32] and [p for p, _, _ in with_pose].count("ended") == 1  # ended only by close
+
+
+def test_a_fall_onto_a_mat_already_seen_lying_shaped_counts_when_pose_sees_the_person_lying() -> None:
+    mat = [150, 190, 290, 230]
+    lying_kp = kp_pose((160, 205), (230, 210))
+
+    def at(f: int) -> Detections:
+        return dets((STAND, "person", 1)) if f < 20 else dets((mat, "fallen_person", 2)) if f >= 22 else dets()
+
+    def weak(f: int) -> Detections:  # the mat has looked like a lying person to the detector all along (low score)
+        return Detections(xyxy=[mat], confidence=[0.2], label=["fallen_person"]) if f < 22 else Detections.empty()
+
+    box_only = run(at, 100, weak=weak)
+    with_pose = run(at, 100, poses=lambda f: poses_at(mat, lying_kp) if f >= 22 else None, weak=weak)
+    assert starts(box_only) == []  # the box alone is the mat's static lying shape
+    assert starts(with_pose) == [34]  # pose: a body lying there, 0.2 s after the person was last upright
 
 
 def test_state_is_pure_and_bounded() -> None:

@@ -15,10 +15,13 @@ Biomechanics the rule rests on (sources in brackets):
    height baseline) at most ``fall_window_seconds`` (default 1.5 s: the critical phase plus detector lag)
    before it is first seen **down**. Lying down slowly, or something lying in view from the start (a coat,
    a mattress, a false box in an empty room), is never a fall. A fall puts a lying shape where there was
-   none: a new hypothesis on a place where a lying box (any score down to ``detector.recheck_conf``; the same
-   box by the NMS IoU ``DUPLICATE_IOU``) was already seen more than ``fall_window_seconds`` earlier is a
-   static object (``FallState.lying``, :func:`_note_lying`). Known limit: a fall onto a mat or bed that the
-   detector had already seen as a lying shape of about the fallen person's box is missed.
+   none: a new hypothesis from box shape alone on a place where a lying box (any score down to
+   ``detector.recheck_conf``; the same box by the NMS IoU ``DUPLICATE_IOU``) was already seen more than
+   ``fall_window_seconds`` earlier is a static object (``FallState.lying``, :func:`_note_lying`). A lying
+   *pose* there is not: keypoints are a second model's evidence of a human body, so a fall onto a mat or bed
+   the detector had already seen as lying-shaped counts once pose sees the person lying on it. Known limit:
+   where pose does not find the person either (MoveNet scores a body seen from the ceiling on a mattress at
+   0.01-0.26), such a fall is missed or found late through another box of the body.
 2. **Down** is a lying box (width/height >= ``aspect_ratio``), a lying torso from pose (>= 60 deg from
    vertical, :mod:`floorwatch.vision.posture`), or the detector's ``fallen_person`` label on a box whose height
    dropped to <= ``DROP_RATIO`` of the track's own standing height. A pose that clearly shows an upright torso
@@ -253,7 +256,7 @@ def step_falls(
                 and tp.first_upright_ts is not None
                 and tp.last_upright_ts - tp.first_upright_ts >= MIN_UPRIGHT_SECONDS - _EPS
                 and t - tp.last_upright_ts <= params.fall_window_seconds + _EPS
-            ) and not _static_lying(state.lying, box_t, t - params.fall_window_seconds):
+            ) and (pose_lying or not _static_lying(state.lying, box_t, t - params.fall_window_seconds)):
                 downs[tid] = DownHypothesis(box_t, t, t, tp.base_h, frozenset({tid}), reason=reason)
         elif standing and key is not None:
             d = downs[key]
