@@ -1,6 +1,6 @@
 """Risk-report quality on the development incidents file (``--limit N`` evenly spaced rows).
 
-For the same rows, the JSON extraction (``extract-v3``: hazard and severities as generated fields)
+For the same rows, the JSON extraction (``extract-v6``: hazard and severities as generated fields)
 against the token-probability judge (:mod:`floorwatch.llm.judge`), zero-shot (no labels used):
 
 * hazard agreement with ``Critical Risk`` mapped by ``benchmarks.incidents.CRITICAL_RISK_MAP`` (the

@@ -51,7 +51,7 @@ from pydantic import BaseModel, Field
 from floorwatch.llm.prompts import _HAZARD_LINES, sanitize_untrusted
 from floorwatch.schemas.llm import HAZARD_CATEGORIES
 
-JUDGE_VERSION = "judge-v2"
+JUDGE_VERSION = "judge-v5"
 # One plain word per class (schema order); the first token of each word is distinct in common BPE vocabularies.
 CLASS_WORDS: dict[str, str] = {
     "struck_by": "Struck", "caught_in_machinery": "Caught", "fall_from_height": "Fall", "slip_trip": "Slip",

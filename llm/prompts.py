@@ -17,45 +17,47 @@ from typing import Any
 
 from floorwatch.schemas.llm import ChatMessage, IncidentExtraction, LLMRequest
 
-EXTRACT_PROMPT_VERSION = "extract-v3"
+EXTRACT_PROMPT_VERSION = "extract-v6"
 REDUCE_PROMPT_VERSION = "reduce-v1"
 # A brief extraction is ~40-70 tokens; the cap stops a small model that loops on one string.
 EXTRACT_MAX_TOKENS = 200
 
-# One line per class: a definition plus the words that typically signal it, so a small model can
-# match words of the report to a class. Order follows the schema; ``other`` is the last resort.
+# One line per class: a definition plus general words that typically signal it, so a small model can match
+# words of a report to a class. Words that came from the development file's own vocabulary or labels (rock,
+# pressed, plates, solution, reagent, projection, bee) and mining examples were removed in extract-v6 (RESULTS.md,
+# issue 12): the project is judged on other plants' reports. Order follows the schema; ``other`` is last.
 _HAZARD_LINES = (
-    "struck_by: hit by a falling, flying, swinging, rolling or bouncing object (rock, load, tool, part, cable)",
-    "caught_in_machinery: body part pressed, pinched, crushed, trapped or entangled between parts, plates, rollers",
+    "struck_by: hit by a falling, flying, swinging, rolling or bouncing object (load, tool, part, cable)",
+    "caught_in_machinery: body part pinched, crushed, trapped or entangled between parts, rollers or in machinery",
     "fall_from_height: person falls from a ladder, platform, scaffold, vehicle or into an opening",
     "slip_trip: person slips, trips, stumbles or twists an ankle on the same level",
     "electrical: electric shock, arc flash, contact with live parts",
-    "chemical_exposure: contact with or breathing acid, caustic, solution, reagent, dust, gas, fumes",
+    "chemical_exposure: contact with or breathing acid, caustic, solvent, dust, gas, fumes",
     "burn_hot_surface: heat, hot surface, molten metal, hot liquid, steam, welding spatter",
     "fire_explosion: fire, explosion, flammable liquid, gas or dust stored or released near an ignition source",
     "cut_laceration: cut or puncture by a knife, blade, sharp edge, glass, wire",
     "manual_handling: strain or sprain from lifting, pushing, pulling, effort, awkward posture",
     "vehicle: truck, forklift, loader, car or mobile equipment collision, run-over, rollover",
-    "pressure_release: hose, pipe, valve or line under pressure bursts or uncouples; fluid projection",
-    "other: animals, insect or bee stings, illness, nothing above fits",
+    "pressure_release: hose, pipe, valve or line under pressure bursts or uncouples",
+    "other: animals or insects, illness, nothing above fits",
 )
 
-# Invented reports (not from any benchmark data), one per frequent mechanism, in the compact form wanted.
+# Invented general-industry reports (not from any data set), only to show the compact answer format.
 _EXAMPLES = (
     (
-        "A rock fell from the roof of the gallery and grazed the helmet of the driller.",
-        '{"hazard_category":"struck_by","severity":1,"potential_severity":5,"injury":false,"equipment":"rock",'
-        '"causes":["loose rock not scaled"],"controls":["scale roof before work"]}',
+        "A box fell from the top shelf of the storage rack and hit a picker on the arm; bruise, first aid given.",
+        '{"hazard_category":"struck_by","severity":1,"potential_severity":3,"injury":true,"body_part":"arm",'
+        '"equipment":"storage rack","causes":["box not secured"],"controls":["secure top-shelf loads"]}',
     ),
     (
-        "Fitter's hand was pressed between the flange and the pump body while aligning it; bruised finger.",
-        '{"hazard_category":"caught_in_machinery","severity":2,"potential_severity":3,"injury":true,'
-        '"body_part":"finger","equipment":"pump flange","causes":["hand in pinch point"],"controls":["use guide tool"]}',
+        "An operator's glove was drawn into the conveyor rollers while he cleaned the running belt; finger fractured.",
+        '{"hazard_category":"caught_in_machinery","severity":3,"potential_severity":4,"injury":true,'
+        '"body_part":"finger","equipment":"conveyor","causes":["cleaning while running"],"controls":["lock out before cleaning"]}',
     ),
     (
-        "Acid solution splashed on the operator's face when a hose uncoupled; eyes washed, sent to clinic.",
-        '{"hazard_category":"pressure_release","severity":2,"potential_severity":4,"injury":true,'
-        '"body_part":"face","equipment":"acid hose","causes":["hose uncoupled"],"controls":["check couplings","face shield"]}',
+        "A welder tripped over a cable lying across the aisle; no injury.",
+        '{"hazard_category":"slip_trip","severity":1,"potential_severity":2,"injury":false,'
+        '"equipment":"welding cable","causes":["cable across aisle"],"controls":["route cables overhead"]}',
     ),
 )
 
@@ -67,8 +69,8 @@ EXTRACT_SYSTEM = (
     + "\nseverity = what actually happened; potential_severity = the worst realistic outcome if it had gone "
     "a little worse (never below severity):\n"
     "1 = no injury or first aid only; 2 = minor injury, medical treatment; 3 = lost-time injury, fracture; "
-    "4 = serious or permanent injury, amputation, crushed limb; 5 = could have killed someone (falling rock "
-    "or load, fall from height, electrocution, run-over, molten metal, burst under high pressure).\n"
+    "4 = serious or permanent injury, amputation, crushed limb; 5 = could have killed someone (a heavy "
+    "falling load, fall from height, electrocution, run-over, molten metal, burst under high pressure).\n"
     "Be brief: body_part and equipment 1-3 words; causes and controls at most 2 items of at most 5 words; "
     "unknown fields null.\n"
     "Examples (invented, for the format):\n"
