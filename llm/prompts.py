@@ -17,7 +17,7 @@ from typing import Any
 
 from floorwatch.schemas.llm import ChatMessage, IncidentExtraction, LLMRequest
 
-EXTRACT_PROMPT_VERSION = "extract-v6"
+EXTRACT_PROMPT_VERSION = "extract-v7"
 REDUCE_PROMPT_VERSION = "reduce-v1"
 # A brief extraction is ~40-70 tokens; the cap stops a small model that loops on one string.
 EXTRACT_MAX_TOKENS = 200
@@ -42,22 +42,24 @@ _HAZARD_LINES = (
     "other: animals or insects, illness, nothing above fits",
 )
 
-# Invented general-industry reports (not from any data set), only to show the compact answer format.
+# Invented general-industry reports (not from any data set), only to show the compact answer format. The
+# answer has no ``controls`` since extract-v7: a zone's actions are chosen from the controls library
+# (``floorwatch.llm.controls``), so per-report suggestions were ~12 generated tokens (~0.45 s) for nothing.
 _EXAMPLES = (
     (
         "A box fell from the top shelf of the storage rack and hit a picker on the arm; bruise, first aid given.",
         '{"hazard_category":"struck_by","severity":1,"potential_severity":3,"injury":true,"body_part":"arm",'
-        '"equipment":"storage rack","causes":["box not secured"],"controls":["secure top-shelf loads"]}',
+        '"equipment":"storage rack","causes":["box not secured"]}',
     ),
     (
         "An operator's glove was drawn into the conveyor rollers while he cleaned the running belt; finger fractured.",
         '{"hazard_category":"caught_in_machinery","severity":3,"potential_severity":4,"injury":true,'
-        '"body_part":"finger","equipment":"conveyor","causes":["cleaning while running"],"controls":["lock out before cleaning"]}',
+        '"body_part":"finger","equipment":"conveyor","causes":["cleaning while running"]}',
     ),
     (
         "A welder tripped over a cable lying across the aisle; no injury.",
         '{"hazard_category":"slip_trip","severity":1,"potential_severity":2,"injury":false,'
-        '"equipment":"welding cable","causes":["cable across aisle"],"controls":["route cables overhead"]}',
+        '"equipment":"welding cable","causes":["cable across aisle"]}',
     ),
 )
 
@@ -71,7 +73,7 @@ EXTRACT_SYSTEM = (
     "1 = no injury or first aid only; 2 = minor injury, medical treatment; 3 = lost-time injury, fracture; "
     "4 = serious or permanent injury, amputation, crushed limb; 5 = could have killed someone (a heavy "
     "falling load, fall from height, electrocution, run-over, molten metal, burst under high pressure).\n"
-    "Be brief: body_part and equipment 1-3 words; causes and controls at most 2 items of at most 5 words; "
+    "Be brief: body_part and equipment 1-3 words; causes at most 2 items of at most 5 words; "
     "unknown fields null.\n"
     "Examples (invented, for the format):\n"
     + "\n".join(f"{report} -> {answer}" for report, answer in _EXAMPLES)

@@ -76,7 +76,9 @@ class IncidentExtraction(_Out):
     body_part: str | None = Field(None, max_length=120, description="Injured body part, if any")
     equipment: str | None = Field(None, max_length=120, description="Equipment or tool involved, if any")
     causes: list[str] = Field(default_factory=list, max_length=3, description="Up to 3 short causes")
-    controls: list[str] = Field(default_factory=list, max_length=3, description="Up to 3 short preventive controls")
+    controls: list[str] = Field(
+        default_factory=list, max_length=3, description="Up to 3 short preventive controls (no longer asked for: rows before extract-v7)"
+    )
     zone: str | None = Field(None, max_length=120, description="Area named in the report, if any")
 
 
