@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit, mask_database_url
 from floorwatch.cli.options import MetricsHostOption, MetricsPortOption
+from floorwatch.cli.signals import stop_on_signals
 
 EXIT_BUS_ERROR = 4
 EXIT_DB_ERROR = 1
@@ -62,13 +62,7 @@ def sink(
         raise typer.Exit(EXIT_DB_ERROR) from exc
 
     stop = threading.Event()
-
-    def _stop(signum: int, _frame: Any) -> None:
-        logging.getLogger(__name__).info("signal %d: finishing the current batch", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop_on_signals(stop, "finishing the current batch")
     from floorwatch.bus.sink_metrics import SinkMetrics
     from floorwatch.metrics import MetricsPortError, serve_metrics
 

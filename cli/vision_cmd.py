@@ -22,6 +22,7 @@ import typer
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
 from floorwatch.cli.options import MetricsHostOption, MetricsPortOption
+from floorwatch.cli.signals import stop_on_signals
 
 if TYPE_CHECKING:  # the vision stack loads only when a command runs
     from floorwatch.config import CameraZoneConfig, DetectorConfig, Settings
@@ -204,7 +205,7 @@ def watch(
     from floorwatch.vision.telemetry import VisionTelemetry
 
     telemetry = VisionTelemetry()
-    _stop_on_signals()
+    stop_on_signals(stop, "stopping the cameras")
     try:
         with observed(settings, telemetry, metrics_port, metrics_host, heartbeat_seconds):
             results = service.watch(settings, detector=detector, ppe_detector=ppe_detector, stop=stop,
@@ -293,18 +294,3 @@ def register(app: typer.Typer) -> None:
     app.command("replay")(replay)
     app.command("watch")(watch)
 
-
-def _raise_interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _stop_on_signals() -> None:
-    """Ctrl-C (SIGINT) and SIGTERM (``docker stop``, systemd) stop ``watch`` cleanly.
-
-    Installed explicitly: a process started in the background by a non-interactive shell inherits SIGINT
-    *ignored*, and Python then never raises KeyboardInterrupt for it.
-    """
-    import signal
-
-    signal.signal(signal.SIGINT, _raise_interrupt)
-    signal.signal(signal.SIGTERM, _raise_interrupt)

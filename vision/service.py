@@ -185,23 +185,19 @@ def watch(
                 p.on_frame = LiveViewWriter(settings.media.dir, p.camera.id, live_view_fps,
                                             blur=settings.media.blur_faces)
                 p.on_frame.pipeline = p
-        # Daemon threads: after Ctrl-C each camera gets a bounded join below; one stuck in a blocking read or
-        # connect must not keep the process alive after that (it is named in the log instead).
+        # Daemon threads: once stopped, each camera gets a bounded join (_stop_cameras); one stuck in a blocking
+        # read or connect must not keep the process alive after that (it is named in the log instead).
         threads = [
             threading.Thread(target=run_one, args=(p,), name=f"camera-{p.camera.id}", daemon=True) for p in pipelines
         ]
         for t in threads:
             t.start()
-        for t in threads:
-            while t.is_alive():
-                t.join(0.5)
+        while any(t.is_alive() for t in threads) and not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
-        stop.set()
-        for t in threads:
-            t.join(10)
-            if t.is_alive():
-                log.warning("%s did not stop within 10 s of the interrupt; exiting without it", t.name)
+        pass
     finally:
+        _stop_cameras(threads, stop)
         batched.close()
         if batched_ppe is not None:
             batched_ppe.close()
@@ -209,6 +205,18 @@ def watch(
     if errors and not results:
         raise next(iter(errors.values()))
     return results
+
+
+def _stop_cameras(threads: list[threading.Thread], stop: threading.Event, grace_s: float = 10.0) -> None:
+    """Set ``stop`` when a camera still runs (``stop`` set by a signal handler, or Ctrl-C), then give each
+    running camera thread ``grace_s`` seconds; one that is still alive is named in the log and left behind."""
+    if not any(t.is_alive() for t in threads):
+        return
+    stop.set()
+    for t in threads:
+        t.join(grace_s)
+        if t.is_alive():
+            log.warning("%s did not stop within %.0f s of the stop; exiting without it", t.name, grace_s)
 
 
 def monitor(
