@@ -160,10 +160,9 @@ def test_real_model_low_conf_call_keeps_the_confident_boxes_unchanged(fall_model
     from floorwatch.config import DetectorConfig
     from floorwatch.vision.detector import Detector
 
-    img = bus
     det = Detector(DetectorConfig(model="fall", imgsz=320, conf=0.35, device="cpu"), model=fall_model)
-    (plain,) = det.predict([img])
-    (both,) = det.predict([img], min_conf=0.05)
+    (plain,) = det.predict([bus])
+    (both,) = det.predict([bus], min_conf=0.05)
     high, low = split_low(both, 0.35)
     assert len(plain) >= 3 and len(low) >= 1  # a crowd: some people only scored weakly
     order = np.argsort(-plain.confidence)
