@@ -238,6 +238,17 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
 
 
 # --------------------------------------------------------------------------- writing
+def redacted_title(title: str, text: str) -> str:
+    """``title`` with the personal data of ``title`` + ``text`` removed (``ingest.redact``).
+
+    A title is shown wherever the report is listed (risk report, dashboard), so it is redacted like the text;
+    it is read together with the text because the cue that makes a word a name ("the electrician ...") may
+    be in either.
+    """
+    one_line = " ".join(title.split())
+    return redact(f"{one_line}\n{text}").text.partition("\n")[0]
+
+
 def _row_dict(source: str, rep: ParsedReport) -> dict[str, Any]:
     fingerprint = json.dumps(
         [rep.text, rep.occurred_at.isoformat() if rep.occurred_at else None, rep.zone_id, rep.title, rep.attributes],
@@ -250,7 +261,7 @@ def _row_dict(source: str, rep: ParsedReport) -> dict[str, Any]:
         "content_hash": hashlib.sha256(fingerprint.encode("utf-8")).hexdigest(),
         "occurred_at": rep.occurred_at,
         "zone_id": rep.zone_id,
-        "title": rep.title[:500],
+        "title": redacted_title(rep.title, rep.text)[:500],
         "original_text": rep.text,
         "redacted_text": redact(rep.text).text,
         "attributes": json.loads(json.dumps(rep.attributes, default=str)),
