@@ -293,7 +293,7 @@ class LLMConfig(_Strict):
     site_prior: bool = Field(
         False,
         description="Shrink each zone's severity index toward the site's mean (3 pseudo-items; floorwatch.llm.risk.site_prior) "
-        "instead of one neutral pseudo-item; couples zones, so off by default",
+        "instead of three neutral ones (severity 3); couples zones, so off by default",
     )
     judge: bool = Field(
         True,

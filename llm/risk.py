@@ -10,12 +10,13 @@ how severe the zone's evidence is (a severity index), not how much of it there i
         anomaly  = 3                                      (a machine hazard signal)
         (camera outages carry no severity: they are listed and counted, not scored)
     points(s) = 2 ** (s - 1)                  (1, 2, 4, 8, 16: severe items weigh much more)
-    mean  = (sum of points + K * points(3)) / (n + K),  K = 1   (one neutral pseudo-item, so a single
-                                                                 item does not set the level alone)
+    mean  = (sum of points + K * points(3)) / (n + K),  K = 3   (three neutral pseudo-items: a zone's own
+                                                                 items outweigh the prior only from the
+                                                                 fourth on, so one note cannot set the level)
     score = 100 * log2(mean) / 4              (0 when the zone has no scored item)
 
 With ``assess_zones(..., site_prior_shrinkage=True)`` (config ``llm.site_prior``, off by default), the
-pseudo-items are the site's mean points instead of severity 3 and there are ``K = 3`` of them (empirical-Bayes shrinkage, :func:`site_prior`): a zone with one note is
+pseudo-items are the site's mean points instead of severity 3, again ``K = 3`` of them (empirical-Bayes shrinkage, :func:`site_prior`): a zone with one note is
 pulled toward the site's typical severity, a zone with many keeps its own. ``confidence = n / (n + K)``
 is the share of the score that comes from the zone's own items; the report shows it.
 
@@ -73,7 +74,7 @@ from floorwatch.schemas.tables import RiskAssessment, RiskEvidence, utcnow
 
 ALERT_SEVERITY = {"low": 2.0, "medium": 3.0, "high": 4.0, "critical": 5.0}
 ANOMALY_SEVERITY = 3.0
-PRIOR_ITEMS = 1.0
+PRIOR_ITEMS = 3.0  # neutral pseudo-items: one severity-5 note alone scores 70 (high), not 83; see the docstring
 PRIOR_SEVERITY = 3.0
 SITE_PRIOR_ITEMS = 3.0  # strength of the site prior in pseudo-items: 3 items of the zone's own weigh as much
 LEVEL_BANDS: tuple[tuple[float, RiskLevel], ...] = ((37.5, "low"), (62.5, "medium"), (87.5, "high"))
@@ -284,10 +285,12 @@ def assess_zones(
         max_chars: unused (kept for callers); the fact sheet has its own cap.
         prompt_version: stored with the rows and part of the cache key.
         contexts: per zone, manual sections / gaps / time patterns (``floorwatch.llm.risk_context``) or None.
-        site_prior_shrinkage: shrink every zone toward the site's mean (:func:`site_prior`) instead of one
-            neutral pseudo-item. Off by default: with it, one zone's reports move every other zone's
+        site_prior_shrinkage: shrink every zone toward the site's mean (:func:`site_prior`) instead of the
+            neutral pseudo-items. Off by default: with it, one zone's reports move every other zone's
             score (an injected or over-rated report in one zone raised a calm zone from medium to high
-            in ``tests/test_llm_local.py``), and its effect on the zone ranking is not measured yet.
+            in ``tests/test_llm_local.py``), and a burst of alerts in one zone lifts the prior of all
+            (on the demo site 16 intrusion alerts make it severity 4, so the one-note zone stays first);
+            on the development file it ranked plants no better within noise (benchmarks/RESULTS.md).
     """
     del max_chars
     prior = site_prior([ev for ev, _, _ in zones]) if site_prior_shrinkage else NEUTRAL_PRIOR

@@ -155,11 +155,11 @@ class ScoreBreakdown(BaseModel):
     outages: float = 0.0
     raw: float = Field(0.0, description="Sum of the points of the scored items (incidents, alerts, anomalies)")
     items: int = Field(0, description="Scored items (outages are not scored)")
-    mean_points: float = Field(0.0, description="(raw + one neutral pseudo-item of severity 3) / (items + 1): log2 of it / 4 is the score")
+    mean_points: float = Field(0.0, description="(raw + prior_items * prior_points) / (items + prior_items): log2 of it / 4 is the score")
     weeks: float = Field(1.0, description="Period length in weeks, at least 1")
     rate: float = Field(0.0, description="Evidence items (outages included) per week: frequency, reported beside the score")
     prior_points: float = Field(4.0, description="Mean points the index shrinks toward (the site's mean, or severity 3)")
-    prior_items: float = Field(1.0, description="Strength of that prior in pseudo-items")
+    prior_items: float = Field(3.0, description="Strength of that prior in pseudo-items")
     confidence: float | None = Field(
         None, ge=0, le=1, description="items / (items + prior_items): share of the score from the zone's own evidence; "
         "None in assessments stored before the site prior existed"

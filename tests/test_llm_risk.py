@@ -75,21 +75,22 @@ def evidence(incidents=(), alerts=(), anomalies=0, outages=0) -> ZoneEvidence:  
 def test_score_terms(ev: ZoneEvidence, raw: float, items: int) -> None:
     b = score_breakdown(ev)
     assert (b.raw, b.items) == (pytest.approx(raw), items)
-    assert b.mean_points == (pytest.approx((raw + 4.0) / (items + 1)) if items else 0.0)
+    assert b.mean_points == (pytest.approx((raw + 3 * 4.0) / (items + 3)) if items else 0.0)
+    assert b.confidence == (pytest.approx(items / (items + 3)) if items else 0.0)
 
 
 @pytest.mark.parametrize(
     "pots, score, level",
     [
         ([], 0.0, "low"),
-        ([1] * 50, 2.1, "low"),  # the neutral pseudo-item lifts a long run of minor reports a little
-        ([2] * 9, 28.4, "low"),
+        ([1] * 50, 5.7, "low"),  # the neutral pseudo-items lift a long run of minor reports a little
+        ([2] * 9, 33.0, "low"),
         ([3], 50.0, "medium"),
         ([3] * 20, 50.0, "medium"),
-        ([4], 64.6, "high"),  # one serious report alone is pulled toward the neutral middle
-        ([4] * 9, 73.1, "high"),
-        ([5], 83.0, "high"),
-        ([5] * 9, 97.2, "critical"),
+        ([4], 58.0, "medium"),  # one serious report alone is pulled toward the neutral middle
+        ([4] * 9, 70.2, "high"),
+        ([5], 70.2, "high"),  # one potential-fatality note: high, never critical on its own
+        ([5] * 9, 92.5, "critical"),
         ([5] * 10_000, 100.0, "critical"),
     ],
 )
@@ -117,6 +118,16 @@ def test_frequency_is_reported_not_scored() -> None:
     # more of the same severity moves the score toward that severity, never past it
     scores = [compute_zone(evidence([incident(i, pot=4) for i in range(n)]), None).score for n in range(1, 60, 5)]
     assert scores == sorted(scores) and scores[-1] < 75.0
+
+
+def test_a_single_note_does_not_outrank_much_serious_evidence() -> None:
+    """Issue #12: one housekeeping note rated potential 5 put its zone above a dock with many serious items."""
+    one_note = compute_zone(evidence([incident(1, pot=5)]), None)
+    dock = compute_zone(evidence([incident(i, pot=4) for i in range(12)]), None)
+    assert one_note.score < dock.score and one_note.level != "critical"
+    assert one_note.breakdown.confidence == pytest.approx(0.25) and dock.breakdown.confidence == pytest.approx(0.8)
+    # with three such notes the zone's own evidence decides again
+    assert compute_zone(evidence([incident(i, pot=5) for i in range(3)]), None).score > dock.score
 
 
 def test_adding_a_low_severity_item_lowers_the_index_but_outages_do_not() -> None:
