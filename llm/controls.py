@@ -3,7 +3,7 @@
 For a zone, the candidates are the library entries of its hazards (top incident classes, alert
 rules, ``machine``), in hazard order and then by the hierarchy of controls. Each candidate is linked
 to the site's manual section retrieved for its hazard (``risk_context.zone_context`` ->
-``retrieval.sections_for_hazards``), when one matches. The model returns candidate ids in the
+``retrieval.sections_for_hazards``: a section the hazard and the section both pick as their match), when one matches. The model returns candidate ids in the
 order it wants them; unknown ids are ignored; with none left, the first control of each hazard is
 taken (highest rung first). A hazard without a manual section is a procedure gap: it is shown as a
 gap, never turned into an action.

@@ -134,6 +134,25 @@ class ManualIndex:
         q = self.embedder.encode([query])[0]
         return self.vectors @ q, kw
 
+    @staticmethod
+    def _ranking(emb: np.ndarray | None, kw: np.ndarray, mode: RetrievalMode) -> tuple[RetrievalMode, np.ndarray]:
+        """(mode actually used, ranking score per section): keyword when no embedder is loaded."""
+        if emb is None or mode == "keyword":
+            return "keyword", kw
+        return mode, emb if mode == "embedding" else HYBRID_WEIGHT * emb + (1 - HYBRID_WEIGHT) * kw
+
+    def nearest_topics(self, topics: dict[str, str], mode: RetrievalMode = "hybrid") -> list[str]:
+        """Per section (index order), the name of the topic whose query it is most like (``mode``'s ranking score).
+
+        ``topics``: name -> query text. Used to ask "which hazard is this section about?" (see
+        :func:`sections_for_hazards`). Empty when there are no sections.
+        """
+        if not self.sections or not topics:
+            return []
+        names = list(topics)
+        table = np.stack([self._ranking(*self.scores(topics[n]), mode)[1] for n in names], axis=1)
+        return [names[int(j)] for j in table.argmax(axis=1)]
+
     def search(
         self, query: str, k: int = 3, mode: RetrievalMode = "hybrid", min_similarity: float | None = None
     ) -> list[SectionHit]:
@@ -150,13 +169,11 @@ class ManualIndex:
         if not query.strip() or k <= 0:
             return []
         emb, kw = self.scores(query)
-        if emb is None:
-            mode = "keyword"
+        mode, score = self._ranking(emb, kw, mode)
         if mode == "keyword":
-            score, gate, floor = kw, kw, MIN_KEYWORD_SIMILARITY if min_similarity is None else min_similarity
+            gate, floor = kw, MIN_KEYWORD_SIMILARITY if min_similarity is None else min_similarity
         else:
             assert emb is not None
-            score = emb if mode == "embedding" else HYBRID_WEIGHT * emb + (1 - HYBRID_WEIGHT) * kw
             gate, floor = emb, MIN_EMBEDDING_SIMILARITY if min_similarity is None else min_similarity
         hits: list[SectionHit] = []
         for i in np.argsort(-score, kind="stable"):
@@ -207,8 +224,19 @@ def sections_for_hazards(
     *,
     mode: RetrievalMode = "hybrid",
     min_similarity: float | None = None,
+    exclusive: bool = True,
 ) -> dict[str, list[SectionHit]]:
     """Manual sections covering each hazard; an empty list means no procedure covers it (a gap).
+
+    A section counts for a hazard only when it clears the similarity floor for the hazard's query AND,
+    with ``exclusive`` (default), that hazard is the one the section is most like among all hazard
+    classes and alert rules (``HAZARD_QUERIES``, plus any free-text hazard asked): hazard and section
+    must be each other's match (mutual nearest neighbours), so a section is cited for the hazard it is
+    about. Without this, the demo's "Working at height: when it applies" was cited for ``struck_by``
+    (a suspended load) because both speak of falling, and "Responding to a person down" for ``dwell``.
+    A section about several hazards (a lockout section: electrical and machinery) counts for the one
+    it is nearest to; the others may then be reported as gaps, which a reader can check, rather than
+    citing a procedure that does not cover them.
 
     Args:
         session: database session (the index is loaded once for all hazards) or a loaded index.
@@ -216,13 +244,20 @@ def sections_for_hazards(
         k: most sections per hazard.
         mode: retrieval mode (see :meth:`ManualIndex.search`).
         min_similarity: similarity floor; None uses the module defaults.
+        exclusive: keep only sections whose nearest hazard is this one (see above).
     """
     index = (
         session
         if isinstance(session, ManualIndex)
         else ManualIndex.load(session, None if mode == "keyword" else "auto")
     )
-    return {h: index.search(hazard_query(h), k, mode, min_similarity) for h in dict.fromkeys(hazards)}
+    asked = list(dict.fromkeys(hazards))
+    if not exclusive:
+        return {h: index.search(hazard_query(h), k, mode, min_similarity) for h in asked}
+    topics = {h: hazard_query(h) for h in HAZARD_QUERIES} | {h: hazard_query(h) for h in asked}
+    owner = dict(zip((s.id for s in index.sections), index.nearest_topics(topics, mode), strict=True))
+    every = len(index.sections)
+    return {h: [hit for hit in index.search(hazard_query(h), every, mode, min_similarity) if owner[hit.id] == h][:k] for h in asked}
 
 
 def procedure_gaps(hits_by_hazard: dict[str, list[SectionHit]]) -> list[str]:

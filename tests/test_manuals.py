@@ -245,6 +245,14 @@ def test_embedding_retrieval_and_gaps(migrated_db: sessionmaker[Session], embedd
         assert by_hazard["missing_ppe"][0].citation == "working-at-height-and-ppe.md#Required PPE by area"
         assert by_hazard["caught_in_machinery"] and by_hazard["pest control of rats in the canteen"] == []
         assert procedure_gaps(by_hazard) == ["pest control of rats in the canteen"]
+        # a section is cited for the hazard it is about: "Working at height" speaks of falling, so it
+        # clears the floor for a suspended load (struck_by), but it is nearest to fall_from_height
+        height = "working-at-height-and-ppe.md#Working at height: when it applies"
+        loose = sections_for_hazards(index, ["struck_by", "fall_from_height"], exclusive=False)
+        strict = sections_for_hazards(index, ["struck_by", "fall_from_height"])
+        assert height in [h.citation for h in loose["struck_by"]]
+        assert height not in [h.citation for h in strict["struck_by"]]
+        assert strict["fall_from_height"][0].citation == height
         lines = manual_context_lines(by_hazard)
         assert lines[-1] == "[gap] no manual section covers pest control of rats in the canteen"
         kept, dropped = check_manual_citations(
