@@ -4,8 +4,8 @@ For a zone, the candidates are the library entries of its hazards (top incident 
 rules, ``machine``), in hazard order and then by the hierarchy of controls. Each candidate is linked
 to the site's manual section retrieved for its hazard (``risk_context.zone_context`` ->
 ``retrieval.sections_for_hazards``: a section the hazard and the section both pick as their match), when one matches. The model returns candidate ids in the
-order it wants them; unknown ids are ignored; with none left, the first control of each hazard is
-taken (highest rung first). A hazard without a manual section is a procedure gap: it is shown as a
+order it wants them; unknown ids are ignored; a hazard it picked nothing for gets its first control
+(highest rung first), so every hazard of the zone has an action (:func:`choose`). A hazard without a manual section is a procedure gap: it is shown as a
 gap, never turned into an action.
 """
 
@@ -54,9 +54,14 @@ def candidates(hazards: list[str], ctx: ZoneContext | None, library: tuple[Contr
 
 
 def choose(picked: list[str], offered: list[ChosenAction]) -> tuple[list[ChosenAction], int]:
-    """The model's picks among the offered controls, in its order (at most 4), and the count of unknown ids.
+    """The model's picks among the offered controls, at most 4, and the count of unknown ids.
 
-    With no known pick, the first offered control of each hazard (at most 4).
+    Order: the model's first pick of each hazard (in its order), then, for each of the zone's hazards
+    the model picked nothing for, that hazard's first offered control (highest rung), then the
+    model's further picks. So every hazard of the zone (``zone_hazards``: at most 4, as many as
+    actions) gets an action: on the demo the model picked three manual-handling controls and left
+    the dock's 16 restricted-zone intrusions without one. With no known pick this is the first
+    offered control of each hazard.
     """
     by_id = {c.control_id: c for c in offered}
     chosen: list[ChosenAction] = []
@@ -67,11 +72,16 @@ def choose(picked: list[str], offered: list[ChosenAction]) -> tuple[list[ChosenA
             unknown += 1
         elif c not in chosen:
             chosen.append(c)
-    if not chosen:
-        seen: set[str] = set()
-        for c in offered:
-            hazard = c.control_id.partition(".")[0]
-            if hazard not in seen:
-                seen.add(hazard)
-                chosen.append(c)
-    return chosen[:MAX_ACTIONS], unknown
+    first: dict[str, ChosenAction] = {}
+    for c in chosen:
+        first.setdefault(_hazard_of(c), c)
+    missing: dict[str, ChosenAction] = {}
+    for c in offered:
+        if _hazard_of(c) not in first:
+            missing.setdefault(_hazard_of(c), c)
+    rest = [c for c in chosen if c not in first.values()]
+    return [*first.values(), *missing.values(), *rest][:MAX_ACTIONS], unknown
+
+
+def _hazard_of(action: ChosenAction) -> str:
+    return action.control_id.partition(".")[0]

@@ -131,13 +131,38 @@ def test_controls_are_chosen_from_the_library_and_cite_the_manual() -> None:
     offered = candidates(["vehicle", "dwell"], ctx)
     assert {c.control_id.partition(".")[0] for c in offered} == {"vehicle", "dwell"}
     chosen, unknown = choose(["vehicle.traffic_plan", "made.up", "vehicle.segregate"], offered)
-    assert [c.control_id for c in chosen] == ["vehicle.traffic_plan", "vehicle.segregate"] and unknown == 1
+    # the model's first pick per hazard, then the hazard it left out (its highest rung), then its other picks
+    dwell_first = next(c.control_id for c in offered if c.control_id.startswith("dwell."))
+    assert [c.control_id for c in chosen] == ["vehicle.traffic_plan", dwell_first, "vehicle.segregate"] and unknown == 1
     line = chosen[0].sentence()
     assert line.endswith("[manual:transport.md#Forklift routes]") and "OSHA 29 CFR 1910.178" in line
     gap_action = next(c for c in offered if c.control_id.startswith("dwell."))
     assert gap_action.manual is None and "[manual:" not in gap_action.sentence()
     fallback, _ = choose([], offered)  # nothing usable from the model: first control of each hazard
     assert [c.control_id.partition(".")[0] for c in fallback] == ["vehicle", "dwell"]
+
+
+DOCK = ["manual_handling", "cut_laceration", "restricted_zone_intrusion"]
+
+
+@pytest.mark.parametrize(
+    ("picks", "hazards_in_order"),
+    [
+        # the demo's answer: three controls of one hazard and one of another; the intrusions got none
+        (["manual_handling.avoid", "manual_handling.lift_aids", "manual_handling.assess", "cut_laceration.guard_edges"],
+         ["manual_handling", "cut_laceration", "restricted_zone_intrusion", "manual_handling"]),
+        # the model's order of hazards is kept for the ones it picked
+        (["restricted_zone_intrusion.access_control", "cut_laceration.gloves"],
+         ["restricted_zone_intrusion", "cut_laceration", "manual_handling"]),
+        ([], DOCK),  # nothing usable: the first control of each hazard
+    ],
+)
+def test_every_hazard_of_the_zone_gets_an_action(picks: list[str], hazards_in_order: list[str]) -> None:
+    offered = candidates(DOCK, None)
+    chosen, unknown = choose(picks, offered)
+    assert [c.control_id.partition(".")[0] for c in chosen] == hazards_in_order and unknown == 0
+    left_out = [c for c in chosen if c.control_id not in picks]
+    assert all(c == next(o for o in offered if o.control_id.startswith(c.control_id.partition(".")[0] + ".")) for c in left_out)
 
 
 def test_site_prior_pulls_a_single_note_toward_the_site_mean() -> None:

@@ -80,11 +80,14 @@ def test_reduce_step_gets_manuals_gaps_patterns_and_validates_citations(
         assert ctx.signals and ctx.signals[0].startswith("press-2 overheated 3 times")
         (risk,) = assess_zones(s, backend, [(ev, None, "Press line")], contexts=[ctx])
     assert risk.status == "ok"
-    # Actions come from the controls library (the unknown pick is ignored), citing the manual section.
-    (action,) = risk.actions
+    # Actions come from the controls library (the unknown pick is ignored), citing the manual section;
+    # the hazard the model picked nothing for (machine) gets its first control after the model's pick.
+    action, machine_action = risk.actions
     assert action.startswith("Keep the required PPE available") and "(control missing_ppe.supply, administrative;" in action
     assert action.endswith(f"[manual:{first}]")
-    assert risk.manual_refs == [first] and risk.dropped_manual_refs == 0
+    assert "(control machine." in machine_action
+    machine_refs = [h.citation for h in ctx.hits_by_hazard["machine"][:1]]
+    assert risk.manual_refs == [first, *machine_refs] and risk.dropped_manual_refs == 0
     # The invented claim failed, went back once, was not repeated: dropped with its reason.
     audit = risk.narrative
     assert audit is not None and (audit.made, audit.verified, audit.dropped, audit.template) == (2, 1, 1, False)
@@ -102,7 +105,7 @@ def test_reduce_step_gets_manuals_gaps_patterns_and_validates_citations(
         assert f"{section.document}#{section.heading}" == first and all(c for _, c in manual)
         ctx = row.context
         assert ctx is not None and ctx.procedure_gaps == ["quarterly payroll spreadsheet"]
-        assert ctx.manual_refs == [first] and ctx.dropped_manual_refs == 0
+        assert ctx.manual_refs == [first, *machine_refs] and ctx.dropped_manual_refs == 0
         assert ctx.narrative is not None and ctx.narrative.verified == 1 and ctx.narrative.dropped == 1
         assert ctx.machine_signals[0].startswith("press-2 overheated 3 times")
         night = [p for p in ctx.time_patterns if p.kind == "alert" and p.dimension == "shift"]
