@@ -9,7 +9,9 @@ A claim passes only when all of these hold:
    written with the same kind in a cited fact (so an alert count or an item rate cannot be passed off
    as an incident count);
 4. every safety concept of :data:`LEXICON` the claim mentions (an event, an outcome, a hazard) is
-   also mentioned, in any of the concept's words, by a cited fact.
+   also mentioned, in any of the concept's words, by a cited fact; a fact that mentions it only as
+   none (``0 camera outages``, ``no injury``) supports only a claim that also says none, so "medium
+   risk due to the camera outages" citing "0 camera outages" is dropped.
 
 The lexicon is a general safety vocabulary (outcomes such as injury, first aid, hospital, death;
 events such as fall, person down, collision, fire, explosion, spill, burn, electric shock; hazard
@@ -61,6 +63,7 @@ LEXICON: dict[str, str] = {
     "crowding": r"\bcrowd\w*",
     "height": r"\bheights?\b|\bladders?\b|\bscaffold\w*|\bplatforms?\b",
     "manual handling": r"\bmanual handling\b|\blifting\b",
+    "outage": r"\boutages?\b|\boffline\b",
 }
 _CONCEPTS = {name: re.compile(rx, re.IGNORECASE) for name, rx in LEXICON.items()}
 _WORDS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}
@@ -70,6 +73,10 @@ _COUNTED = re.compile(
     r"(incident|alert|anomal|outage|report|item)",
     re.IGNORECASE,
 )
+
+
+# "0 camera outages", "no injury reported", "zero alerts": a concept named as absent (up to two words between).
+_NONE = re.compile(r"(?<![\w.])(?:0|zero|no|none of the)\s+(?:[a-z-]+\s+){0,2}[a-z-]+", re.IGNORECASE)
 
 
 def numbers_in(text: str) -> list[float]:
@@ -115,7 +122,20 @@ def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
     for n, kind in _counted(claim.text):
         if not any(kind == k and _matches(n, [m]) for m, k in fact_counts):
             return f"'{n:g} {kind}...' is not a count in the cited facts"
-    missing = sorted(concepts_in(claim.text) - concepts_in(support))
+    said, said_none = _split_none(claim.text)
+    have, have_none = _split_none(support)
+    missing = sorted(said - have - have_none)
     if missing:
         return f"mentions {', '.join(missing)}, which none of the cited facts mention"
+    only_none = sorted(said - have)
+    if only_none:
+        return f"mentions {', '.join(only_none)}, which the cited facts mention only as none"
+    if said_none - have_none:
+        return f"says there was no {', '.join(sorted(said_none - have_none))}, which the cited facts do not say"
     return None
+
+
+def _split_none(text: str) -> tuple[set[str], set[str]]:
+    """(concepts ``text`` mentions as present, concepts it names only as absent: "0 outages", "no injury")."""
+    absent = " ".join(_NONE.findall(text))
+    return concepts_in(_NONE.sub(" ", text)), concepts_in(absent)

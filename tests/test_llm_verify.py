@@ -68,8 +68,13 @@ MUST_FAIL = [
     (Claim(text="Fire risk from stored solvents is the main hazard.", facts=["hazard:vehicle"]), "fire"),
     (Claim(text="A worker was injured by electric shock.", facts=["incident:7"]), "electricity"),
     (Claim(text="A forklift nearly hit a picker.", facts=[]), "cites no fact"),
-    # an injury the report denies having (negation is not interpreted: the fact says 'no injury')
+    # an injury the report denies having (the fact says 'no injury')
     (Claim(text="The forklift caused a fracture.", facts=["incident:7"]), "fracture"),
+    # the demo's claim: a cause the cited facts name only as none ('0 camera outages')
+    (Claim(text="The dwell alert is medium risk due to the camera outages.", facts=["count:outages", "count:alerts"]), "only as none"),
+    (Claim(text="The machine anomalies raised the score.", facts=["count:anomalies"]), "only as none"),
+    # a 'no ...' that the cited report does not say
+    (Claim(text="The pallet fell and there was no spill.", facts=["incident:8"]), "says there was no spill"),
 ]
 
 MUST_PASS = [
@@ -82,6 +87,7 @@ MUST_PASS = [
     # ids written the way small models write them: the prefix dropped, a space for the colon
     Claim(text="A reversing forklift nearly hit a picker on foot.", facts=["incident 7"]),
     Claim(text="Two incident reports were filed.", facts=["incidents"]),
+    Claim(text="There were no camera outages and 0 machine anomalies.", facts=["count:outages", "count:anomalies"]),
 ]
 
 
