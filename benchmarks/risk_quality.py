@@ -37,8 +37,9 @@ from benchmarks.incidents import CRITICAL_RISK_MAP, DEFAULT_CSV, ROMAN, _load, _
 from floorwatch.config import Settings  # noqa: E402
 from floorwatch.llm.backends import make_backend  # noqa: E402
 from floorwatch.llm.extract import extract_batch  # noqa: E402
-from floorwatch.llm.judge import judge_report, nearest_classes, scorer_for, vote  # noqa: E402
+from floorwatch.llm.judge import class_similarities, combine_opinions, judge_report, scorer_for  # noqa: E402
 from floorwatch.llm.risk import assess_zones, compute_zone, site_prior  # noqa: E402
+from floorwatch.schemas.llm import HAZARD_CATEGORIES  # noqa: E402
 from floorwatch.storage.db import session_scope  # noqa: E402
 from floorwatch.storage.queries import zone_evidence  # noqa: E402
 
@@ -62,7 +63,7 @@ def _zone_rho(evs: dict, means: dict, override: dict[int, float] | None) -> str:
     return f"{default} (default neutral prior; {shrunk} with llm.site_prior)"
 
 
-def _minilm_classes(texts: list[str]) -> list[str] | None:
+def _minilm_similarities(texts: list[str]) -> list[list[float]] | None:
     try:
         from floorwatch.manuals.embed import load_embedder
 
@@ -70,7 +71,7 @@ def _minilm_classes(texts: list[str]) -> list[str] | None:
     except Exception as exc:  # noqa: BLE001 - the second opinion is optional
         print(f"MiniLM unavailable: {exc}", file=sys.stderr)
         return None
-    return nearest_classes(emb, texts)
+    return [list(map(float, row)) for row in class_similarities(emb, texts)]
 
 
 def main() -> int:  # noqa: PLR0915 - one linear report
@@ -108,7 +109,8 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     label = {r.id: CRITICAL_RISK_MAP.get(r.attributes["Critical Risk"].strip()) for r in subset}
     mapped = [i for i in by_id if label[i]]
     json_cls = {o.incident_id: o.extraction.hazard_category for o in ok}  # type: ignore[union-attr]
-    minilm = _minilm_classes([by_id[i].redacted_text for i in by_id])
+    sims = _minilm_similarities([by_id[i].redacted_text for i in by_id])
+    minilm = [HAZARD_CATEGORIES[max(range(len(row)), key=row.__getitem__)] for row in sims] if sims is not None else None
     lines = [
         f"- rows: {len(subset)} of {len(reports)} (evenly spaced); backend `{backend.name}` ({backend.model_name}); "
         f"load average at start {load0[0]:.1f}, at end {os.getloadavg()[0]:.1f} (box shared with other jobs)",
@@ -126,10 +128,11 @@ def main() -> int:  # noqa: PLR0915 - one linear report
                 f"- MiniLM second opinion agrees with the judge on {sum(second[i] == judged[i].hazard_category for i in by_id)}/{len(by_id)} rows; "
                 f"where they agree, the class matches the label on {sum(judged[i].hazard_category == label[i] for i in both)}/{len(both)} mapped rows"
             )
-            voted = {i: vote(judged[i].hazard_category, json_cls[i], second[i]) for i in by_id if i in json_cls}
+            sim_of = dict(zip(by_id, sims, strict=True))  # type: ignore[arg-type]
+            stored = {i: combine_opinions(judged[i].probabilities, sim_of[i], json_cls[i]) for i in by_id if i in json_cls}
             lines.append(
-                f"- stored class = majority of judge, JSON field and MiniLM (judge when all differ): "
-                f"{sum(voted.get(i) == label[i] for i in mapped)}/{len(mapped)}"
+                f"- stored class = judge x MiniLM (product of experts, llm.judge.combine_opinions): "
+                f"{sum(stored.get(i) == label[i] for i in mapped)}/{len(mapped)}"
             )
     ids = [o.incident_id for o in ok]
     lines.append(

@@ -297,8 +297,8 @@ class LLMConfig(_Strict):
     )
     judge: bool = Field(
         True,
-        description="Hazard class by majority of three opinions (the model's calibrated token probabilities, the "
-        "generated JSON field, the MiniLM embedding) and severity 5 where a death is stated (floorwatch.llm.judge; "
+        description="Hazard class as the product of two opinions (the model's calibrated token probabilities and the "
+        "MiniLM embedding's class distribution) and severity 5 where a death is stated (floorwatch.llm.judge; "
         "local and openai backends; other backends keep the JSON fields). About 2 s more per report on 2 CPU cores",
     )
 

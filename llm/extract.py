@@ -218,7 +218,7 @@ def extract_reports(
             used when it exists and was fitted for this prompt version and model.
         judge: token-probability scorer (``floorwatch.llm.judge.scorer_for``) for hazard class and
             severities; the rows are then stored under ``<extract version>+<judge version>``.
-        second_opinion: sentence embedder for the judge's second opinion on the class (recorded only).
+        second_opinion: sentence embedder whose class distribution is multiplied with the judge's (``judge.combine_opinions``).
 
     Raises:
         CalibrationError: a calibrator file exists but is unreadable (before any LLM call).

@@ -10,10 +10,18 @@ token each; the probabilities of the allowed answer tokens are the judgement:
   (Zhao et al. 2021, "Calibrate Before Use", ICML): it is divided by the distribution the same prompt
   gives for content-free reports (``N/A``, empty, ``[MASK]``), which removes the model's preference for
   some words whatever the report says, and renormalised. No data set is used for this;
-* second opinion: the packaged sentence-embedding model (all-MiniLM-L6-v2) picks the class whose
-  definition is nearest to the report (cosine). The stored class is the majority of three opinions
-  (judge, the generated JSON field, the embedding); when all three differ, the judge's. Every opinion
-  is kept in the row's ``raw["judge"]``, so disagreements can be listed;
+* second opinion: the packaged sentence-embedding model (all-MiniLM-L6-v2) scores every class by the
+  cosine between the report and the class definition; ``softmax(cosine / 0.05)`` makes that a
+  distribution (0.05 is the temperature the model was trained with: sentence-transformers'
+  MultipleNegativesRankingLoss, scale 20). The stored class is the **product of the two experts**,
+  ``argmax(P_judge * P_embedding)`` (Hinton 2002, "Training products of experts by minimizing
+  contrastive divergence"; two opinions taken as independent evidence, as in naive Bayes): a judge
+  that is sure keeps its class, a judge torn between classes is decided by the embedding. The
+  generated JSON field is kept as a record, not a vote (judge-v5 took the majority of judge, JSON
+  field and embedding; on the 87 mappable development rows that stored 31 right, the product 35, and
+  the product files the demo's forklift near miss as ``vehicle`` where the majority said
+  ``manual_handling``; benchmarks/RESULTS.md, issue 12). Every opinion is kept in the row's
+  ``raw["judge"]``, so disagreements can be listed;
 * a stated death: one yes/no question ("Does the report say that someone died?"),
   ``p = P(Yes) / (P(Yes) + P(No))``; with ``p >= 0.5`` the stored actual and potential severity are 5.
   Otherwise the severities stay the generated JSON's.
@@ -51,7 +59,7 @@ from pydantic import BaseModel, Field
 from floorwatch.llm.prompts import _HAZARD_LINES, sanitize_untrusted
 from floorwatch.schemas.llm import HAZARD_CATEGORIES
 
-JUDGE_VERSION = "judge-v5"
+JUDGE_VERSION = "judge-v6"
 # One plain word per class (schema order); the first token of each word is distinct in common BPE vocabularies.
 CLASS_WORDS: dict[str, str] = {
     "struck_by": "Struck", "caught_in_machinery": "Caught", "fall_from_height": "Fall", "slip_trip": "Slip",
@@ -69,6 +77,7 @@ JUDGE_SYSTEM = (
 CLASS_QUESTION = (
     "Which hazard class describes how the person was hurt or could have been hurt? Answer with the class word only."
 )
+EMBEDDING_TEMPERATURE = 0.05  # all-MiniLM-L6-v2's training temperature (MultipleNegativesRankingLoss, scale 20)
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021: inputs that carry no content
 # name -> question; answers Yes/No
 QUESTIONS: dict[str, str] = {
@@ -93,7 +102,14 @@ class Judgement(BaseModel):
         None, ge=1, le=5, description="Rule-based potential severity (severity_questions only)"
     )
     answers: dict[str, float] = Field(default_factory=dict, description="P(Yes) per question")
+    probabilities: list[float] = Field(
+        default_factory=list, description="Calibrated judge distribution over HAZARD_CATEGORIES (schema order)"
+    )
     second_opinion: str | None = Field(None, description="Class nearest by sentence embedding (all-MiniLM-L6-v2), if run")
+    similarities: list[float] | None = Field(
+        None, description="Embedding cosine of the report to each class definition (schema order), if run"
+    )
+    combined: str | None = Field(None, description="Stored class: argmax of judge x embedding (combine_opinions)")
 
     @property
     def disagreement(self) -> bool:
@@ -159,13 +175,40 @@ def class_probabilities(scorer: TokenScorer, text: str, max_chars: int = 3000) -
     return cal / cal.sum()
 
 
+def class_similarities(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """Cosine of each text to each class definition: shape ``(len(texts), len(HAZARD_CATEGORIES))``."""
+    if not texts:
+        return np.zeros((0, len(HAZARD_CATEGORIES)))
+    classes = np.asarray(embedder.encode(list(CLASS_DEFINITIONS)))
+    return np.asarray(embedder.encode(list(texts))) @ classes.T
+
+
 def nearest_classes(embedder: Embedder, texts: Sequence[str]) -> list[str]:
     """Second opinion: per text, the class whose one-line definition is nearest by cosine similarity."""
-    if not texts:
-        return []
-    classes = np.asarray(embedder.encode(list(CLASS_DEFINITIONS)))
-    docs = np.asarray(embedder.encode(list(texts)))
-    return [HAZARD_CATEGORIES[int(i)] for i in (docs @ classes.T).argmax(axis=1)]
+    return [HAZARD_CATEGORIES[int(i)] for i in class_similarities(embedder, texts).argmax(axis=1)]
+
+
+def embedding_probabilities(similarities: Sequence[float]) -> np.ndarray:
+    """``softmax(cosine / EMBEDDING_TEMPERATURE)`` over the classes (sums to 1)."""
+    x = np.asarray(similarities, dtype=float) / EMBEDDING_TEMPERATURE
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def combine_opinions(judge: Sequence[float] | None, similarities: Sequence[float] | None, generated: str) -> str:
+    """The stored class: ``argmax(P_judge * P_embedding)`` (product of experts, module docstring).
+
+    Either opinion alone when the other is missing; the generated JSON field when both are.
+    ``judge``: calibrated distribution in schema order; ``similarities``: cosines in schema order.
+    """
+    if judge is None and similarities is None:
+        return generated
+    p = np.ones(len(HAZARD_CATEGORIES))
+    if judge is not None:
+        p = p * np.asarray(judge, dtype=float)
+    if similarities is not None:
+        p = p * embedding_probabilities(similarities)
+    return HAZARD_CATEGORIES[int(np.argmax(p))]
 
 
 def judge_report(scorer: TokenScorer, text: str, max_chars: int = 3000, severity_questions: bool = False) -> Judgement:
@@ -181,7 +224,7 @@ def judge_report(scorer: TokenScorer, text: str, max_chars: int = 3000, severity
     actual, potential = combine(answers) if severity_questions else (None, None)
     return Judgement(
         hazard_category=HAZARD_CATEGORIES[best], hazard_probability=float(probs[best]), died=answers["died"],
-        severity=actual, potential_severity=potential, answers=answers,
+        severity=actual, potential_severity=potential, answers=answers, probabilities=[float(x) for x in probs],
     )
 
 
@@ -250,23 +293,13 @@ def scorer_for(backend: Any) -> TokenScorer | None:
     return None
 
 
-def vote(judged: str, generated: str, second: str | None) -> str:
-    """Hazard class from three opinions: the majority, the judge's when all differ (or without a second opinion).
-
-    ``judged`` = token-probability judge, ``generated`` = the JSON field, ``second`` = the embedding's class.
-    """
-    if second is not None and generated == second != judged:
-        return generated
-    return judged
-
-
 def judge_results(
     scorer: TokenScorer, texts: Sequence[str], results: list[Any], embedder: Embedder | None = None
 ) -> tuple[list[Any], list[Judgement | None]]:
-    """Set the hazard class of every parsed extraction by :func:`vote`, and severity 5 where a death is stated.
+    """Set the hazard class of every parsed extraction by :func:`combine_opinions`, and severity 5 where a death is stated.
 
-    The class is :func:`vote` of the judge, the generated JSON field and the embedding's second opinion
-    (when an ``embedder`` is given); the severities stay the JSON's unless the report states a death
+    The class is the product of the judge's distribution and the embedding's (when an ``embedder`` is
+    given; else the judge's); the severities stay the JSON's unless the report states a death
     (then actual = potential = 5). ``results`` are ``LLMResult[IncidentExtraction]``; the model's own JSON stays in ``raw``, so the
     two opinions can be compared later. With an ``embedder``, each judgement carries the embedding's
     class as ``second_opinion``. A row whose judging fails (server without logprobs, timeout) keeps its
@@ -274,19 +307,22 @@ def judge_results(
     """
     out: list[Any] = []
     notes: list[Judgement | None] = []
-    seconds = nearest_classes(embedder, texts) if embedder is not None else [None] * len(texts)
-    for text, res, second in zip(texts, results, seconds, strict=True):
+    sims = [list(map(float, row)) for row in class_similarities(embedder, texts)] if embedder is not None else [None] * len(texts)
+    for text, res, sim in zip(texts, results, sims, strict=True):
         if res.parsed is None:
             out.append(res)
             notes.append(None)
             continue
         try:
-            j = judge_report(scorer, text).model_copy(update={"second_opinion": second})
+            j = judge_report(scorer, text)
         except (httpx.HTTPError, ValueError, KeyError, RuntimeError):
             out.append(res)
             notes.append(None)
             continue
-        update: dict[str, Any] = {"hazard_category": vote(j.hazard_category, res.parsed.hazard_category, second)}
+        cls = combine_opinions(j.probabilities, sim, res.parsed.hazard_category)
+        second = HAZARD_CATEGORIES[int(np.argmax(sim))] if sim is not None else None
+        j = j.model_copy(update={"second_opinion": second, "similarities": sim, "combined": cls})
+        update: dict[str, Any] = {"hazard_category": cls}
         if j.died >= 0.5:  # a report that states a death is severity 5, whatever the JSON says
             update |= {"severity": 5, "potential_severity": 5}
         parsed = res.parsed.model_copy(update=update)

@@ -12,11 +12,12 @@ from floorwatch.llm.judge import (
     QUESTIONS,
     class_probabilities,
     combine,
+    combine_opinions,
+    embedding_probabilities,
     judge_report,
     judge_results,
     nearest_classes,
     scorer_for,
-    vote,
 )
 from floorwatch.schemas.llm import HAZARD_CATEGORIES
 from tests.fixtures_llm import server_port  # noqa: F401 - fixture
@@ -125,14 +126,34 @@ def test_second_opinion_picks_the_nearest_definition() -> None:
     assert got == ["chemical_exposure", "fall_from_height", "vehicle"]
 
 
+def _sims(**cos: float) -> list[float]:
+    """Cosines in schema order: 0.2 everywhere but the named classes."""
+    return [cos.get(c, 0.2) for c in HAZARD_CATEGORIES]
+
+
+def _judge(**p: float) -> list[float]:
+    """A judge distribution in schema order: the named probabilities, the rest spread evenly."""
+    rest = (1 - sum(p.values())) / (len(HAZARD_CATEGORIES) - len(p))
+    return [p.get(c, rest) for c in HAZARD_CATEGORIES]
+
+
 @pytest.mark.parametrize(
-    ("judged", "generated", "second", "want"),
+    ("judge", "sims", "generated", "want"),
     [
-        ("vehicle", "vehicle", "struck_by", "vehicle"),
-        ("vehicle", "fall_from_height", "fall_from_height", "fall_from_height"),  # two against one
-        ("vehicle", "fall_from_height", "struck_by", "vehicle"),  # all differ: the judge
-        ("vehicle", "fall_from_height", None, "vehicle"),  # no second opinion: the judge
+        # the demo's forklift near miss: a torn judge (0.30 handling, 0.16 vehicle), a clear embedding
+        (_judge(manual_handling=0.30, vehicle=0.16, slip_trip=0.13), _sims(vehicle=0.41, fall_from_height=0.29), "fall_from_height", "vehicle"),
+        # a sure judge keeps its class against a mildly different embedding (the solvent drums)
+        (_judge(chemical_exposure=0.95), _sims(fire_explosion=0.49, chemical_exposure=0.42), "fall_from_height", "chemical_exposure"),
+        (_judge(electrical=0.6), None, "struck_by", "electrical"),  # no embedding: the judge
+        (None, _sims(cut_laceration=0.5), "struck_by", "cut_laceration"),  # no judge: the embedding
+        (None, None, "struck_by", "struck_by"),  # neither: the generated JSON field
     ],
 )
-def test_majority_vote_of_three_opinions(judged: str, generated: str, second: str | None, want: str) -> None:
-    assert vote(judged, generated, second) == want
+def test_product_of_the_two_opinions(judge: list[float] | None, sims: list[float] | None, generated: str, want: str) -> None:
+    assert combine_opinions(judge, sims, generated) == want
+
+
+def test_embedding_distribution_uses_the_training_temperature() -> None:
+    p = embedding_probabilities(_sims(vehicle=0.25))
+    # a cosine 0.05 higher is e times more likely; sums to 1
+    assert p[HAZARD_CATEGORIES.index("vehicle")] / p[0] == pytest.approx(np.e) and p.sum() == pytest.approx(1.0)
