@@ -186,6 +186,41 @@ def test_a_fall_onto_a_mat_already_seen_lying_shaped_counts_when_pose_sees_the_p
     assert starts(with_pose) == [34]  # pose: a body lying there, 0.2 s after the person was last upright
 
 
+def walk_in(f: int, tid: int = 1) -> Detections:
+    """A person walking right along the floor (feet move 4 px a frame: one step, 0.41 x 120 px, in 13 frames)."""
+    return dets(([20 + 4 * f, 100, 60 + 4 * f, 220], "person", tid))
+
+
+@pytest.mark.parametrize(("walked", "expected"), [(True, [34]), (False, [])])
+def test_a_person_who_walked_there_and_falls_onto_a_static_lying_shape_is_a_fall(walked: bool, expected: list[int]) -> None:
+    """The static-place rule is for things that never move (a shape on a wall, a mat); a person who walked up
+    to the mat and fell onto it is no object, even where pose does not see the body (lab clip, issue #13)."""
+    mat = [60, 190, 200, 230]  # one body length from where the person was last seen upright
+
+    def at(f: int) -> Detections:
+        if f < 20:
+            return walk_in(f) if walked else dets(([96, 100, 136, 220], "person", 1))
+        return dets((mat, "fallen_person", 2)) if f >= 22 else dets()
+
+    def weak(f: int) -> Detections:  # the mat has looked like a lying person to the detector all along (low score)
+        return Detections(xyxy=[mat], confidence=[0.2], label=["fallen_person"]) if f < 22 else Detections.empty()
+
+    assert starts(run(at, 100, weak=weak)) == expected
+
+
+def test_a_lying_track_continues_the_person_with_a_standing_baseline_not_a_one_frame_glimpse() -> None:
+    """The falling body seen upright for one frame (a new id, no baseline) must not hide the person who fell."""
+
+    def at(f: int) -> Detections:
+        if f < 20:
+            return walk_in(f)
+        if f == 21:
+            return dets(([140, 150, 180, 220], "person", 5))  # the glimpse mid-fall: a new id, upright-shaped, beside
+        return dets(([60, 190, 200, 230], "fallen_person", 6)) if f >= 23 else dets()
+
+    assert starts(run(at, 100)) == [35]
+
+
 def test_state_is_pure_and_bounded() -> None:
     state = FallState()
     params = FallParams()

@@ -19,9 +19,11 @@ Biomechanics the rule rests on (sources in brackets):
    ``detector.recheck_conf``; the same box by the NMS IoU ``DUPLICATE_IOU``) was already seen more than
    ``fall_window_seconds`` earlier is a static object (``FallState.lying``, :func:`_note_lying`). A lying
    *pose* there is not: keypoints are a second model's evidence of a human body, so a fall onto a mat or bed
-   the detector had already seen as lying-shaped counts once pose sees the person lying on it. Known limit:
-   where pose does not find the person either (MoveNet scores a body seen from the ceiling on a mattress at
-   0.01-0.26), such a fall is missed or found late through another box of the body.
+   the detector had already seen as lying-shaped counts once pose sees the person lying on it. Nor is a
+   track that **walked** (its standing feet moved at least one step, ``STEP_RATIO`` = 0.41 of its standing
+   height, the step length of adult gait): a person who walked there and fell onto the mat is no object,
+   while the false boxes this rule is for (a shape on a wall, a coat) never move. Known limit: a person who
+   never took a step in view and falls onto such a place is found only through pose or another box.
 2. **Down** is a lying box (width/height >= ``aspect_ratio``), a lying torso from pose (>= 60 deg from
    vertical, :mod:`floorwatch.vision.posture`), or the detector's ``fallen_person`` label on a box whose height
    dropped to <= ``DROP_RATIO`` of the track's own standing height. A pose that clearly shows an upright torso
@@ -45,6 +47,7 @@ Biomechanics the rule rests on (sources in brackets):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -66,6 +69,7 @@ POSE_MATCH_IOU = 0.3
 DUPLICATE_IOU = 0.5  # a low-confidence box overlapping a confident one this much is that object (the NMS IoU)
 LYING_PLACES = 64  # most lying-shaped places remembered (the least recently seen are forgotten first)
 LYING_PLACE_SECONDS = 600.0  # a lying-shaped place not seen for this long is forgotten
+STEP_RATIO = 0.41  # one walking step is about 41 % of stature (Grieve & Gear 1966; Winter 2009, "Biomechanics and motor control of human movement")
 EDGE_PX = 2.0  # a box this close to the left/right frame edge is cut off by it
 _EPS = 1e-6  # seconds: float noise in video timestamps
 
@@ -83,6 +87,8 @@ class TrackPosture:
     box: Box = (0.0, 0.0, 0.0, 0.0)
     last_seen: float = 0.0
     first_seen: float = 0.0
+    origin: tuple[float, float] | None = None  # feet (bottom centre) of its first standing box
+    walked: bool = False  # its standing feet moved at least one step (STEP_RATIO x standing height) from origin
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,14 @@ def within_reach(standing: Box, base_h: float, box: Box | np.ndarray) -> bool:
     return bool(standing[0] - base_h <= cx <= standing[2] + base_h and standing[1] - base_h <= cy <= standing[3] + base_h)
 
 
+def has_baseline(tp: TrackPosture) -> bool:
+    """Seen upright ``MIN_UPRIGHT_FRAMES`` times over at least ``MIN_UPRIGHT_SECONDS``: a standing baseline."""
+    return (
+        tp.upright_frames >= MIN_UPRIGHT_FRAMES and tp.last_upright_ts is not None and tp.first_upright_ts is not None
+        and tp.last_upright_ts - tp.first_upright_ts >= MIN_UPRIGHT_SECONDS - _EPS
+    )
+
+
 def _inherit(
     tracks: dict[int, TrackPosture], box: np.ndarray, tid: int, seen_now: set[int], t: float, down_like: bool
 ) -> tuple[int, TrackPosture] | None:
@@ -182,9 +196,11 @@ def _inherit(
         return None
     best: tuple[int, TrackPosture] | None = None
     for k, tp in recent.items():
-        if k in seen_now or tp.base_h <= 0 or tp.last_upright_ts is None:
+        if k in seen_now or tp.base_h <= 0 or tp.last_upright_ts is None or not within_reach(tp.box, tp.base_h, box):
             continue
-        if within_reach(tp.box, tp.base_h, box) and (best is None or tp.last_seen > best[1].last_seen):
+        # a track with a standing baseline beats a glimpse (a falling body seen upright for a frame or two);
+        # among equals, the one seen last
+        if best is None or (has_baseline(tp), tp.last_seen) > (has_baseline(best[1]), best[1].last_seen):
             best = (k, tp)
     if best is None:
         return None
@@ -252,11 +268,9 @@ def step_falls(
                 downs[key] = replace(d, box=box_t, last_evidence=t, n_obs=d.n_obs + 1, standing_since=None,
                                      tracks=d.tracks | ({tid} if tid >= 0 else frozenset()))
             elif (
-                tp is not None and tp.upright_frames >= MIN_UPRIGHT_FRAMES and tp.last_upright_ts is not None
-                and tp.first_upright_ts is not None
-                and tp.last_upright_ts - tp.first_upright_ts >= MIN_UPRIGHT_SECONDS - _EPS
+                tp is not None and has_baseline(tp) and tp.last_upright_ts is not None
                 and t - tp.last_upright_ts <= params.fall_window_seconds + _EPS
-            ) and (pose_lying or not _static_lying(state.lying, box_t, t - params.fall_window_seconds)):
+            ) and (pose_lying or tp.walked or not _static_lying(state.lying, box_t, t - params.fall_window_seconds)):
                 downs[tid] = DownHypothesis(box_t, t, t, tp.base_h, frozenset({tid}), reason=reason)
         elif standing and key is not None:
             d = downs[key]
@@ -270,8 +284,11 @@ def step_falls(
             if standing:
                 base = h if tp.base_h <= 0 else (1 - UPRIGHT_EMA) * tp.base_h + UPRIGHT_EMA * h
                 first = tp.first_upright_ts if tp.first_upright_ts is not None else t
+                feet = ((box_t[0] + box_t[2]) / 2, box_t[3])
+                origin = tp.origin if tp.origin is not None else feet
+                walked = tp.walked or math.dist(origin, feet) >= STEP_RATIO * base
                 tp = replace(tp, base_h=base, upright_frames=tp.upright_frames + 1, last_upright_ts=t,
-                             first_upright_ts=first)
+                             first_upright_ts=first, origin=origin, walked=walked)
             tracks[tid] = replace(tp, box=box_t, last_seen=t)
     downs = _pose_recheck(downs, poses, t)
     downs = low_recheck(downs, weak, people, t, params.aspect_ratio, poses)
