@@ -132,3 +132,19 @@ class DismissalRate(_Frozen):
     def rate(self) -> float:
         """Dismissed / all alerts."""
         return self.dismissed / self.total if self.total else 0.0
+
+
+class UnplacedReport(_Frozen):
+    """An incident report that no zone's assessment can include: it has no date, no zone, or neither."""
+
+    id: int
+    source: str
+    title: str = ""
+    occurred_at: datetime | None = None
+    zone_id: str | None = None
+
+    @property
+    def missing(self) -> str:
+        """What is missing, in words ("a date", "a zone", "a date and a zone")."""
+        parts = [w for w, v in (("a date", self.occurred_at), ("a zone", self.zone_id)) if v is None]
+        return " and ".join(parts)

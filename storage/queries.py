@@ -21,6 +21,7 @@ from floorwatch.schemas.evidence import (
     DismissalRate,
     IncidentSummary,
     OutageSummary,
+    UnplacedReport,
     ZoneEvidence,
 )
 from floorwatch.schemas.filters import AlertFilter
@@ -301,3 +302,19 @@ __all__ = [
     "zone_evidence",
     "zones_with_activity",
 ]
+
+
+def unplaced_reports(session: Session, start: datetime, end: datetime) -> list[UnplacedReport]:
+    """Incident reports no zone's assessment of ``[start, end]`` includes: undated ones (any time) and
+    dated ones in the window without a zone. A risk report lists them so none is lost without a word."""
+    _check_window(start, end)
+    in_window = and_(IncidentReport.occurred_at >= start, IncidentReport.occurred_at <= end)
+    rows = session.scalars(
+        select(IncidentReport)
+        .where(or_(IncidentReport.occurred_at.is_(None), and_(IncidentReport.zone_id.is_(None), in_window)))
+        .order_by(IncidentReport.id)
+    )
+    return [
+        UnplacedReport(id=r.id, source=r.source, title=r.title, occurred_at=r.occurred_at, zone_id=r.zone_id)
+        for r in rows
+    ]

@@ -186,3 +186,27 @@ def test_split_citations_resolves_known_sections_and_keeps_unknown_as_written() 
     out = split_citations("Do X [manual:a.md#Intro] [manual:b.md#Step 2] [manual:a.md#Intro]", known)
     assert out.text == "Do X" and out.citations == [("a.md", "Intro"), ("b.md", "Step 2")]
     assert split_citations("Plain action", known).citations == []
+
+
+def test_reports_no_zone_can_include_are_listed_not_lost(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    """A report without a date or a zone is in no zone's assessment; the report says so (the demo's steam burn)."""
+    from floorwatch.schemas.tables import IncidentReport
+
+    media = tmp_path / "media"
+    with session_scope(migrated_db) as s:
+        populate(s, media)
+        for title, when, zone in (
+            ("Steam burn in the boiler room", None, None),  # a .txt without front matter
+            ("Cut on the dock", T0 + (T1 - T0) / 2, None),  # dated in the period, no zone
+            ("Old slip, no zone", T0 - (T1 - T0), None),  # dated before the period: another report's business
+        ):
+            s.add(IncidentReport(source="notes.txt", source_id=title, content_hash="2" * 64, occurred_at=when,
+                                 zone_id=zone, title=title, original_text=title, redacted_text=title))
+    with session_scope(migrated_db) as s:
+        paths = render_report(s, T0, T1, media, tmp_path / "out", settings=SETTINGS)
+    md, html = paths.markdown.read_text(), paths.html.read_text()
+    assert "**Reports in no zone's assessment** (2)" in md
+    assert re.search(r"- incident \d+: Steam burn in the boiler room \(notes.txt\) - no date and zone", md)
+    assert re.search(r"- incident \d+: Cut on the dock \(notes.txt\) - no zone", md)
+    assert "Old slip" not in md
+    assert "Reports in no zone's assessment (2)" in html and "Steam burn in the boiler room" in html
