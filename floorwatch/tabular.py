@@ -147,6 +147,15 @@ def uses_decimal_comma(table: Table) -> bool:
     return comma > 0 and point == 0
 
 
+def _csv_record(columns: list[str], row: list[str], delim: str) -> dict[str, Any]:
+    """One CSV row as ``{column: value}``; a row with more fields than the header is an ``__error__`` record
+    (its extra fields would be lost: usually a separator inside an unquoted text)."""
+    if len(row) > len(columns):
+        shown = {"\t": "TAB"}.get(delim, delim)
+        return {"__error__": f"{len(row)} fields but the header has {len(columns)} (an unquoted {shown!r} in a value? quote it)"}
+    return dict(zip(columns, row, strict=False))
+
+
 def read_csv_table(path: Path, *, encoding: str | None = None, sep: str | None = None) -> Table:
     """A CSV file as a ``Table`` of strings, encoding and delimiter detected unless given.
 
@@ -166,7 +175,7 @@ def read_csv_table(path: Path, *, encoding: str | None = None, sep: str | None =
             raise TableError(f"{path}: empty CSV (no header row)")
         columns = [h.strip() for h in header]
         records = [
-            (i, dict(zip(columns, (v for v in row), strict=False)))
+            (i, _csv_record(columns, row, delim))
             for i, row in enumerate(reader, start=1)
             if any(v.strip() for v in row)
         ]

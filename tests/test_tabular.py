@@ -121,3 +121,13 @@ def test_naive_times_are_in_the_site_zone() -> None:
     assert parse_time("2017-07-17T10:00:00+02:00", ISO, ZoneInfo("Europe/Lisbon")) == datetime(2017, 7, 17, 8, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="does not match %d-%m-%Y"):
         parse_time("2017-07-17", "%d-%m-%Y", ZoneInfo("UTC"))
+
+
+def test_a_row_with_more_fields_than_the_header_is_an_error_not_a_cut_text(tmp_path: Path) -> None:
+    """An unquoted comma in a German note split the text; the rest was dropped without a word."""
+    body = "id,occurred_at,text\n1,2024-03-01 10:00,Verbrennung am Ofen bei 48°C, Herr Müller\n2,2024-03-02 10:00,ok\n"
+    table = read_csv_table(_write(tmp_path, "x.csv", body, "utf-8"))
+    (_, bad), (_, good) = table.records
+    assert "4 fields but the header has 3" in bad["__error__"] and "unquoted ','" in bad["__error__"]
+    assert good == {"id": "2", "occurred_at": "2024-03-02 10:00", "text": "ok"}
+    assert table.column("text") == ["ok"]
