@@ -64,6 +64,10 @@ LEXICON: dict[str, str] = {
     "height": r"\bheights?\b|\bladders?\b|\bscaffold\w*|\bplatforms?\b",
     "manual handling": r"\bmanual handling\b|\blifting\b",
     "outage": r"\boutages?\b|\boffline\b",
+    # a change over time needs a cited fact that states one (the score fact says "trend rising / falling /
+    # stable / new"): "a significant increase in incidents" against "trend new (previous period 0)" fails
+    "increase": r"\bincreas\w*|\brising\b|\brose\b|\bris(?:e|es)\b|\bgrow\w*|\bsurg\w*|\bmore often\b",
+    "decrease": r"\bdecreas\w*|\bdeclin\w*|\bfalling\b|\bimprov\w*|\bless often\b",
 }
 _CONCEPTS = {name: re.compile(rx, re.IGNORECASE) for name, rx in LEXICON.items()}
 _WORDS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}

@@ -73,6 +73,8 @@ MUST_FAIL = [
     # the demo's claim: a cause the cited facts name only as none ('0 camera outages')
     (Claim(text="The dwell alert is medium risk due to the camera outages.", facts=["count:outages", "count:alerts"]), "only as none"),
     (Claim(text="The machine anomalies raised the score.", facts=["count:anomalies"]), "only as none"),
+    # a change over time the facts do not state (the trend of a first period is "new")
+    (Claim(text="The zone saw a significant increase in alerts.", facts=["score", "count:alerts"]), "increase"),
     # a 'no ...' that the cited report does not say
     (Claim(text="The pallet fell and there was no spill.", facts=["incident:8"]), "says there was no spill"),
 ]
