@@ -208,13 +208,14 @@ def analyse_times(
     shifts: Sequence[ShiftConfig],
     tz: str | ZoneInfo = "UTC",
 ) -> TimePatterns:
-    """Bucket event start times (aware datetimes) of each kind; times outside ``[start, end)`` are ignored."""
+    """Bucket event start times (aware datetimes) of each kind; times outside ``[start, end]`` are ignored (the
+    end is included, like the zone's evidence: a report at the end of the period is counted in both)."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     exp = exposure(start, end, zone, shifts)
     series: list[PatternSeries] = []
     heat: dict[str, list[list[int]]] = {}
     for kind, raw in times.items():
-        local = [t.astimezone(zone) for t in raw if start <= t < end]
+        local = [t.astimezone(zone) for t in raw if start <= t <= end]
         counts = {
             "hour": Counter(f"{t.hour:02d}" for t in local),
             "weekday": Counter(WEEKDAYS[t.weekday()] for t in local),
@@ -252,7 +253,7 @@ def time_patterns(
         include_dismissed: count alerts a reviewer dismissed as false positives too.
     """
     q = select(Alert.started_at).where(
-        Alert.zone_id == zone_id, Alert.started_at >= start, Alert.started_at < end
+        Alert.zone_id == zone_id, Alert.started_at >= start, Alert.started_at <= end
     )
     if not include_dismissed:
         q = q.where(Alert.review != "dismissed")
@@ -263,7 +264,7 @@ def time_patterns(
             select(IncidentReport.occurred_at).where(
                 IncidentReport.zone_id == zone_id,
                 IncidentReport.occurred_at >= start,
-                IncidentReport.occurred_at < end,
+                IncidentReport.occurred_at <= end,
             )
         )
         if t is not None
@@ -328,7 +329,7 @@ def overheating_summary(
                 SensorAnomaly.zone_id == zone_id,
                 SensorAnomaly.category == "overheating",
                 SensorAnomaly.started_at >= start,
-                SensorAnomaly.started_at < end,
+                SensorAnomaly.started_at <= end,
             )
             .order_by(SensorAnomaly.asset, SensorAnomaly.started_at)
         )

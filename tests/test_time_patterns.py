@@ -265,3 +265,10 @@ def test_time_patterns_and_overheating_from_the_database(migrated_db: sessionmak
         ["an0", "an1", "an5"],
     )
     assert "press-2 overheated 3 times" in signal.description
+
+
+def test_an_event_at_the_end_of_the_period_is_counted_like_in_the_zone_evidence() -> None:
+    """The demo's Press Line card listed 3 incidents but its time block said 'Incidents (2)': the last was at the end."""
+    end = MONDAY + timedelta(days=7)
+    tp = analyse_times("press", {"incident": [MONDAY, end, end + timedelta(seconds=1)]}, MONDAY, end, SHIFTS, "UTC")
+    assert sum(b.count for b in tp.get("incident", "weekday").buckets) == 2
