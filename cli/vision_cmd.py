@@ -69,7 +69,7 @@ def replay(
     realtime: Annotated[bool, typer.Option("--realtime", help="Replay at the video's native rate")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per alert event on stdout")] = False,
     tracks_out: Annotated[Path | None, typer.Option("--tracks-out", help="Write per-frame tracks (JSON lines)")] = None,
-    no_db: Annotated[bool, typer.Option("--no-db", help="Do not store events (no bus, no database)")] = False,
+    no_db: Annotated[bool, typer.Option("--no-db", help="Do not store events (no bus, no database); alert snapshots and clips still go to storage.media_dir")] = False,
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after N frames")] = None,
     start_time: Annotated[
         str | None,
