@@ -100,7 +100,8 @@ def _kind_line(kind: str, series: list[PatternSeries]) -> str:
     if not found:
         shift = series[0]
         if shift.p_value is None:
-            return f"{kind.capitalize()}s ({total}): too few to test for a time pattern."
+            why = shift.untested or "too few to test for a time pattern"
+            return f"{kind.capitalize()}s ({total}): {why}."
         return f"{kind.capitalize()}s ({total}): no clear time pattern ({p_words(shift.p_value)} by shift)."
     first, rest = found[0], found[1:]
     peak = first.peak

@@ -58,6 +58,9 @@ class PatternSeries(_Frozen):
     p_method: Literal["chi2", "monte_carlo"] | None = Field(
         None, description="chi2 distribution, or simulated multinomial counts when expected counts are small"
     )
+    untested: str | None = Field(
+        None, description="Why no test was run although there are events (e.g. all on one day), in words"
+    )
 
     def not_uniform(self, alpha: float = 0.05) -> bool:
         """True when the test rejects a uniform pattern at ``alpha``."""

@@ -131,9 +131,12 @@ def _labels(dimension: PatternDimension, shifts: Sequence[ShiftConfig], exp: Cou
 
 
 def build_series(
-    kind: PatternKind, dimension: PatternDimension, counts: Counter[str], exp: Counter[str], labels: list[str]
+    kind: PatternKind, dimension: PatternDimension, counts: Counter[str], exp: Counter[str], labels: list[str],
+    untested: str | None = None,
 ) -> PatternSeries:
-    """Buckets with Wilson intervals and a chi-square test against the time-weighted uniform."""
+    """Buckets with Wilson intervals and a chi-square test against the time-weighted uniform.
+
+    ``untested``: the reason not to test (the events cannot show a recurring pattern); buckets only."""
     total = sum(counts[label] for label in labels)
     exp_total = sum(exp[label] for label in labels) or 1
     buckets = []
@@ -150,8 +153,9 @@ def build_series(
             )
         )
     live = [label for label in labels if exp[label] > 0]
-    if total == 0 or len(live) < 2:
-        return PatternSeries(kind=kind, dimension=dimension, total=total, buckets=buckets)
+    if total == 0 or len(live) < 2 or untested:
+        return PatternSeries(kind=kind, dimension=dimension, total=total, buckets=buckets,
+                             untested=untested if total else None)
     observed = np.array([counts[label] for label in live], float)
     expected = np.array([exp[label] for label in live], float)
     expected = expected / expected.sum() * observed.sum()
@@ -221,8 +225,18 @@ def analyse_times(
             "weekday": Counter(WEEKDAYS[t.weekday()] for t in local),
             "shift": Counter(shift_of(t.time(), shifts) for t in local),
         }
+        # A recurring pattern needs repeats: an hour or shift pattern events on two days or more, a weekday
+        # pattern events in two weeks or more. 16 alerts of one 77-second burst are one occasion, not a
+        # morning-shift or Wednesday pattern (the demo's dock showed p < 0.001 for both).
+        days = len({t.date() for t in local})
+        weeks = len({t.isocalendar()[:2] for t in local})
+        why = {
+            "hour": "all on one day: an hour pattern needs events on two days or more" if days < 2 else None,
+            "shift": "all on one day: a shift pattern needs events on two days or more" if days < 2 else None,
+            "weekday": "all in one week: a weekday pattern needs events in two weeks or more" if weeks < 2 else None,
+        }
         for dim in _DIMENSIONS:
-            series.append(build_series(kind, dim, counts[dim], exp[dim], _labels(dim, shifts, exp[dim])))
+            series.append(build_series(kind, dim, counts[dim], exp[dim], _labels(dim, shifts, exp[dim]), why[dim]))
         matrix = [[0] * 24 for _ in range(7)]
         for t in local:
             matrix[t.weekday()][t.hour] += 1

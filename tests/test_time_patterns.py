@@ -272,3 +272,17 @@ def test_an_event_at_the_end_of_the_period_is_counted_like_in_the_zone_evidence(
     end = MONDAY + timedelta(days=7)
     tp = analyse_times("press", {"incident": [MONDAY, end, end + timedelta(seconds=1)]}, MONDAY, end, SHIFTS, "UTC")
     assert sum(b.count for b in tp.get("incident", "weekday").buckets) == 2
+
+
+def test_a_burst_on_one_day_is_not_tested_for_a_recurring_pattern() -> None:
+    """16 alerts within 77 s of one replay showed 'morning shift, p < 0.001' and 'on Wednesdays' in the demo."""
+    burst = [MONDAY + timedelta(hours=7, seconds=5 * i) for i in range(16)]
+    one_day = analyse_times("dock", {"alert": burst}, MONDAY, MONDAY + timedelta(days=14), SHIFTS, "UTC")
+    for dim in ("hour", "shift", "weekday"):
+        s = one_day.get("alert", dim)
+        assert s.p_value is None and s.total == 16 and s.untested is not None
+    assert "two days" in (one_day.get("alert", "shift").untested or "")
+    # the same burst on two days in two weeks is a pattern that can be tested
+    twice = burst + [t + timedelta(days=8) for t in burst]
+    tested = analyse_times("dock", {"alert": twice}, MONDAY, MONDAY + timedelta(days=14), SHIFTS, "UTC")
+    assert all(tested.get("alert", dim).p_value is not None for dim in ("hour", "shift", "weekday"))
