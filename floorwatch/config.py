@@ -6,8 +6,10 @@ Loaded from a YAML file, then overridden by ``FLOORWATCH_*`` environment variabl
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -431,7 +433,11 @@ def _format_errors(source: str, err: ValidationError, lines: dict[tuple[Any, ...
             if loc[:n] in lines:
                 line = lines[loc[:n]]
                 break
-        where = f"{source}:{line}" if line else source
+        env = ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+        if loc and loc not in lines and env in os.environ:
+            where = f"environment {env}"  # the value came from the environment, not from the file
+        else:
+            where = f"{source}:{line}" if line else source
         problems.append(f"{where}: {path}: {msg}")
     return problems
 
@@ -490,6 +496,26 @@ def _read_yaml(p: Path) -> tuple[yaml.Node | None, Any]:
         raise ConfigError(str(p), [f"{where}: invalid YAML{col}: {detail}"]) from exc
 
 
+ENV_PREFIX = "FLOORWATCH_"
+
+
+def unknown_env_sections(environ: Mapping[str, str]) -> list[str]:
+    """``FLOORWATCH_<SECTION>__<KEY>`` variables whose section is not a settings section (they would be
+    ignored silently: ``FLOORWATCH_DB__URL`` for ``FLOORWATCH_DATABASE__URL``). Variables without ``__``
+    (``FLOORWATCH_CONFIG``, tool paths) are not settings and are not checked."""
+    known = set(Settings.model_fields)
+    out = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section = name[len(ENV_PREFIX):].split("__", 1)[0].lower()
+        if section not in known:
+            close = difflib.get_close_matches(section, sorted(known), n=1)
+            hint = f" (did you mean {ENV_PREFIX}{close[0].upper()}__...?)" if close else ""
+            out.append(f"{name}: no settings section {section!r}; sections are {', '.join(sorted(known))}{hint}")
+    return out
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
     """Load and validate the configuration.
 
@@ -500,6 +526,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
         ConfigError: naming the file, each key path, YAML line and reason.
     """
     path = path or os.environ.get("FLOORWATCH_CONFIG")
+    unknown = unknown_env_sections(os.environ)
+    if unknown:
+        raise ConfigError("environment", unknown)
     data: dict[str, Any] = {}
     lines: dict[tuple[Any, ...], int] = {}
     source = str(path) if path else "(defaults)"

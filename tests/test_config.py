@@ -200,6 +200,20 @@ def test_env_override_beats_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert s.site.name == "Plant A"  # the rest still comes from the file
 
 
+def test_a_mistyped_environment_section_is_an_error_not_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, GOOD)
+    monkeypatch.setenv("FLOORWATCH_DB__URL", "sqlite:///lost.db")  # meant FLOORWATCH_DATABASE__URL
+    monkeypatch.setenv("FLOORWATCH_STATE_DIR", "/tmp/x")  # no '__': a tool variable, not a setting
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    text = str(err.value)
+    assert "FLOORWATCH_DB__URL: no settings section 'db'" in text and "database" in text and "STATE_DIR" not in text
+    monkeypatch.delenv("FLOORWATCH_DB__URL")
+    monkeypatch.setenv("FLOORWATCH_DATABASE__URLX", "x")  # a known section, an unknown key: named as the environment's
+    with pytest.raises(ConfigError, match="environment FLOORWATCH_DATABASE__URLX: database.urlx"):
+        load_settings(path)
+
+
 def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOORWATCH_CONFIG", str(write(tmp_path, GOOD)))
     assert load_settings().site.name == "Plant A"
