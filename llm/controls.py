@@ -2,7 +2,7 @@
 
 For a zone, the candidates are the library entries of its hazards (top incident classes, alert
 rules, ``machine``), in hazard order and then by the hierarchy of controls. Each candidate is linked
-to the site's manual section retrieved for its hazard (``risk_context.zone_context`` ->
+to the one of the manual sections retrieved for its hazard that shares most words with it (``risk_context.zone_context`` ->
 ``retrieval.sections_for_hazards``: a section the hazard and the section both pick as their match), when one matches. The model returns candidate ids in the
 order it wants them; unknown ids are ignored; a hazard it picked nothing for gets its first control
 (highest rung first), so every hazard of the zone has an action (:func:`choose`). A hazard without a manual section is a procedure gap: it is shown as a
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
+from floorwatch.manuals.retrieval import keywords
 from floorwatch.schemas.facts import HIERARCHY, ChosenAction, ControlEntry
-from floorwatch.schemas.manuals import ZoneContext
+from floorwatch.schemas.manuals import SectionHit, ZoneContext
 
 LIBRARY_PATH = Path(__file__).with_name("controls.yaml")
 MAX_ACTIONS = 4
@@ -44,13 +45,23 @@ def candidates(hazards: list[str], ctx: ZoneContext | None, library: tuple[Contr
     out: list[ChosenAction] = []
     for hazard in dict.fromkeys(hazards):
         hits = (ctx.hits_by_hazard.get(hazard) if ctx is not None else None) or []
-        manual = hits[0].citation if hits else None
         entries = sorted((e for e in lib if e.hazard == hazard), key=lambda e: HIERARCHY.index(e.level))
         out += [
-            ChosenAction(control_id=e.id, level=e.level, text=e.text, source=e.source, manual=manual)
+            ChosenAction(control_id=e.id, level=e.level, text=e.text, source=e.source, manual=_section_for(e, hits))
             for e in entries[:CANDIDATES_PER_HAZARD]
         ]
     return out
+
+
+def _section_for(entry: ControlEntry, hits: list[SectionHit]) -> str | None:
+    """The hazard's manual section that says most about this control: of the sections retrieved for the
+    hazard, the one sharing most content words with the control's text (retrieval order breaks ties), so a
+    lockout control cites the lockout procedure rather than the guarding section found first."""
+    if not hits:
+        return None
+    words = keywords(entry.text)
+    best = max(range(len(hits)), key=lambda i: (len(words & keywords(f"{hits[i].heading} {hits[i].text}")), -i))
+    return hits[best].citation
 
 
 def choose(picked: list[str], offered: list[ChosenAction]) -> tuple[list[ChosenAction], int]:

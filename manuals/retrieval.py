@@ -73,6 +73,11 @@ def _tokens(text: str) -> list[str]:
     return out
 
 
+def keywords(text: str) -> set[str]:
+    """The content words of ``text`` as the keyword search sees them (stop words out, crude stem)."""
+    return set(_tokens(text))
+
+
 @dataclass
 class ManualIndex:
     """All stored sections with their vectors and a TF-IDF matrix, ready to be queried many times."""

@@ -150,6 +150,17 @@ def test_controls_are_chosen_from_the_library_and_cite_the_manual() -> None:
     assert [c.control_id.partition(".")[0] for c in fallback] == ["vehicle", "dwell"]
 
 
+def test_each_control_cites_the_hazards_section_that_says_most_about_it() -> None:
+    def hit(doc: str, heading: str, text: str) -> SectionHit:
+        return SectionHit(id=heading, document=doc, heading=heading, text=text, score=0.5, keyword_score=0.5, mode="keyword")
+
+    guards = hit("guarding.md", "Machine guarding requirements", "Fixed guards cover every moving part and nip point.")
+    loto = hit("lockout.md", "Lockout steps", "Lock out and isolate every energy source; verify zero energy before work.")
+    offered = {c.control_id: c.manual for c in candidates(["caught_in_machinery"], ZoneContext(hits_by_hazard={"caught_in_machinery": [guards, loto]}))}
+    assert offered["caught_in_machinery.fixed_guard"] == "guarding.md#Machine guarding requirements"  # first hit, most words
+    assert offered["caught_in_machinery.lockout"] == "lockout.md#Lockout steps"  # not the first hit: the lockout one
+
+
 DOCK = ["manual_handling", "cut_laceration", "restricted_zone_intrusion"]
 
 
