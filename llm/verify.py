@@ -68,6 +68,9 @@ LEXICON: dict[str, str] = {
     # stable / new"): "a significant increase in incidents" against "trend new (previous period 0)" fails
     "increase": r"\bincreas\w*|\brising\b|\brose\b|\bris(?:e|es)\b|\bgrow\w*|\bsurg\w*|\bmore often\b",
     "decrease": r"\bdecreas\w*|\bdeclin\w*|\bfalling\b|\bimprov\w*|\bless often\b",
+    # intent and blame: a report a manager signs must not invent who meant what ("moved them by accident")
+    "intent or blame": r"\bby accident\b|\baccidental\w*|\bby mistake\b|\bdeliberate\w*|\bon purpose\b|"
+    r"\bintentional\w*|\bcareless\w*|\bnegligen\w*|\bto blame\b|\bblam\w*",
 }
 _CONCEPTS = {name: re.compile(rx, re.IGNORECASE) for name, rx in LEXICON.items()}
 _WORDS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}

@@ -75,6 +75,9 @@ MUST_FAIL = [
     (Claim(text="The machine anomalies raised the score.", facts=["count:anomalies"]), "only as none"),
     # a change over time the facts do not state (the trend of a first period is "new")
     (Claim(text="The zone saw a significant increase in alerts.", facts=["score", "count:alerts"]), "increase"),
+    # intent or blame the report does not state (the demo: "The supervisor moved them by accident.")
+    (Claim(text="The picker carelessly walked behind the forklift.", facts=["incident:7"]), "intent or blame"),
+    (Claim(text="The pallet was dropped by accident.", facts=["incident:8"]), "intent or blame"),
     # a 'no ...' that the cited report does not say
     (Claim(text="The pallet fell and there was no spill.", facts=["incident:8"]), "says there was no spill"),
 ]
