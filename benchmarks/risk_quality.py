@@ -37,9 +37,8 @@ from benchmarks.incidents import CRITICAL_RISK_MAP, DEFAULT_CSV, ROMAN, _load, _
 from floorwatch.config import Settings  # noqa: E402
 from floorwatch.llm.backends import make_backend  # noqa: E402
 from floorwatch.llm.extract import extract_batch  # noqa: E402
-from floorwatch.llm.judge import class_similarities, combine_opinions, judge_report, scorer_for  # noqa: E402
+from floorwatch.llm.judge import class_similarities, combine_opinions, judge_report, nearest_class, scorer_for  # noqa: E402
 from floorwatch.llm.risk import assess_zones, compute_zone, site_prior  # noqa: E402
-from floorwatch.schemas.llm import HAZARD_CATEGORIES  # noqa: E402
 from floorwatch.storage.db import session_scope  # noqa: E402
 from floorwatch.storage.queries import zone_evidence  # noqa: E402
 
@@ -110,7 +109,7 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     mapped = [i for i in by_id if label[i]]
     json_cls = {o.incident_id: o.extraction.hazard_category for o in ok}  # type: ignore[union-attr]
     sims = _minilm_similarities([by_id[i].redacted_text for i in by_id])
-    minilm = [HAZARD_CATEGORIES[max(range(len(row)), key=row.__getitem__)] for row in sims] if sims is not None else None
+    minilm = [nearest_class(row) for row in sims] if sims is not None else None
     lines = [
         f"- rows: {len(subset)} of {len(reports)} (evenly spaced); backend `{backend.name}` ({backend.model_name}); "
         f"load average at start {load0[0]:.1f}, at end {os.getloadavg()[0]:.1f} (box shared with other jobs)",

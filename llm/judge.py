@@ -183,9 +183,14 @@ def class_similarities(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
     return np.asarray(embedder.encode(list(texts))) @ classes.T
 
 
+def nearest_class(similarities: Sequence[float]) -> str:
+    """The class whose definition is nearest, from one row of :func:`class_similarities`."""
+    return HAZARD_CATEGORIES[int(np.argmax(similarities))]
+
+
 def nearest_classes(embedder: Embedder, texts: Sequence[str]) -> list[str]:
     """Second opinion: per text, the class whose one-line definition is nearest by cosine similarity."""
-    return [HAZARD_CATEGORIES[int(i)] for i in class_similarities(embedder, texts).argmax(axis=1)]
+    return [nearest_class(row) for row in class_similarities(embedder, texts)]
 
 
 def embedding_probabilities(similarities: Sequence[float]) -> np.ndarray:
@@ -320,7 +325,7 @@ def judge_results(
             notes.append(None)
             continue
         cls = combine_opinions(j.probabilities, sim, res.parsed.hazard_category)
-        second = HAZARD_CATEGORIES[int(np.argmax(sim))] if sim is not None else None
+        second = nearest_class(sim) if sim is not None else None
         j = j.model_copy(update={"second_opinion": second, "similarities": sim, "combined": cls})
         update: dict[str, Any] = {"hazard_category": cls}
         if j.died >= 0.5:  # a report that states a death is severity 5, whatever the JSON says
