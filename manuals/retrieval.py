@@ -88,6 +88,7 @@ class ManualIndex:
     vectors: np.ndarray | None = field(default=None, repr=False)
     _vectorizer: TfidfVectorizer | None = field(default=None, repr=False)
     _tfidf: object | None = field(default=None, repr=False)
+    _topics: dict[tuple[RetrievalMode, tuple[tuple[str, str], ...]], list[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(
@@ -150,13 +151,17 @@ class ManualIndex:
         """Per section (index order), the name of the topic whose query it is most like (``mode``'s ranking score).
 
         ``topics``: name -> query text. Used to ask "which hazard is this section about?" (see
-        :func:`sections_for_hazards`). Empty when there are no sections.
+        :func:`sections_for_hazards`). Empty when there are no sections. Kept per index, so the risk job,
+        which asks the same question for every zone, embeds the topic queries once.
         """
         if not self.sections or not topics:
             return []
-        names = list(topics)
-        table = np.stack([self._ranking(*self.scores(topics[n]), mode)[1] for n in names], axis=1)
-        return [names[int(j)] for j in table.argmax(axis=1)]
+        key = (mode, tuple(topics.items()))
+        if key not in self._topics:
+            names = list(topics)
+            table = np.stack([self._ranking(*self.scores(topics[n]), mode)[1] for n in names], axis=1)
+            self._topics[key] = [names[int(j)] for j in table.argmax(axis=1)]
+        return self._topics[key]
 
     def search(
         self, query: str, k: int = 3, mode: RetrievalMode = "hybrid", min_similarity: float | None = None
