@@ -145,6 +145,5 @@ class UnplacedReport(_Frozen):
 
     @property
     def missing(self) -> str:
-        """What is missing, in words ("a date", "a zone", "a date and a zone")."""
-        parts = [w for w, v in (("a date", self.occurred_at), ("a zone", self.zone_id)) if v is None]
-        return " and ".join(parts)
+        """What is missing, in words: "date", "zone" or "date and zone"."""
+        return " and ".join(w for w, v in (("date", self.occurred_at), ("zone", self.zone_id)) if v is None)

@@ -293,17 +293,6 @@ def dismissal_rates(session: Session, start: datetime, end: datetime) -> list[Di
     ]
 
 
-__all__ = [
-    "AlertNotFoundError",
-    "count_alerts",
-    "dismissal_rates",
-    "list_alerts",
-    "review_alert",
-    "zone_evidence",
-    "zones_with_activity",
-]
-
-
 def unplaced_reports(session: Session, start: datetime, end: datetime) -> list[UnplacedReport]:
     """Incident reports no zone's assessment of ``[start, end]`` includes: undated ones (any time) and
     dated ones in the window without a zone. A risk report lists them so none is lost without a word."""
@@ -318,3 +307,16 @@ def unplaced_reports(session: Session, start: datetime, end: datetime) -> list[U
         UnplacedReport(id=r.id, source=r.source, title=r.title, occurred_at=r.occurred_at, zone_id=r.zone_id)
         for r in rows
     ]
+
+
+__all__ = [
+    "AlertNotFoundError",
+    "count_alerts",
+    "dismissal_rates",
+    "list_alerts",
+    "review_alert",
+    "unplaced_reports",
+    "zone_evidence",
+    "zones_with_activity",
+]
+
