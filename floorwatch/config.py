@@ -334,10 +334,13 @@ class IngestConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- root
+ENV_PREFIX = "FLOORWATCH_"  # FLOORWATCH_<SECTION>__<KEY> overrides a setting
+
+
 class Settings(BaseSettings):
     """Everything Floorwatch can be told. See README 'Configuration'."""
 
-    model_config = SettingsConfigDict(env_prefix="FLOORWATCH_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
     site: SiteConfig = Field(default_factory=SiteConfig, description="The plant")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Zones of the plant")
@@ -494,9 +497,6 @@ def _read_yaml(p: Path) -> tuple[yaml.Node | None, Any]:
         col = f" (column {mark.column + 1})" if mark is not None else ""
         detail = f"{context}: {reason}" if context else reason
         raise ConfigError(str(p), [f"{where}: invalid YAML{col}: {detail}"]) from exc
-
-
-ENV_PREFIX = "FLOORWATCH_"
 
 
 def unknown_env_sections(environ: Mapping[str, str]) -> list[str]:

@@ -1,12 +1,13 @@
 """Actions are chosen from the controls library (``llm/controls.yaml``), never written by the model.
 
 For a zone, the candidates are the library entries of its hazards (top incident classes, alert
-rules, ``machine``), in hazard order and then by the hierarchy of controls. Each candidate is linked
-to the one of the manual sections retrieved for its hazard that shares most words with it (``risk_context.zone_context`` ->
-``retrieval.sections_for_hazards``: a section the hazard and the section both pick as their match), when one matches. The model returns candidate ids in the
-order it wants them; unknown ids are ignored; a hazard it picked nothing for gets its first control
-(highest rung first), so every hazard of the zone has an action (:func:`choose`). A hazard without a manual section is a procedure gap: it is shown as a
-gap, never turned into an action.
+rules, ``machine``), in hazard order and then by the hierarchy of controls. Each candidate cites, of
+the manual sections retrieved for its hazard (``risk_context.zone_context`` ->
+``retrieval.sections_for_hazards``: sections the hazard and the section both pick as their match),
+the one sharing most words with it, when there is one. The model returns candidate ids in the order
+it wants them; unknown ids are ignored; a hazard it picked nothing for gets its first control
+(highest rung first), so every hazard of the zone has an action (:func:`choose`). A hazard without
+a manual section is a procedure gap: it is shown as a gap, never turned into an action.
 """
 
 from __future__ import annotations
