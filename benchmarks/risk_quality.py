@@ -37,8 +37,17 @@ from benchmarks.incidents import CRITICAL_RISK_MAP, DEFAULT_CSV, ROMAN, _load, _
 from floorwatch.config import Settings  # noqa: E402
 from floorwatch.llm.backends import make_backend  # noqa: E402
 from floorwatch.llm.extract import extract_batch  # noqa: E402
-from floorwatch.llm.judge import class_similarities, combine_opinions, judge_report, nearest_class, scorer_for  # noqa: E402
+from floorwatch.llm.judge import (  # noqa: E402
+    Embedder,
+    Judgement,
+    class_similarities,
+    judge_report,
+    nearest_class,
+    scorer_for,
+)
 from floorwatch.llm.risk import assess_zones, compute_zone, site_prior  # noqa: E402
+from floorwatch.manuals.embed import try_load_embedder  # noqa: E402
+from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow  # noqa: E402
 from floorwatch.storage.db import session_scope  # noqa: E402
 from floorwatch.storage.queries import zone_evidence  # noqa: E402
 
@@ -62,15 +71,11 @@ def _zone_rho(evs: dict, means: dict, override: dict[int, float] | None) -> str:
     return f"{default} (default neutral prior; {shrunk} with llm.site_prior)"
 
 
-def _minilm_similarities(texts: list[str]) -> list[list[float]] | None:
-    try:
-        from floorwatch.manuals.embed import load_embedder
-
-        emb = load_embedder(threads=1)
-    except Exception as exc:  # noqa: BLE001 - the second opinion is optional
-        print(f"MiniLM unavailable: {exc}", file=sys.stderr)
-        return None
-    return [list(map(float, row)) for row in class_similarities(emb, texts)]
+def _minilm() -> Embedder | None:
+    emb, why = try_load_embedder(threads=1)
+    if emb is None:
+        print(f"MiniLM unavailable: {why}", file=sys.stderr)
+    return emb
 
 
 def main() -> int:  # noqa: PLR0915 - one linear report
@@ -91,24 +96,26 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     subset = _subset(pool, args.limit)
     settings = Settings()
     backend = make_backend(settings.llm)
-    t0 = time.perf_counter()
-    with session_scope(factory) as s:
-        outcomes = extract_batch(s, backend, [s.merge(r) for r in subset])
-    t_json = (time.perf_counter() - t0) / len(subset)
     scorer = scorer_for(backend)
-    judged = {}
+    embedder = _minilm()
     t0 = time.perf_counter()
-    if scorer is not None:
-        judged = {r.id: judge_report(scorer, r.redacted_text, severity_questions=args.severity_questions) for r in subset}
-    t_judge = (time.perf_counter() - t0) / len(subset) if judged else float("nan")
+    with session_scope(factory) as s:  # the risk job's own path: JSON answer, then the judge on the same context
+        outcomes = extract_batch(s, backend, [s.merge(r) for r in subset], judge=scorer, second_opinion=embedder)
+        stored = {row.incident_id: row.raw.get("judge") for row in s.query(ExtractionRow)}
+    t_both = (time.perf_counter() - t0) / len(subset)
+    judged = {i: Judgement.model_validate(j) for i, j in stored.items() if j}
+    if args.severity_questions and scorer is not None:  # the anchored questions: measured only, never stored
+        judged = {r.id: judge_report(scorer, r.redacted_text, severity_questions=True) for r in subset}
     by_id = {r.id: r for r in subset}
     ok = [o for o in outcomes if o.extraction is not None]
     pot = {r.id: ROMAN[r.attributes["Potential Accident Level"].strip()] for r in subset}
     act = {r.id: ROMAN[r.attributes["Accident Level"].strip()] for r in subset}
     label = {r.id: CRITICAL_RISK_MAP.get(r.attributes["Critical Risk"].strip()) for r in subset}
     mapped = [i for i in by_id if label[i]]
-    json_cls = {o.incident_id: o.extraction.hazard_category for o in ok}  # type: ignore[union-attr]
-    sims = _minilm_similarities([by_id[i].redacted_text for i in by_id])
+    # the generated JSON's own class (the stored one is the judge x MiniLM product)
+    json_cls = {i: (stored[i] or {}).get("generated", {}).get("hazard_category") for i in by_id if stored.get(i)}
+    json_cls |= {o.incident_id: o.extraction.hazard_category for o in ok if o.incident_id not in json_cls}  # type: ignore[union-attr]
+    sims = [list(map(float, row)) for row in class_similarities(embedder, [by_id[i].redacted_text for i in by_id])] if embedder else None
     minilm = [nearest_class(row) for row in sims] if sims is not None else None
     lines = [
         f"- rows: {len(subset)} of {len(reports)} (evenly spaced); backend `{backend.name}` ({backend.model_name}); "
@@ -127,19 +134,18 @@ def main() -> int:  # noqa: PLR0915 - one linear report
                 f"- MiniLM second opinion agrees with the judge on {sum(second[i] == judged[i].hazard_category for i in by_id)}/{len(by_id)} rows; "
                 f"where they agree, the class matches the label on {sum(judged[i].hazard_category == label[i] for i in both)}/{len(both)} mapped rows"
             )
-            sim_of = dict(zip(by_id, sims, strict=True))  # type: ignore[arg-type]
-            stored = {i: combine_opinions(judged[i].probabilities, sim_of[i], json_cls[i]) for i in by_id if i in json_cls}
-            lines.append(
-                f"- stored class = judge x MiniLM (product of experts, llm.judge.combine_opinions): "
-                f"{sum(stored.get(i) == label[i] for i in mapped)}/{len(mapped)}"
-            )
+    stored_cls = {o.incident_id: o.extraction.hazard_category for o in ok}  # type: ignore[union-attr]
+    lines.append(
+        f"- stored class (judge x MiniLM, llm.judge.combine_opinions, as the risk job stores it): "
+        f"{sum(stored_cls.get(i) == label[i] for i in mapped)}/{len(mapped)}"
+    )
     ids = [o.incident_id for o in ok]
     lines.append(
-        f"- Spearman potential (zero-shot): JSON {_rho([o.extraction.potential_severity for o in ok], [pot[i] for i in ids])}"  # type: ignore[union-attr]
+        f"- Spearman potential (zero-shot): stored (JSON; 5 where a death is stated) {_rho([o.extraction.potential_severity for o in ok], [pot[i] for i in ids])}"  # type: ignore[union-attr]
         + (f", judge rule {_rho([judged[i].potential_severity for i in by_id], [pot[i] for i in by_id])}" if args.severity_questions and judged else "")
     )
     lines.append(
-        f"- Spearman actual (zero-shot): JSON {_rho([o.extraction.severity for o in ok], [act[i] for i in ids])}"  # type: ignore[union-attr]
+        f"- Spearman actual (zero-shot): stored (JSON; 5 where a death is stated) {_rho([o.extraction.severity for o in ok], [act[i] for i in ids])}"  # type: ignore[union-attr]
         + (f", judge rule {_rho([judged[i].severity for i in by_id], [act[i] for i in by_id])}" if args.severity_questions and judged else "")
     )
     if judged:
@@ -175,7 +181,7 @@ def main() -> int:  # noqa: PLR0915 - one linear report
         f"with a manual citation {sum('[manual:' in a for a in actions)}; placeholder actions "
         f"{sum(a.strip() in ('gap', '') or a.startswith('manual:') for a in actions)}",
         f"- dropped-claim reasons: {[c.reason for a in audits for c in a.checks if not c.verified][:6]}",
-        f"- seconds per incident: JSON extraction {t_json:.1f}, judge {t_judge:.1f}; reduce {t_reduce:.1f} s per zone",
+        f"- seconds per incident (JSON answer + judge + MiniLM, the risk job's path): {t_both:.2f}; reduce {t_reduce:.1f} s per zone",
         "- Critical Risk -> class mapping: " + "; ".join(f"{k} -> {v}" for k, v in CRITICAL_RISK_MAP.items()),
     ]
     print(f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC - `benchmarks/risk_quality.py --limit {args.limit} --zones {args.zones} --rows {args.rows}`")

@@ -1,8 +1,9 @@
 """LLM backends behind one interface: ``generate_json(requests, schema) -> list[LLMResult]``.
 
-* ``local``  - llama-cpp-python on the packaged GGUF; the JSON schema becomes a grammar
-  (``response_format={"type": "json_object", "schema": ...}``), applied grammar-first
-  (:mod:`floorwatch.llm.fast_grammar`); one ``Llama`` instance per backend.
+* ``local``  - llama-cpp-python on the packaged GGUF; the JSON schema becomes a llama.cpp grammar,
+  applied grammar-first, and the text the schema fixes (key names, separators) is fed instead of
+  generated (jump-forward, :func:`floorwatch.llm.fast_grammar.complete_json`); one ``Llama`` instance
+  per backend, whose KV cache the token-probability judge continues (:mod:`floorwatch.llm.judge`).
 * ``openai`` - any OpenAI-compatible server over httpx (``response_format`` ``json_schema``; a server
   that rejects it (400/422/500 naming ``response_format`` and ``json_schema``), like ``llama_cpp.server`` 0.3.x, is asked with
   ``{"type": "json_object", "schema": ...}`` from then on), bounded concurrency (thread pool of ``max_concurrency``), timeouts, retries with backoff.
@@ -33,6 +34,8 @@ from floorwatch.llm.gguf import INSTALL_HINT, MODEL_FILENAME, ModelNotInstalledE
 from floorwatch.schemas.llm import LLMRequest, LLMResult
 
 M = TypeVar("M", bound=BaseModel)
+# A 1.5B model at temperature 0 can loop on one sentence until max_tokens (local backend).
+REPEAT_PENALTY = 1.1
 
 
 def result_for(schema: type[M], **fields: Any) -> LLMResult[M]:
@@ -173,7 +176,7 @@ class LocalBackend:
 
     def __init__(self, cfg: LLMConfig):
         try:
-            from floorwatch.llm.fast_grammar import GrammarFirstLlama
+            from floorwatch.llm.fast_grammar import GrammarFirstLlama, complete_json
         except ImportError as exc:
             raise ModelNotInstalledError(f"llama-cpp-python is not installed; {INSTALL_HINT}") from exc
         path = cfg.model if cfg.model else str(ensure_model())
@@ -183,9 +186,18 @@ class LocalBackend:
         self.model_name = os.path.basename(path) if cfg.model else MODEL_FILENAME
         # Greedy grammar decoding checks the model's own token first (same output, ~1.5x faster on CPU).
         self._llm = GrammarFirstLlama(model_path=path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, verbose=False, seed=0)
+        self._complete_json = complete_json
+        self._chat_prompt = _chat_formatter(self._llm)
 
     def generate_json(self, requests: list[LLMRequest], schema: type[M]) -> list[LLMResult[M]]:
-        """Run the requests one after another on the single ``Llama`` instance (CPU-bound anyway)."""
+        """Run the requests one after another on the single ``Llama`` instance (CPU-bound anyway).
+
+        At temperature 0 with a chat template in the GGUF, decoding is :func:`floorwatch.llm.fast_grammar.complete_json`
+        (grammar-first greedy with jump-forward of the text the schema fixes); otherwise llama-cpp-python's
+        ``create_chat_completion`` with the schema as ``response_format``.
+        """
+        if self.cfg.temperature == 0 and self._chat_prompt is not None:
+            return [self._forced_one(req, schema, self._chat_prompt) for req in requests]
         fmt = {"type": "json_object", "schema": json_schema_of(schema)}
         results: list[LLMResult[M]] = []
         for req in requests:
@@ -196,8 +208,7 @@ class LocalBackend:
                     response_format=cast(Any, fmt),
                     temperature=self.cfg.temperature,
                     max_tokens=token_cap(req, self.cfg),
-                    # A 1.5B model at temperature 0 can loop on one sentence until max_tokens.
-                    repeat_penalty=1.1,
+                    repeat_penalty=REPEAT_PENALTY,
                 )
             except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than n_ctx
                 results.append(
@@ -219,6 +230,33 @@ class LocalBackend:
                 )
             )
         return results
+
+
+    def _forced_one(self, req: LLMRequest, schema: type[M], chat_prompt: Any) -> LLMResult[M]:
+        t0 = time.perf_counter()
+        try:
+            prompt = chat_prompt(messages=chat_messages(req)).prompt
+            done = self._complete_json(self._llm, prompt, json_schema_of(schema), token_cap(req, self.cfg), REPEAT_PENALTY)
+        except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than n_ctx
+            return result_for(schema, id=req.id, error=f"llama.cpp: {exc}", seconds=time.perf_counter() - t0)
+        return parse_reply(
+            req.id, done.text, schema, prompt_tokens=done.prompt_evaluated, completion_tokens=done.completion_tokens,
+            seconds=time.perf_counter() - t0, finish_reason=done.finish_reason,
+        )
+
+
+def _chat_formatter(llm: Any) -> Any:
+    """The GGUF's own chat template as a formatter (what ``create_chat_completion`` uses), or None without one."""
+    template = (getattr(llm, "metadata", None) or {}).get("tokenizer.chat_template")
+    if not template:
+        return None
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    def text(token: int) -> str:
+        return str(llm._model.token_get_text(token)) if token != -1 else ""  # noqa: SLF001
+
+    eos = llm.token_eos()
+    return Jinja2ChatFormatter(template=template, eos_token=text(eos), bos_token=text(llm.token_bos()), stop_token_ids=[eos])
 
 
 # --------------------------------------------------------------------------- OpenAI-compatible HTTP

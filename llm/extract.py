@@ -26,7 +26,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from floorwatch.calibration.calibrator import SavedCalibrator, applicable_calibrator, text_key
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.cache import cached_generate, remember
-from floorwatch.llm.judge import JUDGE_VERSION, Embedder, Judgement, TokenScorer, judge_results
+from floorwatch.llm.judge import (
+    JUDGE_VERSION,
+    Embedder,
+    Judgement,
+    TokenScorer,
+    class_similarities,
+    judge_results,
+    shares_context,
+)
 from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
@@ -60,12 +68,18 @@ def extract_batch(
     outcome per report, in order.
     """
     requests = [extraction_request(str(r.id), r.redacted_text, max_chars) for r in reports]
-    results = cached_generate(session, backend, requests, IncidentExtraction, prompt_version)
-    results = _repair(session, backend, requests, results, prompt_version)
-    judged: list[Judgement | None] = [None] * len(results)
-    generated = list(results)
-    if judge is not None:
-        results, judged = judge_results(judge, [r.redacted_text for r in reports], results, second_opinion)
+    texts = [r.redacted_text for r in reports]
+    if judge is not None and shares_context(judge, backend):
+        generated, results, judged = _extract_then_judge(
+            session, backend, requests, texts, prompt_version, judge, second_opinion, max_chars
+        )
+    else:
+        results = cached_generate(session, backend, requests, IncidentExtraction, prompt_version)
+        results = _repair(session, backend, requests, results, prompt_version)
+        judged: list[Judgement | None] = [None] * len(results)
+        generated = list(results)
+        if judge is not None:
+            results, judged = judge_results(judge, texts, results, second_opinion, max_chars=max_chars)
     rows = [_row(rep, req, res, backend.model_name, prompt_version) for rep, req, res in zip(reports, requests, results, strict=True)]
     for row, j, gen in zip(rows, judged, generated, strict=True):
         if j is not None and gen.parsed is not None:
@@ -98,6 +112,32 @@ def extract_batch(
         )
         for rep, res in zip(reports, results, strict=True)
     ]
+
+
+def _extract_then_judge(  # noqa: PLR0913 - the batch's parts, passed through
+    session: Session,
+    backend: LLMBackend,
+    requests: list[LLMRequest],
+    texts: list[str],
+    prompt_version: str,
+    judge: TokenScorer,
+    second_opinion: Embedder | None,
+    max_chars: int,
+) -> tuple[list[LLMResult[IncidentExtraction]], list[LLMResult[IncidentExtraction]], list[Judgement | None]]:
+    """Each report extracted and at once judged on the same llama.cpp context: the judge's questions continue the
+    extraction prompt, so the report is evaluated once (``judge.shares_context``). Returns (generated, judged
+    results, judgements), in order."""
+    sims = class_similarities(second_opinion, texts) if second_opinion is not None else [None] * len(texts)
+    generated: list[LLMResult[IncidentExtraction]] = []
+    results: list[LLMResult[IncidentExtraction]] = []
+    judged: list[Judgement | None] = []
+    for req, text, sim in zip(requests, texts, sims, strict=True):
+        one = _repair(session, backend, [req], cached_generate(session, backend, [req], IncidentExtraction, prompt_version), prompt_version)
+        generated += one
+        res, notes = judge_results(judge, [text], one, max_chars=max_chars, similarities=[sim])
+        results += res
+        judged += notes
+    return generated, results, judged
 
 
 class _Stored(NamedTuple):

@@ -14,7 +14,7 @@ Any other sampling setting (temperature > 0, logits processors) falls back to ll
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import Any, NamedTuple
 
 import llama_cpp  # the local-llm extra: importing this module without it raises ImportError
 import numpy as np
@@ -73,6 +73,20 @@ class GrammarFirstSampler(internals.LlamaSampler):  # type: ignore[misc]
         llama_cpp.llama_sampler_accept(self._grammar, token)
         return token
 
+    def allows(self, token: int) -> bool:
+        """Whether the grammar, in its current state, accepts ``token`` next."""
+        self._one[0].id = token
+        self._one[0].logit = 0.0
+        self._one[0].p = 0.0
+        self._one_array.selected = -1
+        llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(self._one_array))
+        return bool(np.isfinite(self._one[0].logit))
+
+    def accept_forced(self, token: int) -> None:
+        """Advance the grammar and the penalty history by a token that was fed, not sampled."""
+        llama_cpp.llama_sampler_accept(self.sampler, token)
+        llama_cpp.llama_sampler_accept(self._grammar, token)
+
 
 class GrammarFirstLlama(Llama):  # type: ignore[misc,valid-type]
     """``llama_cpp.Llama`` whose greedy grammar decoding uses :class:`GrammarFirstSampler`."""
@@ -90,3 +104,90 @@ class GrammarFirstLlama(Llama):  # type: ignore[misc,valid-type]
         )
         self.last_sampler = sampler
         return sampler
+
+
+class JsonCompletion(NamedTuple):
+    """One greedy JSON completion: the text, tokens evaluated for the prompt, tokens in the answer (generated
+    or forced), how many of those were forced, and why it stopped (``stop`` or ``length``)."""
+
+    text: str
+    prompt_evaluated: int
+    completion_tokens: int
+    forced_tokens: int
+    finish_reason: str
+
+
+def complete_json(llm: GrammarFirstLlama, prompt: str, schema: dict[str, Any], max_tokens: int, repeat_penalty: float) -> JsonCompletion:
+    """Greedy, grammar-constrained completion of ``prompt`` with jump-forward of the text ``schema`` forces.
+
+    Same decoding rule as ``create_chat_completion`` at temperature 0 through :class:`GrammarFirstSampler`
+    (penalties -> grammar -> greedy), except that the text :func:`floorwatch.llm.json_forcing.forced_continuation`
+    names (key names, separators, the rest of a unique enum value) is tokenized and evaluated in the same
+    batch as the model's last token instead of being generated one token per step; every forced token is
+    first checked against the grammar (a refused one ends the forced run). Stops when the top-level object
+    is closed, at an end-of-generation token or after ``max_tokens``. The KV cache of the longest common
+    prefix with the previous call is reused (as ``Llama.generate`` does).
+    """
+    from floorwatch.llm.json_forcing import forced_continuation, json_complete
+
+    tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+    keep = 0
+    for a, b in zip(llm._input_ids, tokens, strict=False):  # noqa: SLF001 - the prefix match generate() does
+        if a != b:
+            break
+        keep += 1
+    keep = min(keep, len(tokens) - 1)
+    llm.n_tokens = keep
+    grammar = _grammar_for(schema)
+    sampler = GrammarFirstSampler(llm._model.vocab, grammar, llm._n_vocab, llm.last_n_tokens_size, repeat_penalty)  # noqa: SLF001
+    vocab = llm._model.vocab  # noqa: SLF001
+    text = b""
+    out = 0
+    forced_n = 0
+
+    def forced_tokens(budget: int) -> list[int]:
+        nonlocal text
+        run: list[int] = []
+        forced = forced_continuation(schema, text.decode("utf-8", "ignore"))
+        for t in llm.tokenize(forced.encode("utf-8"), add_bos=False, special=False) if forced else []:
+            if len(run) >= budget or not sampler.allows(t):
+                break
+            sampler.accept_forced(t)
+            run.append(t)
+            text += llm.detokenize([t])
+        return run
+
+    first = forced_tokens(max_tokens)
+    llm.eval(tokens[keep:] + first)
+    out = forced_n = len(first)
+    finish = "length"
+    while out < max_tokens:
+        tok = sampler.sample(llm._ctx, -1)  # noqa: SLF001
+        if llama_cpp.llama_vocab_is_eog(vocab, tok):
+            finish = "stop"
+            break
+        text += llm.detokenize([tok])
+        out += 1
+        if json_complete(text.decode("utf-8", "ignore")):
+            finish = "stop"  # nothing can follow the closed object but the end: no evaluation needed
+            break
+        run = forced_tokens(max_tokens - out)
+        out += len(run)
+        forced_n += len(run)
+        llm.eval([tok, *run])
+    return JsonCompletion(text.decode("utf-8", "replace"), len(tokens) - keep, out, forced_n, finish)
+
+
+_GRAMMARS: dict[str, Any] = {}
+
+
+def _grammar_for(schema: dict[str, Any]) -> Any:
+    """llama.cpp grammar of a JSON schema (built once per schema, like ``response_format`` would build it)."""
+    import json
+
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    key = json.dumps(schema, sort_keys=True)
+    if key not in _GRAMMARS:
+        _GRAMMARS[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    return _GRAMMARS[key]

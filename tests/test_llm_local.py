@@ -113,3 +113,33 @@ def test_grammar_first_decoding_matches_the_plain_chain() -> None:
     )["choices"][0]["message"]["content"]
     assert list(json.loads(out)) == ["zq_xv_count"], out
     assert fast.last_sampler is not None and fast.last_sampler.full > 0
+
+
+def test_jump_forward_feeds_the_schema_text_and_keeps_the_answer_valid() -> None:
+    """``complete_json`` feeds key names instead of generating them; the answer stays schema-valid and close to plain decoding."""
+    require_local_model()
+    from floorwatch.config import Settings
+    from floorwatch.llm.backends import LocalBackend, json_schema_of
+    from floorwatch.llm.fast_grammar import complete_json
+    from floorwatch.llm.prompts import extraction_request
+    from floorwatch.schemas.llm import IncidentExtraction
+
+    backend = LocalBackend(Settings().llm)
+    assert backend._chat_prompt is not None  # noqa: SLF001 - the packaged GGUF carries its chat template
+    text = "A fitter's glove was caught by the rotating shaft of the conveyor; the hand was pulled in, two fingers fractured."
+    prompt = backend._chat_prompt(messages=[m.model_dump() for m in extraction_request("r", text).messages]).prompt  # noqa: SLF001
+    done = complete_json(backend._llm, prompt, json_schema_of(IncidentExtraction), 200, 1.1)  # noqa: SLF001
+    parsed = IncidentExtraction.model_validate_json(done.text)
+    assert done.finish_reason == "stop" and done.forced_tokens >= 15, done  # the keys of the four required fields at least
+    assert parsed.hazard_category == "caught_in_machinery" and parsed.injury
+    # the same request through llama-cpp-python's own loop (no forcing) answers the same fields
+    backend._chat_prompt = None  # noqa: SLF001
+    plain = backend.generate_json([extraction_request("r", text)], IncidentExtraction)[0].parsed
+    assert plain is not None
+    assert (plain.hazard_category, plain.severity, plain.potential_severity, plain.injury) == (
+        parsed.hazard_category, parsed.severity, parsed.potential_severity, parsed.injury)
+
+    # A key no model would guess is fed, not generated: the answer has it although the model never chose it.
+    odd = {"type": "object", "properties": {"zq_xv_count": {"type": "integer"}}, "required": ["zq_xv_count"]}
+    out = complete_json(backend._llm, "<|im_start|>user\nWrite a short poem about pumps.<|im_end|>\n<|im_start|>assistant\n", odd, 40, 1.1)  # noqa: SLF001
+    assert out.text.startswith('{"zq_xv_count":') and out.forced_tokens >= 5, out
