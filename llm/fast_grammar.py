@@ -115,9 +115,17 @@ class JsonCompletion(NamedTuple):
     completion_tokens: int
     forced_tokens: int
     finish_reason: str
+    probes: dict[str, list[float]]
 
 
-def complete_json(llm: GrammarFirstLlama, prompt: str, schema: dict[str, Any], max_tokens: int, repeat_penalty: float) -> JsonCompletion:
+def complete_json(  # noqa: PLR0913 - the decoding settings
+    llm: GrammarFirstLlama,
+    prompt: str,
+    schema: dict[str, Any],
+    max_tokens: int,
+    repeat_penalty: float,
+    probes: dict[str, list[str]] | None = None,
+) -> JsonCompletion:
     """Greedy, grammar-constrained completion of ``prompt`` with jump-forward of the text ``schema`` forces.
 
     Same decoding rule as ``create_chat_completion`` at temperature 0 through :class:`GrammarFirstSampler`
@@ -127,8 +135,12 @@ def complete_json(llm: GrammarFirstLlama, prompt: str, schema: dict[str, Any], m
     first checked against the grammar (a refused one ends the forced run). Stops when the top-level object
     is closed, at an end-of-generation token or after ``max_tokens``. The KV cache of the longest common
     prefix with the previous call is reused (as ``Llama.generate`` does).
+
+    ``probes`` maps a top-level key to candidate answers (``{"potential_severity": ["1", ..., "5"]}``): where
+    that key's value starts, the model's next-token distribution over the candidates' first tokens is
+    returned in ``probes`` (softmax over the candidates, before penalties and grammar; free: the logits exist).
     """
-    from floorwatch.llm.json_forcing import forced_continuation, json_complete
+    from floorwatch.llm.json_forcing import forced_continuation, json_complete, value_position
 
     tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
     keep = 0
@@ -161,7 +173,11 @@ def complete_json(llm: GrammarFirstLlama, prompt: str, schema: dict[str, Any], m
     llm.eval(tokens[keep:] + first)
     out = forced_n = len(first)
     finish = "length"
+    seen: dict[str, list[float]] = {}
     while out < max_tokens:
+        key = value_position(text.decode("utf-8", "ignore")) if probes else None
+        if probes and key in probes and key not in seen:
+            seen[key] = _candidate_probabilities(llm, probes[key])
         tok = sampler.sample(llm._ctx, -1)  # noqa: SLF001
         if llama_cpp.llama_vocab_is_eog(vocab, tok):
             finish = "stop"
@@ -175,7 +191,16 @@ def complete_json(llm: GrammarFirstLlama, prompt: str, schema: dict[str, Any], m
         out += len(run)
         forced_n += len(run)
         llm.eval([tok, *run])
-    return JsonCompletion(text.decode("utf-8", "replace"), len(tokens) - keep, out, forced_n, finish)
+    return JsonCompletion(text.decode("utf-8", "replace"), len(tokens) - keep, out, forced_n, finish, seen)
+
+
+def _candidate_probabilities(llm: Llama, candidates: list[str]) -> list[float]:
+    """Softmax of the last logits over the first token of each candidate."""
+    logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))  # noqa: SLF001
+    ids = [llm.tokenize(c.encode("utf-8"), add_bos=False, special=False)[0] for c in candidates]
+    x = logits[ids].astype(float)
+    e = np.exp(x - x.max())
+    return [float(v) for v in e / e.sum()]
 
 
 _GRAMMARS: dict[str, Any] = {}

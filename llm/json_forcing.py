@@ -206,6 +206,14 @@ def forced_continuation(schema: dict[str, Any], text: str) -> str:
     return ""
 
 
+def value_position(text: str) -> str | None:
+    """The top-level key whose value starts right after ``text`` (``'{"a":1,"b":'`` -> ``"b"``), else None."""
+    st = _scan(text)
+    if st is None or st.phase != "value" or st.partial or st.in_string or not st.used:
+        return None
+    return st.used[-1]
+
+
 def json_complete(text: str) -> bool:
     """Whether ``text`` is a whole top-level JSON object (the decoder may stop)."""
     st = _scan(text)

@@ -62,14 +62,15 @@ from pydantic import BaseModel, Field
 from floorwatch.llm.prompts import _HAZARD_LINES, CLASS_WORDS, EXTRACT_SYSTEM, report_block
 from floorwatch.schemas.llm import HAZARD_CATEGORIES
 
-JUDGE_VERSION = "judge-v7"
+JUDGE_VERSION = "judge-v8"
 CLASS_DEFINITIONS = tuple(line.partition(": ")[2] for line in _HAZARD_LINES)
 # The extraction's system prompt (class list with each class word in brackets): a question after the same
 # <report> block reuses the KV cache of the whole report, so the judge costs only its question tokens.
 JUDGE_SYSTEM = EXTRACT_SYSTEM
-CLASS_QUESTION = (
-    "Which hazard class describes how the person was hurt or could have been hurt? Answer with the class word in brackets only."
-)
+# Short on purpose: after a cached report only the question's tokens are evaluated (~13 ms each on 2 cores);
+# the system prompt already says a question is answered with one word. (judge-v7 asked "Which hazard class
+# describes how the person was hurt or could have been hurt? Answer with the class word in brackets only.")
+CLASS_QUESTION = "Which class word fits how the person was or could have been hurt?"
 EMBEDDING_TEMPERATURE = 0.05  # all-MiniLM-L6-v2's training temperature (MultipleNegativesRankingLoss, scale 20)
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021: inputs that carry no content
 # name -> question; answers Yes/No
@@ -77,7 +78,7 @@ QUESTIONS: dict[str, str] = {
     "injured": "Was anyone injured, even slightly? Answer Yes or No.",
     "treated": "Did the injured person need medical treatment beyond first aid (a doctor, clinic or hospital)? Answer Yes or No.",
     "lost_time": "Did the injury keep the person off work, or was it a fracture, amputation or similar? Answer Yes or No.",
-    "died": "Does the report say that someone died? Answer Yes or No.",
+    "died": "Did someone die? Yes or No.",
     "serious_possible": "Could this event, a little worse, have caused a serious or permanent injury such as an amputation, a crushed limb or a fracture? Answer Yes or No.",
     "energy": "Was a large energy involved: a fall from height, a moving vehicle or machine, a heavy or suspended load, pressure, electricity, molten metal, fire or explosion? Answer Yes or No.",
     "could_kill": "Could this event, a little worse, realistically have killed someone? Answer Yes or No.",

@@ -66,8 +66,20 @@ class _Out(BaseModel):
 
 
 # --------------------------------------------------------------------------- what the model returns
+def _written_always(schema: dict[str, Any]) -> None:
+    """JSON-schema hook: the model writes body_part, equipment and causes every time (null / [] when unknown).
+
+    They keep their Python defaults (rows of older prompt versions), but as required keys in the schema the
+    grammar fixes their names and order, so the local decoder feeds the names instead of generating them
+    (``floorwatch.llm.json_forcing``): ~0.1 s per report on 2 cores.
+    """
+    schema["required"] = [*schema.get("required", []), "body_part", "equipment", "causes"]
+
+
 class IncidentExtraction(_Out):
     """Structured facts of one incident report (map step). Kept compact: every token costs CPU time."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_written_always)
 
     hazard_category: HazardCategory
     severity: int = Field(ge=1, le=5, description="Actual outcome, 1 (no injury) to 5 (fatal)")

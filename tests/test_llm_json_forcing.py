@@ -20,15 +20,13 @@ HEAD = '{"hazard_category":"cut_laceration","severity":4,"potential_severity":5,
         ('{"hazard_category":"c', ""),  # caught / chemical / cut: the model chooses
         ('{"hazard_category":"cut_laceration","severity":4', ',"potential_severity":'),  # a 1-5 integer is one digit
         ('{"hazard_category":"cut_laceration","severity":4,"potential_severity":5,"injury":', ""),  # the value is the model's
-        (HEAD, ""),  # only optional keys or the end are left: the model chooses
-        (HEAD + ',"', ""),  # five optional keys could follow
-        (HEAD + ',"body', "_part"),  # a nullable string: the key's closing quote stays with the model (":" or ":null)
-        (HEAD + ',"ca', "uses"),  # an array: the model writes ":[" or ":[]
-        (HEAD + ',"body_part":"hand","eq', "uipment"),  # optional keys keep their order
-        (HEAD + ',"equipment":"x","body', ""),  # body_part cannot follow equipment
-        (HEAD + ',"causes":["a \\"quoted\\", b", "c"', ""),  # inside a nested array: nothing is forced
-        (HEAD + ',"causes":["a"],"', ""),  # controls or zone may follow
-        (HEAD + "}", ""),
+        (HEAD, ',"body_part'),  # a nullable string: the key's closing quote stays with the model (":" or ":null)
+        (HEAD + ',"body_part":"hand"', ',"equipment'),
+        (HEAD + ',"body_part":null,"equipment":null', ',"causes'),  # an array: the model writes ":[" or ":[]
+        (HEAD + ',"body_part":null,"equipment":null,"causes":["a \\"quoted\\", b", "c"', ""),  # inside a nested array: nothing is forced
+        (HEAD + ',"body_part":null,"equipment":null,"causes":["a"]', ""),  # controls, zone or the end: the model chooses
+        (HEAD + ',"body_part":null,"equipment":null,"causes":["a"],"', ""),  # controls or zone
+        (HEAD + ',"body_part":null,"equipment":null,"causes":["a"],"z', "one"),
         ("not json", ""),
     ],
 )
@@ -36,15 +34,36 @@ def test_forced_continuation(text: str, forced: str) -> None:
     assert forced_continuation(SCHEMA, text) == forced
 
 
+OPTIONAL = {
+    "type": "object",
+    "properties": {"a": {"type": "integer", "minimum": 1, "maximum": 5}, "bb": {"type": "boolean"}, "bc": {"type": "string"}},
+    "required": ["a"],
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "forced"),
+    [
+        ('{"a":3', ""),  # optional keys or the end
+        ('{"a":3,"', ""),  # bb or bc
+        ('{"a":3,"bc', '":"'),  # unique: the key's end and the quote of a plain string
+        ('{"a":3,"bb', '":'),
+        ('{"a":3,"bc":"x","bb', ""),  # bb cannot follow bc (optional keys keep schema order)
+    ],
+)
+def test_optional_keys_are_forced_only_once_unique(text: str, forced: str) -> None:
+    assert forced_continuation(OPTIONAL, text) == forced
+
+
 def test_forced_text_never_breaks_the_json() -> None:
     """Feeding the forced text whenever there is some, and a fixed choice otherwise, builds a valid answer."""
-    choices = iter(["cut", "4", "5", "true", ',"body', '":"hand"', ',"ca', '":["edge"]', "}"])
+    choices = iter(["cut", "4", "5", "true", '":"hand"', '":null', '":["edge"]', "}"])
     text = ""
     while not json_complete(text):
         text += forced_continuation(SCHEMA, text) or next(choices)
     parsed = IncidentExtraction.model_validate_json(text)
-    assert (parsed.hazard_category, parsed.severity, parsed.potential_severity, parsed.body_part, parsed.causes) == (
-        "cut_laceration", 4, 5, "hand", ["edge"])
+    assert (parsed.hazard_category, parsed.severity, parsed.potential_severity, parsed.body_part, parsed.equipment, parsed.causes) == (
+        "cut_laceration", 4, 5, "hand", None, ["edge"])
 
 
 def test_json_complete_only_for_a_closed_top_level_object() -> None:
