@@ -38,6 +38,7 @@ from floorwatch.config import Settings  # noqa: E402
 from floorwatch.llm.backends import make_backend  # noqa: E402
 from floorwatch.llm.extract import extract_batch  # noqa: E402
 from floorwatch.llm.judge import (  # noqa: E402
+    DEATH_PROBABILITY,
     Embedder,
     Judgement,
     class_similarities,
@@ -149,7 +150,10 @@ def main() -> int:  # noqa: PLR0915 - one linear report
         + (f", judge rule {_rho([judged[i].severity for i in by_id], [act[i] for i in by_id])}" if args.severity_questions and judged else "")
     )
     if judged:
-        lines.append(f"- reports the judge reads as stating a death (P(Yes) >= 0.5): {sum(j.died >= 0.5 for j in judged.values())}/{len(judged)}")
+        lines.append(
+            f"- reports the judge reads as stating a death (P(Yes) >= {DEATH_PROBABILITY}): "
+            f"{sum(j.died >= DEATH_PROBABILITY for j in judged.values())}/{len(judged)}; P(Yes) >= 0.5: {sum(j.died >= 0.5 for j in judged.values())}"  # noqa: PLR2004
+        )
     lines.append(
         f"- predicted classes: JSON {dict(Counter(json_cls.values()).most_common())}"
         + (f"; judge {dict(Counter(j.hazard_category for j in judged.values()).most_common())}" if judged else "")

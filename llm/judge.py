@@ -26,7 +26,12 @@ per report through the risk job on 2 cores, benchmarks/RESULTS.md issue 12):
   ``manual_handling``; benchmarks/RESULTS.md, issue 12). Every opinion is kept in the row's
   ``raw["judge"]``, so disagreements can be listed;
 * a stated death: one yes/no question ("Does the report say that someone died?"),
-  ``p = P(Yes) / (P(Yes) + P(No))``; with ``p >= 0.5`` the stored actual and potential severity are 5.
+  ``p = P(Yes) / (P(Yes) + P(No))``; with ``p >= DEATH_PROBABILITY`` (0.8) the stored actual and potential
+  severity are 5. Severity 5 is a strong claim in a report a manager signs, so the model must be sure (odds
+  4:1), not merely lean: on invented sentences (tests/test_llm_judge.py) explicit deaths read 0.86-0.96 and
+  injuries or "could have killed him" 0.19-0.45; no report of the development file states a death, and at
+  the earlier ``p >= 0.5`` 8 (judge-v7) or 19 (judge-v8) of its 285 reports were set to severity 5
+  (maximum p 0.72; benchmarks/RESULTS.md, issue 12).
   Otherwise the severities stay the generated JSON's.
 * optional (``severity_questions=True``, used by ``benchmarks/risk_quality.py``): anchored yes/no
   questions on the 1-5 scale of ``schemas.llm`` (injured, medical treatment, lost time, died; serious
@@ -71,6 +76,7 @@ JUDGE_SYSTEM = EXTRACT_SYSTEM
 # the system prompt already says a question is answered with one word. (judge-v7 asked "Which hazard class
 # describes how the person was hurt or could have been hurt? Answer with the class word in brackets only.")
 CLASS_QUESTION = "Which class word fits how the person was or could have been hurt?"
+DEATH_PROBABILITY = 0.8  # P(Yes) to "Did someone die?" from which a report counts as stating a death (module docstring)
 EMBEDDING_TEMPERATURE = 0.05  # all-MiniLM-L6-v2's training temperature (MultipleNegativesRankingLoss, scale 20)
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021: inputs that carry no content
 # name -> question; answers Yes/No
@@ -127,7 +133,7 @@ def combine(p: dict[str, float]) -> tuple[float, float]:
     """The fixed rule of the module docstring: (actual, potential) from P(Yes) per question."""
     actual = 1 + p["injured"] + p["treated"] + p["lost_time"] + p["died"]
     potential = max(actual, 2 + p["serious_possible"] + p["energy"] + p["could_kill"])
-    if p["died"] >= 0.5:
+    if p["died"] >= DEATH_PROBABILITY:
         actual = potential = 5.0
     return min(5.0, actual), min(5.0, potential)
 
@@ -343,7 +349,7 @@ def judge_results(
         second = nearest_class(sim) if sim is not None else None
         j = j.model_copy(update={"second_opinion": second, "similarities": sim, "combined": cls})
         update: dict[str, Any] = {"hazard_category": cls}
-        if j.died >= 0.5:  # a report that states a death is severity 5, whatever the JSON says
+        if j.died >= DEATH_PROBABILITY:  # a report that states a death is severity 5, whatever the JSON says
             update |= {"severity": 5, "potential_severity": 5}
         parsed = res.parsed.model_copy(update=update)
         out.append(res.model_copy(update={"parsed": parsed}))

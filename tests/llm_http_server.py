@@ -57,7 +57,7 @@ def _logprobs_reply(body: dict[str, Any]) -> dict[str, Any]:
     elif "class word" in user:
         top = [("Elect", -0.1), ("Str", -2.5), ("Other", -4.0)] if "cable" in report else [("Str", -0.2), ("Other", -2.0)]
     else:
-        cue = {"died": "died", "hospital": "hospital", "kill": "died", "energy": "cable"}
+        cue = {"die": "died", "hospital": "hospital", "kill": "died", "energy": "cable"}
         hit = any(word in user.partition("</report>")[2] and text in report for word, text in cue.items())
         top = [("Yes", -0.05), ("No", -3.0)] if hit else [("No", -0.1), ("Yes", -2.4)]
     content = [{"token": top[0][0], "logprob": top[0][1], "top_logprobs": [{"token": t, "logprob": lp} for t, lp in top]}]

@@ -9,6 +9,7 @@ from floorwatch.config import LLMConfig
 from floorwatch.llm.backends import OpenAIBackend
 from floorwatch.llm.judge import (
     CLASS_WORDS,
+    DEATH_PROBABILITY,
     QUESTIONS,
     class_probabilities,
     combine,
@@ -33,6 +34,7 @@ NONE = dict.fromkeys(QUESTIONS, 0.0)
         (NONE | {"injured": 1.0, "treated": 1.0}, 3.0, 3.0),  # potential never below actual
         (NONE | {"energy": 1.0, "could_kill": 1.0, "serious_possible": 1.0}, 1.0, 5.0),  # a near miss that could kill
         (NONE | {"died": 0.9}, 5.0, 5.0),  # a stated death is severity 5
+        (NONE | {"died": 0.7}, 1.7, 2.0),  # a lean towards Yes is not a statement of a death
         (NONE | {"injured": 0.5, "serious_possible": 0.5}, 1.5, 2.5),  # probability-weighted in between
     ],
 )
@@ -90,7 +92,9 @@ def test_local_model_judges_a_stated_death_and_a_harmless_slip() -> None:
     assert scorer is not None
     fatal = judge_report(scorer, "The electrician touched a live 400 V busbar while cleaning the panel and died at the scene.")
     minor = judge_report(scorer, "An operator slipped on a dry floor, kept his balance and was not hurt.")
-    assert fatal.died > 0.5 and fatal.hazard_category == "electrical"
+    near = judge_report(scorer, "A steel plate slipped from the crane hook and landed one metre from the slinger; nobody was hurt, but it could have killed him.")
+    assert fatal.died >= DEATH_PROBABILITY and fatal.hazard_category == "electrical"
+    assert near.died < DEATH_PROBABILITY, near.died  # "could have killed" is no death
     firsts = [scorer._token(w) for w in CLASS_WORDS.values()]  # noqa: SLF001 - the scored token of each class word
     assert len(set(firsts)) == len(firsts), "two class words share a first token"
     assert minor.died < 0.5
@@ -157,3 +161,39 @@ def test_embedding_distribution_uses_the_training_temperature() -> None:
     p = embedding_probabilities(_sims(vehicle=0.25))
     # a cosine 0.05 higher is e times more likely; sums to 1
     assert p[HAZARD_CATEGORIES.index("vehicle")] / p[0] == pytest.approx(np.e) and p.sum() == pytest.approx(1.0)
+
+
+def test_a_judge_on_the_backends_own_context_follows_each_extraction(tmp_path) -> None:  # noqa: ANN001
+    """On the local backend the judge continues the extraction's KV cache: report 1 extracted, judged, then report 2."""
+    from floorwatch.llm.extract import extract_reports
+    from floorwatch.llm.judge import shares_context
+    from floorwatch.schemas.llm import IncidentExtraction, LLMResult
+    from tests.llm_factories import add_incidents, sqlite_db
+
+    calls: list[str] = []
+    context = object()
+
+    class Backend:  # the local backend's shape: generate_json on the Llama held as ``_llm``
+        name, model_name, _llm = "local", "m", context
+
+        def generate_json(self, requests, schema):  # noqa: ANN001, ANN202
+            calls.extend(f"extract {r.id}" for r in requests)
+            return [LLMResult[IncidentExtraction](id=r.id, parsed=IncidentExtraction(
+                hazard_category="other", severity=1, potential_severity=2, injury=False)) for r in requests]
+
+    class Scorer:
+        llm = context
+
+        def first_token_logprobs(self, system: str, user: str, candidates: list[str]) -> list[float]:
+            report = user.partition("</report>")[0].partition("<report>")[2].strip()
+            if report not in ("", "N/A", "[MASK]"):
+                calls.append(f"judge {report}")
+            return [0.0] * len(candidates)
+
+    factory = sqlite_db(tmp_path)
+    ids = add_incidents(factory, [("a", "z1", "first report"), ("b", "z1", "second report")])
+    assert shares_context(Scorer(), Backend()) and not shares_context(Scorer(), object())
+    out = extract_reports(factory, Backend(), ids, judge=Scorer())
+    assert [o.status for o in out] == ["ok", "ok"]
+    order = [c.split()[0] + (" 1" if "first" in c or c.endswith(str(ids[0])) else " 2") for c in calls]
+    assert order == ["extract 1", "judge 1", "judge 1", "extract 2", "judge 2", "judge 2"], calls  # class + death question each
