@@ -1,7 +1,8 @@
 """Risk-report quality on the development incidents file (``--limit N`` evenly spaced rows).
 
-For the same rows, the JSON extraction (``extract-v6``: hazard and severities as generated fields)
-against the token-probability judge (:mod:`floorwatch.llm.judge`), zero-shot (no labels used):
+The rows go through the risk job's own extraction path (``extract_batch`` with the token-probability judge
+on the same llama.cpp context and the MiniLM second opinion, :mod:`floorwatch.llm.judge`), zero-shot (no
+labels used); the generated JSON class, the judge's, MiniLM's and the stored product are compared:
 
 * hazard agreement with ``Critical Risk`` mapped by ``benchmarks.incidents.CRITICAL_RISK_MAP`` (the
   table is printed with the results; unmapped labels such as ``Others`` are left out and counted),
@@ -12,7 +13,8 @@ against the token-probability judge (:mod:`floorwatch.llm.judge`), zero-shot (no
   count at potential 3), with the JSON potentials and with the judged ones;
 * the grounded reduce step on ``--zones`` plants: claims made / verified / dropped, actions with a
   library citation, actions with a manual citation (no manuals are loaded here: 0 expected);
-* seconds per incident of each method, and the load average.
+* seconds per incident through that path (JSON answer + judge + MiniLM), seconds per zone of the reduce, and
+  the load average.
 
 Calibrated figures (a calibrator fitted on labelled history) are measured by ``benchmarks/incidents.py``.
 Usage: ``nice python benchmarks/risk_quality.py --limit 40 --zones 3``
