@@ -57,12 +57,7 @@ class GrammarFirstSampler(internals.LlamaSampler):  # type: ignore[misc]
         buf = (ctypes.c_char * (n * _TOKEN_DATA.itemsize)).from_address(ctypes.addressof(arr.data.contents))
         data = np.frombuffer(buf, dtype=_TOKEN_DATA, count=n)
         best = int(np.argmax(data["logit"]))
-        self._one[0].id = int(data["id"][best])
-        self._one[0].logit = 0.0
-        self._one[0].p = 0.0
-        self._one_array.selected = -1
-        llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(self._one_array))
-        if np.isfinite(self._one[0].logit):
+        if self.allows(int(data["id"][best])):
             self.checked += 1  # allowed: greedy will pick this argmax anyway
             return
         self.full += 1
@@ -106,6 +101,20 @@ class GrammarFirstLlama(Llama):  # type: ignore[misc,valid-type]
         return sampler
 
 
+def reuse_prefix(llm: Llama, tokens: list[int]) -> int:
+    """Keep the KV cache of the longest common prefix of ``tokens`` and what ``llm`` last evaluated (as
+    ``Llama.generate`` does), at least the last token left to evaluate so fresh logits come out; sets
+    ``llm.n_tokens`` and returns how many tokens are kept."""
+    keep = 0
+    for a, b in zip(llm._input_ids, tokens, strict=False):  # noqa: SLF001
+        if a != b:
+            break
+        keep += 1
+    keep = min(keep, len(tokens) - 1)
+    llm.n_tokens = keep
+    return keep
+
+
 class JsonCompletion(NamedTuple):
     """One greedy JSON completion: the text, tokens evaluated for the prompt, tokens in the answer (generated
     or forced), how many of those were forced, and why it stopped (``stop`` or ``length``)."""
@@ -143,19 +152,11 @@ def complete_json(  # noqa: PLR0913 - the decoding settings
     from floorwatch.llm.json_forcing import forced_continuation, json_complete, value_position
 
     tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-    keep = 0
-    for a, b in zip(llm._input_ids, tokens, strict=False):  # noqa: SLF001 - the prefix match generate() does
-        if a != b:
-            break
-        keep += 1
-    keep = min(keep, len(tokens) - 1)
-    llm.n_tokens = keep
+    keep = reuse_prefix(llm, tokens)
     grammar = _grammar_for(schema)
     sampler = GrammarFirstSampler(llm._model.vocab, grammar, llm._n_vocab, llm.last_n_tokens_size, repeat_penalty)  # noqa: SLF001
     vocab = llm._model.vocab  # noqa: SLF001
     text = b""
-    out = 0
-    forced_n = 0
 
     def forced_tokens(budget: int) -> list[int]:
         nonlocal text

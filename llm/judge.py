@@ -248,14 +248,9 @@ class LlamaScorer:
     def first_token_logprobs(self, system: str, user: str, candidates: Sequence[str]) -> list[float]:
         prompt = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
         tokens = self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
-        cached = list(self.llm._input_ids)  # noqa: SLF001 - the public generate() does the same prefix match
-        keep = 0
-        for a, b in zip(cached, tokens, strict=False):
-            if a != b:
-                break
-            keep += 1
-        keep = min(keep, len(tokens) - 1)  # re-evaluate at least the last token to get fresh logits
-        self.llm.n_tokens = keep
+        from floorwatch.llm.fast_grammar import reuse_prefix  # llama-cpp-python is there: self.llm is a Llama
+
+        keep = reuse_prefix(self.llm, tokens)
         self.llm.eval(tokens[keep:])
         logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),))  # noqa: SLF001
         top = float(logits.max())
