@@ -7,10 +7,11 @@ labels used); the generated JSON class, the judge's, MiniLM's and the stored pro
 * hazard agreement with ``Critical Risk`` mapped by ``benchmarks.incidents.CRITICAL_RISK_MAP`` (the
   table is printed with the results; unmapped labels such as ``Others`` are left out and counted),
   and how often the packaged MiniLM model (cosine to the class definitions) disagrees with the judge;
-* Spearman of actual / potential severity with ``Accident Level`` / ``Potential Accident Level``;
+* Spearman of actual / potential severity with ``Accident Level`` / ``Potential Accident Level``: the stored
+  digit and the stored probability-weighted value (``llm.severity.expected_severity``, what the zone score reads);
 * zone ranking: Spearman across plants (``Local``) of the zone score (``llm/risk.py``; default prior and site prior)
   with the plant's mean ``Potential Accident Level`` (all rows of the file; rows not in the subset
-  count at potential 3), with the JSON potentials and with the judged ones;
+  count at potential 3), as the risk job scores it (probability-weighted potentials) and with the digits only;
 * the grounded reduce step on ``--zones`` plants: claims made / verified / dropped, actions with a
   library citation, actions with a manual citation (no manuals are loaded here: 0 expected);
 * seconds per incident through that path (JSON answer + judge + MiniLM), seconds per zone of the reduce, and
@@ -59,12 +60,13 @@ def _rho(a: list[float], b: list[float]) -> str:
     return f"{spearmanr(a, b).statistic:.3f}" if len(set(a)) > 1 and len(set(b)) > 1 else "n/a"
 
 
-def _zone_rho(evs: dict, means: dict, override: dict[int, float] | None) -> str:
+def _zone_rho(evs: dict, means: dict, override: dict[int, float] | None, field: str = "potential_severity_calibrated") -> str:
+    """Zone-score ranking vs the plants' mean label; ``override`` replaces ``field`` of every incident (None where absent)."""
     zs = sorted(evs)
     if override is not None:
         evs = {
             z: ev.model_copy(update={"incidents": [
-                i.model_copy(update={"potential_severity_calibrated": override.get(i.id)}) for i in ev.incidents
+                i.model_copy(update={field: override.get(i.id)}) for i in ev.incidents
             ]})
             for z, ev in evs.items()
         }
@@ -143,12 +145,15 @@ def main() -> int:  # noqa: PLR0915 - one linear report
         f"{sum(stored_cls.get(i) == label[i] for i in mapped)}/{len(mapped)}"
     )
     ids = [o.incident_id for o in ok]
+    weighted = [o for o in ok if o.potential_severity_expected is not None and o.severity_expected is not None]
     lines.append(
-        f"- Spearman potential (zero-shot): stored (JSON; 5 where a death is stated) {_rho([o.extraction.potential_severity for o in ok], [pot[i] for i in ids])}"  # type: ignore[union-attr]
+        f"- Spearman potential (zero-shot): stored digit (JSON; 5 where a death is stated) {_rho([o.extraction.potential_severity for o in ok], [pot[i] for i in ids])}"  # type: ignore[union-attr]
+        + f", probability-weighted (stored, scored) {_rho([o.potential_severity_expected for o in weighted], [pot[o.incident_id] for o in weighted])} on {len(weighted)} rows"  # type: ignore[misc]
         + (f", judge rule {_rho([judged[i].potential_severity for i in by_id], [pot[i] for i in by_id])}" if args.severity_questions and judged else "")
     )
     lines.append(
-        f"- Spearman actual (zero-shot): stored (JSON; 5 where a death is stated) {_rho([o.extraction.severity for o in ok], [act[i] for i in ids])}"  # type: ignore[union-attr]
+        f"- Spearman actual (zero-shot): stored digit (JSON; 5 where a death is stated) {_rho([o.extraction.severity for o in ok], [act[i] for i in ids])}"  # type: ignore[union-attr]
+        + f", probability-weighted {_rho([o.severity_expected for o in weighted], [act[o.incident_id] for o in weighted])}"  # type: ignore[misc]
         + (f", judge rule {_rho([judged[i].severity for i in by_id], [act[i] for i in by_id])}" if args.severity_questions and judged else "")
     )
     if judged:
@@ -169,7 +174,8 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     with session_scope(factory) as s:
         evs = {z: zone_evidence(s, z, start, end) for z in levels}
     lines.append(
-        f"- zone ranking Spearman over {len(levels)} plants: JSON potentials {_zone_rho(evs, means, None)}"
+        f"- zone ranking Spearman over {len(levels)} plants: as scored (probability-weighted potentials) {_zone_rho(evs, means, None)}"
+        + f", digits only {_zone_rho(evs, means, {}, 'potential_severity_expected')}"
         + (f", judged potentials {_zone_rho(evs, means, {i: j.potential_severity for i, j in judged.items()})}" if args.severity_questions and judged else "")
     )
     t0 = time.perf_counter()

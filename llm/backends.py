@@ -31,11 +31,13 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from floorwatch.config import LLMConfig
 from floorwatch.llm.gguf import INSTALL_HINT, MODEL_FILENAME, ModelNotInstalledError, ensure_model
+from floorwatch.llm.json_forcing import probes_from_steps
 from floorwatch.schemas.llm import LLMRequest, LLMResult
 
 M = TypeVar("M", bound=BaseModel)
 # A 1.5B model at temperature 0 can loop on one sentence until max_tokens (local backend).
 REPEAT_PENALTY = 1.1
+TOP_LOGPROBS = 20  # alternatives per token asked for when a request has probes (OpenAI's maximum)
 
 
 def result_for(schema: type[M], **fields: Any) -> LLMResult[M]:
@@ -135,7 +137,38 @@ def openai_payload(
         "temperature": cfg.temperature,
         "max_tokens": token_cap(request, cfg),
         "response_format": fmt,
-    }
+    } | ({"logprobs": True, "top_logprobs": TOP_LOGPROBS} if request.probes else {})
+
+
+def openai_logprob_steps(choice: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
+    """``(token, {alternative: log-probability})`` per generated token of an OpenAI chat ``choice``
+    (``logprobs.content``); empty when the server sent none or in another shape."""
+    try:
+        content = (choice.get("logprobs") or {}).get("content") or []
+        return [(str(t["token"]), {str(a["token"]): float(a["logprob"]) for a in t.get("top_logprobs") or []}) for t in content]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return []
+
+
+def vllm_logprob_steps(completion: Any) -> list[tuple[str, dict[str, float]]]:
+    """The same steps from one ``vllm.CompletionOutput`` (``token_ids`` + ``logprobs``: per token a dict
+    token id -> ``Logprob(logprob, rank, decoded_token)``, the sampled token always included)."""
+    ids = getattr(completion, "token_ids", None) or []
+    per = getattr(completion, "logprobs", None) or []
+    steps: list[tuple[str, dict[str, float]]] = []
+    for tid, alts in zip(ids, per, strict=False):
+        chosen = alts.get(tid) if alts else None
+        if chosen is None or chosen.decoded_token is None:
+            return []
+        steps.append((chosen.decoded_token, {a.decoded_token: float(a.logprob) for a in alts.values() if a.decoded_token is not None}))
+    return steps
+
+
+def _with_probes(result: LLMResult[M], req: LLMRequest, steps: list[tuple[str, dict[str, float]]]) -> LLMResult[M]:
+    """``result`` with the probed keys' candidate probabilities (only for a valid reply to a request with probes)."""
+    if not req.probes or result.parsed is None or not steps:
+        return result
+    return result.model_copy(update={"probes": probes_from_steps(steps, req.probes)})
 
 
 def rejects_json_schema(status_code: int, body: str) -> bool:
@@ -150,6 +183,11 @@ def rejects_json_schema(status_code: int, body: str) -> bool:
 def vllm_sampling_kwargs(schema: type[BaseModel], cfg: LLMConfig, max_tokens: int | None = None) -> dict[str, Any]:
     """Keyword arguments of ``vllm.SamplingParams`` except ``structured_outputs`` (added by the backend)."""
     return {"temperature": cfg.temperature, "max_tokens": min(max_tokens or cfg.max_tokens, cfg.max_tokens), "seed": 0}
+
+
+def _vllm_kwargs(req: LLMRequest, schema: type[BaseModel], cfg: LLMConfig) -> dict[str, Any]:
+    """:func:`vllm_sampling_kwargs` plus ``logprobs`` when the request has probes."""
+    return vllm_sampling_kwargs(schema, cfg, req.max_tokens) | ({"logprobs": TOP_LOGPROBS} if req.probes else {})
 
 
 def parse_vllm_output(request_id: str, output: Any, schema: type[M], seconds: float) -> LLMResult[M]:
@@ -236,13 +274,17 @@ class LocalBackend:
         t0 = time.perf_counter()
         try:
             prompt = chat_prompt(messages=chat_messages(req)).prompt
-            done = self._complete_json(self._llm, prompt, json_schema_of(schema), token_cap(req, self.cfg), REPEAT_PENALTY)
+            done = self._complete_json(
+                self._llm, prompt, json_schema_of(schema), token_cap(req, self.cfg), REPEAT_PENALTY,
+                probes={k: list(v) for k, v in req.probes.items()} or None,
+            )
         except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than n_ctx
             return result_for(schema, id=req.id, error=f"llama.cpp: {exc}", seconds=time.perf_counter() - t0)
-        return parse_reply(
+        result = parse_reply(
             req.id, done.text, schema, prompt_tokens=done.prompt_evaluated, completion_tokens=done.completion_tokens,
             seconds=time.perf_counter() - t0, finish_reason=done.finish_reason,
         )
+        return result.model_copy(update={"probes": done.probes}) if result.parsed is not None else result
 
 
 def _chat_formatter(llm: Any) -> Any:
@@ -319,7 +361,7 @@ class OpenAIBackend:
                 id=req.id, error=f"malformed server reply: {exc!r}", raw=resp.text[:2000], seconds=time.perf_counter() - t0
             )
         usage = body.get("usage") or {}
-        return parse_reply(
+        result = parse_reply(
             req.id,
             content,
             schema,
@@ -328,6 +370,7 @@ class OpenAIBackend:
             seconds=time.perf_counter() - t0,
             finish_reason=choice.get("finish_reason"),
         )
+        return _with_probes(result, req, openai_logprob_steps(choice))
 
     def _post_or_raise(self, req: LLMRequest, schema: type[BaseModel]) -> httpx.Response:
         """:meth:`_post`, raising :class:`_Transient` for what is worth retrying."""
@@ -382,13 +425,16 @@ class VLLMBackend:
 
         structured = StructuredOutputsParams(json=json_schema_of(schema))
         params = [
-            self._vllm.SamplingParams(structured_outputs=structured, **vllm_sampling_kwargs(schema, self.cfg, r.max_tokens))
+            self._vllm.SamplingParams(structured_outputs=structured, **_vllm_kwargs(r, schema, self.cfg))
             for r in requests
         ]
         t0 = time.perf_counter()
         outputs = self._llm.chat([chat_messages(r) for r in requests], sampling_params=params, use_tqdm=False)
         per = (time.perf_counter() - t0) / len(requests)
-        return [parse_vllm_output(r.id, o, schema, per) for r, o in zip(requests, outputs, strict=True)]
+        return [
+            _with_probes(parse_vllm_output(r.id, o, schema, per), r, vllm_logprob_steps(o.outputs[0]) if o.outputs else [])
+            for r, o in zip(requests, outputs, strict=True)
+        ]
 
 
 def make_backend(cfg: LLMConfig, backend: str | None = None) -> LLMBackend:

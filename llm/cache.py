@@ -22,14 +22,14 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def cache_key(prompt_version: str, model: str, request: LLMRequest, schema: type[BaseModel]) -> str:
-    """sha256 over (prompt version, model, output schema name, messages)."""
+    """sha256 over (prompt version, model, output schema name, messages, token cap and, when asked, the probes)."""
     doc = {
         "v": prompt_version,
         "model": model,
         "schema": schema.__name__,
         "messages": [[m.role, m.content] for m in request.messages],
         "max_tokens": request.max_tokens,
-    }
+    } | ({"probes": {k: list(v) for k, v in sorted(request.probes.items())}} if request.probes else {})
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -52,7 +52,7 @@ def cached_generate(
     todo = [(k, r) for k, r in zip(keys, requests, strict=True) if k not in hits]
     fresh = dict(zip([k for k, _ in todo], backend.generate_json([r for _, r in todo], schema), strict=True)) if todo else {}
     store = [
-        {"key": k, "response": {"raw": res.raw, "parsed": res.parsed.model_dump(mode="json")}}
+        {"key": k, "response": _response(res)}
         for k, res in fresh.items()
         if res.parsed is not None
     ]
@@ -61,7 +61,9 @@ def cached_generate(
     for k, req in zip(keys, requests, strict=True):
         if k in hits:
             parsed = schema.model_validate(hits[k]["parsed"])
-            out.append(result_for(schema, id=req.id, parsed=parsed, raw=hits[k].get("raw", ""), cached=True))
+            out.append(result_for(
+                schema, id=req.id, parsed=parsed, raw=hits[k].get("raw", ""), cached=True, probes=hits[k].get("probes") or {}
+            ))
         else:
             out.append(fresh[k])
     return out
@@ -74,4 +76,10 @@ def remember(
     if result.parsed is None:
         return
     key = cache_key(prompt_version, backend.model_name, request, schema)
-    upsert(session, LLMCache, [{"key": key, "response": {"raw": result.raw, "parsed": result.parsed.model_dump(mode="json")}}], key=["key"])
+    upsert(session, LLMCache, [{"key": key, "response": _response(result)}], key=["key"])
+
+
+def _response(result: LLMResult[M]) -> dict:
+    """What the cache keeps of a valid reply: raw text, parsed fields and any probed probabilities."""
+    assert result.parsed is not None  # noqa: S101 - callers store valid replies only
+    return {"raw": result.raw, "parsed": result.parsed.model_dump(mode="json")} | ({"probes": result.probes} if result.probes else {})

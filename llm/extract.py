@@ -36,6 +36,7 @@ from floorwatch.llm.judge import (
     shares_context,
 )
 from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
+from floorwatch.llm.severity import expected_severity
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
 from floorwatch.schemas.tables import IncidentReport
@@ -107,10 +108,12 @@ def extract_batch(
             error=None if res.parsed else res.error,
             extraction=res.parsed,
             potential_severity_calibrated=calibrated.get(rep.id),
+            severity_expected=row["severity_expected"],
+            potential_severity_expected=row["potential_severity_expected"],
             cached=res.cached,
             seconds=res.seconds,
         )
-        for rep, res in zip(reports, results, strict=True)
+        for rep, res, row in zip(reports, results, rows, strict=True)
     ]
 
 
@@ -229,6 +232,8 @@ def _row(rep: IncidentReport, req: LLMRequest, res: LLMResult[IncidentExtraction
     }
     for f in _ROW_FIELDS:
         row[f] = getattr(res.parsed, f) if res.parsed else ([] if f in ("causes", "controls") else None)
+    for f in ("severity", "potential_severity"):  # probability-weighted, where the backend gave probabilities
+        row[f"{f}_expected"] = expected_severity(res.probes.get(f)) if res.parsed else None
     return row
 
 

@@ -17,6 +17,8 @@ objects the model generates everything. The decoder still checks every forced to
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,3 +220,33 @@ def json_complete(text: str) -> bool:
     """Whether ``text`` is a whole top-level JSON object (the decoder may stop)."""
     st = _scan(text)
     return st is not None and st.phase == "done"
+
+
+def probes_from_steps(
+    steps: Sequence[tuple[str, Mapping[str, float]]], probes: Mapping[str, Sequence[str]]
+) -> dict[str, list[float]]:
+    """Candidate probabilities at each probed key's value, from a server's per-token log-probabilities.
+
+    Args:
+        steps: one ``(token text, {alternative token text: log-probability})`` per generated token, in order
+            (OpenAI ``choices[0].logprobs.content[i].token`` / ``top_logprobs``; vLLM ``Logprob.decoded_token``).
+        probes: top-level key -> candidate answers (``LLMRequest.probes``).
+
+    Returns:
+        Per key found: the softmax-renormalised probabilities of the candidates (same order) at the first
+        non-whitespace token of that key's value; a candidate matches an alternative whose text, stripped of
+        whitespace, equals it. A key whose value was not reached or whose alternatives name no candidate is
+        left out (its expected value is then unknown, never guessed).
+    """
+    out: dict[str, list[float]] = {}
+    text = ""
+    for token, alternatives in steps:
+        key = value_position(text) if token.strip() else None
+        if key is not None and key in probes and key not in out:
+            best = [max((lp for t, lp in alternatives.items() if t.strip() == c), default=-math.inf) for c in probes[key]]
+            top = max(best)
+            if top > -math.inf:
+                weights = [math.exp(lp - top) for lp in best]
+                out[key] = [w / sum(weights) for w in weights]
+        text += token
+    return out

@@ -76,6 +76,7 @@ JUDGE_SYSTEM = EXTRACT_SYSTEM
 # the system prompt already says a question is answered with one word. (judge-v7 asked "Which hazard class
 # describes how the person was hurt or could have been hurt? Answer with the class word in brackets only.")
 CLASS_QUESTION = "Which class word fits how the person was or could have been hurt?"
+_SURE_FIVE = [0.0, 0.0, 0.0, 0.0, 1.0]  # the severity digits' distribution of a stated death
 DEATH_PROBABILITY = 0.8  # P(Yes) to "Did someone die?" from which a report counts as stating a death (module docstring)
 EMBEDDING_TEMPERATURE = 0.05  # all-MiniLM-L6-v2's training temperature (MultipleNegativesRankingLoss, scale 20)
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021: inputs that carry no content
@@ -316,7 +317,7 @@ def judge_results(
 
     The class is the product of the judge's distribution and the embedding's (when an ``embedder`` is
     given or ``similarities`` are passed, one row per text; else the judge's); the severities stay the
-    JSON's unless the report states a death (then actual = potential = 5). ``results`` are
+    JSON's unless the report states a death (then actual = potential = 5, and so are their expected values). ``results`` are
     ``LLMResult[IncidentExtraction]``; the model's own JSON stays in ``raw``, so the opinions can be compared
     later. ``max_chars`` must be the extraction's, so the judge's prompt continues the extraction's. Each
     judgement carries the embedding's class as ``second_opinion``. A row whose judging fails (server
@@ -344,9 +345,11 @@ def judge_results(
         second = nearest_class(sim) if sim is not None else None
         j = j.model_copy(update={"second_opinion": second, "similarities": sim, "combined": cls})
         update: dict[str, Any] = {"hazard_category": cls}
+        probes = res.probes
         if j.died >= DEATH_PROBABILITY:  # a report that states a death is severity 5, whatever the JSON says
             update |= {"severity": 5, "potential_severity": 5}
+            probes = {k: _SURE_FIVE for k in ("severity", "potential_severity")}  # its expected severity too
         parsed = res.parsed.model_copy(update=update)
-        out.append(res.model_copy(update={"parsed": parsed}))
+        out.append(res.model_copy(update={"parsed": parsed, "probes": probes}))
         notes.append(j)
     return out, notes

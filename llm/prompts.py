@@ -15,6 +15,7 @@ import json
 import re
 from typing import Any
 
+from floorwatch.llm.severity import SEVERITY_PROBES
 from floorwatch.schemas.llm import ChatMessage, IncidentExtraction, LLMRequest
 
 EXTRACT_PROMPT_VERSION = "extract-v8"
@@ -135,6 +136,7 @@ def extraction_request(request_id: str, report_text: str, max_chars: int = 4000)
             ChatMessage(role="user", content=report_block(report_text, max_chars)),
         ],
         max_tokens=EXTRACT_MAX_TOKENS,
+        probes=SEVERITY_PROBES,
     )
 
 
@@ -151,6 +153,7 @@ def repair_request(original: LLMRequest, bad_output: str, error: str) -> LLMRequ
             ),
         ],
         max_tokens=original.max_tokens,
+        probes=original.probes,
     )
 
 

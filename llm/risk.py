@@ -5,7 +5,8 @@ how severe the zone's evidence is (a severity index), not how much of it there i
 
     each item gets a severity s on the 1-5 scale of ``schemas.llm``:
         incident = its calibrated potential severity (``floorwatch calibrate severity``) when there
-                   is one, else the LLM's potential_severity, else 3 (not extracted yet)
+                   is one, else the LLM's probability-weighted potential severity (``llm.severity``),
+                   else its potential_severity digit, else 3 (not extracted yet)
         alert    = low 2, medium 3, high 4, critical 5   (alerts an operator dismissed are left out)
         anomaly  = 3                                      (a machine hazard signal)
         (camera outages carry no severity: they are listed and counted, not scored)

@@ -56,6 +56,7 @@ class IncidentSummary(_Frozen):
     severity: int | None = None
     potential_severity: int | None = None
     potential_severity_calibrated: float | None = None
+    potential_severity_expected: float | None = None
     injury: bool | None = None
     body_part: str | None = None
     equipment: str | None = None

@@ -116,6 +116,11 @@ class LLMRequest(BaseModel):
     id: str
     messages: list[ChatMessage]
     max_tokens: int | None = Field(None, ge=1, le=8192, description="None = the backend's configured default")
+    probes: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="Top-level key -> candidate answers whose probabilities are wanted where that key's value starts "
+        "(backends that expose token probabilities fill LLMResult.probes; others leave it empty)",
+    )
 
 
 class LLMResult(BaseModel, Generic[M]):
@@ -129,6 +134,10 @@ class LLMResult(BaseModel, Generic[M]):
     completion_tokens: int = 0
     seconds: float = 0.0
     cached: bool = False
+    probes: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="Per probed key: probability of each candidate of LLMRequest.probes (same order, sums to 1)",
+    )
 
     @property
     def ok(self) -> bool:
@@ -189,6 +198,12 @@ class ExtractionOutcome(BaseModel):
     extraction: IncidentExtraction | None = None
     potential_severity_calibrated: float | None = Field(
         None, description="potential_severity corrected by the site's severity calibrator; None without one"
+    )
+    severity_expected: float | None = Field(
+        None, ge=1, le=5, description="Probability-weighted actual severity (llm.severity.expected_severity); None without probabilities"
+    )
+    potential_severity_expected: float | None = Field(
+        None, ge=1, le=5, description="Probability-weighted potential severity; None without probabilities"
     )
     cached: bool = False
     seconds: float = 0.0
@@ -260,6 +275,7 @@ class RiskReport(BaseModel):
                     "severity": i.extraction.severity if i.extraction else None,
                     "potential_severity": i.extraction.potential_severity if i.extraction else None,
                     "potential_severity_calibrated": i.potential_severity_calibrated,
+                    "potential_severity_expected": i.potential_severity_expected,
                     "status": i.status,
                 }
                 for i in self.incidents

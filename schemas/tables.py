@@ -177,6 +177,12 @@ class IncidentExtraction(Base):
     potential_severity_calibrated: Mapped[float | None] = mapped_column(
         Float, doc="potential_severity corrected by the site's severity calibrator (floorwatch.calibration.calibrator), 1-5"
     )
+    severity_expected: Mapped[float | None] = mapped_column(
+        Float, doc="probability-weighted actual severity, 1-5 (floorwatch.llm.severity.expected_severity)"
+    )
+    potential_severity_expected: Mapped[float | None] = mapped_column(
+        Float, doc="probability-weighted potential severity, 1-5 (floorwatch.llm.severity.expected_severity)"
+    )
     injury: Mapped[bool | None] = mapped_column(Boolean)
     body_part: Mapped[str | None] = mapped_column(String(200))
     equipment: Mapped[str | None] = mapped_column(String(200))

@@ -67,6 +67,7 @@ _EXTRACTION_FIELDS = (
     "severity",
     "potential_severity",
     "potential_severity_calibrated",
+    "potential_severity_expected",
     "injury",
     "body_part",
     "equipment",

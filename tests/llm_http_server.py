@@ -14,7 +14,9 @@ the first fact) and cites it, plus an invented claim (person down, 999 injured; 
 Old-style reduce prompts get a narrative citing the first ``[kind:id]`` in the evidence plus two ids that
 do not exist; with a ``<manuals>`` block, a second action cites its first ``[manual:...]`` and one unknown
 section. ``GET /stats`` returns the number of chat requests served.
-Requests with ``logprobs`` (the token-probability judge) get a one-token answer with ``top_logprobs``:
+Extraction requests with ``logprobs`` get one "token" per character of the answer with ``top_logprobs``: a
+digit d at P 0.6 and its neighbour (d + 1, or 4 for 5) at 0.4.
+One-token requests with ``logprobs`` (the token-probability judge) get a one-token answer with ``top_logprobs``:
 the class word ``Electric`` when the report names a cable (else ``Struck``; a flat answer for the content-free
 calibration reports), and ``Yes`` to a question
 whose key word (died, hospital, kill, energy) matches a word of the report.
@@ -23,6 +25,7 @@ whose key word (died, hospital, kill, energy) matches a word of the report.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from typing import Any
@@ -66,6 +69,17 @@ def _logprobs_reply(body: dict[str, Any]) -> dict[str, Any]:
             {"message": {"role": "assistant", "content": top[0][0]}, "logprobs": {"content": content}, "finish_reason": "length"}
         ]
     }
+
+
+def _char_logprobs(content: str) -> list[dict[str, Any]]:
+    """One "token" per character; a digit d has P = 0.6 and its neighbour (d + 1, or 4 for 5) P = 0.4."""
+    steps = []
+    for ch in content:
+        alts = [(ch, 0.0)]
+        if ch.isdigit():
+            alts = [(ch, math.log(0.6)), (str(int(ch) + 1 if ch != "5" else 4), math.log(0.4))]
+        steps.append({"token": ch, "logprob": alts[0][1], "top_logprobs": [{"token": t, "logprob": lp} for t, lp in alts]})
+    return steps
 
 
 class RuleBasedLLM:
@@ -116,20 +130,17 @@ class RuleBasedLLM:
         body = json.loads(request.get_data())
         with self._lock:
             self.requests += 1
-        if body.get("logprobs"):
+        if body.get("logprobs") and body.get("max_tokens") == 1:
             return _json(200, _logprobs_reply(body))
         if body.get("response_format", {}).get("type") != "json_schema":
             return _json(400, {"error": "response_format json_schema required"})
         code, content = self._answer(body)
         if code != 200:
             return _json(code, {"error": "unavailable"})
-        return _json(
-            200,
-            {
-                "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": len(content) // 4},
-            },
-        )
+        choice: dict[str, Any] = {"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        if body.get("logprobs"):
+            choice["logprobs"] = {"content": _char_logprobs(content)}
+        return _json(200, {"choices": [choice], "usage": {"prompt_tokens": 10, "completion_tokens": len(content) // 4}})
 
     def stats(self, _request: Request) -> Response:
         """``GET /stats``."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from floorwatch.llm.backends import json_schema_of
-from floorwatch.llm.json_forcing import forced_continuation, json_complete
+from floorwatch.llm.json_forcing import forced_continuation, json_complete, probes_from_steps
 from floorwatch.schemas.llm import IncidentExtraction
 
 SCHEMA = json_schema_of(IncidentExtraction)
@@ -71,3 +73,29 @@ def test_json_complete_only_for_a_closed_top_level_object() -> None:
     assert not json_complete('{"a":{"b":[1,"}"]}')
     assert not json_complete('{"a":"}')
     assert not json_complete("")
+
+
+DIGITS = ("1", "2", "3", "4", "5")
+
+
+def _steps(*tokens: tuple[str, dict[str, float]]) -> list[tuple[str, dict[str, float]]]:
+    return list(tokens)
+
+
+def test_probes_read_the_distribution_where_the_value_starts() -> None:
+    steps = _steps(
+        ('{"', {}), ("severity", {}), ('":', {}),
+        (" ", {" ": -0.01}),  # whitespace before the value: not the value's first token
+        (" 3", {" 3": math.log(0.5), "4": math.log(0.25), " 2": math.log(0.25), "x": -0.1}),
+        (',"potential_severity":', {}), ("5", {"5": 0.0}), ("}", {}),
+    )
+    out = probes_from_steps(steps, {"severity": DIGITS, "potential_severity": DIGITS, "zone": ("a",)})
+    assert out["severity"] == pytest.approx([0.0, 0.25, 0.5, 0.25, 0.0])  # "x" is no candidate: renormalised
+    assert out["potential_severity"] == pytest.approx([0, 0, 0, 0, 1])
+    assert "zone" not in out  # never reached
+
+
+def test_probes_leave_out_a_key_whose_alternatives_name_no_candidate() -> None:
+    steps = _steps(('{"severity":', {}), ("3", {"three": -0.1}), ("}", {}))
+    assert probes_from_steps(steps, {"severity": DIGITS}) == {}
+    assert probes_from_steps([], {"severity": DIGITS}) == {}

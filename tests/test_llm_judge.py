@@ -20,6 +20,7 @@ from floorwatch.llm.judge import (
     nearest_classes,
     scorer_for,
 )
+from floorwatch.llm.severity import expected_severity
 from floorwatch.schemas.llm import HAZARD_CATEGORIES
 from tests.fixtures_llm import server_port  # noqa: F401 - fixture
 from tests.llm_factories import require_local_model
@@ -64,7 +65,8 @@ def test_judged_results_vote_on_the_class_and_set_a_stated_death_to_5(server_por
     texts = ["A live cable touched the fitter; he was taken to hospital and died.", "A box slid off a shelf; nobody was hurt."]
     generated = [
         LLMResult[IncidentExtraction](id=str(i), parsed=IncidentExtraction(
-            hazard_category="fall_from_height", severity=2, potential_severity=3, injury=True))
+            hazard_category="fall_from_height", severity=2, potential_severity=3, injury=True),
+            probes={"severity": [0.1, 0.6, 0.3, 0.0, 0.0], "potential_severity": [0.0, 0.2, 0.5, 0.3, 0.0]})
         for i in range(2)
     ]
     failed = LLMResult[IncidentExtraction](id="x", error="invalid JSON")
@@ -72,6 +74,9 @@ def test_judged_results_vote_on_the_class_and_set_a_stated_death_to_5(server_por
     assert out[0].parsed.hazard_category == "electrical" and (out[0].parsed.severity, out[0].parsed.potential_severity) == (5, 5)
     assert out[1].parsed.hazard_category == "struck_by" and (out[1].parsed.severity, out[1].parsed.potential_severity) == (2, 3)
     assert out[2] is failed and notes[2] is None and notes[0] is not None and notes[0].died > 0.5
+    # the stated death's expected severities are 5 too; the other row keeps the model's distribution
+    assert [expected_severity(out[0].probes[k]) for k in ("severity", "potential_severity")] == [5.0, 5.0]
+    assert [expected_severity(out[1].probes[k]) for k in ("severity", "potential_severity")] == pytest.approx([2.2, 3.1])
 
 
 def test_no_scorer_for_a_backend_without_probabilities() -> None:

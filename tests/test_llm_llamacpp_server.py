@@ -88,3 +88,8 @@ def test_openai_backend_extracts_typed_results_from_real_server(server: str) -> 
         assert isinstance(ex, IncidentExtraction) and ex.hazard_category in HAZARD_CATEGORIES
         assert 1 <= ex.severity <= 5 and 1 <= ex.potential_severity <= 5 and isinstance(ex.injury, bool)
         assert res.completion_tokens > 0 and res.prompt_tokens > 0
+        # the severity digits' distribution from the server's top_logprobs (probability-weighted severity)
+        assert set(res.probes) == {"severity", "potential_severity"}, res.probes
+        for key, dist in res.probes.items():
+            assert len(dist) == 5 and abs(sum(dist) - 1) < 1e-6
+            assert dist[getattr(ex, key) - 1] > 0  # the digit the server wrote is among the alternatives

@@ -132,6 +132,12 @@ def test_jump_forward_feeds_the_schema_text_and_keeps_the_answer_valid() -> None
     parsed = IncidentExtraction.model_validate_json(done.text)
     assert done.finish_reason == "stop" and done.forced_tokens >= 15, done  # the keys of the four required fields at least
     assert parsed.hazard_category == "caught_in_machinery" and parsed.injury
+    # through the backend: the same answer, with the severity digits' distribution where each value starts
+    via = backend.generate_json([extraction_request("r", text)], IncidentExtraction)[0]
+    assert via.parsed == parsed and set(via.probes) == {"severity", "potential_severity"}, via.probes
+    for key, dist in via.probes.items():
+        assert len(dist) == 5 and sum(dist) == pytest.approx(1)
+        assert dist[getattr(parsed, key) - 1] == max(dist), (key, dist)  # greedy took the most probable digit
     # the same request through llama-cpp-python's own loop (no forcing) answers the same fields
     backend._chat_prompt = None  # noqa: SLF001
     plain = backend.generate_json([extraction_request("r", text)], IncidentExtraction)[0].parsed

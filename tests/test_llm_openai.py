@@ -53,11 +53,16 @@ def test_repair_retry_then_failure_recorded_and_batch_goes_on(tmp_path: Path, se
         rows = {r.incident_id: r for r in s.scalars(select(ExtractionRow))}
     assert rows[ids[2]].status == "failed" and rows[ids[2]].error
     assert rows[ids[1]].status == "ok" and rows[ids[1]].severity is not None
+    for row in (rows[ids[0]], rows[ids[1]], rows[ids[3]]):  # probability-weighted from the server's top_logprobs
+        for digit, expected in ((row.severity, row.severity_expected), (row.potential_severity, row.potential_severity_expected)):
+            assert expected == pytest.approx(0.6 * digit + 0.4 * (digit + 1 if digit < 5 else 4))
+    assert rows[ids[2]].severity_expected is None and rows[ids[2]].potential_severity_expected is None
 
     # Re-run: valid rows (including the repaired one) come from the cache; only the failed row is tried again.
     before = served(server_port)
     again = extract_reports(factory, _backend(server_port), ids, batch_size=4)
     assert [o.cached for o in again] == [True, True, False, True]
+    assert [o.potential_severity_expected for o in again] == [o.potential_severity_expected for o in out]  # kept in the cache
     assert served(server_port) - before == 2  # the failing row: first try + repair turn
     with session_scope(factory) as s:
         assert len(list(s.scalars(select(ExtractionRow)))) == 4  # upserted, not duplicated
@@ -98,7 +103,8 @@ def test_report_cli_json_shape(tmp_path: Path, server_port: int, monkeypatch: py
     assert set(doc["zones"][0]) == {"zone_id", "risk_level", "score", "top_hazards", "summary", "evidence"}
     assert doc["incidents"][0]["source_id"] == "src-7"
     assert set(doc["incidents"][0]) == {"id", "source_id", "hazard_category", "severity", "potential_severity",
-                                          "potential_severity_calibrated", "status"}
+                                          "potential_severity_calibrated", "potential_severity_expected", "status"}
+    assert 1 <= doc["incidents"][0]["potential_severity_expected"] <= 5
     assert json.loads((tmp_path / "out" / "report.json").read_text()) == doc
 
 

@@ -1,0 +1,41 @@
+"""Probability-weighted severity and the severity an incident is scored with (``floorwatch.llm.severity``): pure."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from floorwatch.llm.severity import expected_severity, incident_severity
+from floorwatch.schemas.evidence import IncidentSummary
+
+
+@pytest.mark.parametrize(
+    ("probs", "want"),
+    [
+        ([0, 0, 1, 0, 0], 3.0),
+        ([0.5, 0, 0, 0, 0.5], 3.0),
+        ([0, 0, 0.5, 0.5, 0], 3.5),
+        ([0, 0, 2, 2, 0], 3.5),  # renormalised
+        ([1, 0, 0, 0, 0], 1.0),
+        (None, None),
+        ([0.5, 0.5], None),  # not five digits
+        ([0, 0, 0, 0, 0], None),
+        ([0.5, -0.1, 0.6, 0, 0], None),
+        ([math.nan, 0, 1, 0, 0], None),
+        ([math.inf, 0, 1, 0, 0], None),
+    ],
+)
+def test_expected_severity(probs: list[float] | None, want: float | None) -> None:
+    assert expected_severity(probs) == (pytest.approx(want) if want is not None else None)
+
+
+def _incident(**fields: object) -> IncidentSummary:
+    return IncidentSummary(id=1, source="t", source_id="1", redacted_text="x", **fields)  # type: ignore[arg-type]
+
+
+def test_scored_severity_prefers_calibrated_then_expected_then_digit() -> None:
+    assert incident_severity(_incident(potential_severity=4, potential_severity_expected=3.4, potential_severity_calibrated=2.5)) == 2.5
+    assert incident_severity(_incident(potential_severity=4, potential_severity_expected=3.4)) == pytest.approx(3.4)
+    assert incident_severity(_incident(potential_severity=4)) == 4.0
+    assert incident_severity(_incident()) == 3.0
