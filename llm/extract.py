@@ -2,7 +2,8 @@
 
 Each report's redacted text goes into the extraction prompt as delimited data. A reply that is not
 valid JSON for the schema (or a timed-out request) gets ONE repair turn; a row still invalid after it
-is stored as ``status='failed'`` with the reason, and the batch goes on. Replies are cached in
+is stored as ``status='failed'`` with the reason, and the batch goes on. An answer with ``injury: false``
+gets actual severity 1 (``llm.severity.no_injury_is_severity_1``: the scale's own definition). Replies are cached in
 ``llm_cache`` and rows are upserted on ``(incident_id, prompt_version, model)``, so a re-run is free
 and idempotent.
 
@@ -36,7 +37,7 @@ from floorwatch.llm.judge import (
     shares_context,
 )
 from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
-from floorwatch.llm.severity import expected_severity
+from floorwatch.llm.severity import expected_severity, no_injury_is_severity_1
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
 from floorwatch.schemas.tables import IncidentReport
@@ -76,7 +77,7 @@ def extract_batch(
         )
     else:
         results = cached_generate(session, backend, requests, IncidentExtraction, prompt_version)
-        results = _repair(session, backend, requests, results, prompt_version)
+        results = [no_injury_is_severity_1(r) for r in _repair(session, backend, requests, results, prompt_version)]
         judged: list[Judgement | None] = [None] * len(results)
         generated = list(results)
         if judge is not None:
@@ -136,6 +137,7 @@ def _extract_then_judge(  # noqa: PLR0913 - the batch's parts, passed through
     judged: list[Judgement | None] = []
     for req, text, sim in zip(requests, texts, sims, strict=True):
         one = _repair(session, backend, [req], cached_generate(session, backend, [req], IncidentExtraction, prompt_version), prompt_version)
+        one = [no_injury_is_severity_1(r) for r in one]
         generated += one
         res, notes = judge_results(judge, [text], one, max_chars=max_chars, similarities=[sim])
         results += res

@@ -235,10 +235,16 @@ def judge_report(scorer: TokenScorer, text: str, max_chars: int = 3000, severity
 
 
 class LlamaScorer:
-    """Next-token log-probabilities from a ``llama_cpp.Llama`` (ChatML prompt; KV cache of the common prefix reused)."""
+    """Next-token log-probabilities from a ``llama_cpp.Llama`` (KV cache of the common prefix reused).
 
-    def __init__(self, llm: Any) -> None:
+    ``formatter``: the chat formatter the backend generates with (``LocalBackend._chat_prompt``, the GGUF's own
+    template), so a question after a report continues the extraction's prompt token for token; without one,
+    ChatML (the packaged Qwen model's format).
+    """
+
+    def __init__(self, llm: Any, formatter: Any = None) -> None:
         self.llm = llm
+        self.formatter = formatter
         self._ids: dict[str, int] = {}
 
     def _token(self, text: str) -> int:
@@ -247,7 +253,10 @@ class LlamaScorer:
         return self._ids[text]
 
     def first_token_logprobs(self, system: str, user: str, candidates: Sequence[str]) -> list[float]:
-        prompt = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+        if self.formatter is not None:
+            prompt = self.formatter(messages=[{"role": "system", "content": system}, {"role": "user", "content": user}]).prompt
+        else:
+            prompt = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
         tokens = self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
         from floorwatch.llm.fast_grammar import reuse_prefix  # llama-cpp-python is there: self.llm is a Llama
 
@@ -287,7 +296,7 @@ def scorer_for(backend: Any) -> TokenScorer | None:
     """The scorer of a backend, or None when it cannot give token probabilities (JSON fields are kept)."""
     llm = getattr(backend, "_llm", None)
     if llm is not None:
-        return LlamaScorer(llm)
+        return LlamaScorer(llm, getattr(backend, "_chat_prompt", None))
     cfg = getattr(backend, "cfg", None)
     if getattr(backend, "name", "") == "openai" and cfg is not None and cfg.base_url:
         return OpenAIScorer(cfg.base_url, backend.model_name, getattr(cfg, "api_key", None), cfg.timeout_seconds)

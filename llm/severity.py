@@ -12,12 +12,36 @@ level: greedy digit 0.245, expected value 0.318 (benchmarks/RESULTS.md, issue 12
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from floorwatch.schemas.evidence import IncidentSummary
 
 UNKNOWN_POTENTIAL = 3  # an incident without an extracted potential severity counts as "moderate"
 SEVERITY_DIGITS = ("1", "2", "3", "4", "5")  # candidate answers of a severity value (schemas.llm scale)
 SEVERITY_PROBES = {"severity": SEVERITY_DIGITS, "potential_severity": SEVERITY_DIGITS}
+_SURE_ONE = [1.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def no_injury_is_severity_1(result: Any) -> Any:
+    """An answer that says nobody was injured (``injury: false``) has actual severity 1.
+
+    The scale of the extraction prompt defines 1 as "no injury or first aid only", so ``injury: false`` with a
+    higher actual severity contradicts itself; the 1.5B model wrote e.g. severity 4 for a forklift near miss
+    "no one was hurt" (the potential severity is what such a near miss raises). Applied to the generated answer
+    before the judge, so a stated death (``llm.judge``) still sets 5.
+
+    Args:
+        result: an ``LLMResult[IncidentExtraction]``.
+
+    Returns:
+        The same result when an injury is stated or nothing was parsed, else a copy with ``severity`` 1 and its
+        probed distribution all on 1 (a digit of 1 with weight on 2 would still score above "no injury").
+    """
+    parsed = result.parsed
+    if parsed is None or parsed.injury:
+        return result
+    probes = result.probes | ({"severity": _SURE_ONE} if "severity" in result.probes else {})
+    return result.model_copy(update={"parsed": parsed.model_copy(update={"severity": 1}), "probes": probes})
 
 
 def expected_severity(probabilities: Sequence[float] | None) -> float | None:

@@ -149,3 +149,24 @@ def test_jump_forward_feeds_the_schema_text_and_keeps_the_answer_valid() -> None
     odd = {"type": "object", "properties": {"zq_xv_count": {"type": "integer"}}, "required": ["zq_xv_count"]}
     out = complete_json(backend._llm, "<|im_start|>user\nWrite a short poem about pumps.<|im_end|>\n<|im_start|>assistant\n", odd, 40, 1.1)  # noqa: SLF001
     assert out.text.startswith('{"zq_xv_count":') and out.forced_tokens >= 5, out
+
+
+def test_the_judges_question_continues_the_extraction_prompt() -> None:
+    """The local judge formats with the backend's own chat template, so after an extraction only the question is new."""
+    require_local_model()
+    from floorwatch.config import Settings
+    from floorwatch.llm.backends import LocalBackend, chat_messages
+    from floorwatch.llm.judge import CLASS_QUESTION, JUDGE_SYSTEM, scorer_for
+    from floorwatch.llm.prompts import extraction_request, report_block
+
+    backend = LocalBackend(Settings().llm)
+    scorer = scorer_for(backend)
+    assert scorer is not None and scorer.formatter is backend._chat_prompt  # noqa: SLF001
+    text = "A fitter slipped on spilled oil near the press and bruised his knee."
+    tok = backend._llm.tokenize  # noqa: SLF001
+    extraction = tok(backend._chat_prompt(messages=chat_messages(extraction_request("r", text))).prompt.encode(), add_bos=False, special=True)  # noqa: SLF001
+    user = report_block(text, 4000) + "\n" + CLASS_QUESTION  # as llm.judge asks it
+    question = tok(scorer.formatter(messages=[{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]).prompt.encode(), add_bos=False, special=True)
+    shared = next(i for i, (a, b) in enumerate(zip(extraction, question, strict=False)) if a != b)
+    new = len(question) - shared
+    assert shared > 500 and new <= len(tok(CLASS_QUESTION.encode(), add_bos=False, special=False)) + 8, (shared, new)

@@ -54,8 +54,10 @@ def test_repair_retry_then_failure_recorded_and_batch_goes_on(tmp_path: Path, se
     assert rows[ids[2]].status == "failed" and rows[ids[2]].error
     assert rows[ids[1]].status == "ok" and rows[ids[1]].severity is not None
     for row in (rows[ids[0]], rows[ids[1]], rows[ids[3]]):  # probability-weighted from the server's top_logprobs
-        for digit, expected in ((row.severity, row.severity_expected), (row.potential_severity, row.potential_severity_expected)):
-            assert expected == pytest.approx(0.6 * digit + 0.4 * (digit + 1 if digit < 5 else 4))
+        digit = row.potential_severity
+        assert row.potential_severity_expected == pytest.approx(0.6 * digit + 0.4 * (digit + 1 if digit < 5 else 4))
+        # no injury stated (these texts never say "injur"): actual severity 1, whatever the answer's digit
+        assert not row.injury and (row.severity, row.severity_expected) == (1, 1.0)
     assert rows[ids[2]].severity_expected is None and rows[ids[2]].potential_severity_expected is None
 
     # Re-run: valid rows (including the repaired one) come from the cache; only the failed row is tried again.

@@ -39,3 +39,25 @@ def test_scored_severity_prefers_calibrated_then_expected_then_digit() -> None:
     assert incident_severity(_incident(potential_severity=4, potential_severity_expected=3.4)) == pytest.approx(3.4)
     assert incident_severity(_incident(potential_severity=4)) == 4.0
     assert incident_severity(_incident()) == 3.0
+
+
+def _result(injury: bool, severity: int, probes: dict | None = None):  # noqa: ANN202
+    from floorwatch.schemas.llm import IncidentExtraction, LLMResult
+
+    parsed = IncidentExtraction(hazard_category="vehicle", severity=severity, potential_severity=4, injury=injury)
+    return LLMResult[IncidentExtraction](id="r", parsed=parsed, probes=probes or {})
+
+
+def test_no_injury_means_actual_severity_1() -> None:
+    from floorwatch.llm.severity import no_injury_is_severity_1
+
+    probes = {"severity": [0.1, 0.1, 0.2, 0.6, 0.0], "potential_severity": [0, 0, 0.5, 0.5, 0]}
+    fixed = no_injury_is_severity_1(_result(False, 4, probes))
+    assert (fixed.parsed.severity, fixed.parsed.potential_severity) == (1, 4)
+    assert expected_severity(fixed.probes["severity"]) == 1.0 and fixed.probes["potential_severity"] == probes["potential_severity"]
+    injured = _result(True, 4, probes)
+    assert no_injury_is_severity_1(injured) is injured  # an injury keeps the model's severity
+    already = no_injury_is_severity_1(_result(False, 1, {"severity": [0.6, 0.4, 0, 0, 0]}))
+    assert already.parsed.severity == 1 and expected_severity(already.probes["severity"]) == 1.0
+    failed = _result(False, 4).model_copy(update={"parsed": None})
+    assert no_injury_is_severity_1(failed) is failed
