@@ -53,7 +53,8 @@ ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
 #   (projected particle/fragment); Suspended Loads -> struck_by; Pressurized Systems (+ / Chemical
 #   Substances) -> pressure_release; Fall prevention (same level) -> slip_trip; Fall / Fall prevention ->
 #   fall_from_height; Liquid Metal -> burn_hot_surface; Electrical installation / Electrical Shock ->
-#   electrical; Traffic / Vehicles and Mobile Equipment -> vehicle; Bees / Venomous Animals -> other.
+#   electrical; Traffic / Vehicles and Mobile Equipment -> vehicle; Bees / Venomous Animals -> animal_insect
+#   (other before extract-v9 added that class).
 # Left out (no single counterpart, or not a mechanism): Others, Not applicable, Blocking and isolation of
 #   energies (lockout: machinery OR electrical OR pressure), Confined space (gas OR engulfment), Poll,
 #   Plates (ambiguous labels), Power lock (lockout, same reason as Blocking).
@@ -75,8 +76,8 @@ CRITICAL_RISK_MAP = {
     "Electrical Shock": "electrical",
     "Traffic": "vehicle",
     "Vehicles and Mobile Equipment": "vehicle",
-    "Bees": "other",
-    "Venomous Animals": "other",
+    "Bees": "animal_insect",
+    "Venomous Animals": "animal_insect",
 }
 
 

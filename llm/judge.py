@@ -67,7 +67,7 @@ from pydantic import BaseModel, Field
 from floorwatch.llm.prompts import _HAZARD_LINES, CLASS_WORDS, EXTRACT_SYSTEM, report_block
 from floorwatch.schemas.llm import HAZARD_CATEGORIES
 
-JUDGE_VERSION = "judge-v8"
+JUDGE_VERSION = "judge-v9"
 CLASS_DEFINITIONS = tuple(line.partition(": ")[2] for line in _HAZARD_LINES)
 # The extraction's system prompt (class list with each class word in brackets): a question after the same
 # <report> block reuses the KV cache of the whole report, so the judge costs only its question tokens.

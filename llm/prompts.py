@@ -18,7 +18,7 @@ from typing import Any
 from floorwatch.llm.severity import SEVERITY_PROBES
 from floorwatch.schemas.llm import ChatMessage, IncidentExtraction, LLMRequest
 
-EXTRACT_PROMPT_VERSION = "extract-v8"
+EXTRACT_PROMPT_VERSION = "extract-v9"  # v9: class animal_insect (the "other" class word was almost never chosen for stings)
 REDUCE_PROMPT_VERSION = "reduce-v1"
 # A brief extraction is ~40-70 tokens; the cap stops a small model that loops on one string.
 EXTRACT_MAX_TOKENS = 200
@@ -40,7 +40,8 @@ _HAZARD_LINES = (
     "manual_handling: strain or sprain from lifting, pushing, pulling, effort, awkward posture",
     "vehicle: truck, forklift, loader, car or mobile equipment collision, run-over, rollover",
     "pressure_release: hose, pipe, valve or line under pressure bursts or uncouples",
-    "other: animals or insects, illness, nothing above fits",
+    "animal_insect: bite or sting by an animal, insect, spider or snake",
+    "other: illness, nothing above fits",
 )
 # One plain word per class (schema order), shown in brackets in the class list: the token-probability judge
 # (``floorwatch.llm.judge``) asks for the word, whose first token is distinct for every class (a slow test
@@ -49,7 +50,7 @@ CLASS_WORDS: dict[str, str] = {
     "struck_by": "Struck", "caught_in_machinery": "Caught", "fall_from_height": "Fall", "slip_trip": "Slip",
     "electrical": "Electric", "chemical_exposure": "Chemical", "burn_hot_surface": "Burn", "fire_explosion": "Fire",
     "cut_laceration": "Cut", "manual_handling": "Handling", "vehicle": "Vehicle", "pressure_release": "Pressure",
-    "other": "Other",
+    "animal_insect": "Animal", "other": "Other",
 }
 
 # Invented general-industry reports (not from any data set), only to show the compact answer format. The

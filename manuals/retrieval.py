@@ -47,6 +47,7 @@ HAZARD_QUERIES: dict[str, str] = {
     "manual_handling": "manual handling, lifting heavy loads, back strain",
     "vehicle": "forklift collision with pedestrian, vehicle traffic",
     "pressure_release": "sudden release of compressed air or hydraulic pressure, hose burst",
+    "animal_insect": "insect sting, animal or snake bite, nests and venomous animals at outdoor work",
     "machine": "repeated machine overheating or fault, maintenance on a running machine",
     "restricted_zone_intrusion": "unauthorised person entering a restricted area or danger zone",
     "missing_ppe": "worker not wearing required PPE such as safety helmet or hi-vis vest",

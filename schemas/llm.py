@@ -17,7 +17,9 @@ cut_laceration       cut or puncture by a sharp edge, blade, glass, wire
 manual_handling      strain or sprain from lifting, pushing, pulling, awkward posture
 vehicle              vehicle, forklift or mobile equipment collision, run-over or rollover
 pressure_release     sudden release of pressurised fluid, hose or pipe burst, projection
-other                anything else (animals, insects, medical events, unclear reports)
+animal_insect        bite or sting by an animal, insect, spider or snake (BLS OIICS event group "animal and
+                     insect related incidents"; added in extract-v9)
+other                anything else (medical events, unclear reports)
 ==================== ============================================================================
 
 Severity scales (1-5) used by ``severity`` (what happened) and ``potential_severity`` (what could
@@ -49,6 +51,7 @@ HazardCategory = Literal[
     "manual_handling",
     "vehicle",
     "pressure_release",
+    "animal_insect",
     "other",
 ]
 HAZARD_CATEGORIES: tuple[str, ...] = HazardCategory.__args__  # type: ignore[attr-defined]

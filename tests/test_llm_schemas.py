@@ -27,7 +27,7 @@ VALID = {"hazard_category": "struck_by", "severity": 2, "potential_severity": 4,
 def test_taxonomy_is_fixed_and_documented() -> None:
     import floorwatch.schemas.llm as mod
 
-    assert len(HAZARD_CATEGORIES) == 13 and {"other", "fire_explosion"} <= set(HAZARD_CATEGORIES)
+    assert len(HAZARD_CATEGORIES) == 14 and {"other", "fire_explosion", "animal_insect"} <= set(HAZARD_CATEGORIES)
     for cat in HAZARD_CATEGORIES:
         assert cat in (mod.__doc__ or ""), f"{cat} not documented in schemas/llm.py"
         assert cat.split("_")[0] in EXTRACT_SYSTEM
