@@ -118,13 +118,15 @@ def parse_reply(
     return result_for(schema, parsed=parsed, **common)
 
 
-def openai_payload(
-    request: LLMRequest, schema: type[BaseModel], cfg: LLMConfig, model: str, format_type: str = "json_schema"
+def openai_payload(  # noqa: PLR0913 - the request's parts
+    request: LLMRequest, schema: type[BaseModel], cfg: LLMConfig, model: str, format_type: str = "json_schema",
+    logprobs: bool = True,
 ) -> dict[str, Any]:
     """Body of ``POST /chat/completions`` with a JSON-schema response format.
 
     ``format_type`` ``json_schema`` is the OpenAI form (vLLM, most servers); ``json_object`` is the
-    ``{"type": "json_object", "schema": ...}`` form that ``llama_cpp.server`` accepts instead.
+    ``{"type": "json_object", "schema": ...}`` form that ``llama_cpp.server`` accepts instead. A request
+    with ``probes`` asks for ``logprobs`` / ``top_logprobs`` unless ``logprobs`` is False.
     """
     fmt: dict[str, Any]
     if format_type == "json_object":
@@ -137,7 +139,7 @@ def openai_payload(
         "temperature": cfg.temperature,
         "max_tokens": token_cap(request, cfg),
         "response_format": fmt,
-    } | ({"logprobs": True, "top_logprobs": TOP_LOGPROBS} if request.probes else {})
+    } | ({"logprobs": True, "top_logprobs": TOP_LOGPROBS} if request.probes and logprobs else {})
 
 
 def openai_logprob_steps(choice: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
@@ -169,6 +171,12 @@ def _with_probes(result: LLMResult[M], req: LLMRequest, steps: list[tuple[str, d
     if not req.probes or result.parsed is None or not steps:
         return result
     return result.model_copy(update={"probes": probes_from_steps(steps, req.probes)})
+
+
+def rejects_logprobs(status_code: int, body: str) -> bool:
+    """Whether an error reply refuses ``logprobs`` / ``top_logprobs`` (a model or server without them, or a
+    ``top_logprobs`` above its limit, e.g. vLLM's ``--max-logprobs``)."""
+    return status_code in (400, 422) and "logprobs" in body
 
 
 def rejects_json_schema(status_code: int, body: str) -> bool:
@@ -318,6 +326,8 @@ class OpenAIBackend:
         self.model_name = cfg.model or "default"
         # "json_schema" (OpenAI form) until a server rejects it, then "json_object" + schema (llama_cpp.server)
         self.response_format_type = "json_schema"
+        # True until a server rejects logprobs (HTTP 400/422 naming them); then probed values stay unknown
+        self.send_logprobs = True
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(cfg.api_key_env)
         if key:
@@ -383,14 +393,20 @@ class OpenAIBackend:
         return resp
 
     def _post(self, req: LLMRequest, schema: type[BaseModel]) -> httpx.Response:
-        """One POST; a server that rejects ``json_schema`` is asked again (and from then on) with ``json_object``."""
-        fmt = self.response_format_type
-        resp = self._client.post("/chat/completions", json=openai_payload(req, schema, self.cfg, self.model_name, fmt))
-        if fmt == "json_schema" and rejects_json_schema(resp.status_code, resp.text):
+        """One POST; a server that rejects ``json_schema`` is asked again (and from then on) with ``json_object``,
+        one that rejects ``logprobs`` without them (the probed values then stay unknown)."""
+
+        def send() -> httpx.Response:
+            body = openai_payload(req, schema, self.cfg, self.model_name, self.response_format_type, self.send_logprobs)
+            return self._client.post("/chat/completions", json=body)
+
+        resp = send()
+        if self.response_format_type == "json_schema" and rejects_json_schema(resp.status_code, resp.text):
             self.response_format_type = "json_object"
-            resp = self._client.post(
-                "/chat/completions", json=openai_payload(req, schema, self.cfg, self.model_name, "json_object")
-            )
+            resp = send()
+        if req.probes and self.send_logprobs and rejects_logprobs(resp.status_code, resp.text):
+            self.send_logprobs = False
+            resp = send()
         return resp
 
     def generate_json(self, requests: list[LLMRequest], schema: type[M]) -> list[LLMResult[M]]:

@@ -76,10 +76,11 @@ def extract_batch(
             session, backend, requests, texts, prompt_version, judge, second_opinion, max_chars
         )
     else:
-        results = cached_generate(session, backend, requests, IncidentExtraction, prompt_version)
-        results = [no_injury_is_severity_1(r) for r in _repair(session, backend, requests, results, prompt_version)]
+        generated = _repair(
+            session, backend, requests, cached_generate(session, backend, requests, IncidentExtraction, prompt_version), prompt_version
+        )
+        results = [no_injury_is_severity_1(r) for r in generated]
         judged: list[Judgement | None] = [None] * len(results)
-        generated = list(results)
         if judge is not None:
             results, judged = judge_results(judge, texts, results, second_opinion, max_chars=max_chars)
     rows = [_row(rep, req, res, backend.model_name, prompt_version) for rep, req, res in zip(reports, requests, results, strict=True)]
@@ -137,9 +138,8 @@ def _extract_then_judge(  # noqa: PLR0913 - the batch's parts, passed through
     judged: list[Judgement | None] = []
     for req, text, sim in zip(requests, texts, sims, strict=True):
         one = _repair(session, backend, [req], cached_generate(session, backend, [req], IncidentExtraction, prompt_version), prompt_version)
-        one = [no_injury_is_severity_1(r) for r in one]
         generated += one
-        res, notes = judge_results(judge, [text], one, max_chars=max_chars, similarities=[sim])
+        res, notes = judge_results(judge, [text], [no_injury_is_severity_1(r) for r in one], max_chars=max_chars, similarities=[sim])
         results += res
         judged += notes
     return generated, results, judged

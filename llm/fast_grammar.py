@@ -146,8 +146,9 @@ def complete_json(  # noqa: PLR0913 - the decoding settings
     prefix with the previous call is reused (as ``Llama.generate`` does).
 
     ``probes`` maps a top-level key to candidate answers (``{"potential_severity": ["1", ..., "5"]}``): where
-    that key's value starts, the model's next-token distribution over the candidates' first tokens is
-    returned in ``probes`` (softmax over the candidates, before penalties and grammar; free: the logits exist).
+    that key's value starts, the model's next-token distribution over the candidates (each one token there) is
+    returned in ``probes`` (softmax over the candidates, before penalties and grammar; free: the logits exist);
+    a key whose candidates are not single distinct tokens in this vocabulary is left out.
     """
     from floorwatch.llm.json_forcing import forced_continuation, json_complete, value_position
 
@@ -175,10 +176,14 @@ def complete_json(  # noqa: PLR0913 - the decoding settings
     out = forced_n = len(first)
     finish = "length"
     seen: dict[str, list[float]] = {}
+    probed: set[str] = set()
     while out < max_tokens:
         key = value_position(text.decode("utf-8", "ignore")) if probes else None
-        if probes and key in probes and key not in seen:
-            seen[key] = _candidate_probabilities(llm, probes[key])
+        if probes and key in probes and key not in probed:
+            probed.add(key)
+            dist = _candidate_probabilities(llm, probes[key])
+            if dist is not None:
+                seen[key] = dist
         tok = sampler.sample(llm._ctx, -1)  # noqa: SLF001
         if llama_cpp.llama_vocab_is_eog(vocab, tok):
             finish = "stop"
@@ -195,10 +200,20 @@ def complete_json(  # noqa: PLR0913 - the decoding settings
     return JsonCompletion(text.decode("utf-8", "replace"), len(tokens) - keep, out, forced_n, finish, seen)
 
 
-def _candidate_probabilities(llm: Llama, candidates: list[str]) -> list[float]:
-    """Softmax of the last logits over the first token of each candidate."""
+def _candidate_probabilities(llm: Llama, candidates: list[str]) -> list[float] | None:
+    """Softmax of the last logits over the candidates, each tokenized as it follows ``":`` in the JSON; None
+    when a candidate is not one token there or two share a token (a SentencePiece vocabulary can split
+    ``"1"`` into a space and the digit): no distribution rather than a uniform one."""
+    head = llm.tokenize(b'":', add_bos=False, special=False)
+    ids = []
+    for c in candidates:
+        toks = llm.tokenize(b'":' + c.encode("utf-8"), add_bos=False, special=False)
+        if toks[: len(head)] != head or len(toks) != len(head) + 1:
+            return None
+        ids.append(toks[-1])
+    if len(set(ids)) != len(ids):
+        return None
     logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))  # noqa: SLF001
-    ids = [llm.tokenize(c.encode("utf-8"), add_bos=False, special=False)[0] for c in candidates]
     x = logits[ids].astype(float)
     e = np.exp(x - x.max())
     return [float(v) for v in e / e.sum()]

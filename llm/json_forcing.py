@@ -234,8 +234,8 @@ def probes_from_steps(
 
     Returns:
         Per key found: the softmax-renormalised probabilities of the candidates (same order) at the first
-        non-whitespace token of that key's value; a candidate matches an alternative whose text, stripped of
-        whitespace, equals it. A key whose value was not reached or whose alternatives name no candidate is
+        non-whitespace token of that key's value; a candidate's mass is the sum over the alternatives whose text,
+        stripped of whitespace, equals it (``"3"`` and ``" 3"``). A key whose value was not reached or whose alternatives name no candidate is
         left out (its expected value is then unknown, never guessed).
     """
     out: dict[str, list[float]] = {}
@@ -243,10 +243,8 @@ def probes_from_steps(
     for token, alternatives in steps:
         key = value_position(text) if token.strip() else None
         if key is not None and key in probes and key not in out:
-            best = [max((lp for t, lp in alternatives.items() if t.strip() == c), default=-math.inf) for c in probes[key]]
-            top = max(best)
-            if top > -math.inf:
-                weights = [math.exp(lp - top) for lp in best]
-                out[key] = [w / sum(weights) for w in weights]
+            mass = [sum(math.exp(lp) for t, lp in alternatives.items() if t.strip() == c) for c in probes[key]]
+            if sum(mass) > 0:
+                out[key] = [m / sum(mass) for m in mass]
         text += token
     return out

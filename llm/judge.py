@@ -76,7 +76,7 @@ JUDGE_SYSTEM = EXTRACT_SYSTEM
 # the system prompt already says a question is answered with one word. (judge-v7 asked "Which hazard class
 # describes how the person was hurt or could have been hurt? Answer with the class word in brackets only.")
 CLASS_QUESTION = "Which class word fits how the person was or could have been hurt?"
-_SURE_FIVE = [0.0, 0.0, 0.0, 0.0, 1.0]  # the severity digits' distribution of a stated death
+_SURE_FIVE = (0.0, 0.0, 0.0, 0.0, 1.0)  # the severity digits' distribution of a stated death
 DEATH_PROBABILITY = 0.8  # P(Yes) to "Did someone die?" from which a report counts as stating a death (module docstring)
 EMBEDDING_TEMPERATURE = 0.05  # all-MiniLM-L6-v2's training temperature (MultipleNegativesRankingLoss, scale 20)
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021: inputs that carry no content
@@ -295,7 +295,7 @@ class OpenAIScorer:
 def scorer_for(backend: Any) -> TokenScorer | None:
     """The scorer of a backend, or None when it cannot give token probabilities (JSON fields are kept)."""
     llm = getattr(backend, "_llm", None)
-    if llm is not None:
+    if llm is not None and getattr(backend, "name", "") == "local":  # offline vLLM holds a vllm.LLM: no scorer
         return LlamaScorer(llm, getattr(backend, "_chat_prompt", None))
     cfg = getattr(backend, "cfg", None)
     if getattr(backend, "name", "") == "openai" and cfg is not None and cfg.base_url:
@@ -356,8 +356,8 @@ def judge_results(
         update: dict[str, Any] = {"hazard_category": cls}
         probes = res.probes
         if j.died >= DEATH_PROBABILITY:  # a report that states a death is severity 5, whatever the JSON says
-            update |= {"severity": 5, "potential_severity": 5}
-            probes = {k: _SURE_FIVE for k in ("severity", "potential_severity")}  # its expected severity too
+            update |= {"severity": 5, "potential_severity": 5, "injury": True}
+            probes = {k: list(_SURE_FIVE) for k in ("severity", "potential_severity")}  # its expected severity too
         parsed = res.parsed.model_copy(update=update)
         out.append(res.model_copy(update={"parsed": parsed, "probes": probes}))
         notes.append(j)

@@ -2,11 +2,14 @@
 
 Probability-weighted severity: where the JSON answer's ``severity`` / ``potential_severity`` value starts,
 the backend returns the model's next-token distribution over the digits ``1``-``5``
-(``LLMRequest.probes``; llama.cpp logits or an OpenAI-compatible server's ``top_logprobs``); the expected
+(``LLMRequest.probes``; llama.cpp logits, an OpenAI-compatible server's ``top_logprobs``, vLLM's
+``logprobs``; a backend or server without them leaves the value unknown, and a reply cached without them
+stays so until its cache row is removed); the expected
 value ``sum(p_k * k)`` keeps what the greedy digit throws away (a model torn between 3 and 5 is not a
 sure 5). The "G-Eval" scoring rule (Liu et al. 2023, "G-Eval: NLG Evaluation using GPT-4 with Better Human
 Alignment", EMNLP, section 2.3). On the 285 development reports, Spearman with the labelled potential
-level: greedy digit 0.245, expected value 0.318 (benchmarks/RESULTS.md, issue 12).
+level: greedy digit 0.245, expected value 0.318 (extract-v8); 0.251 / 0.306 (extract-v9; benchmarks/RESULTS.md,
+issue 12).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from floorwatch.schemas.evidence import IncidentSummary
 UNKNOWN_POTENTIAL = 3  # an incident without an extracted potential severity counts as "moderate"
 SEVERITY_DIGITS = ("1", "2", "3", "4", "5")  # candidate answers of a severity value (schemas.llm scale)
 SEVERITY_PROBES = {"severity": SEVERITY_DIGITS, "potential_severity": SEVERITY_DIGITS}
-_SURE_ONE = [1.0, 0.0, 0.0, 0.0, 0.0]
+_SURE_ONE = (1.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def no_injury_is_severity_1(result: Any) -> Any:
@@ -40,7 +43,7 @@ def no_injury_is_severity_1(result: Any) -> Any:
     parsed = result.parsed
     if parsed is None or parsed.injury:
         return result
-    probes = result.probes | ({"severity": _SURE_ONE} if "severity" in result.probes else {})
+    probes = result.probes | ({"severity": list(_SURE_ONE)} if "severity" in result.probes else {})
     return result.model_copy(update={"parsed": parsed.model_copy(update={"severity": 1}), "probes": probes})
 
 
@@ -60,7 +63,7 @@ def expected_severity(probabilities: Sequence[float] | None) -> float | None:
     total = sum(ps)
     if not all(0.0 <= p < float("inf") for p in ps) or total <= 0.0:
         return None
-    return sum(p * (k + 1) for k, p in enumerate(ps)) / total
+    return min(5.0, max(1.0, sum(p * (k + 1) for k, p in enumerate(ps)) / total))  # rounding could pass 5
 
 
 def incident_severity(inc: IncidentSummary) -> float:

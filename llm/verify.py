@@ -57,6 +57,7 @@ LEXICON: dict[str, str] = {
     "vibration": r"\bvibrat\w*",
     "pressure": r"\bpressur\w*|\bburst\w*",
     "near miss": r"\bnear[- ]miss\w*",
+    "animal or insect": r"\banimals?\b|\binsects?\b|\bstings?\b|\bstung\b|\bbit(?:e|es|ten)\b|\bbees?\b|\bwasps?\b|\bsnakes?\b|\bspiders?\b",
     "anomaly": r"\banomal\w*|\bmalfunction\w*|\bfault\w*",
     "missing ppe": r"\bppe\b|\bhelmets?\b|\bhard[- ]hats?\b|\bhi[- ]?vis\w*|\bvests?\b",
     "intrusion": r"\bintru\w*|\bunauthori[sz]ed\b|\brestricted\b",

@@ -6,6 +6,7 @@ retry, repair and failure paths over a real socket. Markers in the report text c
 * ``MARK-INVALID-ALWAYS``  -> always a reply that is not JSON
 * ``MARK-INVALID-ONCE``    -> not JSON on the first turn, a valid extraction on the repair turn
 * ``MARK-FLAKY``           -> HTTP 503 on the first request with that text, then normal
+* ``MARK-NO-LOGPROBS``     -> HTTP 400 naming logprobs to a request that asks for them
 * anything else            -> a valid extraction (hazard from a keyword, severities from text length)
 
 Grounded reduce prompts (``<facts>``) get one claim that repeats the first incident or alert fact (else
@@ -134,6 +135,8 @@ class RuleBasedLLM:
             return _json(200, _logprobs_reply(body))
         if body.get("response_format", {}).get("type") != "json_schema":
             return _json(400, {"error": "response_format json_schema required"})
+        if body.get("logprobs") and "MARK-NO-LOGPROBS" in body["messages"][1]["content"]:
+            return _json(400, {"error": "logprobs are not supported for this model"})
         code, content = self._answer(body)
         if code != 200:
             return _json(code, {"error": "unavailable"})

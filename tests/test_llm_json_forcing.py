@@ -96,6 +96,8 @@ def test_probes_read_the_distribution_where_the_value_starts() -> None:
 
 
 def test_probes_leave_out_a_key_whose_alternatives_name_no_candidate() -> None:
+    both = _steps(('{"severity":', {}), ("3", {"3": math.log(0.3), " 3": math.log(0.3), "4": math.log(0.4)}))
+    assert probes_from_steps(both, {"severity": DIGITS})["severity"] == pytest.approx([0, 0, 0.6, 0.4, 0])  # "3" and " 3" add up
     steps = _steps(('{"severity":', {}), ("3", {"three": -0.1}), ("}", {}))
     assert probes_from_steps(steps, {"severity": DIGITS}) == {}
     assert probes_from_steps([], {"severity": DIGITS}) == {}

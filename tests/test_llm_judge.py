@@ -72,6 +72,7 @@ def test_judged_results_vote_on_the_class_and_set_a_stated_death_to_5(server_por
     failed = LLMResult[IncidentExtraction](id="x", error="invalid JSON")
     out, notes = judge_results(scorer, [*texts, "whatever"], [*generated, failed])
     assert out[0].parsed.hazard_category == "electrical" and (out[0].parsed.severity, out[0].parsed.potential_severity) == (5, 5)
+    assert out[0].parsed.injury  # a death is an injury, whatever the JSON said
     assert out[1].parsed.hazard_category == "struck_by" and (out[1].parsed.severity, out[1].parsed.potential_severity) == (2, 3)
     assert out[2] is failed and notes[2] is None and notes[0] is not None and notes[0].died > 0.5
     # the stated death's expected severities are 5 too; the other row keeps the model's distribution
@@ -84,7 +85,10 @@ def test_no_scorer_for_a_backend_without_probabilities() -> None:
         name = "vllm"
         model_name = "m"
 
-    assert scorer_for(JsonOnly()) is None
+    class OfflineVLLM(JsonOnly):  # holds a vllm.LLM as _llm: not a llama.cpp context
+        _llm = object()
+
+    assert scorer_for(JsonOnly()) is None and scorer_for(OfflineVLLM()) is None
 
 
 @pytest.mark.slow

@@ -70,6 +70,20 @@ def test_repair_retry_then_failure_recorded_and_batch_goes_on(tmp_path: Path, se
         assert len(list(s.scalars(select(ExtractionRow)))) == 4  # upserted, not duplicated
 
 
+def test_a_server_that_refuses_logprobs_is_asked_without_them(tmp_path: Path, server_port: int) -> None:
+    factory = sqlite_db(tmp_path)
+    ids = add_incidents(factory, [("n1", "press", "MARK-NO-LOGPROBS A worker was injured by a falling bracket.")])
+    backend = _backend(server_port)
+    before = served(server_port)
+    [out] = extract_reports(factory, backend, ids)
+    assert out.status == "ok" and out.extraction is not None and out.extraction.injury
+    assert backend.send_logprobs is False and served(server_port) - before == 2  # refused once, then without
+    assert out.potential_severity_expected is None and out.severity_expected is None  # unknown, not guessed
+    with session_scope(factory) as s:
+        row = s.scalars(select(ExtractionRow)).one()
+    assert row.potential_severity is not None and row.potential_severity_expected is None
+
+
 def test_job_drops_unverified_claims_and_is_idempotent(tmp_path: Path, server_port: int) -> None:
     factory = sqlite_db(tmp_path)
     add_incidents(factory, [("a", "press", "Hand caught in rollers, injury."), ("b", "dock", "Forklift struck a rack.")])

@@ -30,6 +30,12 @@ def test_expected_severity(probs: list[float] | None, want: float | None) -> Non
     assert expected_severity(probs) == (pytest.approx(want) if want is not None else None)
 
 
+def test_a_near_certain_5_stays_on_the_scale() -> None:
+    """Floating-point rounding gave 5.000000000000001 (> the schema's 5) for such a softmax output."""
+    value = expected_severity([3.7e-20, 8.9e-24, 7.6e-18, 1.2e-16, 0.9999999999999998])
+    assert value is not None and 4.99 < value <= 5.0
+
+
 def _incident(**fields: object) -> IncidentSummary:
     return IncidentSummary(id=1, source="t", source_id="1", redacted_text="x", **fields)  # type: ignore[arg-type]
 

@@ -67,6 +67,7 @@ MUST_FAIL = [
     # a hazard the zone does not have
     (Claim(text="Fire risk from stored solvents is the main hazard.", facts=["hazard:vehicle"]), "fire"),
     (Claim(text="A worker was injured by electric shock.", facts=["incident:7"]), "electricity"),
+    (Claim(text="The picker was stung by a wasp.", facts=["incident:7"]), "animal or insect"),
     (Claim(text="A forklift nearly hit a picker.", facts=[]), "cites no fact"),
     # an injury the report denies having (the fact says 'no injury')
     (Claim(text="The forklift caused a fracture.", facts=["incident:7"]), "fracture"),
