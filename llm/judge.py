@@ -50,7 +50,8 @@ No wording, threshold or example comes from any data set.
 Backends: :class:`LlamaScorer` (llama-cpp-python, logits of the last token after a prefix-reusing
 ``eval``) and :class:`OpenAIScorer` (any OpenAI-compatible server: ``logprobs`` + ``top_logprobs``
 with ``max_tokens=1``). A backend that gives no probabilities has no scorer (``scorer_for`` returns
-None) and the extraction's JSON fields are kept.
+None) and the extraction's JSON fields are kept; so does offline ``vllm`` (judge a vLLM model through
+``vllm serve`` and the ``openai`` backend).
 """
 
 from __future__ import annotations
