@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from floorwatch.config import ShiftConfig, SiteConfig
 from floorwatch.review.media import UnsafeMediaPath, resolve_media, thumbnail_data_uri
 from floorwatch.review.report_when import WhenBlock, when_block
-from floorwatch.schemas.evidence import AlertSummary, ZoneEvidence, ZoneFacts
+from floorwatch.schemas.evidence import AlertSummary, IncidentSummary, ZoneEvidence, ZoneFacts
 from floorwatch.schemas.tables import RiskAssessment, Zone
 from floorwatch.storage.queries import zone_evidence, zones_with_activity
 
@@ -151,6 +151,14 @@ def _zone_link(base_url: str | None, zone_id: str, anchor: str) -> str:
     return f"{base_url}/zones/{quote(zone_id, safe='')}#{anchor}" if base_url else f"#{anchor}"
 
 
+def hazard_label(inc: IncidentSummary) -> str:
+    """``pressure release (other opinion: slip trip)``: the stored class, and the judge's / MiniLM's when they
+    differ, so a reader sees which classifications the two opinions did not agree on."""
+    label = (inc.hazard_category or "").replace("_", " ")
+    others = ", ".join(o.replace("_", " ") for o in inc.hazard_other_opinions)
+    return f"{label} (other opinion: {others})" if others else label
+
+
 def evidence_items(
     ev: ZoneEvidence, cited: set[str], media_dir: Path, out_dir: Path, base_url: str | None
 ) -> tuple[list[EvidenceItem], int]:
@@ -162,7 +170,7 @@ def evidence_items(
             if len(inc.redacted_text) <= 400
             else inc.redacted_text[:400].rsplit(" ", 1)[0] + " ..."
         )
-        hazard = f" - {inc.hazard_category.replace('_', ' ')}" if inc.hazard_category else ""
+        hazard = f" - {hazard_label(inc)}" if inc.hazard_category else ""
         items.append(
             EvidenceItem(
                 kind="incident",

@@ -118,8 +118,18 @@ def _zone_incidents(session: Session, zone_id: str, start: datetime, end: dateti
             data |= {f: getattr(newest, f) for f in _EXTRACTION_FIELDS}
             data["causes"] = data["causes"] or []
             data["controls"] = data["controls"] or []
+            data["hazard_other_opinions"] = other_opinions(newest.hazard_category, (newest.raw or {}).get("judge"))
         out.append(IncidentSummary(**data))
     return out
+
+
+def other_opinions(stored: str | None, judge: Any) -> list[str]:
+    """The judge's and the MiniLM second opinion's classes that differ from the ``stored`` one, in that order,
+    without repeats (``raw["judge"]`` of an extraction row; anything else gives none)."""
+    if not isinstance(judge, dict):
+        return []
+    opinions = [judge.get("hazard_category"), judge.get("second_opinion")]
+    return list(dict.fromkeys(o for o in opinions if isinstance(o, str) and o and o != stored))
 
 
 def _zone_anomalies(session: Session, zone_id: str, start: datetime, end: datetime) -> list[AnomalySummary]:
