@@ -66,6 +66,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from floorwatch.llm.prompts import _HAZARD_LINES, CLASS_WORDS, EXTRACT_SYSTEM, report_block
+from floorwatch.llm.severity import certain
 from floorwatch.schemas.llm import HAZARD_CATEGORIES
 
 JUDGE_VERSION = "judge-v9"
@@ -77,7 +78,6 @@ JUDGE_SYSTEM = EXTRACT_SYSTEM
 # the system prompt already says a question is answered with one word. (judge-v7 asked "Which hazard class
 # describes how the person was hurt or could have been hurt? Answer with the class word in brackets only.")
 CLASS_QUESTION = "Which class word fits how the person was or could have been hurt?"
-_SURE_FIVE = (0.0, 0.0, 0.0, 0.0, 1.0)  # the severity digits' distribution of a stated death
 DEATH_PROBABILITY = 0.8  # P(Yes) to "Did someone die?" from which a report counts as stating a death (module docstring)
 EMBEDDING_TEMPERATURE = 0.05  # all-MiniLM-L6-v2's training temperature (MultipleNegativesRankingLoss, scale 20)
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021: inputs that carry no content
@@ -358,7 +358,7 @@ def judge_results(
         probes = res.probes
         if j.died >= DEATH_PROBABILITY:  # a report that states a death is severity 5, whatever the JSON says
             update |= {"severity": 5, "potential_severity": 5, "injury": True}
-            probes = {k: list(_SURE_FIVE) for k in ("severity", "potential_severity")}  # its expected severity too
+            probes = {k: certain(5) for k in ("severity", "potential_severity")}  # its expected severity too
         parsed = res.parsed.model_copy(update=update)
         out.append(res.model_copy(update={"parsed": parsed, "probes": probes}))
         notes.append(j)

@@ -15,26 +15,31 @@ issue 12).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from floorwatch.schemas.evidence import IncidentSummary
+from floorwatch.schemas.llm import IncidentExtraction, LLMResult
 
 UNKNOWN_POTENTIAL = 3  # an incident without an extracted potential severity counts as "moderate"
 SEVERITY_DIGITS = ("1", "2", "3", "4", "5")  # candidate answers of a severity value (schemas.llm scale)
 SEVERITY_PROBES = {"severity": SEVERITY_DIGITS, "potential_severity": SEVERITY_DIGITS}
-_SURE_ONE = (1.0, 0.0, 0.0, 0.0, 0.0)
 
 
-def no_injury_is_severity_1(result: Any) -> Any:
+def certain(severity: int) -> list[float]:
+    """The digits' distribution of a severity set by a rule (all mass on ``severity``, 1-5)."""
+    return [1.0 if d == str(severity) else 0.0 for d in SEVERITY_DIGITS]
+
+
+def no_injury_is_severity_1(result: LLMResult[IncidentExtraction]) -> LLMResult[IncidentExtraction]:
     """An answer that says nobody was injured (``injury: false``) has actual severity 1.
 
     The scale of the extraction prompt defines 1 as "no injury or first aid only", so ``injury: false`` with a
-    higher actual severity contradicts itself; the 1.5B model wrote e.g. severity 4 for a forklift near miss
-    "no one was hurt" (the potential severity is what such a near miss raises). Applied to the generated answer
-    before the judge, so a stated death (``llm.judge``) still sets 5.
+    higher actual severity contradicts itself (6 of the 285 development answers; the potential severity is what
+    a near miss raises). It trusts the answer's own ``injury`` field, so an answer that also gets ``injury`` wrong
+    (the demo's forklift near miss "No injury.": ``injury: true``, severity 4) is not changed. Applied to the
+    generated answer before the judge, so a stated death (``llm.judge``) still sets 5.
 
     Args:
-        result: an ``LLMResult[IncidentExtraction]``.
+        result: one extraction result.
 
     Returns:
         The same result when an injury is stated or nothing was parsed, else a copy with ``severity`` 1 and its
@@ -43,7 +48,7 @@ def no_injury_is_severity_1(result: Any) -> Any:
     parsed = result.parsed
     if parsed is None or parsed.injury:
         return result
-    probes = result.probes | ({"severity": list(_SURE_ONE)} if "severity" in result.probes else {})
+    probes = result.probes | ({"severity": certain(1)} if "severity" in result.probes else {})
     return result.model_copy(update={"parsed": parsed.model_copy(update={"severity": 1}), "probes": probes})
 
 
