@@ -37,7 +37,7 @@ from floorwatch.llm.judge import (
     shares_context,
 )
 from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
-from floorwatch.llm.severity import expected_severity, no_injury_is_severity_1
+from floorwatch.llm.severity import expected_potential, expected_severity, no_injury_is_severity_1
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
 from floorwatch.schemas.tables import IncidentReport
@@ -234,8 +234,11 @@ def _row(rep: IncidentReport, req: LLMRequest, res: LLMResult[IncidentExtraction
     }
     for f in _ROW_FIELDS:
         row[f] = getattr(res.parsed, f) if res.parsed else ([] if f in ("causes", "controls") else None)
-    for f in ("severity", "potential_severity"):  # probability-weighted, where the backend gave probabilities
-        row[f"{f}_expected"] = expected_severity(res.probes.get(f)) if res.parsed else None
+    # probability-weighted, where the backend gave probabilities; the potential never below the actual
+    row["severity_expected"] = expected_severity(res.probes.get("severity")) if res.parsed else None
+    row["potential_severity_expected"] = (
+        expected_potential(res.probes.get("severity"), res.probes.get("potential_severity")) if res.parsed else None
+    )
     return row
 
 

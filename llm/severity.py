@@ -10,6 +10,12 @@ sure 5). The "G-Eval" scoring rule (Liu et al. 2023, "G-Eval: NLG Evaluation usi
 Alignment", EMNLP, section 2.3). On the 285 development reports, Spearman with the labelled potential
 level: greedy digit 0.245, expected value 0.318 (extract-v8); 0.251 / 0.306 (extract-v9; benchmarks/RESULTS.md,
 issue 12).
+
+The potential severity is "the worst realistic outcome ... never below severity" (the prompt's scale), so its
+expected value is that of ``max(actual, potential)`` over the two distributions (:func:`expected_potential`),
+not of the potential digit alone: a model sure of an actual 3 and torn between 2 and 5 for the potential
+cannot mean an expected potential below 3. On the same 285 reports (extract-v9 run, recomputed from its
+stored distributions): 0.352 instead of 0.306 (benchmarks/RESULTS.md, issue 12, seventh session).
 """
 
 from __future__ import annotations
@@ -29,14 +35,29 @@ def certain(severity: int) -> list[float]:
     return [1.0 if d == str(severity) else 0.0 for d in SEVERITY_DIGITS]
 
 
-def no_injury_is_severity_1(result: LLMResult[IncidentExtraction]) -> LLMResult[IncidentExtraction]:
-    """An answer that says nobody was injured (``injury: false``) has actual severity 1.
+# What an answer's ``body_part`` holds when it names no injured body part (lower case, no final full stop).
+NO_BODY_PART = frozenset({"none", "no", "nobody", "no one", "no-one", "no injury", "not injured", "n/a", "na", "nil", "not applicable"})
 
-    The scale of the extraction prompt defines 1 as "no injury or first aid only", so ``injury: false`` with a
-    higher actual severity contradicts itself (6 of the 285 development answers; the potential severity is what
-    a near miss raises). It trusts the answer's own ``injury`` field, so an answer that also gets ``injury`` wrong
-    (the demo's forklift near miss "No injury.": ``injury: true``, severity 4) is not changed. Applied to the
-    generated answer before the judge, so a stated death (``llm.judge``) still sets 5.
+
+def states_no_injury(parsed: IncidentExtraction) -> bool:
+    """Whether the answer itself says nobody was hurt: ``injury: false``, or no injured body part named
+    (``body_part`` "none", "n/a", ...; :data:`NO_BODY_PART`). A null ``body_part`` is "unknown" (the prompt's
+    rule for unknown fields), not "none", so it does not count."""
+    part = (parsed.body_part or "").strip().lower().rstrip(".")
+    return not parsed.injury or part in NO_BODY_PART
+
+
+def no_injury_is_severity_1(result: LLMResult[IncidentExtraction]) -> LLMResult[IncidentExtraction]:
+    """An answer that says nobody was injured has actual severity 1 and ``injury: false``.
+
+    The scale of the extraction prompt defines 1 as "no injury or first aid only", so an answer that says
+    nobody was hurt (:func:`states_no_injury`) with a higher actual severity contradicts itself; the potential
+    severity is what a near miss raises. The small model often writes ``injury: true`` beside
+    ``body_part: "none"`` for a near miss (the demo's forklift reversing "No injury." and the oil-leak slip
+    "kept his balance": severity 4 and 3); its own body-part answer is the more specific one, so it decides.
+    On the 285 development answers: 6 with ``injury: false``, 2 more with body part "none" (both labelled
+    accident level I, the file's lowest). Applied to the generated answer before the judge, so a stated
+    death (``llm.judge``) still sets 5 (and ``injury: true``).
 
     Args:
         result: one extraction result.
@@ -46,10 +67,11 @@ def no_injury_is_severity_1(result: LLMResult[IncidentExtraction]) -> LLMResult[
         probed distribution all on 1 (a digit of 1 with weight on 2 would still score above "no injury").
     """
     parsed = result.parsed
-    if parsed is None or parsed.injury:
+    if parsed is None or not states_no_injury(parsed):
         return result
     probes = result.probes | ({"severity": certain(1)} if "severity" in result.probes else {})
-    return result.model_copy(update={"parsed": parsed.model_copy(update={"severity": 1}), "probes": probes})
+    fixed = parsed.model_copy(update={"severity": 1, "injury": False})
+    return result.model_copy(update={"parsed": fixed, "probes": probes})
 
 
 def expected_severity(probabilities: Sequence[float] | None) -> float | None:
@@ -69,6 +91,39 @@ def expected_severity(probabilities: Sequence[float] | None) -> float | None:
     if not all(0.0 <= p < float("inf") for p in ps) or total <= 0.0:
         return None
     return min(5.0, max(1.0, sum(p * (k + 1) for k, p in enumerate(ps)) / total))  # rounding could pass 5
+
+
+def expected_potential(actual: Sequence[float] | None, potential: Sequence[float] | None) -> float | None:
+    """Expected potential severity ``E[max(A, P)]``, A and P drawn from the actual and potential digits' distributions.
+
+    The potential is never below the actual (the prompt's scale), so the distribution of the potential is that of
+    the larger of the two: ``P(max <= k) = F_A(k) * F_P(k)``. This takes the two distributions as independent;
+    the potential digit is generated after the actual one, so the model has already seen it.
+
+    Args:
+        actual: five probabilities of the actual severity's digits ``1``..``5``, or None (then the potential's own
+            expected value, :func:`expected_severity`).
+        potential: five probabilities of the potential severity's digits, or None.
+
+    Returns:
+        1.0-5.0, or None when ``potential`` is no distribution (an ``actual`` that is none counts as absent).
+    """
+    if expected_severity(potential) is None or potential is None:
+        return None
+    if actual is None or expected_severity(actual) is None:
+        return expected_severity(potential)
+    cdf_max = [a * p for a, p in zip(_cdf(actual), _cdf(potential), strict=True)]
+    mass = [hi - lo for lo, hi in zip([0.0, *cdf_max[:-1]], cdf_max, strict=True)]
+    return expected_severity(mass)
+
+
+def _cdf(probabilities: Sequence[float]) -> list[float]:
+    total = sum(float(p) for p in probabilities)
+    out, acc = [], 0.0
+    for p in probabilities:
+        acc += float(p) / total
+        out.append(acc)
+    return out
 
 
 def incident_severity(inc: IncidentSummary) -> float:
