@@ -8,12 +8,15 @@ labels used); the generated JSON class, the judge's, MiniLM's and the stored pro
   table is printed with the results; unmapped labels such as ``Others`` are left out and counted),
   and how often the packaged MiniLM model (cosine to the class definitions) disagrees with the judge;
 * Spearman of actual / potential severity with ``Accident Level`` / ``Potential Accident Level``: the stored
-  digit and the stored probability-weighted value (``llm.severity.expected_severity``, what the zone score reads);
+  digit and the stored probability-weighted value (``llm.severity.expected_severity``; for the potential
+  ``expected_potential``, E[max(actual, potential)], what the zone score reads);
 * zone ranking: Spearman across plants (``Local``) of the zone score (``llm/risk.py``; default prior and site prior)
   with the plant's mean ``Potential Accident Level`` (all rows of the file; rows not in the subset
   count at potential 3), as the risk job scores it (probability-weighted potentials) and with the digits only;
 * the grounded reduce step on ``--zones`` plants: claims made / verified / dropped, actions with a
   library citation, actions with a manual citation (no manuals are loaded here: 0 expected);
+* 95 % bootstrap intervals (rows, or plants for the ranking) beside the stored class, the probability-weighted
+  potential and the zone ranking, so a change can be told from the sampling noise of 87 rows or 12 plants;
 * seconds per incident through that path (JSON answer + judge + MiniLM), seconds per zone of the reduce, and
   the load average.
 
@@ -29,11 +32,14 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from scipy.stats import spearmanr
+import numpy as np
+from scipy.stats import bootstrap, spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.incidents import CRITICAL_RISK_MAP, DEFAULT_CSV, ROMAN, _load, _subset  # noqa: E402
@@ -60,6 +66,31 @@ def _rho(a: list[float], b: list[float]) -> str:
     return f"{spearmanr(a, b).statistic:.3f}" if len(set(a)) > 1 and len(set(b)) > 1 else "n/a"
 
 
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    return float(spearmanr(x, y).statistic)
+
+
+def _share(x: np.ndarray) -> float:
+    return float(np.mean(x))
+
+
+def _ci(statistic: Callable[..., float], *samples: Sequence[float]) -> str:
+    """95 % percentile bootstrap interval of ``statistic`` over the rows (scipy.stats.bootstrap, paired
+    resampling, 2000 resamples, rng 0): how far the figure could move on another sample of this size.
+    Resamples where the statistic is undefined (a constant column) are left out."""
+    if len(samples[0]) < 3:  # noqa: PLR2004
+        return "95 % CI n/a"
+    with warnings.catch_warnings():  # a constant resample: spearmanr's NaN (left out below) and scipy's "BCa" warning
+        warnings.simplefilter("ignore")
+        res = bootstrap(tuple(np.asarray(x, dtype=float) for x in samples), statistic, paired=True, vectorized=False,
+                        n_resamples=2000, method="percentile", rng=0)
+    dist = res.bootstrap_distribution[np.isfinite(res.bootstrap_distribution)]
+    if dist.size == 0:
+        return "95 % CI n/a"
+    lo, hi = np.percentile(dist, [2.5, 97.5])
+    return f"95 % CI {lo:.2f} to {hi:.2f}"
+
+
 def _zone_rho(evs: dict, means: dict, override: dict[int, float] | None, field: str = "potential_severity_calibrated") -> str:
     """Zone-score ranking vs the plants' mean label; ``override`` replaces ``field`` of every incident (None where absent)."""
     zs = sorted(evs)
@@ -71,8 +102,9 @@ def _zone_rho(evs: dict, means: dict, override: dict[int, float] | None, field: 
             for z, ev in evs.items()
         }
     prior = site_prior(list(evs.values()))
-    default = _rho([compute_zone(evs[z], None).score for z in zs], [means[z] for z in zs])
-    shrunk = _rho([compute_zone(evs[z], None, prior).score for z in zs], [means[z] for z in zs])
+    scores, labels = [compute_zone(evs[z], None).score for z in zs], [means[z] for z in zs]
+    default = f"{_rho(scores, labels)} ({_ci(_spearman, scores, labels)} over plants)"
+    shrunk = _rho([compute_zone(evs[z], None, prior).score for z in zs], labels)
     return f"{default} (default neutral prior; {shrunk} with llm.site_prior)"
 
 
@@ -140,15 +172,17 @@ def main() -> int:  # noqa: PLR0915 - one linear report
                 f"where they agree, the class matches the label on {sum(judged[i].hazard_category == label[i] for i in both)}/{len(both)} mapped rows"
             )
     stored_cls = {o.incident_id: o.extraction.hazard_category for o in ok}  # type: ignore[union-attr]
+    hits = [float(stored_cls.get(i) == label[i]) for i in mapped]
     lines.append(
         f"- stored class (judge x MiniLM, llm.judge.combine_opinions, as the risk job stores it): "
-        f"{sum(stored_cls.get(i) == label[i] for i in mapped)}/{len(mapped)}"
+        f"{int(sum(hits))}/{len(mapped)} ({_ci(_share, hits)})"
     )
     ids = [o.incident_id for o in ok]
     weighted = [o for o in ok if o.potential_severity_expected is not None and o.severity_expected is not None]
     lines.append(
         f"- Spearman potential (zero-shot): stored digit (JSON; 5 where a death is stated) {_rho([o.extraction.potential_severity for o in ok], [pot[i] for i in ids])}"  # type: ignore[union-attr]
-        + f", probability-weighted (stored, scored) {_rho([o.potential_severity_expected for o in weighted], [pot[o.incident_id] for o in weighted])} on {len(weighted)} rows"  # type: ignore[misc]
+        + f", probability-weighted (stored, scored) {_rho([o.potential_severity_expected for o in weighted], [pot[o.incident_id] for o in weighted])}"  # type: ignore[misc]
+        + f" ({_ci(_spearman, [o.potential_severity_expected for o in weighted], [pot[o.incident_id] for o in weighted])}) on {len(weighted)} rows"
         + (f", judge rule {_rho([judged[i].potential_severity for i in by_id], [pot[i] for i in by_id])}" if args.severity_questions and judged else "")
     )
     lines.append(

@@ -2,8 +2,8 @@
 
 Each report's redacted text goes into the extraction prompt as delimited data. A reply that is not
 valid JSON for the schema (or a timed-out request) gets ONE repair turn; a row still invalid after it
-is stored as ``status='failed'`` with the reason, and the batch goes on. An answer with ``injury: false``
-gets actual severity 1 (``llm.severity.no_injury_is_severity_1``: the scale's own definition). Replies are cached in
+is stored as ``status='failed'`` with the reason, and the batch goes on. An answer with ``injury: false`` or a
+body part of "none" gets actual severity 1 (``llm.severity.no_injury_is_severity_1``: the scale's own definition). Replies are cached in
 ``llm_cache`` and rows are upserted on ``(incident_id, prompt_version, model)``, so a re-run is free
 and idempotent.
 
@@ -37,7 +37,7 @@ from floorwatch.llm.judge import (
     shares_context,
 )
 from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
-from floorwatch.llm.severity import expected_potential, expected_severity, no_injury_is_severity_1
+from floorwatch.llm.severity import certain, expected_potential, expected_severity, no_injury_is_severity_1
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
 from floorwatch.schemas.tables import IncidentReport
@@ -234,10 +234,14 @@ def _row(rep: IncidentReport, req: LLMRequest, res: LLMResult[IncidentExtraction
     }
     for f in _ROW_FIELDS:
         row[f] = getattr(res.parsed, f) if res.parsed else ([] if f in ("causes", "controls") else None)
-    # probability-weighted, where the backend gave probabilities; the potential never below the actual
-    row["severity_expected"] = expected_severity(res.probes.get("severity")) if res.parsed else None
+    # probability-weighted, where the backend gave probabilities; the potential never below the actual (its
+    # digit, where the actual's distribution is missing)
+    actual = res.probes.get("severity")
+    row["severity_expected"] = expected_severity(actual) if res.parsed else None
+    if res.parsed is not None and row["severity_expected"] is None:
+        actual = certain(res.parsed.severity)
     row["potential_severity_expected"] = (
-        expected_potential(res.probes.get("severity"), res.probes.get("potential_severity")) if res.parsed else None
+        expected_potential(actual, res.probes.get("potential_severity")) if res.parsed else None
     )
     return row
 

@@ -35,8 +35,11 @@ def certain(severity: int) -> list[float]:
     return [1.0 if d == str(severity) else 0.0 for d in SEVERITY_DIGITS]
 
 
-# What an answer's ``body_part`` holds when it names no injured body part (lower case, no final full stop).
-NO_BODY_PART = frozenset({"none", "no", "nobody", "no one", "no-one", "no injury", "not injured", "n/a", "na", "nil", "not applicable"})
+# What an answer's ``body_part`` holds when it says no body part was injured (lower case, no final full stop).
+# Only explicit negations: "n/a" / "na" / "not applicable" are left out, since they also mean "no single body
+# part" (inhalation, electric shock, heat stress: an injury without one part) or "unknown" (the prompt asks
+# for null there); a real injury must not be turned into "no injury".
+NO_BODY_PART = frozenset({"none", "no", "nobody", "no one", "no-one", "no injury", "not injured", "nil"})
 
 
 def states_no_injury(parsed: IncidentExtraction) -> bool:
@@ -88,7 +91,7 @@ def expected_severity(probabilities: Sequence[float] | None) -> float | None:
         return None
     ps = [float(p) for p in probabilities]
     total = sum(ps)
-    if not all(0.0 <= p < float("inf") for p in ps) or total <= 0.0:
+    if not all(0.0 <= p < float("inf") for p in ps) or not 0.0 < total < float("inf"):  # a sum that overflows: NaN below
         return None
     return min(5.0, max(1.0, sum(p * (k + 1) for k, p in enumerate(ps)) / total))  # rounding could pass 5
 
@@ -97,8 +100,9 @@ def expected_potential(actual: Sequence[float] | None, potential: Sequence[float
     """Expected potential severity ``E[max(A, P)]``, A and P drawn from the actual and potential digits' distributions.
 
     The potential is never below the actual (the prompt's scale), so the distribution of the potential is that of
-    the larger of the two: ``P(max <= k) = F_A(k) * F_P(k)``. This takes the two distributions as independent;
-    the potential digit is generated after the actual one, so the model has already seen it.
+    the larger of the two: ``P(max <= k) = F_A(k) * F_P(k)``. This treats the two distributions as independent,
+    an approximation: the potential digit is generated after the greedy actual digit, so its distribution is
+    conditioned on that one digit, not on the actual's whole distribution.
 
     Args:
         actual: five probabilities of the actual severity's digits ``1``..``5``, or None (then the potential's own

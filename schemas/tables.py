@@ -181,7 +181,7 @@ class IncidentExtraction(Base):
         Float, doc="probability-weighted actual severity, 1-5 (floorwatch.llm.severity.expected_severity)"
     )
     potential_severity_expected: Mapped[float | None] = mapped_column(
-        Float, doc="probability-weighted potential severity, 1-5 (floorwatch.llm.severity.expected_severity)"
+        Float, doc="probability-weighted potential severity E[max(actual, potential)], 1-5 (floorwatch.llm.severity.expected_potential)"
     )
     injury: Mapped[bool | None] = mapped_column(Boolean)
     body_part: Mapped[str | None] = mapped_column(String(200))

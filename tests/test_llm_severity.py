@@ -69,7 +69,7 @@ def test_no_injury_means_actual_severity_1() -> None:
     assert no_injury_is_severity_1(failed) is failed
 
 
-@pytest.mark.parametrize("part", ["none", "None", "N/A", "no injury", "nobody.", " none "])
+@pytest.mark.parametrize("part", ["none", "None", "NONE.", "no injury", "nobody.", " none ", "Not injured", "nil"])
 def test_no_injured_body_part_means_no_injury(part: str) -> None:
     """``injury: true`` beside ``body_part: "none"`` (a near miss): the body-part answer decides."""
     from floorwatch.llm.severity import no_injury_is_severity_1
@@ -79,7 +79,12 @@ def test_no_injured_body_part_means_no_injury(part: str) -> None:
     assert fixed.probes["severity"] == [1.0, 0.0, 0.0, 0.0, 0.0]
 
 
-@pytest.mark.parametrize("part", [None, "left hand", "nose", "no. 2 finger"])
+@pytest.mark.parametrize(
+    "part",
+    [None, "", "left hand", "nose", "Nose", "no. 2 finger", "No. 3 finger", "none visible", "knee", "neck", "nail",
+     # "not applicable" / "unknown": no single body part (fumes, shock, heat) or not known - not "nobody hurt"
+     "n/a", "N/A", "NA", "N.A.", "not applicable", "unknown", "whole body"],
+)
 def test_a_named_or_unknown_body_part_keeps_the_injury(part: str | None) -> None:
     from floorwatch.llm.severity import no_injury_is_severity_1
 
@@ -110,3 +115,92 @@ def test_expected_potential_never_below_either_mean() -> None:
     a, p = [0.1, 0.2, 0.3, 0.3, 0.1], [0.3, 0.3, 0.2, 0.1, 0.1]
     got = expected_potential(a, p)
     assert got is not None and got >= max(expected_severity(a) or 0, expected_severity(p) or 0) and got <= 5.0
+
+
+@pytest.mark.parametrize("part", ["n/a", "NA", "whole body"])
+def test_injury_false_alone_still_means_no_injury(part: str) -> None:
+    from floorwatch.llm.severity import no_injury_is_severity_1
+
+    fixed = no_injury_is_severity_1(_result(False, 3, {"severity": [0, 0, 1, 0, 0]}, body_part=part))
+    assert (fixed.parsed.severity, fixed.parsed.injury) == (1, False) and fixed.probes["severity"] == [1.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def _brute_max(a: list[float], p: list[float]) -> float:
+    ta, tp = sum(a), sum(p)
+    return sum(a[i] / ta * p[j] / tp * max(i, j) for i in range(5) for j in range(5)) + 1.0
+
+
+def test_expected_potential_matches_the_joint_sum() -> None:
+    """``E[max(A, P)]`` from the CDF product equals the sum over all 25 (actual, potential) pairs."""
+    import random
+
+    rng = random.Random(0)
+    for _ in range(200):
+        a = [rng.choice([0.0, rng.random()]) for _ in range(5)]
+        p = [rng.choice([0.0, rng.random()]) for _ in range(5)]
+        if sum(a) == 0 or sum(p) == 0:
+            continue
+        got = expected_potential(a, p)
+        assert got == pytest.approx(_brute_max(a, p), abs=1e-12)
+        assert 1.0 <= got <= 5.0 and got >= max(expected_severity(a), expected_severity(p)) - 1e-12  # type: ignore[type-var]
+
+
+BAD = [[math.nan, 0, 1, 0, 0], [math.inf, 0, 1, 0, 0], [0.5, -0.1, 0.6, 0, 0], [0, 0, 0, 0, 0], [0.2] * 6, [1e308] * 5]
+
+
+@pytest.mark.parametrize("bad", BAD)
+def test_a_malformed_actual_counts_as_absent_and_a_malformed_potential_gives_none(bad: list[float]) -> None:
+    potential = [0, 0, 0.5, 0.5, 0]
+    assert expected_potential(bad, potential) == pytest.approx(3.5)
+    assert expected_potential([0, 0, 1, 0, 0], bad) is None
+    assert expected_severity(bad) is None  # [1e308] * 5: the sum overflows, not a silent 1.0
+
+
+def test_a_rule_set_distribution_decides_the_expected_potential() -> None:
+    """The no-injury rule's certain(1) never raises the potential; the stated death's certain(5) makes it 5."""
+    from floorwatch.llm.severity import certain
+
+    potential = [0.1, 0.2, 0.3, 0.2, 0.2]
+    assert expected_potential(certain(1), potential) == pytest.approx(expected_severity(potential))
+    assert expected_potential(certain(5), certain(5)) == 5.0
+    assert expected_potential(certain(5), potential) == 5.0
+
+
+class _DeathScorer:
+    """A token scorer whose every report states a death (P(Yes) ~ 1); uniform over the class words."""
+
+    def first_token_logprobs(self, system: str, user: str, candidates: list[str]) -> list[float]:
+        return [0.0, -30.0] if list(candidates) == ["Yes", "No"] else [0.0] * len(candidates)
+
+
+@pytest.mark.parametrize("part", ["none", None])
+def test_a_stated_death_wins_over_a_no_injury_answer(part: str | None) -> None:
+    """extract.py applies the no-injury rule before the judge: a death stated in the report sets 5 / 5 and
+    ``injury: true`` even where the answer said body part "none" (the rule must never run after the judge)."""
+    from floorwatch.llm.judge import judge_results
+    from floorwatch.llm.severity import no_injury_is_severity_1
+
+    generated = _result(True, 4, {"severity": [0, 0, 0, 1, 0], "potential_severity": [0, 0, 0, 0.5, 0.5]}, body_part=part)
+    [out], [note] = judge_results(_DeathScorer(), ["He fell from the roof and died."], [no_injury_is_severity_1(generated)])
+    assert note is not None and (out.parsed.severity, out.parsed.potential_severity, out.parsed.injury) == (5, 5, True)
+    assert expected_potential(out.probes["severity"], out.probes["potential_severity"]) == 5.0
+
+
+def _row_of(res):  # noqa: ANN001, ANN202
+    from types import SimpleNamespace
+
+    from floorwatch.llm.extract import _row
+    from floorwatch.schemas.llm import ChatMessage
+
+    req = SimpleNamespace(messages=[ChatMessage(role="user", content="x")])
+    return _row(SimpleNamespace(id=1), req, res, "m", "v")  # type: ignore[arg-type]
+
+
+def test_row_stores_the_expected_potential_of_the_larger() -> None:
+    res = _result(True, 3, {"severity": [0, 0, 1, 0, 0], "potential_severity": [0, 0.5, 0, 0, 0.5]}, body_part="hand")
+    row = _row_of(res)
+    assert (row["severity_expected"], row["potential_severity_expected"]) == (3.0, pytest.approx(4.0))
+    # the actual's distribution missing: its digit (3) is the floor, not the potential's own mean 3.5
+    row = _row_of(res.model_copy(update={"probes": {"potential_severity": [0, 0.5, 0, 0, 0.5]}}))
+    assert row["severity_expected"] is None and row["potential_severity_expected"] == pytest.approx(4.0)
+    assert _row_of(res.model_copy(update={"probes": {}}))["potential_severity_expected"] is None
