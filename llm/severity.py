@@ -15,7 +15,7 @@ The potential severity is "the worst realistic outcome ... never below severity"
 expected value is that of ``max(actual, potential)`` over the two distributions (:func:`expected_potential`),
 not of the potential digit alone: a model sure of an actual 3 and torn between 2 and 5 for the potential
 cannot mean an expected potential below 3. On the same 285 reports (extract-v9 run, recomputed from its
-stored distributions): 0.352 instead of 0.306 (benchmarks/RESULTS.md, issue 12, seventh session).
+stored distributions): 0.352 instead of 0.306; re-run end to end 0.349 (benchmarks/RESULTS.md, issue 12, seventh session).
 """
 
 from __future__ import annotations
