@@ -82,7 +82,7 @@ def as_text(item: Any) -> str:
         )
         head = str(item[head_key]).replace("_", " ") if head_key else ""
         rest = ", ".join(
-            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+            f"{k} {round(v, 1):g}" if isinstance(v, float) else f"{k} {v}"
             for k, v in item.items()
             if k != head_key and isinstance(v, str | int | float)
         )

@@ -167,7 +167,7 @@ class EvidenceRef(BaseModel):
 class HazardCount(BaseModel):
     category: str
     count: int
-    weight: float = Field(description="Sum of potential severities of the incidents in this class")
+    weight: float = Field(description="Sum of the points (llm.risk.points: 2 ** (potential severity - 1)) of the incidents in this class")
 
 
 class ScoreBreakdown(BaseModel):

@@ -56,3 +56,13 @@ def test_the_report_names_the_other_opinion(tmp_path: Path) -> None:
 def test_label_without_opinions() -> None:
     inc = IncidentSummary(id=1, source="t", source_id="1", redacted_text="x", hazard_category="electrical")
     assert hazard_label(inc) == "electrical"
+
+
+def test_hazard_weights_are_shown_to_one_decimal() -> None:
+    """A top hazard's weight is a sum of probability-weighted points: 11.5708 reads as 11.6 in a report."""
+    from floorwatch.review.report_data import as_text
+    from floorwatch.schemas.llm import HazardCount
+
+    assert as_text(HazardCount(category="pressure_release", count=1, weight=8.98861)) == "pressure release (count 1, weight 9)"
+    assert as_text({"category": "vehicle", "count": 2, "weight": 11.5708}) == "vehicle (count 2, weight 11.6)"
+    assert as_text({"category": "cut_laceration", "count": 1, "weight": 4}) == "cut laceration (count 1, weight 4)"
