@@ -44,8 +44,8 @@ NO_BODY_PART = frozenset({"none", "no", "nobody", "no one", "no-one", "no injury
 
 def states_no_injury(parsed: IncidentExtraction) -> bool:
     """Whether the answer itself says nobody was hurt: ``injury: false``, or no injured body part named
-    (``body_part`` "none", "n/a", ...; :data:`NO_BODY_PART`). A null ``body_part`` is "unknown" (the prompt's
-    rule for unknown fields), not "none", so it does not count."""
+    (``body_part`` "none", "nobody", ...; :data:`NO_BODY_PART`). A null ``body_part`` is "unknown" (the prompt's
+    rule for unknown fields), not "none", and "n/a" may mean "no single part", so neither counts."""
     part = (parsed.body_part or "").strip().lower().rstrip(".")
     return not parsed.injury or part in NO_BODY_PART
 
@@ -132,7 +132,7 @@ def _cdf(probabilities: Sequence[float]) -> list[float]:
 
 def incident_severity(inc: IncidentSummary) -> float:
     """Severity an incident is scored with: calibrated potential, else the probability-weighted potential,
-    else the LLM's digit, else 3.
+    else the LLM's potential digit (or its actual digit, when that is higher), else 3.
 
     Returns:
         A severity on the 1-5 scale (float: calibrated and expected values are continuous).
@@ -141,4 +141,6 @@ def incident_severity(inc: IncidentSummary) -> float:
         return float(inc.potential_severity_calibrated)
     if inc.potential_severity_expected is not None:
         return float(inc.potential_severity_expected)
-    return float(UNKNOWN_POTENTIAL if inc.potential_severity is None else inc.potential_severity)
+    if inc.potential_severity is None:
+        return float(UNKNOWN_POTENTIAL)
+    return float(max(inc.potential_severity, inc.severity or 1))  # never below the actual, as the expected value

@@ -44,6 +44,7 @@ def test_scored_severity_prefers_calibrated_then_expected_then_digit() -> None:
     assert incident_severity(_incident(potential_severity=4, potential_severity_expected=3.4, potential_severity_calibrated=2.5)) == 2.5
     assert incident_severity(_incident(potential_severity=4, potential_severity_expected=3.4)) == pytest.approx(3.4)
     assert incident_severity(_incident(potential_severity=4)) == 4.0
+    assert incident_severity(_incident(severity=5, potential_severity=4)) == 5.0  # the potential never below the actual
     assert incident_severity(_incident()) == 3.0
 
 
