@@ -179,10 +179,11 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     )
     ids = [o.incident_id for o in ok]
     weighted = [o for o in ok if o.potential_severity_expected is not None and o.severity_expected is not None]
+    w_pred: list[float] = [o.potential_severity_expected for o in weighted]  # type: ignore[misc]
+    w_label: list[float] = [pot[o.incident_id] for o in weighted]
     lines.append(
         f"- Spearman potential (zero-shot): stored digit (JSON; 5 where a death is stated) {_rho([o.extraction.potential_severity for o in ok], [pot[i] for i in ids])}"  # type: ignore[union-attr]
-        + f", probability-weighted (stored, scored) {_rho([o.potential_severity_expected for o in weighted], [pot[o.incident_id] for o in weighted])}"  # type: ignore[misc]
-        + f" ({_ci(_spearman, [o.potential_severity_expected for o in weighted], [pot[o.incident_id] for o in weighted])}) on {len(weighted)} rows"
+        + f", probability-weighted (stored, scored) {_rho(w_pred, w_label)} ({_ci(_spearman, w_pred, w_label)}) on {len(weighted)} rows"
         + (f", judge rule {_rho([judged[i].potential_severity for i in by_id], [pot[i] for i in by_id])}" if args.severity_questions and judged else "")
     )
     lines.append(
