@@ -171,10 +171,16 @@ def main() -> int:  # noqa: PLR0915 - one linear report
                 f"- MiniLM second opinion agrees with the judge on {sum(second[i] == judged[i].hazard_category for i in by_id)}/{len(by_id)} rows; "
                 f"where they agree, the class matches the label on {sum(judged[i].hazard_category == label[i] for i in both)}/{len(both)} mapped rows"
             )
+    mech = {i: nearest_class(j.mechanism_similarities) for i, j in judged.items() if j.mechanism_similarities}
+    if mech:
+        lines.append(
+            f"- MiniLM on the answer's equipment and causes alone (llm.judge.mechanism_text) vs mapped label: "
+            f"{sum(mech.get(i) == label[i] for i in mapped)}/{len(mapped)} ({sum(i in mech for i in mapped)} mapped rows have one)"
+        )
     stored_cls = {o.incident_id: o.extraction.hazard_category for o in ok}  # type: ignore[union-attr]
     hits = [float(stored_cls.get(i) == label[i]) for i in mapped]
     lines.append(
-        f"- stored class (judge x MiniLM, llm.judge.combine_opinions, as the risk job stores it): "
+        f"- stored class (judge x MiniLM(report) x MiniLM(mechanism), llm.judge.combine_opinions, as the risk job stores it): "
         f"{int(sum(hits))}/{len(mapped)} ({_ci(_share, hits)})"
     )
     ids = [o.incident_id for o in ok]

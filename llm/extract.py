@@ -139,7 +139,9 @@ def _extract_then_judge(  # noqa: PLR0913 - the batch's parts, passed through
     for req, text, sim in zip(requests, texts, sims, strict=True):
         one = _repair(session, backend, [req], cached_generate(session, backend, [req], IncidentExtraction, prompt_version), prompt_version)
         generated += one
-        res, notes = judge_results(judge, [text], [no_injury_is_severity_1(r) for r in one], max_chars=max_chars, similarities=[sim])
+        res, notes = judge_results(
+            judge, [text], [no_injury_is_severity_1(r) for r in one], second_opinion, max_chars=max_chars, similarities=[sim]
+        )
         results += res
         judged += notes
     return generated, results, judged
@@ -272,7 +274,8 @@ def extract_reports(
             used when it exists and was fitted for this prompt version and model.
         judge: token-probability scorer (``floorwatch.llm.judge.scorer_for``) for hazard class and
             severities; the rows are then stored under ``<extract version>+<judge version>``.
-        second_opinion: sentence embedder whose class distribution is multiplied with the judge's (``judge.combine_opinions``).
+        second_opinion: sentence embedder whose class distributions (of the report, and of the answer's equipment and
+            causes) are multiplied with the judge's (``judge.combine_opinions``).
 
     Raises:
         CalibrationError: a calibrator file exists but is unreadable (before any LLM call).

@@ -25,6 +25,16 @@ per report through the risk job on 2 cores, benchmarks/RESULTS.md issue 12):
   the product files the demo's forklift near miss as ``vehicle`` where the majority said
   ``manual_handling``; benchmarks/RESULTS.md, issue 12). Every opinion is kept in the row's
   ``raw["judge"]``, so disagreements can be listed;
+* third opinion, the mechanism (judge-v10): the same embedding model scores the extraction's OWN short
+  account of how it happened - its ``equipment`` and ``causes`` fields, ``"; "``-joined
+  (:func:`mechanism_text`) - against the class definitions, with the same temperature. The model has
+  already distilled the report to a few words about the event; a one-line definition is nearer to those
+  than to a whole report full of names, places and aftermath. The stored class is then
+  ``argmax(P_judge * P_embedding(report) * P_embedding(mechanism))``; no weight or threshold is added, and
+  a row whose answer names neither equipment nor cause has no third opinion. On the 87 mappable
+  development rows (offline from the stored answers of a whole-file run): mechanism alone 42, the two-expert
+  product 42, the three-expert product 47 (7 rows gained, 2 lost; exact McNemar p = 0.18);
+  benchmarks/RESULTS.md, issue 12;
 * a stated death: one yes/no question ("Does the report say that someone died?"),
   ``p = P(Yes) / (P(Yes) + P(No))``; with ``p >= DEATH_PROBABILITY`` (0.8) the stored actual and potential
   severity are 5. Severity 5 is a strong claim in a report a manager signs, so the model must be sure (odds
@@ -56,6 +66,7 @@ None) and the extraction's JSON fields are kept; so does offline ``vllm`` (judge
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
 from collections.abc import Sequence
@@ -67,9 +78,9 @@ from pydantic import BaseModel, Field
 
 from floorwatch.llm.prompts import _HAZARD_LINES, CLASS_WORDS, EXTRACT_SYSTEM, report_block
 from floorwatch.llm.severity import certain
-from floorwatch.schemas.llm import HAZARD_CATEGORIES
+from floorwatch.schemas.llm import HAZARD_CATEGORIES, IncidentExtraction
 
-JUDGE_VERSION = "judge-v9"
+JUDGE_VERSION = "judge-v10"
 CLASS_DEFINITIONS = tuple(line.partition(": ")[2] for line in _HAZARD_LINES)
 # The extraction's system prompt (class list with each class word in brackets): a question after the same
 # <report> block reuses the KV cache of the whole report, so the judge costs only its question tokens.
@@ -111,7 +122,11 @@ class Judgement(BaseModel):
     similarities: list[float] | None = Field(
         None, description="Embedding cosine of the report to each class definition (schema order), if run"
     )
-    combined: str | None = Field(None, description="Stored class: argmax of judge x embedding (combine_opinions)")
+    mechanism: str | None = Field(None, description="The extraction's equipment and causes, '; '-joined (mechanism_text), if any")
+    mechanism_similarities: list[float] | None = Field(
+        None, description="Embedding cosine of the mechanism to each class definition (schema order), if run"
+    )
+    combined: str | None = Field(None, description="Stored class: argmax of judge x embedding x mechanism (combine_opinions)")
 
     @property
     def disagreement(self) -> bool:
@@ -177,12 +192,36 @@ def class_probabilities(scorer: TokenScorer, text: str, max_chars: int = 3000) -
     return cal / cal.sum()
 
 
+_DEFINITIONS: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
+
+
 def class_similarities(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
-    """Cosine of each text to each class definition: shape ``(len(texts), len(HAZARD_CATEGORIES))``."""
+    """Cosine of each text to each class definition: shape ``(len(texts), len(HAZARD_CATEGORIES))``.
+
+    The definitions are embedded once per embedder (an embedder that cannot be weakly referenced: every call).
+    """
     if not texts:
         return np.zeros((0, len(HAZARD_CATEGORIES)))
-    classes = np.asarray(embedder.encode(list(CLASS_DEFINITIONS)))
+    try:
+        classes = _DEFINITIONS.get(embedder)
+    except TypeError:  # not weakly referenceable
+        classes = None
+    if classes is None:
+        classes = np.asarray(embedder.encode(list(CLASS_DEFINITIONS)))
+        with contextlib.suppress(TypeError):
+            _DEFINITIONS[embedder] = classes
     return np.asarray(embedder.encode(list(texts))) @ classes.T
+
+
+def mechanism_text(extraction: IncidentExtraction) -> str | None:
+    """The extraction's own account of how it happened: ``equipment`` then each of ``causes``, ``"; "``-joined.
+
+    None when the answer names neither (then there is no mechanism opinion). Body part and zone say where,
+    not how, and are left out.
+    """
+    parts = [extraction.equipment or "", *extraction.causes]
+    text = "; ".join(p.strip() for p in parts if p and p.strip())
+    return text or None
 
 
 def nearest_class(similarities: Sequence[float]) -> str:
@@ -202,19 +241,26 @@ def embedding_probabilities(similarities: Sequence[float]) -> np.ndarray:
     return e / e.sum()
 
 
-def combine_opinions(judge: Sequence[float] | None, similarities: Sequence[float] | None, generated: str) -> str:
-    """The stored class: ``argmax(P_judge * P_embedding)`` (product of experts, module docstring).
+def combine_opinions(
+    judge: Sequence[float] | None,
+    similarities: Sequence[float] | None,
+    generated: str,
+    mechanism: Sequence[float] | None = None,
+) -> str:
+    """The stored class: ``argmax(P_judge * P_embedding(report) * P_embedding(mechanism))`` (product of experts).
 
-    Either opinion alone when the other is missing; the generated JSON field when both are.
-    ``judge``: calibrated distribution in schema order; ``similarities``: cosines in schema order.
+    Any opinion that is missing is left out of the product; the generated JSON field when all are.
+    ``judge``: calibrated distribution in schema order; ``similarities`` and ``mechanism``: cosines in schema
+    order (of the report and of :func:`mechanism_text` to the class definitions).
     """
-    if judge is None and similarities is None:
+    if judge is None and similarities is None and mechanism is None:
         return generated
     p = np.ones(len(HAZARD_CATEGORIES))
     if judge is not None:
         p = p * np.asarray(judge, dtype=float)
-    if similarities is not None:
-        p = p * embedding_probabilities(similarities)
+    for cosines in (similarities, mechanism):
+        if cosines is not None:
+            p = p * embedding_probabilities(cosines)
     return HAZARD_CATEGORIES[int(np.argmax(p))]
 
 
@@ -326,7 +372,8 @@ def judge_results(
     """Set the hazard class of every parsed extraction by :func:`combine_opinions`, and severity 5 where a death is stated.
 
     The class is the product of the judge's distribution and the embedding's (when an ``embedder`` is
-    given or ``similarities`` are passed, one row per text; else the judge's); the severities stay the
+    given or ``similarities`` are passed, one row per text; else the judge's), and, with an ``embedder``,
+    the embedding's of each answer's :func:`mechanism_text`; the severities stay the
     JSON's unless the report states a death (then actual = potential = 5, and so are their expected values). ``results`` are
     ``LLMResult[IncidentExtraction]``; the model's own JSON stays in ``raw``, so the opinions can be compared
     later. ``max_chars`` must be the extraction's, so the judge's prompt continues the extraction's. Each
@@ -351,9 +398,13 @@ def judge_results(
             notes.append(None)
             continue
         sim = list(map(float, sim)) if sim is not None else None
-        cls = combine_opinions(j.probabilities, sim, res.parsed.hazard_category)
+        mechanism = mechanism_text(res.parsed)
+        mech = [float(x) for x in class_similarities(embedder, [mechanism])[0]] if embedder is not None and mechanism else None
+        cls = combine_opinions(j.probabilities, sim, res.parsed.hazard_category, mech)
         second = nearest_class(sim) if sim is not None else None
-        j = j.model_copy(update={"second_opinion": second, "similarities": sim, "combined": cls})
+        j = j.model_copy(update={
+            "second_opinion": second, "similarities": sim, "mechanism": mechanism, "mechanism_similarities": mech, "combined": cls,
+        })
         update: dict[str, Any] = {"hazard_category": cls}
         probes = res.probes
         if j.died >= DEATH_PROBABILITY:  # a report that states a death is severity 5, whatever the JSON says

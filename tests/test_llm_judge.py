@@ -206,3 +206,69 @@ def test_a_judge_on_the_backends_own_context_follows_each_extraction(tmp_path) -
     assert [o.status for o in out] == ["ok", "ok"]
     order = [c.split()[0] + (" 1" if "first" in c or c.endswith(str(ids[0])) else " 2") for c in calls]
     assert order == ["extract 1", "judge 1", "judge 1", "extract 2", "judge 2", "judge 2"], calls  # class + death question each
+
+
+@pytest.mark.parametrize(
+    ("equipment", "causes", "want"),
+    [
+        ("forklift", ["reversed without a banksman", "alarm inaudible"], "forklift; reversed without a banksman; alarm inaudible"),
+        (None, ["  blade slipped "], "blade slipped"),
+        ("crane hook", [], "crane hook"),
+        (None, [], None),  # names neither: no mechanism opinion
+        ("  ", ["", " "], None),
+    ],
+)
+def test_mechanism_text_is_the_answers_equipment_and_causes(equipment: str | None, causes: list[str], want: str | None) -> None:
+    from floorwatch.llm.judge import mechanism_text
+    from floorwatch.schemas.llm import IncidentExtraction
+
+    ex = IncidentExtraction(hazard_category="other", severity=1, potential_severity=2, injury=False, equipment=equipment, causes=causes)
+    assert mechanism_text(ex) == want
+
+
+@pytest.mark.parametrize(
+    ("judge", "sims", "mechanism", "want"),
+    [
+        # judge and report embedding torn between two classes: the mechanism decides
+        (_judge(struck_by=0.3, cut_laceration=0.3), _sims(struck_by=0.3, cut_laceration=0.3), _sims(struck_by=0.45), "struck_by"),
+        (_judge(struck_by=0.3, cut_laceration=0.3), _sims(struck_by=0.3, cut_laceration=0.3), _sims(cut_laceration=0.45), "cut_laceration"),
+        # a sure judge and report embedding outvote a mechanism that leans elsewhere
+        (_judge(chemical_exposure=0.9), _sims(chemical_exposure=0.5), _sims(fire_explosion=0.3), "chemical_exposure"),
+        (None, None, _sims(vehicle=0.4), "vehicle"),  # the mechanism alone
+        (_judge(electrical=0.6), None, None, "electrical"),  # no mechanism: as before
+    ],
+)
+def test_the_mechanism_is_a_third_expert(judge: list[float] | None, sims: list[float] | None, mechanism: list[float] | None, want: str) -> None:
+    assert combine_opinions(judge, sims, "other", mechanism) == want
+
+
+def test_judged_results_read_the_mechanism_of_each_answer() -> None:
+    """A judge without an opinion (flat) and a report that names nothing: the answer's causes decide the class."""
+    from floorwatch.llm.judge import class_similarities
+    from floorwatch.schemas.llm import IncidentExtraction, LLMResult
+
+    class Flat:
+        def first_token_logprobs(self, system: str, user: str, candidates: list[str]) -> list[float]:
+            return [0.0] * len(candidates)
+
+    class Keywords:  # an embedder that knows three words of the class definitions; counts its calls
+        calls = 0
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            Keywords.calls += 1
+            keys = ["moving", "pinched", "ladder"]
+            return np.array([[float(k in t.lower()) for k in keys] + [0.01] for t in texts])
+
+    def answer(causes: list[str]) -> LLMResult[IncidentExtraction]:
+        return LLMResult[IncidentExtraction](id="1", parsed=IncidentExtraction(
+            hazard_category="other", severity=1, potential_severity=2, injury=True, causes=causes))
+
+    embedder = Keywords()
+    texts = ["Something happened at the north bay.", "Something happened at the south bay."]
+    out, notes = judge_results(Flat(), texts, [answer(["hand pinched between rollers"]), answer([])], embedder)
+    assert out[0].parsed.hazard_category == "caught_in_machinery"
+    assert notes[0] is not None and notes[0].mechanism == "hand pinched between rollers" and notes[0].mechanism_similarities
+    assert notes[1] is not None and notes[1].mechanism is None and notes[1].mechanism_similarities is None
+    before = Keywords.calls
+    class_similarities(embedder, ["again"])
+    assert Keywords.calls == before + 1  # the class definitions are embedded once per embedder
