@@ -299,8 +299,9 @@ class LLMConfig(_Strict):
     )
     judge: bool = Field(
         True,
-        description="Hazard class as the product of two opinions (the model's calibrated token probabilities and the "
-        "MiniLM embedding's class distribution) and severity 5 where a death is stated (floorwatch.llm.judge; "
+        description="Hazard class as the product of three opinions (the model's calibrated token probabilities, and the "
+        "MiniLM embedding's class distributions of the report and of the answer's equipment and causes) and severity 5 "
+        "where a death is stated (floorwatch.llm.judge; "
         "local and openai backends; other backends keep the JSON fields). About 2 s more per report on 2 CPU cores",
     )
 

@@ -16,8 +16,8 @@ per report through the risk job on 2 cores, benchmarks/RESULTS.md issue 12):
 * second opinion: the packaged sentence-embedding model (all-MiniLM-L6-v2) scores every class by the
   cosine between the report and the class definition; ``softmax(cosine / 0.05)`` makes that a
   distribution (0.05 is the temperature the model was trained with: sentence-transformers'
-  MultipleNegativesRankingLoss, scale 20). The stored class is the **product of the two experts**,
-  ``argmax(P_judge * P_embedding)`` (Hinton 2002, "Training products of experts by minimizing
+  MultipleNegativesRankingLoss, scale 20). The stored class is the **product of the experts**,
+  ``argmax(P_judge * P_embedding)`` with the third opinion below multiplied in (Hinton 2002, "Training products of experts by minimizing
   contrastive divergence"; two opinions taken as independent evidence, as in naive Bayes): a judge
   that is sure keeps its class, a judge torn between classes is decided by the embedding. The
   generated JSON field is kept as a record, not a vote (judge-v5 took the majority of judge, JSON

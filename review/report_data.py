@@ -152,8 +152,8 @@ def _zone_link(base_url: str | None, zone_id: str, anchor: str) -> str:
 
 
 def hazard_label(inc: IncidentSummary) -> str:
-    """``pressure release (other opinion: slip trip)``: the stored class, and the judge's / MiniLM's when they
-    differ, so a reader sees which classifications the two opinions did not agree on."""
+    """``pressure release (other opinion: slip trip)``: the stored class, and the judge's / MiniLM's / the
+    mechanism's when they differ, so a reader sees which classifications the opinions did not agree on."""
     label = (inc.hazard_category or "").replace("_", " ")
     others = ", ".join(o.replace("_", " ") for o in inc.hazard_other_opinions)
     return f"{label} (other opinion: {others})" if others else label

@@ -59,8 +59,9 @@ class IncidentSummary(_Frozen):
     potential_severity_expected: float | None = None
     hazard_other_opinions: list[str] = Field(
         default_factory=list,
-        description="Classes the token-probability judge or the MiniLM second opinion gave when they differ from "
-        "the stored hazard_category (llm.judge; empty when they agree or were not run)",
+        description="Classes the token-probability judge, the MiniLM second opinion or the mechanism (MiniLM on the "
+        "answer's equipment and causes) gave when they differ from the stored hazard_category (llm.judge; empty when "
+        "they agree or were not run)",
     )
     injury: bool | None = None
     body_part: str | None = None
