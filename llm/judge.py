@@ -17,9 +17,11 @@ per report through the risk job on 2 cores, benchmarks/RESULTS.md issue 12):
   cosine between the report and the class definition; ``softmax(cosine / 0.05)`` makes that a
   distribution (0.05 is the temperature the model was trained with: sentence-transformers'
   MultipleNegativesRankingLoss, scale 20). The stored class is the **product of the experts**,
-  ``argmax(P_judge * P_embedding)`` with the third opinion below multiplied in (Hinton 2002, "Training products of experts by minimizing
-  contrastive divergence"; two opinions taken as independent evidence, as in naive Bayes): a judge
-  that is sure keeps its class, a judge torn between classes is decided by the embedding. The
+  ``argmax(P_judge * P_embedding)`` with the third opinion below multiplied in (Hinton 2002, "Training
+  products of experts by minimizing contrastive divergence"; the opinions multiplied as if independent
+  evidence, as in naive Bayes, which they are not quite: the two embedding opinions share a model and the
+  mechanism is the judge's own model's words, so the gain is an empirical one): a judge that is sure keeps
+  its class unless both embeddings lean elsewhere, a judge torn between classes is decided by them. The
   generated JSON field is kept as a record, not a vote (judge-v5 took the majority of judge, JSON
   field and embedding; on the 87 mappable development rows that stored 31 right, the product 35, and
   the product files the demo's forklift near miss as ``vehicle`` where the majority said
@@ -31,10 +33,11 @@ per report through the risk job on 2 cores, benchmarks/RESULTS.md issue 12):
   already distilled the report to a few words about the event; a one-line definition is nearer to those
   than to a whole report full of names, places and aftermath. The stored class is then
   ``argmax(P_judge * P_embedding(report) * P_embedding(mechanism))``; no weight or threshold is added, and
-  a row whose answer names neither equipment nor cause has no third opinion. On the 87 mappable
-  development rows (offline from the stored answers of a whole-file run): mechanism alone 42, the two-expert
-  product 42, the three-expert product 47 (7 rows gained, 2 lost; exact McNemar p = 0.18);
-  benchmarks/RESULTS.md, issue 12;
+  a row whose answer names neither equipment nor cause (or only a placeholder such as "none") has no
+  third opinion. On the 87 mappable development rows (offline from the stored answers of a whole-file run,
+  then end to end): mechanism alone 42, the two-expert product 42, the three-expert product 47 (7 rows
+  gained, 2 lost; exact McNemar p = 0.18, so not a significant difference on this sample, and measured on
+  the rows it was first tried on); benchmarks/RESULTS.md, issue 12;
 * a stated death: one yes/no question ("Does the report say that someone died?"),
   ``p = P(Yes) / (P(Yes) + P(No))``; with ``p >= DEATH_PROBABILITY`` (0.8) the stored actual and potential
   severity are 5. Severity 5 is a strong claim in a report a manager signs, so the model must be sure (odds
@@ -91,7 +94,9 @@ JUDGE_SYSTEM = EXTRACT_SYSTEM
 CLASS_QUESTION = "Which class word fits how the person was or could have been hurt?"
 DEATH_PROBABILITY = 0.8  # P(Yes) to "Did someone die?" from which a report counts as stating a death (module docstring)
 EMBEDDING_TEMPERATURE = 0.05  # all-MiniLM-L6-v2's training temperature (MultipleNegativesRankingLoss, scale 20)
-CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021: inputs that carry no content
+CONTENT_FREE = ("N/A", "", "[MASK]")
+# Words a small model writes for "nothing": not a mechanism (compared lower-cased, without surrounding " .-")
+_PLACEHOLDERS = frozenset({"", "none", "no", "unknown", "not known", "n/a", "na", "null", "nil", "not stated", "not specified"})  # Zhao et al. 2021: inputs that carry no content
 # name -> question; answers Yes/No
 QUESTIONS: dict[str, str] = {
     "injured": "Was anyone injured, even slightly? Answer Yes or No.",
@@ -123,6 +128,7 @@ class Judgement(BaseModel):
         None, description="Embedding cosine of the report to each class definition (schema order), if run"
     )
     mechanism: str | None = Field(None, description="The extraction's equipment and causes, '; '-joined (mechanism_text), if any")
+    mechanism_opinion: str | None = Field(None, description="Class nearest to the mechanism by sentence embedding, if run")
     mechanism_similarities: list[float] | None = Field(
         None, description="Embedding cosine of the mechanism to each class definition (schema order), if run"
     )
@@ -130,7 +136,8 @@ class Judgement(BaseModel):
 
     @property
     def disagreement(self) -> bool:
-        """True when the embedding's class differs from the judged one."""
+        """True when the report embedding's class (``second_opinion``) differs from the judged one (the mechanism's
+        class is not compared here; ``storage.queries.other_opinions`` lists all three)."""
         return self.second_opinion is not None and self.second_opinion != self.hazard_category
 
 
@@ -192,36 +199,54 @@ def class_probabilities(scorer: TokenScorer, text: str, max_chars: int = 3000) -
     return cal / cal.sum()
 
 
-_DEFINITIONS: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
+# id(embedder) -> (weak reference to it, its embeddings of CLASS_DEFINITIONS); keyed by identity, not equality
+_DEFINITIONS: dict[int, tuple[weakref.ref[Any], np.ndarray]] = {}
+
+
+def _definitions(embedder: Embedder) -> np.ndarray:
+    """The embedder's embeddings of the class definitions, shape ``(len(HAZARD_CATEGORIES), dim)``.
+
+    Computed once per embedder object (its ``encode`` is taken to be a pure function); an embedder that
+    cannot be weakly referenced encodes them on every call.
+    """
+    cached = _DEFINITIONS.get(id(embedder))
+    if cached is not None and cached[0]() is embedder:
+        return cached[1]
+    classes = np.asarray(embedder.encode(list(CLASS_DEFINITIONS)))
+    with contextlib.suppress(TypeError):  # not weakly referenceable: no cache
+        key = id(embedder)
+        _DEFINITIONS[key] = (weakref.ref(embedder, lambda _, key=key: _DEFINITIONS.pop(key, None)), classes)
+    return classes
 
 
 def class_similarities(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
-    """Cosine of each text to each class definition: shape ``(len(texts), len(HAZARD_CATEGORIES))``.
-
-    The definitions are embedded once per embedder (an embedder that cannot be weakly referenced: every call).
-    """
+    """Cosine of each text to each class definition: shape ``(len(texts), len(HAZARD_CATEGORIES))``."""
     if not texts:
         return np.zeros((0, len(HAZARD_CATEGORIES)))
-    try:
-        classes = _DEFINITIONS.get(embedder)
-    except TypeError:  # not weakly referenceable
-        classes = None
-    if classes is None:
-        classes = np.asarray(embedder.encode(list(CLASS_DEFINITIONS)))
-        with contextlib.suppress(TypeError):
-            _DEFINITIONS[embedder] = classes
-    return np.asarray(embedder.encode(list(texts))) @ classes.T
+    return np.asarray(embedder.encode(list(texts))) @ _definitions(embedder).T
 
 
 def mechanism_text(extraction: IncidentExtraction) -> str | None:
     """The extraction's own account of how it happened: ``equipment`` then each of ``causes``, ``"; "``-joined.
 
-    None when the answer names neither (then there is no mechanism opinion). Body part and zone say where,
-    not how, and are left out.
+    None when the answer names neither (then there is no mechanism opinion); a part that is only a placeholder
+    ("none", "unknown", "n/a", ...) is left out. Body part and zone say where, not how, and are left out too.
     """
-    parts = [extraction.equipment or "", *extraction.causes]
-    text = "; ".join(p.strip() for p in parts if p and p.strip())
+    parts = (p.strip() for p in [extraction.equipment or "", *extraction.causes])
+    text = "; ".join(p for p in parts if p and p.lower().strip(" .-") not in _PLACEHOLDERS)
     return text or None
+
+
+def _mechanism_opinion(embedder: Embedder | None, extraction: IncidentExtraction) -> tuple[str | None, list[float] | None]:
+    """(mechanism text, its cosines to the class definitions); cosines None without an embedder, a mechanism, or
+    when the embedder fails on it (the row keeps its other opinions)."""
+    mechanism = mechanism_text(extraction)
+    if embedder is None or mechanism is None:
+        return mechanism, None
+    try:
+        return mechanism, [float(x) for x in class_similarities(embedder, [mechanism])[0]]
+    except (RuntimeError, ValueError):
+        return mechanism, None
 
 
 def nearest_class(similarities: Sequence[float]) -> str:
@@ -377,7 +402,7 @@ def judge_results(
     JSON's unless the report states a death (then actual = potential = 5, and so are their expected values). ``results`` are
     ``LLMResult[IncidentExtraction]``; the model's own JSON stays in ``raw``, so the opinions can be compared
     later. ``max_chars`` must be the extraction's, so the judge's prompt continues the extraction's. Each
-    judgement carries the embedding's class as ``second_opinion``. A row whose judging fails (server
+    judgement carries the report embedding's class as ``second_opinion`` and the mechanism's as ``mechanism_opinion``. A row whose judging fails (server
     without logprobs, timeout) keeps its JSON fields and gets None; the batch goes on. Returns the results
     and the judgements, in order.
     """
@@ -398,12 +423,11 @@ def judge_results(
             notes.append(None)
             continue
         sim = list(map(float, sim)) if sim is not None else None
-        mechanism = mechanism_text(res.parsed)
-        mech = [float(x) for x in class_similarities(embedder, [mechanism])[0]] if embedder is not None and mechanism else None
+        mechanism, mech = _mechanism_opinion(embedder, res.parsed)
         cls = combine_opinions(j.probabilities, sim, res.parsed.hazard_category, mech)
-        second = nearest_class(sim) if sim is not None else None
         j = j.model_copy(update={
-            "second_opinion": second, "similarities": sim, "mechanism": mechanism, "mechanism_similarities": mech, "combined": cls,
+            "second_opinion": nearest_class(sim) if sim is not None else None, "similarities": sim, "mechanism": mechanism,
+            "mechanism_opinion": nearest_class(mech) if mech is not None else None, "mechanism_similarities": mech, "combined": cls,
         })
         update: dict[str, Any] = {"hazard_category": cls}
         probes = res.probes

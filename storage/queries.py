@@ -25,7 +25,6 @@ from floorwatch.schemas.evidence import (
     ZoneEvidence,
 )
 from floorwatch.schemas.filters import AlertFilter
-from floorwatch.schemas.llm import HAZARD_CATEGORIES
 from floorwatch.schemas.tables import Alert, CameraOutage, IncidentExtraction, IncidentReport, SensorAnomaly
 
 ReviewAction = Literal["acknowledged", "dismissed"]
@@ -126,21 +125,12 @@ def _zone_incidents(session: Session, zone_id: str, start: datetime, end: dateti
 
 def other_opinions(stored: str | None, judge: Any) -> list[str]:
     """The judge's, the MiniLM second opinion's and the mechanism's classes that differ from the ``stored`` one,
-    in that order, without repeats (``raw["judge"]`` of an extraction row; anything else gives none). The
-    mechanism's class is the nearest of its ``mechanism_similarities`` (schema order, ``llm.judge``)."""
+    in that order, without repeats (``raw["judge"]`` of an extraction row, ``llm.judge.Judgement``; anything
+    else gives none)."""
     if not isinstance(judge, dict):
         return []
-    opinions = [judge.get("hazard_category"), judge.get("second_opinion"), _nearest(judge.get("mechanism_similarities"))]
+    opinions = [judge.get("hazard_category"), judge.get("second_opinion"), judge.get("mechanism_opinion")]
     return list(dict.fromkeys(o for o in opinions if isinstance(o, str) and o and o != stored))
-
-
-def _nearest(similarities: Any) -> str | None:
-    """The class of the largest cosine, when ``similarities`` is one number per hazard class; else None."""
-    if not isinstance(similarities, list) or len(similarities) != len(HAZARD_CATEGORIES):
-        return None
-    if not all(isinstance(x, int | float) for x in similarities):
-        return None
-    return HAZARD_CATEGORIES[max(range(len(similarities)), key=similarities.__getitem__)]
 
 
 def _zone_anomalies(session: Session, zone_id: str, start: datetime, end: datetime) -> list[AnomalySummary]:

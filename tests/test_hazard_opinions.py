@@ -9,13 +9,10 @@ import pytest
 
 from floorwatch.review.report_data import evidence_items, hazard_label
 from floorwatch.schemas.evidence import IncidentSummary
-from floorwatch.schemas.llm import HAZARD_CATEGORIES
 from floorwatch.schemas.tables import IncidentExtraction
 from floorwatch.storage.db import session_scope
 from floorwatch.storage.queries import other_opinions, zone_evidence
 from tests.llm_factories import add_incidents, sqlite_db
-
-MECH_STRUCK = [0.9 if c == "struck_by" else 0.1 for c in HAZARD_CATEGORIES]
 
 
 @pytest.mark.parametrize(
@@ -28,11 +25,10 @@ MECH_STRUCK = [0.9 if c == "struck_by" else 0.1 for c in HAZARD_CATEGORIES]
         ("vehicle", {"hazard_category": "vehicle", "second_opinion": None}, []),
         ("vehicle", None, []),
         ("vehicle", "not a dict", []),
-        # the mechanism's nearest class (cosines in schema order) is a third opinion
-        ("vehicle", {"hazard_category": "vehicle", "second_opinion": "vehicle", "mechanism_similarities": MECH_STRUCK}, ["struck_by"]),
-        ("struck_by", {"hazard_category": "vehicle", "second_opinion": "vehicle", "mechanism_similarities": MECH_STRUCK}, ["vehicle"]),
-        ("vehicle", {"hazard_category": "vehicle", "mechanism_similarities": [0.9, 0.1]}, []),  # wrong length: none
-        ("vehicle", {"hazard_category": "vehicle", "mechanism_similarities": ["a"] * len(HAZARD_CATEGORIES)}, []),
+        # the mechanism's class is a third opinion
+        ("vehicle", {"hazard_category": "vehicle", "second_opinion": "vehicle", "mechanism_opinion": "struck_by"}, ["struck_by"]),
+        ("struck_by", {"hazard_category": "vehicle", "second_opinion": "vehicle", "mechanism_opinion": "struck_by"}, ["vehicle"]),
+        ("vehicle", {"hazard_category": "vehicle", "mechanism_opinion": 3}, []),  # not a class name: none
     ],
 )
 def test_other_opinions(stored: str, judge: object, want: list[str]) -> None:

@@ -216,13 +216,18 @@ def test_a_judge_on_the_backends_own_context_follows_each_extraction(tmp_path) -
         ("crane hook", [], "crane hook"),
         (None, [], None),  # names neither: no mechanism opinion
         ("  ", ["", " "], None),
+        ("None", ["unknown", "N/A."], None),  # placeholders are not a mechanism
+        ("ladder", ["none"], "ladder"),
     ],
 )
 def test_mechanism_text_is_the_answers_equipment_and_causes(equipment: str | None, causes: list[str], want: str | None) -> None:
     from floorwatch.llm.judge import mechanism_text
     from floorwatch.schemas.llm import IncidentExtraction
 
-    ex = IncidentExtraction(hazard_category="other", severity=1, potential_severity=2, injury=False, equipment=equipment, causes=causes)
+    ex = IncidentExtraction(
+        hazard_category="other", severity=1, potential_severity=2, injury=True, equipment=equipment, causes=causes,
+        body_part="hand", zone="press shop",  # where, not how: never part of the mechanism
+    )
     assert mechanism_text(ex) == want
 
 
@@ -234,6 +239,10 @@ def test_mechanism_text_is_the_answers_equipment_and_causes(equipment: str | Non
         (_judge(struck_by=0.3, cut_laceration=0.3), _sims(struck_by=0.3, cut_laceration=0.3), _sims(cut_laceration=0.45), "cut_laceration"),
         # a sure judge and report embedding outvote a mechanism that leans elsewhere
         (_judge(chemical_exposure=0.9), _sims(chemical_exposure=0.5), _sims(fire_explosion=0.3), "chemical_exposure"),
+        # weighed once, at the embedding temperature: judge x report favour struck_by by e^3 (cosine +0.15), the
+        # mechanism favours cut by e^2 (+0.10); counted twice, the mechanism would win (e^4)
+        (_judge(struck_by=0.3, cut_laceration=0.3), _sims(struck_by=0.35), _sims(cut_laceration=0.30), "struck_by"),
+        (_judge(struck_by=0.3, cut_laceration=0.3), _sims(struck_by=0.30), _sims(cut_laceration=0.35), "cut_laceration"),
         (None, None, _sims(vehicle=0.4), "vehicle"),  # the mechanism alone
         (_judge(electrical=0.6), None, None, "electrical"),  # no mechanism: as before
     ],
@@ -251,7 +260,7 @@ def test_judged_results_read_the_mechanism_of_each_answer() -> None:
         def first_token_logprobs(self, system: str, user: str, candidates: list[str]) -> list[float]:
             return [0.0] * len(candidates)
 
-    class Keywords:  # an embedder that knows three words of the class definitions; counts its calls
+    class Keywords:  # an embedder that knows two words of the class definitions (and one of none); counts its calls
         calls = 0
 
         def encode(self, texts: list[str]) -> np.ndarray:
@@ -268,7 +277,49 @@ def test_judged_results_read_the_mechanism_of_each_answer() -> None:
     out, notes = judge_results(Flat(), texts, [answer(["hand pinched between rollers"]), answer([])], embedder)
     assert out[0].parsed.hazard_category == "caught_in_machinery"
     assert notes[0] is not None and notes[0].mechanism == "hand pinched between rollers" and notes[0].mechanism_similarities
+    assert notes[0].mechanism_opinion == "caught_in_machinery"
     assert notes[1] is not None and notes[1].mechanism is None and notes[1].mechanism_similarities is None
     before = Keywords.calls
     class_similarities(embedder, ["again"])
     assert Keywords.calls == before + 1  # the class definitions are embedded once per embedder
+
+
+def test_each_embedder_gets_its_own_class_definitions() -> None:
+    """The cache is per embedder object: two embedders that compare equal still get their own definitions."""
+    from floorwatch.llm.judge import class_similarities
+
+    class Scaled:
+        def __init__(self, k: float) -> None:
+            self.k = k
+
+        def __eq__(self, other: object) -> bool:  # equal to every Scaled: the cache must not key by equality
+            return isinstance(other, Scaled)
+
+        def __hash__(self) -> int:
+            return 0
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.full((len(texts), 2), self.k)
+
+    one, two = Scaled(1.0), Scaled(2.0)
+    assert class_similarities(one, ["x"])[0][0] == pytest.approx(2.0)  # (1, 1) . (1, 1)
+    assert class_similarities(two, ["x"])[0][0] == pytest.approx(8.0)  # (2, 2) . (2, 2), not (2, 2) . (1, 1)
+
+
+def test_an_embedder_failing_on_the_mechanism_leaves_the_other_opinions() -> None:
+    from floorwatch.schemas.llm import IncidentExtraction, LLMResult
+
+    class Flat:
+        def first_token_logprobs(self, system: str, user: str, candidates: list[str]) -> list[float]:
+            return [0.0] * len(candidates)
+
+    class Broken:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            raise RuntimeError("embedder out of memory")
+
+    answer = LLMResult[IncidentExtraction](id="1", parsed=IncidentExtraction(
+        hazard_category="other", severity=1, potential_severity=2, injury=True, causes=["hand pinched"]))
+    sims = [_sims(vehicle=0.5)]
+    out, notes = judge_results(Flat(), ["A forklift reversed."], [answer], Broken(), similarities=sims)
+    assert out[0].parsed.hazard_category == "vehicle"
+    assert notes[0] is not None and notes[0].mechanism == "hand pinched" and notes[0].mechanism_similarities is None
