@@ -1,7 +1,8 @@
 """``floorwatch report``: run the risk job (map + reduce) and write ``report.json`` (and rendered reports).
 
 Exit codes: 0 ok, 1 bad option value, 2 invalid configuration, 3 LLM/model not installed,
-4 database problem, 5 nothing to report on.
+4 database problem, 5 nothing to report on, 6 the model could read none of the incident reports it was given
+(the report files are still written: they list each report and the reason).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ EXIT_BAD_OPTION = 1
 EXIT_NO_MODEL = 3
 EXIT_DB_ERROR = 4
 EXIT_NO_DATA = 5
+EXIT_NOTHING_READ = 6
 
 
 def parse_when(value: str | None, tz: ZoneInfo, option: str, end_of_day: bool = False) -> datetime | None:
@@ -69,6 +71,8 @@ def report(
     end = parse_when(until, tz, "--until", end_of_day=True)
     if start and end and start > end:
         raise typer.BadParameter(f"--since {since} is after --until {until}", param_hint="--since")
+    if out is not None and out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="--out")
     if backend is not None and backend not in ("local", "openai", "vllm"):
         raise typer.BadParameter(f"{backend!r}: choose local, openai or vllm", param_hint="--backend")
     try:
@@ -105,6 +109,15 @@ def report(
             typer.echo(f"  {z.zone_id:<20} {z.level:<8} {z.score:5.1f}  {z.trend:<7} {', '.join(h.category for h in z.top_hazards)}")
     for path in written:
         typer.echo(f"wrote {path}", err=True)
+    failures = [i for i in result.incidents if i.status == "failed"]
+    if failures:
+        word = "error" if len(failures) == len(result.incidents) else "warning"
+        typer.echo(
+            f"{word}: the model could not read {len(failures)} of {len(result.incidents)} incident reports "
+            f"(incident {failures[0].incident_id}: {failures[0].error}); the report lists them", err=True,
+        )
+        if word == "error":
+            raise typer.Exit(EXIT_NOTHING_READ)
 
 
 def register(app: typer.Typer) -> None:

@@ -178,6 +178,18 @@ class SiteConfig(_Strict):
         description="Shift boundaries for time-pattern analysis",
     )
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        """An IANA name the system's time-zone database knows (``zoneinfo``), e.g. ``Europe/Berlin``."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{v!r} is not an IANA time zone (e.g. 'UTC', 'Europe/Berlin')") from exc
+        return v
+
 
 # --------------------------------------------------------------------------- components
 _PERSON_LABELS = ("person", "fallen_person")

@@ -103,6 +103,11 @@ class IngestSummary:
         return (
             f"{self.source}: {self.new} new, {self.updated} updated, {self.unchanged} unchanged, "
             f"{len(self.rejected)} rejected"
+            + (
+                f" (updated = a report stored earlier under source {self.source!r} and the same id was replaced; "
+                "a different file of the same name needs --source-name to keep both)"
+                if self.updated else ""
+            )
         )
 
 
@@ -152,7 +157,10 @@ def read_markdown(path: Path, tz: ZoneInfo) -> ParsedReport:
         report.occurred_at = parse_time(when, None, tz)
     except ValueError as exc:
         raise IngestError(f"{path}: front matter occurred_at: {exc}") from exc
-    report.zone_id = slugify_zone(str(zone)) if zone not in (None, "") else None
+    try:
+        report.zone_id = slugify_zone(str(zone)) if zone not in (None, "") else None
+    except ValueError as exc:  # a zone with no letters or digits
+        raise IngestError(f"{path}: front matter zone: {exc}") from exc
     return report
 
 

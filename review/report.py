@@ -22,7 +22,7 @@ from floorwatch.review.media import png_data_uri
 from floorwatch.review.report_data import ZoneCard, risk_points, zone_cards
 from floorwatch.schemas.evidence import ZoneFacts
 from floorwatch.schemas.tables import Alert, Sensor, SensorAnomaly, SensorWindow
-from floorwatch.storage.queries import dismissal_rates, unplaced_reports
+from floorwatch.storage.queries import dismissal_rates, unplaced_reports, unread_reports
 
 MAX_SENSOR_CHANNELS = 6
 
@@ -172,6 +172,7 @@ def build_context(
         "uris": {k: png_data_uri(v) for k, v in figures.items() if v is not None},
         "suggestions": suggestions,
         "unplaced": unplaced_reports(session, period_start, period_end),
+        "unread": unread_reports(session, period_start, period_end),
     }
 
 

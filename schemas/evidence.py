@@ -141,6 +141,19 @@ class DismissalRate(_Frozen):
         return self.dismissed / self.total if self.total else 0.0
 
 
+class UnreadReport(_Frozen):
+    """An incident report in a zone and period that the LLM could not read: every extraction of it failed.
+
+    Its zone's score counts it at the neutral severity 3 (``llm.risk``) and it is in no hazard count.
+    """
+
+    id: int
+    source: str
+    title: str = ""
+    zone_id: str | None = None
+    error: str = Field("", description="The newest failure's reason (model error, invalid JSON, server unreachable)")
+
+
 class UnplacedReport(_Frozen):
     """An incident report that no zone's assessment can include: it has no date, no zone, or neither."""
 

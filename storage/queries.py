@@ -22,6 +22,7 @@ from floorwatch.schemas.evidence import (
     IncidentSummary,
     OutageSummary,
     UnplacedReport,
+    UnreadReport,
     ZoneEvidence,
 )
 from floorwatch.schemas.filters import AlertFilter
@@ -321,6 +322,27 @@ def unplaced_reports(session: Session, start: datetime, end: datetime) -> list[U
     ]
 
 
+def unread_reports(session: Session, start: datetime, end: datetime) -> list[UnreadReport]:
+    """Dated, zoned incident reports of ``[start, end]`` that have extraction rows but no ``ok`` one (every model
+    run on them failed), each with its newest failure's reason. A risk report lists them, so a zone scored
+    without its reports' content says so."""
+    _check_window(start, end)
+    has_ok = select(IncidentExtraction.incident_id).where(IncidentExtraction.status == "ok")
+    failed = (
+        select(IncidentReport, IncidentExtraction.error)
+        .join(IncidentExtraction, IncidentExtraction.incident_id == IncidentReport.id)
+        .where(
+            IncidentReport.occurred_at >= start, IncidentReport.occurred_at <= end, IncidentReport.zone_id.is_not(None),
+            IncidentExtraction.status == "failed", IncidentReport.id.not_in(has_ok),
+        )
+        .order_by(IncidentReport.id, IncidentExtraction.created_at.desc(), IncidentExtraction.id.desc())
+    )
+    out: dict[int, UnreadReport] = {}
+    for rep, error in session.execute(failed):
+        out.setdefault(rep.id, UnreadReport(id=rep.id, source=rep.source, title=rep.title, zone_id=rep.zone_id, error=error or ""))
+    return list(out.values())
+
+
 __all__ = [
     "AlertNotFoundError",
     "count_alerts",
@@ -328,6 +350,7 @@ __all__ = [
     "list_alerts",
     "review_alert",
     "unplaced_reports",
+    "unread_reports",
     "zone_evidence",
     "zones_with_activity",
 ]

@@ -157,6 +157,14 @@ BAD_CASES = [
         ["cfg.yaml:2:", "bus.kind", "'inprocess' or 'kafka'"],
         id="bad-enum",
     ),
+    pytest.param(
+        """\
+        site:
+          timezone: Mars/Olympus
+        """,
+        ["cfg.yaml:2:", "site.timezone", "'Mars/Olympus' is not an IANA time zone"],
+        id="unknown-time-zone",
+    ),
 ]
 
 

@@ -162,3 +162,18 @@ def test_sample_media_reports_ingest(migrated_db: sessionmaker[Session]) -> None
     assert sum("[NAME]" in r.redacted_text for r in reps) >= 4
     for r in reps:  # no name word found in a report's text is left in its title
         assert not redact(r.original_text).names & set(re.findall(r"[\w'-]+", r.title)), r.title
+
+
+def test_front_matter_zone_without_letters_names_the_file(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    p = tmp_path / "odd-zone.md"
+    p.write_text("---\nzone: '!!!'\noccurred_at: 2024-03-01\n---\nA worker slipped on oil.\n")
+    with pytest.raises(IngestError, match=r"odd-zone.md: front matter zone: .*no letters or digits"):
+        _ingest(migrated_db, p)
+    assert _reports(migrated_db) == []
+
+
+def test_an_update_says_how_to_keep_a_different_file_of_the_same_name() -> None:
+    from floorwatch.ingest.reports import IngestSummary
+
+    assert "--source-name" in IngestSummary(source="log.csv", updated=1).line()
+    assert IngestSummary(source="log.csv", new=2).line() == "log.csv: 2 new, 0 updated, 0 unchanged, 0 rejected"

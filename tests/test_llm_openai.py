@@ -160,3 +160,28 @@ def test_http_error_is_recorded_not_raised(server_port: int) -> None:
 
     [res] = backend.generate_json([extraction_request("x", "text")], IncidentExtraction)
     assert res.parsed is None and "after 3 attempts" in (res.error or "")
+
+
+def test_report_cli_says_when_the_model_read_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No server on the port: every extraction fails, the report lists the reports it could not read, exit 6."""
+    factory = sqlite_db(tmp_path)
+    add_incidents(factory, [("src-9", "press", "Hand caught between the rollers; finger fractured.")])
+    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", f"sqlite:///{tmp_path / 'fw.db'}")
+    monkeypatch.setenv("FLOORWATCH_LLM__BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    monkeypatch.setenv("FLOORWATCH_MEDIA__DIR", str(tmp_path / "media"))
+    monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
+    res = CliRunner().invoke(app, ["report", "--backend", "openai", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 6, res.output
+    assert "could not read 1 of 1 incident reports" in res.output
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "**Reports the model could not read** (1)" in md and "in press:" in md
+    assert "Reports the model could not read (1)" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_report_cli_refuses_an_out_path_that_is_a_file_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", f"sqlite:///{tmp_path / 'fw.db'}")
+    monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
+    (tmp_path / "taken.md").write_text("x")
+    res = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "taken.md")])
+    assert res.exit_code == 2 and "exists and is not a folder" in res.output
+    assert not (tmp_path / "fw.db").exists()  # refused before the database was opened
