@@ -134,9 +134,15 @@ def _title_from_text(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- readers
-def read_markdown(path: Path, tz: ZoneInfo) -> ParsedReport:
-    """One report from a ``.md``/``.txt`` file with optional YAML front matter."""
-    raw, _ = decode(path.read_bytes(), None, str(path))
+def read_markdown(path: Path, tz: ZoneInfo, encoding: str | None = None, notes: list[str] | None = None) -> ParsedReport:
+    """One report from a ``.md``/``.txt`` file with optional YAML front matter.
+
+    ``encoding``: the file's text encoding (``--encoding``); None = UTF-8 if valid, else detected. The encoding
+    used is appended to ``notes`` when given.
+    """
+    raw, used = decode(path.read_bytes(), encoding, str(path))
+    if notes is not None:
+        notes.append(f"encoding {used}")
     meta: dict[str, Any] = {}
     m = _FRONT_MATTER_RE.match(raw)
     if m:
@@ -290,7 +296,7 @@ def parse_file(path: Path, mapping: ColumnMapping, tz: ZoneInfo, max_chars: int,
         raise IngestError(f"{path}: unsupported file type {suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}")
     try:
         if suffix in (".md", ".markdown", ".txt"):
-            reports, problems = [read_markdown(path, tz)], []
+            reports, problems = [read_markdown(path, tz, mapping.encoding, notes)], []
             if not reports[0].text:
                 return [], [f"{path.name}: empty report text"]
         else:

@@ -177,3 +177,13 @@ def test_an_update_says_how_to_keep_a_different_file_of_the_same_name() -> None:
 
     assert "--source-name" in IngestSummary(source="log.csv", updated=1).line()
     assert IngestSummary(source="log.csv", new=2).line() == "log.csv: 2 new, 0 updated, 0 unchanged, 0 rejected"
+
+
+def test_encoding_option_applies_to_markdown(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    p = tmp_path / "note.md"
+    p.write_bytes("Near miss \u2013 solvent \u201cspill\u201d at booth 2; operator\u2019s cost \u20ac150.\n".encode("cp1252"))
+    _ingest(migrated_db, p, ColumnMapping(encoding="cp1252"))
+    [rep] = _reports(migrated_db)
+    assert rep.original_text.strip() == "Near miss \u2013 solvent \u201cspill\u201d at booth 2; operator\u2019s cost \u20ac150."
+    with pytest.raises(IngestError, match="unknown encoding 'no-such-codec'"):
+        _ingest(migrated_db, p, ColumnMapping(encoding="no-such-codec"))
