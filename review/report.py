@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Mapping
@@ -36,6 +37,18 @@ class ReportPaths:
     figures: list[Path] = field(default_factory=list)
 
 
+_MD_SPECIAL = re.compile(r"([\\`\[\]<>|])")
+
+
+def md_escape(value: object) -> str:
+    """Untrusted text (report titles and text, file names, error messages) made inert in Markdown.
+
+    CommonMark backslash escapes for ``\ ` [ ] < > |``: no link, image, inline HTML, code span or table cell
+    can be opened by the text itself; everything else reads as written.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", str(value))
+
+
 def _env() -> Environment:
     env = Environment(
         loader=PackageLoader("floorwatch.review", "templates"),
@@ -45,6 +58,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["dt"] = lambda v, fmt="%Y-%m-%d %H:%M": v.astimezone(UTC).strftime(fmt) if v else "-"
+    env.filters["md"] = md_escape
     env.globals["level_colors"] = plots.LEVEL_COLORS
     env.globals["unknown_color"] = plots.UNKNOWN_COLOR
     return env

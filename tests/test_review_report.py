@@ -210,3 +210,18 @@ def test_reports_no_zone_can_include_are_listed_not_lost(migrated_db: sessionmak
     assert re.search(r"- incident \d+: Cut on the dock \(notes.txt\) - no zone", md)
     assert "Old slip" not in md
     assert "Reports in no zone's assessment (2)" in html and "Steam burn in the boiler room" in html
+
+
+def test_untrusted_titles_cannot_open_a_link_or_html_in_the_markdown(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    from floorwatch.schemas.tables import IncidentReport
+
+    media = tmp_path / "media"
+    hostile = "Pipe | burst](https://evil.example/x) <script>alert(1)</script>"
+    with session_scope(migrated_db) as s:
+        populate(s, media)
+        s.add(IncidentReport(source="notes[1].txt", source_id="h", content_hash="3" * 64, occurred_at=None, zone_id=None,
+                             title=hostile, original_text=hostile, redacted_text=hostile))
+    with session_scope(migrated_db) as s:
+        md = render_report(s, T0, T1, media, tmp_path / "out", settings=SETTINGS).markdown.read_text()
+    assert not re.search(r"(?<!\\)\]\(https://evil", md) and "<script>" not in md  # no unescaped "](" or tag
+    assert r"Pipe \| burst\](https://evil.example/x) \<script\>alert(1)\</script\> (notes\[1\].txt)" in md
