@@ -105,13 +105,18 @@ def test_job_drops_unverified_claims_and_is_idempotent(tmp_path: Path, server_po
     assert len(links) == 2 and all(link.cited for link in links)
 
 
-def test_report_cli_json_shape(tmp_path: Path, server_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    factory = sqlite_db(tmp_path)
-    add_incidents(factory, [("src-7", "press", "Worker slipped on oil, minor injury.")])
+def _one_report_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report: tuple[str, str, str], port: int) -> None:
+    """A database under ``tmp_path`` with one incident report, and the environment that points the CLI at it and at
+    an OpenAI-compatible server on ``port``."""
+    add_incidents(sqlite_db(tmp_path), [report])
     monkeypatch.setenv("FLOORWATCH_DATABASE__URL", f"sqlite:///{tmp_path / 'fw.db'}")
-    monkeypatch.setenv("FLOORWATCH_LLM__BASE_URL", f"http://127.0.0.1:{server_port}/v1")
+    monkeypatch.setenv("FLOORWATCH_LLM__BASE_URL", f"http://127.0.0.1:{port}/v1")
     monkeypatch.setenv("FLOORWATCH_MEDIA__DIR", str(tmp_path / "media"))
     monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
+
+
+def test_report_cli_json_shape(tmp_path: Path, server_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    _one_report_site(tmp_path, monkeypatch, ("src-7", "press", "Worker slipped on oil, minor injury."), server_port)
     res = CliRunner().invoke(app, ["report", "--backend", "openai", "--json", "--out", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
@@ -164,12 +169,7 @@ def test_http_error_is_recorded_not_raised(server_port: int) -> None:
 
 def test_report_cli_says_when_the_model_read_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No server on the port: every extraction fails, the report lists the reports it could not read, exit 6."""
-    factory = sqlite_db(tmp_path)
-    add_incidents(factory, [("src-9", "press", "Hand caught between the rollers; finger fractured.")])
-    monkeypatch.setenv("FLOORWATCH_DATABASE__URL", f"sqlite:///{tmp_path / 'fw.db'}")
-    monkeypatch.setenv("FLOORWATCH_LLM__BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
-    monkeypatch.setenv("FLOORWATCH_MEDIA__DIR", str(tmp_path / "media"))
-    monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
+    _one_report_site(tmp_path, monkeypatch, ("src-9", "press", "Hand caught between the rollers; finger fractured."), free_port())
     res = CliRunner().invoke(app, ["report", "--backend", "openai", "--out", str(tmp_path / "out")])
     assert res.exit_code == 6, res.output
     assert "could not read 1 of 1 incident reports" in res.output
