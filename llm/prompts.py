@@ -18,8 +18,7 @@ from typing import Any
 from floorwatch.llm.severity import SEVERITY_PROBES
 from floorwatch.schemas.llm import ChatMessage, IncidentExtraction, LLMRequest
 
-EXTRACT_PROMPT_VERSION = "extract-v10"  # v10: the answer says what happened (equipment, causes, injury) before the class and severities
-# v9: class animal_insect (the "other" class word was almost never chosen for stings)
+EXTRACT_PROMPT_VERSION = "extract-v9"  # v9: class animal_insect (the "other" class word was almost never chosen for stings)
 REDUCE_PROMPT_VERSION = "reduce-v1"
 # A brief extraction is ~40-70 tokens; the cap stops a small model that loops on one string.
 EXTRACT_MAX_TOKENS = 200
@@ -60,18 +59,18 @@ CLASS_WORDS: dict[str, str] = {
 _EXAMPLES = (
     (
         "A box fell from the top shelf of the storage rack and hit a picker on the arm; bruise, first aid given.",
-        '{"equipment":"storage rack","causes":["box not secured"],"injury":true,"body_part":"arm",'
-        '"hazard_category":"struck_by","severity":1,"potential_severity":3}',
+        '{"hazard_category":"struck_by","severity":1,"potential_severity":3,"injury":true,"body_part":"arm",'
+        '"equipment":"storage rack","causes":["box not secured"]}',
     ),
     (
         "An operator's glove was drawn into the conveyor rollers while he cleaned the running belt; finger fractured.",
-        '{"equipment":"conveyor","causes":["cleaning while running"],"injury":true,"body_part":"finger",'
-        '"hazard_category":"caught_in_machinery","severity":3,"potential_severity":4}',
+        '{"hazard_category":"caught_in_machinery","severity":3,"potential_severity":4,"injury":true,'
+        '"body_part":"finger","equipment":"conveyor","causes":["cleaning while running"]}',
     ),
     (
         "A welder tripped over a cable lying across the aisle; no injury.",
-        '{"equipment":"welding cable","causes":["cable across aisle"],"injury":false,"body_part":null,'
-        '"hazard_category":"slip_trip","severity":1,"potential_severity":2}',
+        '{"hazard_category":"slip_trip","severity":1,"potential_severity":2,"injury":false,'
+        '"equipment":"welding cable","causes":["cable across aisle"]}',
     ),
 )
 

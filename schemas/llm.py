@@ -84,15 +84,13 @@ class IncidentExtraction(_Out):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_written_always)
 
-    # Field order is the order the model writes (the grammar follows the schema): what happened first, then the
-    # judgements on it (extract-v10; before, the class and the severities came first and the causes last).
-    equipment: str | None = Field(None, max_length=120, description="Equipment or tool involved, if any")
-    causes: list[str] = Field(default_factory=list, max_length=3, description="Up to 3 short causes")
-    injury: bool
-    body_part: str | None = Field(None, max_length=120, description="Injured body part, if any")
     hazard_category: HazardCategory
     severity: int = Field(ge=1, le=5, description="Actual outcome, 1 (no injury) to 5 (fatal)")
     potential_severity: int = Field(ge=1, le=5, description="Worst realistic outcome, 1 to 5")
+    injury: bool
+    body_part: str | None = Field(None, max_length=120, description="Injured body part, if any")
+    equipment: str | None = Field(None, max_length=120, description="Equipment or tool involved, if any")
+    causes: list[str] = Field(default_factory=list, max_length=3, description="Up to 3 short causes")
     controls: list[str] = Field(
         default_factory=list, max_length=3, description="Up to 3 short preventive controls (no longer asked for: rows before extract-v7)"
     )

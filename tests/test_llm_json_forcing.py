@@ -11,27 +11,24 @@ from floorwatch.llm.json_forcing import forced_continuation, json_complete, prob
 from floorwatch.schemas.llm import IncidentExtraction
 
 SCHEMA = json_schema_of(IncidentExtraction)
-HEAD = '{"equipment":null,"causes":["a"],"injury":true,"body_part":"hand"'
-TAIL = HEAD + ',"hazard_category":"cut_laceration","severity":4,"potential_severity":5'
+HEAD = '{"hazard_category":"cut_laceration","severity":4,"potential_severity":5,"injury":true'
 
 
 @pytest.mark.parametrize(
     ("text", "forced"),
     [
-        ("", '{"equipment'),  # the first required key; a nullable string: its closing quote stays with the model
-        ('{"equipment":"conveyor"', ',"causes'),  # an array: the model writes ":[" or ":[]
-        ('{"equipment":null', ',"causes'),
-        ('{"equipment":null,"causes":["a \\"quoted\\", b", "c"', ""),  # inside a nested array: nothing is forced
-        ('{"equipment":null,"causes":["a"]', ',"injury":'),  # the next required key
-        ('{"equipment":null,"causes":["a"],"injury":', ""),  # the value is the model's
-        ('{"equipment":null,"causes":[],"injury":true', ',"body_part'),
-        (HEAD, ',"hazard_category":"'),  # the key and the quote of its string value
-        (HEAD + ',"hazard_category":"fall', '_from_height","severity":'),  # unique enum prefix, then the next required key
-        (HEAD + ',"hazard_category":"c', ""),  # caught / chemical / cut: the model chooses
-        (HEAD + ',"hazard_category":"cut_laceration","severity":4', ',"potential_severity":'),  # a 1-5 integer is one digit
-        (TAIL, ""),  # controls, zone or the end: the model chooses
-        (TAIL + ',"', ""),  # controls or zone
-        (TAIL + ',"z', "one"),
+        ("", '{"hazard_category":"'),  # the first required key and the quote of its string value
+        ('{"hazard_category":"fall', '_from_height","severity":'),  # unique enum prefix, then the next required key
+        ('{"hazard_category":"c', ""),  # caught / chemical / cut: the model chooses
+        ('{"hazard_category":"cut_laceration","severity":4', ',"potential_severity":'),  # a 1-5 integer is one digit
+        ('{"hazard_category":"cut_laceration","severity":4,"potential_severity":5,"injury":', ""),  # the value is the model's
+        (HEAD, ',"body_part'),  # a nullable string: the key's closing quote stays with the model (":" or ":null)
+        (HEAD + ',"body_part":"hand"', ',"equipment'),
+        (HEAD + ',"body_part":null,"equipment":null', ',"causes'),  # an array: the model writes ":[" or ":[]
+        (HEAD + ',"body_part":null,"equipment":null,"causes":["a \\"quoted\\", b", "c"', ""),  # inside a nested array: nothing is forced
+        (HEAD + ',"body_part":null,"equipment":null,"causes":["a"]', ""),  # controls, zone or the end: the model chooses
+        (HEAD + ',"body_part":null,"equipment":null,"causes":["a"],"', ""),  # controls or zone
+        (HEAD + ',"body_part":null,"equipment":null,"causes":["a"],"z', "one"),
         ("not json", ""),
     ],
 )
@@ -62,7 +59,7 @@ def test_optional_keys_are_forced_only_once_unique(text: str, forced: str) -> No
 
 def test_forced_text_never_breaks_the_json() -> None:
     """Feeding the forced text whenever there is some, and a fixed choice otherwise, builds a valid answer."""
-    choices = iter(['":null', '":["edge"]', "true", '":"hand"', "cut", "4", "5", "}"])
+    choices = iter(["cut", "4", "5", "true", '":"hand"', '":null', '":["edge"]', "}"])
     text = ""
     while not json_complete(text):
         text += forced_continuation(SCHEMA, text) or next(choices)
