@@ -94,9 +94,9 @@ JUDGE_SYSTEM = EXTRACT_SYSTEM
 CLASS_QUESTION = "Which class word fits how the person was or could have been hurt?"
 DEATH_PROBABILITY = 0.8  # P(Yes) to "Did someone die?" from which a report counts as stating a death (module docstring)
 EMBEDDING_TEMPERATURE = 0.05  # all-MiniLM-L6-v2's training temperature (MultipleNegativesRankingLoss, scale 20)
-CONTENT_FREE = ("N/A", "", "[MASK]")
+CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021: inputs that carry no content
 # Words a small model writes for "nothing": not a mechanism (compared lower-cased, without surrounding " .-")
-_PLACEHOLDERS = frozenset({"", "none", "no", "unknown", "not known", "n/a", "na", "null", "nil", "not stated", "not specified"})  # Zhao et al. 2021: inputs that carry no content
+_PLACEHOLDERS = frozenset({"", "none", "no", "unknown", "not known", "n/a", "na", "null", "nil", "not stated", "not specified"})
 # name -> question; answers Yes/No
 QUESTIONS: dict[str, str] = {
     "injured": "Was anyone injured, even slightly? Answer Yes or No.",
