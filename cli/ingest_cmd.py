@@ -4,6 +4,8 @@ The ``ingest`` sub-app is shared: other areas add commands to it (``manuals``) v
 Files are read by ``floorwatch.tabular`` (encoding, separator, decimal comma and date layout
 detected; ``--encoding``, ``--sep``, ``--time-format`` override). ``--dry-run`` shows what would be
 stored and rejected without opening the database. A run that stores nothing exits non-zero.
+Reports stored without a time or a zone, or under a zone id the configuration does not list, are
+stored all the same; each file's summary is followed by a ``warning:`` line on stderr for them.
 Heavy libraries (SQLAlchemy, pandas, scikit-learn) are imported inside the commands.
 """
 
@@ -20,11 +22,13 @@ from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
 
 if TYPE_CHECKING:
     from floorwatch.config import Settings
+    from floorwatch.ingest.reports import IngestSummary
 
 ingest_app = typer.Typer(help="Load incident reports, sensor data and manuals into the database.", no_args_is_help=True)
 
 EXIT_FILE_ERROR = 1
 EXIT_DB_ERROR = 4
+SHOWN_ZONES = 12  # known zones listed in an unknown-zone warning
 
 
 EncodingOption = Annotated[str | None, typer.Option(help="Text encoding of the file (default: detected, e.g. cp1252)")]
@@ -80,6 +84,7 @@ def reports(
 
         raise typer.Exit(preview_reports(paths, mapping, tz, settings.llm.max_report_chars, strict))
     factory = _open(settings)
+    configured_zones = [z.id for z in settings.zones]
     _ingest_each(
         paths,
         factory,
@@ -88,7 +93,37 @@ def reports(
             source_name=source_name, strict=strict,
         ),
         IngestError,
+        warnings=lambda summary: report_warnings(summary, configured_zones),
     )
+
+
+def _reports(n: int) -> str:
+    return f"{n} report" if n == 1 else f"{n} reports"
+
+
+def report_warnings(summary: IngestSummary, configured_zones: list[str]) -> list[str]:
+    """Warnings for one ingested report file: reports without a time or a zone (the risk job cannot place
+    them), and zone ids that the configuration does not list (checked only when it lists any zone)."""
+    import difflib
+
+    out: list[str] = []
+    total = summary.total
+    for missing, what, where in ((summary.no_time, "time (occurred_at)", "a period"),
+                                 (summary.no_zone, "zone", "a zone")):
+        if missing:
+            verb = "has" if missing == 1 else "have"
+            them = "it" if missing == 1 else "them"
+            out.append(f"warning: {missing} of {_reports(total)} {verb} no {what}: "
+                       f"the risk job cannot place {them} in {where}")
+    known = sorted(configured_zones)
+    shown = ", ".join(known[:SHOWN_ZONES]) + (f", ... {len(known) - SHOWN_ZONES} more" if len(known) > SHOWN_ZONES else "")
+    for zone, n in summary.unknown_zones(configured_zones).items():
+        close = difflib.get_close_matches(zone, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        stored = "the report was" if n == 1 else f"the {n} reports were"
+        out.append(f"warning: zone {zone!r} is not in the configuration (known zones: {shown}); "
+                   f"{stored} stored under it{hint}")
+    return out
 
 
 @ingest_app.command("sensors")
@@ -201,8 +236,13 @@ def _ingest_each(
     factory: Any,
     store: Callable[[Any, Path], Any],
     file_error: type[Exception],
+    warnings: Callable[[Any], list[str]] | None = None,
 ) -> None:
-    """Store each file in its own transaction; report per file, go on after a bad one, exit 1 if any failed."""
+    """Store each file in its own transaction; report per file, go on after a bad one, exit 1 if any failed.
+
+    ``warnings`` (if given) returns the warning lines of a file's summary; they go to stderr after its notes
+    and change nothing else (the file counts as stored).
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
     from floorwatch.progress import track
@@ -224,6 +264,8 @@ def _ingest_each(
         typer.echo(summary.line())
         for note in getattr(summary, "notes", ()):
             typer.echo(f"  {note}", err=True)
+        for warning in warnings(summary) if warnings is not None else ():
+            typer.echo(f"  {warning}", err=True)
         for problem in getattr(summary, "rejected", ()):
             typer.echo(f"  rejected {problem}", err=True)
     if failed:

@@ -5,14 +5,18 @@ model. The rules aim for precision: equipment ("Jumbo 08", "Press Line 3"), plan
 numbers (dates, levels, measurements) must survive, so a name is only taken where a cue says it is one:
 
 * an honorific (``Mr.``, ``Ms.``, ``Dr.``, ``Sra.`` ...) followed by capitalised words;
-* a role or naming cue (``operator``, ``employee``, ``named``, ``reported by`` ...) followed by a
-  capitalised first + last name (one word is enough after ``named``/``called``/``by``);
-* signature lines: ``Name: ...``, ``Reported by: ...``, or the line after ``Regards,``;
-* afterwards, every other occurrence of a word of a name already found ("... Smith then ...").
+* a role or naming cue, English, Spanish or Portuguese (``operator``, ``employee``, ``witness``,
+  ``el operador``, ``la supervisora``, ``o trabalhador``, ``named``, ``reported by``, ``reportado por``
+  ...), anywhere in a line and optionally followed by ``:`` or ``-``, then a capitalised first + last
+  name (one word is enough after ``named``/``called``/``llamado``/``chamado``); a role may carry a lowercase
+  qualifier ("el técnico de mantenimiento Juan Pérez");
+* field lines: ``Name: ...``, ``Reported by: ...``, ``Nombre: ...``, ``Testemunha: ...``, or the line
+  after ``Regards,`` / ``Saludos,`` (there a surname may be written in capitals: "Juan PÉREZ").
 
-Capitalised words that are plant or equipment vocabulary ("Pump", "Line", "Area") never count as a
-name. E-mails and phone numbers are found by pattern; a phone needs 7-15 digits and must not look like
-a date or a decimal number.
+Cue words match in any case ("Reported By", "WITNESS"); name words never do: they must be capitalised
+("Reported by: the maintenance team" stays). Capitalised words that are plant or equipment vocabulary
+("Pump", "Line", "Area", "Prensa", "Linha") never count as a name. E-mails and phone numbers are found by
+pattern; a phone needs 7-15 digits and must not look like a date or a decimal number.
 """
 
 from __future__ import annotations
@@ -26,11 +30,21 @@ PHONE = "[PHONE]"
 
 _UPPER = "A-ZÀ-ÖØ-Þ"
 _LOWER = "a-zß-öø-ÿ"
-# A capitalised name word: "John", "O'Neil", "Jean-Luc", "McDonald", "Cristóbal".
-_WORD = rf"[{_UPPER}][{_LOWER}]+(?:['’-][{_UPPER}]?[{_LOWER}]+)*(?:[{_UPPER}][{_LOWER}]+)?"
-_PARTICLE = r"(?:de|da|del|della|di|van|von|der|den|la|le|dos|das|y)"
+# A capitalised name word: "John", "O'Neil", "O'Brien", "D'Angelo", "Jean-Luc", "McDonald", "Cristóbal".
+_WORD = (
+    rf"(?:[{_UPPER}]['’](?=[{_UPPER}]))?"  # an elided prefix: O'Brien, D'Angelo, O’Neil
+    rf"[{_UPPER}][{_LOWER}]+(?:['’-][{_UPPER}]?[{_LOWER}]+)*(?:[{_UPPER}][{_LOWER}]+)?"
+)
+# A word in capitals, accepted in field and sign-off lines only ("Nombre: Juan PÉREZ", "NAME: JOHN SMITH").
+_CAPS_WORD = rf"[{_UPPER}]{{2,}}(?:['’-][{_UPPER}]{{2,}})*"
+_PARTICLE = r"(?:de|da|do|del|della|di|van|von|der|den|la|le|dos|das|y)"
 _SP = r"[ \t]+"  # names never span lines
 _NAME_SEQ = rf"{_WORD}(?:{_SP}(?:{_PARTICLE}{_SP}){{0,2}}{_WORD}){{0,3}}"
+_NAME_SEQ2 = rf"{_WORD}(?:{_SP}(?:{_PARTICLE}{_SP}){{0,2}}{_WORD}){{1,3}}"  # first + last name at least
+_FIELD_WORD = rf"(?:{_WORD}|{_CAPS_WORD})"
+_FIELD_NAME_SEQ = rf"{_FIELD_WORD}(?:{_SP}(?:{_PARTICLE}{_SP}){{0,2}}{_FIELD_WORD}){{0,3}}"
+# After a cue: an optional ":" / "-" (within the line), or just white space.
+_CUE_SEP = r"(?:[ \t]*[:\-–][ \t]*|\s+)"
 
 EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _PHONE_CANDIDATE_RE = re.compile(
@@ -40,34 +54,83 @@ _PHONE_CUE_RE = re.compile(r"(?:tel|phone|mobile|cell|call|fax|ext|contact|whats
 _DATE_LIKE_RE = re.compile(r"^\d{1,4}[-./]\d{1,2}[-./]\d{1,4}$")
 
 _HONORIFIC_RE = re.compile(
-    rf"\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sr|Sra|Srta|Ing|Eng|Herr|Frau)\.?\s+(?P<name>{_NAME_SEQ})"
+    rf"\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Dra|Prof|Sr|Sra|Srta|Ing|Eng|Herr|Frau)\.?\s+(?P<name>{_NAME_SEQ})"
 )
-_ROLE_WORDS = (
+_ROLE_WORDS_EN = (
     "operator|employee|worker|technician|supervisor|mechanic|electrician|welder|driver|foreman|"
     "manager|colleague|co-worker|coworker|collaborator|assistant|helper|contractor|engineer|inspector|"
     "witness|victim|apprentice|trainee|operative|attendant|lead|leader|nurse|guard"
 )
-_ROLE_RE = re.compile(rf"\b(?i:{_ROLE_WORDS})s?,?\s+(?P<name>{_WORD}(?:{_SP}(?:{_PARTICLE}{_SP}){{0,2}}{_WORD}){{1,3}})")
-_NAMING_RE = re.compile(
-    rf"\b(?:(?:reported|found|seen|assisted|helped|accompanied|attended|noticed|rescued|treated|observed|relieved|"
-    rf"supervised|signed|approved|reviewed|prepared|written) by|named|called|told|informed|asked|notified)\s+(?P<name>{_WORD}(?:{_SP}(?:{_PARTICLE}{_SP}){{0,2}}{_WORD}){{1,3}})"
+# Spanish and Portuguese roles, masculine and feminine, with or without accents.
+_ROLE_WORDS_ES_PT = (
+    "operador|operadora|oper[áa]ri[oa]|t[ée]cnic[oa]|trabajador|trabajadora|trabalhador|trabalhadora|"
+    "mec[áâa]nic[oa]|ayudante|ajudante|electricista|eletricista|soldador|soldadora|encargad[oa]|"
+    "encarregad[oa]|conductor|conductora|condutor|condutora|motorista|chofer|chófer|testigo|testemunha|"
+    "colaborador|colaboradora|emplead[oa]|empregad[oa]|funcion[áa]ri[oa]|jefe|jefa|chefe|capataz|"
+    "supervisora|ingenier[oa]|engenheir[oa]|inspectora|inspetor|inspetora|auxiliar|asistente|assistente|"
+    "aprendiz|practicante|estagi[áa]ri[oa]|compa[ñn]er[oa]|companheir[oa]|colega|v[íi]ctima|v[íi]tima|"
+    "accidentad[oa]|acidentad[oa]|lesionad[oa]|herid[oa]|ferid[oa]|vigilante|guardia|enfermer[oa]|"
+    "enfermeir[oa]|contratista|gerente|coordinador|coordinadora|coordenador|coordenadora|l[íi]der|"
+    "pe[óo]n|servente|montador|montadora|maquinista|responsable|respons[áa]vel"
 )
-_SINGLE_NAMING_RE = re.compile(rf"\b(?:named|called)\s+(?P<name>{_WORD})")
+_ROLE_WORDS = f"{_ROLE_WORDS_EN}|{_ROLE_WORDS_ES_PT}"
+# "el técnico de mantenimiento Juan ...", "o operador da empilhadeira João ...": a lowercase qualifier.
+_ROLE_QUALIFIER = rf"(?:{_SP}(?:de|del|do|da|de{_SP}la|de{_SP}los|de{_SP}las|dos|das){_SP}[{_LOWER}]+)?"
+_ROLE_RE = re.compile(
+    rf"\b(?i:{_ROLE_WORDS})(?:e?s)?(?:\([ao]s?\))?{_ROLE_QUALIFIER}(?:,?{_CUE_SEP})(?P<name>{_NAME_SEQ2})"
+)
+_NAMING_CUES = (
+    "(?:reported|found|seen|assisted|helped|accompanied|attended|noticed|rescued|treated|observed|relieved|"
+    "supervised|signed|approved|reviewed|prepared|written|submitted) by|named|called|told|informed|asked|notified|"
+    "(?:reportad|relatad|informad|comunicad|notificad|encontrad|vist|auxiliad|socorrid|atendid|acompañad|"
+    "acompanhad|firmad|assinad|revisad|aprobad|aprovad|elaborad|redactad|escrit|preparad)[oa] por"
+)
+_NAMING_RE = re.compile(rf"\b(?i:{_NAMING_CUES}){_CUE_SEP}(?P<name>{_NAME_SEQ2})")
+_SINGLE_NAMING_RE = re.compile(rf"\b(?i:named|called|llamad[oa]|chamad[oa]){_CUE_SEP}(?P<name>{_WORD})")
+_FIELD_LABELS = (
+    "name|full name|author|reporter|reported by|prepared by|written by|submitted by|signed|signed by|"
+    "signature|reviewed by|approved by|witness(?:es)?|contact|inspector|supervisor|operator|employee|"
+    "injured person|victim|"
+    # Spanish / Portuguese
+    "nombre|nombre completo|nome|nome completo|autor|reportado por|relatado por|informado por|"
+    "elaborado por|preparado por|redactado por|escrito por|firmado por|assinado por|firma|assinatura|"
+    "revisado por|aprobado por|aprovado por|testigos?|testemunhas?|contacto|contato|responsable|"
+    "respons[áa]vel|operador[a]?|supervisora|trabajador[a]?|trabalhador[a]?|emplead[oa]|empregad[oa]|"
+    "colaborador[a]?|funcion[áa]ri[oa]|accidentad[oa]|acidentad[oa]|lesionad[oa]|v[íi]ctima|v[íi]tima"
+)
 _FIELD_RE = re.compile(
-    rf"^(?P<label>[ \t>*-]*(?:name|author|reporter|reported by|prepared by|written by|submitted by|signed|"
-    rf"signed by|signature|reviewed by|approved by|witness(?:es)?|contact|inspector|supervisor|operator|"
-    rf"employee|injured person|victim)\s*[:\-–]\s*)(?P<name>{_NAME_SEQ})",
-    re.IGNORECASE | re.MULTILINE,
+    rf"^(?P<label>[ \t>*-]*(?i:{_FIELD_LABELS})\s*[:\-–]\s*)(?P<name>{_FIELD_NAME_SEQ})",
+    re.MULTILINE,
 )
 _SIGNOFF_RE = re.compile(
-    rf"^[ \t]*(?:best regards|kind regards|regards|sincerely|thanks|thank you|cheers|signed)[,.!]?[ \t]*\n"
-    rf"[ \t]*(?P<name>{_NAME_SEQ})[ \t]*$",
-    re.IGNORECASE | re.MULTILINE,
+    r"^[ \t]*(?i:best regards|kind regards|regards|sincerely|thanks|thank you|cheers|signed|saludos|"
+    r"un saludo|atentamente|atenciosamente|cordialmente|abrazos|abraços|gracias|obrigad[oa])[,.!]?[ \t]*\n"
+    rf"[ \t]*(?P<name>{_FIELD_NAME_SEQ})[ \t]*$",
+    re.MULTILINE,
 )
 
-# Capitalised words that are plant, equipment, organisation or calendar vocabulary, never a person.
+# Capitalised words that are plant, equipment, organisation or calendar vocabulary, never a person. Not the
+# particles a name may hold ("de", "da", "del", nor "El" as in "El Amrani").
 NOT_NAME_WORDS = frozenset(
-    ["area", "bay", "belt", "block", "boiler", "building", "cabin", "cell", "chamber", "compressor", "conveyor", "crane", "crusher", "department", "dock", "dryer", "engine", "excavator", "factory", "floor", "forklift", "furnace", "gate", "hall", "hoist", "hopper", "jumbo", "kiln", "ladder", "lathe", "level", "line", "loader", "machine", "maintenance", "mill", "mine", "mixer", "motor", "office", "pit", "plant", "platform", "press", "pump", "reactor", "room", "safety", "scaffold", "sector", "shaft", "shift", "shop", "site", "station", "storage", "substation", "tank", "tower", "truck", "tunnel", "unit", "valve", "vessel", "warehouse", "workshop", "yard", "zone", "local", "country", "plc", "ltd", "inc", "corp", "company", "group", "contractor", "team", "crew", "department", "hospital", "clinic", "emergency", "security", "fire", "quality", "production", "operations", "control", "health", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "the", "this", "that", "then", "when", "while", "after", "before", "during", "at", "in", "on", "it", "he", "she", "they", "we", "i", "a", "an", "his", "her", "their", "our", "its", "of", "for", "with", "from", "by", "and", "or", "but", "not", "no", "yes", "north", "south", "east", "west", "upper", "lower", "main", "central", "new", "old", "left", "right", "front", "rear", "ppe", "osha", "ok"]
+    ["area", "bay", "belt", "block", "boiler", "building", "cabin", "cell", "chamber", "compressor", "conveyor", "crane", "crusher", "department", "dock", "dryer", "engine", "excavator", "factory", "floor", "forklift", "furnace", "gate", "hall", "hoist", "hopper", "jumbo", "kiln", "ladder", "lathe", "level", "line", "loader", "machine", "maintenance", "mill", "mine", "mixer", "motor", "office", "pit", "plant", "platform", "press", "pump", "reactor", "room", "safety", "scaffold", "sector", "shaft", "shift", "shop", "site", "station", "storage", "substation", "tank", "tower", "truck", "tunnel", "unit", "valve", "vessel", "warehouse", "workshop", "yard", "zone", "local", "country", "plc", "ltd", "inc", "corp", "company", "group", "contractor", "team", "crew", "department", "hospital", "clinic", "emergency", "security", "fire", "quality", "production", "operations", "control", "health", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "the", "this", "that", "then", "when", "while", "after", "before", "during", "at", "in", "on", "it", "he", "she", "they", "we", "i", "a", "an", "his", "her", "their", "our", "its", "of", "for", "with", "from", "by", "and", "or", "but", "not", "no", "yes", "north", "south", "east", "west", "upper", "lower", "main", "central", "new", "old", "left", "right", "front", "rear", "ppe", "osha", "ok",
+     # electrical (after "conductor"), services and roles that are called, placeholders of an empty field
+     "phase", "earth", "ground", "neutral", "cable", "wire", "copper", "busbar", "ambulance", "police", "doctor",
+     "medic", "paramedic", "paramedics", "operator", "supervisor", "manager", "technician", "electrician",
+     "mechanic", "engineer", "inspector", "dept", "hse", "ehs", "qa", "qc", "hr", "none", "unknown", "nobody",
+     "nil", "na", "n/a", "tbd",
+     # Spanish / Portuguese: plant and equipment, organisation, services, articles, placeholders
+     "línea", "linea", "linha", "prensa", "bomba", "máquina", "maquina", "planta", "área", "zona", "setor",
+     "nave", "galpão", "almacén", "almacen", "armazém", "bodega", "taller", "oficina", "caldera", "caldeira",
+     "horno", "forno", "cinta", "esteira", "grúa", "grua", "guindaste", "montacargas", "empilhadeira",
+     "carretilla", "camión", "camion", "caminhão", "túnel", "tunel", "nivel", "nível", "pozo", "poço", "tanque",
+     "tolva", "molino", "moinho", "compresor", "silo", "muelle", "patio", "pátio", "turno", "equipo", "equipe",
+     "mantenimiento", "manutenção", "manutencao", "seguridad", "segurança", "seguranca", "producción",
+     "produção", "producao", "calidad", "qualidade", "empresa", "compañía", "companhia", "departamento",
+     "brigada", "bomberos", "bombeiros", "roja", "vermelha", "ambulancia", "ambulância", "policía", "polícia",
+     "médico", "sesmt", "cipa", "jefe", "jefa", "chefe", "gerente", "encargado", "encargada", "encarregado",
+     "encarregada", "operador", "operadora", "supervisora", "técnico", "tecnico", "los", "las", "os", "as", "un",
+     "una", "um", "uma", "en", "em", "con", "com", "por", "para", "sin", "sem", "ninguno", "ninguna", "nadie",
+     "nenhum", "nenhuma", "ninguém", "desconocido", "desconhecido"]
 )
 
 
@@ -127,9 +190,10 @@ def _name_spans(text: str) -> tuple[list[tuple[int, int, str]], set[str]]:
             words.update(w for w in name.split() if len(w) >= 3 and w[0].isupper())
     for regex in (_FIELD_RE, _SIGNOFF_RE):
         for m in regex.finditer(text):
-            if _is_name(m.group("name")):
+            name = m.group("name")
+            if _is_name(name) and not (name.isupper() and len(name.split()) == 1):  # "HSE", not "JOHN SMITH"
                 spans.append((m.start("name"), m.end("name"), NAME))
-                words.update(w for w in m.group("name").split() if len(w) >= 3)
+                words.update(w for w in name.split() if len(w) >= 3)
     return spans, words
 
 

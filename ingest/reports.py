@@ -15,6 +15,10 @@ versions are stored. CSV and JSON Lines files are read by ``floorwatch.tabular``
 delimiter detected); the time column's layout (ISO, day-first, month-first) is inferred from the whole
 column by ``floorwatch.timeformat`` unless a format is given. A file of which no report can be stored
 is refused as a whole.
+
+Reports without a time or a zone, and zone ids the configuration does not list, are stored all the same:
+the summary counts them (``no_time``, ``no_zone``, ``zone_reports`` / ``unknown_zones``) so the caller can
+warn that the risk job cannot place them, or that a zone id may be a typo.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import csv
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -98,6 +103,25 @@ class IngestSummary:
     rejected: list[str] = field(default_factory=list)
     zones: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    no_time: int = 0
+    """Reports of the file without ``occurred_at``: no period of the risk job includes them."""
+    no_zone: int = 0
+    """Reports of the file without a zone: no zone's assessment includes them."""
+    zone_reports: dict[str, int] = field(default_factory=dict)
+    """Reports of the file per zone id."""
+
+    @property
+    def total(self) -> int:
+        """Reports of the file that are stored (new, updated or unchanged)."""
+        return self.new + self.updated + self.unchanged
+
+    def unknown_zones(self, configured: Collection[str]) -> dict[str, int]:
+        """Zone ids of the file's reports that ``configured`` (the configuration's zone ids) lacks, with
+        their report counts; empty when ``configured`` is empty (a configuration that lists no zones)."""
+        if not configured:
+            return {}
+        known = set(configured)
+        return {z: n for z, n in sorted(self.zone_reports.items()) if z not in known}
 
     def line(self) -> str:
         return (
@@ -318,7 +342,8 @@ def parse_file(path: Path, mapping: ColumnMapping, tz: ZoneInfo, max_chars: int,
 
 
 def store_reports(session: Session, source: str, reports: list[ParsedReport], summary: IngestSummary) -> None:
-    """Upsert reports of one source; counts new / updated / unchanged into ``summary``. The caller commits."""
+    """Upsert reports of one source; counts new / updated / unchanged, and the reports without a time or a
+    zone and per zone, into ``summary``. The caller commits."""
     existing = dict(
         session.execute(
             select(IncidentReport.source_id, IncidentReport.content_hash).where(IncidentReport.source == source)
@@ -330,6 +355,9 @@ def store_reports(session: Session, source: str, reports: list[ParsedReport], su
     summary.updated = len(changed) - summary.new
     summary.unchanged = len(rows) - len(changed)
     summary.zones = {r["zone_id"] for r in rows if r["zone_id"]}
+    summary.zone_reports = dict(Counter(r["zone_id"] for r in rows if r["zone_id"]))
+    summary.no_zone = sum(not r["zone_id"] for r in rows)
+    summary.no_time = sum(r["occurred_at"] is None for r in rows)
     ensure_zones(session, summary.zones)
     update = ["content_hash", "occurred_at", "zone_id", "title", "original_text", "redacted_text", "attributes"]
     for i in range(0, len(changed), 500):

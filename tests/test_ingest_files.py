@@ -118,3 +118,33 @@ def test_postgresql_still_needs_db_upgrade(db_url: str, tmp_path: Path, monkeypa
         assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
         again = CliRunner().invoke(app, ["ingest", "reports", str(_pt_file(tmp_path)), *PT_FLAGS])
         assert again.exit_code == 0, again.output
+
+
+def test_reports_without_time_or_zone_are_stored_with_a_warning(fresh_sqlite_url: str, tmp_path: Path) -> None:
+    p = tmp_path / "log.csv"
+    p.write_text("id,text,occurred_at,zone\n1,Cut,2024-01-01,Press Line\n2,Burn,,Boiler Room\n"
+                 "3,Slip,2024-01-02,\n4,Trip,,Boiler Room\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["ingest", "reports", str(p)])
+    assert result.exit_code == 0, result.output
+    assert "log.csv: 4 new, 0 updated, 0 unchanged, 0 rejected" in result.stdout
+    assert ("warning: 2 of 4 reports have no time (occurred_at): the risk job cannot place them in a period"
+            in result.stderr)
+    assert "warning: 1 of 4 reports has no zone: the risk job cannot place it in a zone" in result.stderr
+    assert "warning" not in result.stdout
+    assert "not in the configuration" not in result.stderr  # the built-in configuration lists no zones
+    assert len(_stored(fresh_sqlite_url)) == 4
+
+
+def test_a_zone_missing_from_the_configuration_is_stored_with_a_warning(fresh_sqlite_url: str, tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("zones:\n  - id: boiler_room\n  - id: press_line\n", encoding="utf-8")
+    typo = tmp_path / "burn.md"
+    typo.write_text("---\noccurred_at: 2024-03-19 10:00\nzone: Boiler Rom\n---\nSteam burn at the drain valve.\n")
+    known = tmp_path / "hand.md"
+    known.write_text("---\noccurred_at: 2024-03-11 06:40\nzone: Press Line\n---\nFinger caught in the die.\n")
+    result = CliRunner().invoke(app, ["ingest", "reports", str(typo), str(known), "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert ("warning: zone 'boiler_rom' is not in the configuration (known zones: boiler_room, press_line); "
+            "the report was stored under it (did you mean 'boiler_room'?)") in result.stderr
+    assert "'press_line' is not" not in result.stderr and "no time" not in result.stderr and "no zone" not in result.stderr
+    assert sorted(r.zone_id for r in _stored(fresh_sqlite_url)) == ["boiler_rom", "press_line"]

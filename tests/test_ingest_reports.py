@@ -187,3 +187,16 @@ def test_encoding_option_applies_to_markdown(migrated_db: sessionmaker[Session],
     assert rep.original_text.strip() == "Near miss \u2013 solvent \u201cspill\u201d at booth 2; operator\u2019s cost \u20ac150."
     with pytest.raises(IngestError, match="unknown encoding 'no-such-codec'"):
         _ingest(migrated_db, p, ColumnMapping(encoding="no-such-codec"))
+
+
+def test_summary_counts_reports_without_time_or_zone_and_per_zone(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    p = _csv(tmp_path, "id,text,occurred_at,zone\n1,Cut,2024-01-01,Press Line\n2,Burn,,Boiler Rom\n"
+                       "3,Slip,2024-01-02,\n4,Trip,,Boiler Rom\n")
+    summary = _ingest(migrated_db, p)
+    assert (summary.total, summary.no_time, summary.no_zone) == (4, 2, 1)
+    assert summary.zone_reports == {"press_line": 1, "boiler_rom": 2}
+    assert summary.unknown_zones(["press_line", "boiler_room"]) == {"boiler_rom": 2}
+    assert summary.unknown_zones([]) == {}  # a configuration without zones: nothing to compare with
+    assert len(_reports(migrated_db)) == 4  # stored all the same
+    again = _ingest(migrated_db, p)  # the counts cover unchanged reports too
+    assert (again.unchanged, again.no_time, again.no_zone, again.zone_reports) == (4, 2, 1, summary.zone_reports)

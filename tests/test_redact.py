@@ -52,3 +52,132 @@ def test_counts_and_names_reported() -> None:
     assert r.counts == {"name": 3, "email": 1, "phone": 1}
     assert {"Jane", "Doe", "Lee"} <= r.names
     assert "Doe" not in r.text and "jane@" not in r.text and "555" not in r.text
+
+
+# --------------------------------------------------------------------------- cues mid-line, any case, ":" / "-"
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Shift: night. Reported by: John Smith. Witness: Mary Jones.",
+         "Shift: night. Reported by: [NAME]. Witness: [NAME]."),
+        ("Oil on the floor; Reported By - John Smith", "Oil on the floor; Reported By - [NAME]"),
+        ("Slip near Pump 4, REPORTED BY John Smith", "Slip near Pump 4, REPORTED BY [NAME]"),
+        ("Hand cut (witnesses: Mary Jones)", "Hand cut (witnesses: [NAME])"),
+        ("Burn at the kiln, Operator - Tom Becker.", "Burn at the kiln, Operator - [NAME]."),
+        ("Called Maria at once", "Called [NAME] at once"),
+        ("REPORTED BY: JOHN SMITH\nShift: night", "REPORTED BY: [NAME]\nShift: night"),
+        ("Name: John SMITH", "Name: [NAME]"),
+    ],
+)
+def test_cues_anywhere_in_a_line_in_any_case(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The welder Sean O'Brien cut his hand.", "The welder [NAME] cut his hand."),
+        ("the operator Marco D'Angelo slipped", "the operator [NAME] slipped"),
+        ("the electrician Liam O’Neil fell; O’Neil was treated", "the electrician [NAME] fell; [NAME] was treated"),
+        ("Mr. O'Brien arrived", "[NAME] arrived"),
+        ("Reported by: Siobhan O'Connor", "Reported by: [NAME]"),
+    ],
+)
+def test_names_with_an_elided_prefix(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+# --------------------------------------------------------------------------- Spanish / Portuguese
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("el operador Juan Pérez se cortó la mano", "el operador [NAME] se cortó la mano"),
+        ("o operador João Silva caiu da escada", "o operador [NAME] caiu da escada"),
+        ("la supervisora Ana López llamó a la ambulancia", "la supervisora [NAME] llamó a la ambulancia"),
+        ("El técnico Carlos Ruiz resbaló", "El técnico [NAME] resbaló"),
+        ("el tecnico Carlos Ruiz resbaló", "el tecnico [NAME] resbaló"),
+        ("a técnica Fernanda Costa", "a técnica [NAME]"),
+        ("la trabajadora María Gómez", "la trabajadora [NAME]"),
+        ("o trabalhador Pedro Alves", "o trabalhador [NAME]"),
+        ("el mecánico Luis Torres", "el mecánico [NAME]"),
+        ("o mecânico José Santos", "o mecânico [NAME]"),
+        ("el ayudante Diego Ramos", "el ayudante [NAME]"),
+        ("o ajudante Rafael Costa", "o ajudante [NAME]"),
+        ("el electricista Iván Molina", "el electricista [NAME]"),
+        ("o eletricista Bruno Lima", "o eletricista [NAME]"),
+        ("el soldador Andrés Silva", "el soldador [NAME]"),
+        ("la encargada Rosa Vidal", "la encargada [NAME]"),
+        ("o encarregado Paulo Nunes", "o encarregado [NAME]"),
+        ("el conductor Raúl Ortiz", "el conductor [NAME]"),
+        ("o motorista Paulo Mendes", "o motorista [NAME]"),
+        ("la testigo Lucía Herrera", "la testigo [NAME]"),
+        ("a testemunha Carla Rocha", "a testemunha [NAME]"),
+        ("la colaboradora Marta Ruiz", "la colaboradora [NAME]"),
+        ("o colaborador Felipe Souza", "o colaborador [NAME]"),
+        ("colaborador(a) Felipe Souza", "colaborador(a) [NAME]"),
+        ("el empleado Jorge Navarro", "el empleado [NAME]"),
+        ("a empregada Beatriz Lima", "a empregada [NAME]"),
+        ("el jefe Manuel Castro", "el jefe [NAME]"),
+        ("la jefa Elena Castro", "la jefa [NAME]"),
+        ("o chefe Ricardo Alves", "o chefe [NAME]"),
+        ("o operário Antônio Ferreira", "o operário [NAME]"),
+        ("o operador João da Silva caiu", "o operador [NAME] caiu"),
+        ("el técnico de mantenimiento Carlos Ruiz resbaló", "el técnico de mantenimiento [NAME] resbaló"),
+        ("o operador da empilhadeira João Silva", "o operador da empilhadeira [NAME]"),
+        ("el operador Juan Pérez se cayó. Pérez fue atendido.", "el operador [NAME] se cayó. [NAME] fue atendido."),
+        ("Un trabajador llamado Luis resbaló", "Un trabajador llamado [NAME] resbaló"),
+        ("Reportado por Juan Pérez en el turno de noche", "Reportado por [NAME] en el turno de noche"),
+        ("foi socorrida por Ana Souza", "foi socorrida por [NAME]"),
+        ("Nombre: Juan Pérez\nTurno: noche", "Nombre: [NAME]\nTurno: noche"),
+        ("Nome: João Silva", "Nome: [NAME]"),
+        ("Reportado por: Ana López", "Reportado por: [NAME]"),
+        ("Relatado por: Carlos Souza", "Relatado por: [NAME]"),
+        ("Testigo: Pedro", "Testigo: [NAME]"),
+        ("Testemunha: Maria Oliveira", "Testemunha: [NAME]"),
+        ("Nombre: Juan PÉREZ", "Nombre: [NAME]"),
+        ("Saludos,\nAna López", "Saludos,\n[NAME]"),
+    ],
+)
+def test_spanish_and_portuguese_cues(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+# --------------------------------------------------------------------------- look-alikes that must survive
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the operator Press Line started",
+        "Reported by: Maintenance Team",
+        "Reported By: the night shift crew",
+        "reported by the supervisor at 10:14",
+        "Reported by: HSE",
+        "Witness: None",
+        "Witness: none",
+        "Contact: see below",
+        "Thanks,\nsee you tomorrow",
+        "The technician replaced the O-ring on Pump 4.",
+        "the technician: O-Ring Kit 7 fitted",
+        "at 5 o'clock the operator left",
+        "the conductor Earth Cable was cut",
+        "Called Emergency Services at 10:14",
+        "el operador Línea Prensa 3 se detuvo",
+        "el operador Jumbo 08 en Local_01, nivel 1880, 01-02-2016",
+        "o operador da Empilhadeira 2 parou",
+        "la supervisora de Seguridad revisó la Bomba 4",
+        "el técnico de mantenimiento revisó la Bomba 4",
+        "Reportado por: Equipo de Mantenimiento",
+        "Nombre del equipo: Prensa Hidráulica",
+        "Testigo: ninguno",
+        "Relatado por: SESMT",
+        "the operator john smith",  # a name is only taken capitalised
+    ],
+)
+def test_look_alikes_survive(text: str) -> None:
+    assert redact_text(text) == text
+
+
+def test_mid_line_fields_count_and_record_the_name_words() -> None:
+    r = redact("Slip. Reported by: Sean O'Brien; witness: Mary Jones. O'Brien went home.")
+    assert r.text == "Slip. Reported by: [NAME]; witness: [NAME]. [NAME] went home."
+    assert r.counts["name"] == 3
+    assert {"Sean", "O'Brien", "Mary", "Jones"} <= r.names
