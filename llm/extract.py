@@ -1,8 +1,8 @@
 """Map step: one structured extraction (``IncidentExtraction``) per incident report.
 
 Each report's redacted text goes into the extraction prompt as delimited data. A reply that is not
-valid JSON for the schema (or a timed-out request) gets ONE repair turn; a row still invalid after it
-is stored as ``status='failed'`` with the reason, and the batch goes on. An answer with ``injury: false`` or a
+valid JSON for the schema gets ONE repair turn (a request that got no answer is not re-sent: the HTTP backend
+retries transport errors itself); a row still invalid after it is stored as ``status='failed'`` with the reason, and the batch goes on. An answer with ``injury: false`` or a
 body part of "none" gets actual severity 1 (``llm.severity.no_injury_is_severity_1``: the scale's own definition). Replies are cached in
 ``llm_cache`` and rows are upserted on ``(incident_id, prompt_version, model)``, so a re-run is free
 and idempotent.
@@ -36,7 +36,7 @@ from floorwatch.llm.judge import (
     judge_results,
     shares_context,
 )
-from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, repair_request
+from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, read_chars, repair_request
 from floorwatch.llm.severity import certain, expected_potential, expected_severity, no_injury_is_severity_1
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
@@ -83,7 +83,10 @@ def extract_batch(
         judged: list[Judgement | None] = [None] * len(results)
         if judge is not None:
             results, judged = judge_results(judge, texts, results, second_opinion, max_chars=max_chars)
-    rows = [_row(rep, req, res, backend.model_name, prompt_version) for rep, req, res in zip(reports, requests, results, strict=True)]
+    rows = [
+        _row(rep, req, res, backend.model_name, prompt_version, max_chars)
+        for rep, req, res in zip(reports, requests, results, strict=True)
+    ]
     for row, j, gen in zip(rows, judged, generated, strict=True):
         if j is not None and gen.parsed is not None:
             row["raw"]["judge"] = j.model_dump() | {
@@ -201,14 +204,15 @@ def _repair(
     results: list[LLMResult[IncidentExtraction]],
     prompt_version: str,
 ) -> list[LLMResult[IncidentExtraction]]:
-    """One repair turn for every failed row: the bad answer and its error go back to the model."""
-    failed = [i for i, r in enumerate(results) if r.parsed is None]
+    """One repair turn for every row the model answered badly: the bad answer and its error go back to it.
+
+    A row with no answer at all (the server unreachable or refusing after the backend's own retries, a prompt
+    over the context) is not sent again: the same request would fail the same way.
+    """
+    failed = [i for i, r in enumerate(results) if r.parsed is None and r.raw]
     if not failed:
         return results
-    retry = [
-        repair_request(requests[i], results[i].raw, results[i].error or "invalid") if results[i].raw else requests[i]
-        for i in failed
-    ]
+    retry = [repair_request(requests[i], results[i].raw, results[i].error or "invalid") for i in failed]
     again = cached_generate(session, backend, retry, IncidentExtraction, prompt_version)
     out = list(results)
     for i, res in zip(failed, again, strict=True):
@@ -221,7 +225,9 @@ def _repair(
     return out
 
 
-def _row(rep: IncidentReport, req: LLMRequest, res: LLMResult[IncidentExtraction], model: str, version: str) -> dict:
+def _row(  # noqa: PLR0913 - one report's parts
+    rep: IncidentReport, req: LLMRequest, res: LLMResult[IncidentExtraction], model: str, version: str, max_chars: int
+) -> dict:
     input_hash = hashlib.sha256("\n".join(m.content for m in req.messages).encode()).hexdigest()
     row: dict = {
         "incident_id": rep.id,
@@ -230,7 +236,8 @@ def _row(rep: IncidentReport, req: LLMRequest, res: LLMResult[IncidentExtraction
         "input_hash": input_hash,
         "status": "ok" if res.parsed else "failed",
         "error": None if res.parsed else (res.error or "unknown error")[:2000],
-        "raw": {"text": res.raw[:4000], "cached": res.cached},
+        # read_chars: how much of a report longer than max_chars the model was shown (None: all of it)
+        "raw": {"text": res.raw[:4000], "cached": res.cached, "read_chars": read_chars(rep.redacted_text, max_chars)},
         "seconds": res.seconds,
         "zone_hint": res.parsed.zone if res.parsed else None,
     }

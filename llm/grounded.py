@@ -160,8 +160,8 @@ def narrate(
     retry_idx, retry = [], []
     for i, (res, checks) in enumerate(zip(first, checks1, strict=True)):
         failed = [c for c in checks if not c.verified]
-        if res.parsed is None:
-            retry.append(repair_request(requests[i], res.raw, res.error or "") if res.raw else requests[i])
+        if res.parsed is None and res.raw:  # no answer at all (server down, prompt too long): not re-sent
+            retry.append(repair_request(requests[i], res.raw, res.error or ""))
         elif failed:
             retry.append(claim_repair_request(requests[i], res.raw, failed))
         else:
@@ -182,8 +182,10 @@ def narrate(
         )
         actions, _ = choose(picks, offered[i])
         error = None
-        if first[i].parsed is None and (res2 is None or res2.parsed is None):
-            error = f"after one repair retry: {(res2.error if res2 is not None else None) or first[i].error}"
+        if first[i].parsed is None and res2 is None:
+            error = first[i].error or "no answer"
+        elif first[i].parsed is None and res2 is not None and res2.parsed is None:
+            error = f"after one repair retry: {res2.error or first[i].error}"
         audit = NarrativeAudit(
             made=len(final), verified=len(kept), dropped=len(final) - len(kept), checks=final,
             template=not kept, error=error,

@@ -123,9 +123,34 @@ def sanitize_untrusted(text: str, max_chars: int) -> str:
     return text[:max_chars]
 
 
+def _shown_part(clean: str, max_chars: int) -> str:
+    """The first ``max_chars`` of ``clean``, cut back to the last space when one is in its second half."""
+    head = clean[:max_chars]
+    return head.rsplit(None, 1)[0] if " " in head[max_chars // 2 :] else head
+
+
 def report_block(report_text: str, max_chars: int) -> str:
-    """The delimited report as the user turn starts: the extraction's whole user turn, the prefix of the judge's."""
-    return f"<report>\n{sanitize_untrusted(report_text, max_chars)}\n</report>"
+    """The delimited report as the user turn starts: the extraction's whole user turn, the prefix of the judge's.
+
+    A report longer than ``max_chars`` is cut (at a space) and says so inside the block (:func:`cut_mark`), so
+    the model knows that the rest exists and was not shown.
+    """
+    clean = sanitize_untrusted(report_text, len(report_text))
+    if len(clean) > max_chars:
+        head = _shown_part(clean, max_chars)
+        clean = f"{head}\n{cut_mark(len(head), len(clean))}"
+    return f"<report>\n{clean}\n</report>"
+
+
+def cut_mark(shown: int, total: int) -> str:
+    """The line that ends a report cut for the model: ``[report cut here: the first 7998 of 12345 characters]``."""
+    return f"[report cut here: the first {shown} of {total} characters]"
+
+
+def read_chars(report_text: str, max_chars: int) -> int | None:
+    """Characters of the report the model is shown, or None when it sees all of it (:func:`report_block`)."""
+    clean = sanitize_untrusted(report_text, len(report_text))
+    return len(_shown_part(clean, max_chars)) if len(clean) > max_chars else None
 
 
 def extraction_request(request_id: str, report_text: str, max_chars: int = 4000) -> LLMRequest:

@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.controls import candidates
-from floorwatch.llm.facts import fact_sheet
+from floorwatch.llm.facts import fact_sheet, template_summary
 from floorwatch.llm.grounded import GROUNDED_PROMPT_VERSION, narrate
 from floorwatch.llm.prompts import extraction_line
 from floorwatch.llm.risk_context import zone_hazards
@@ -302,13 +302,31 @@ def assess_zones(
         candidates(zone_hazards(ev, [h.category for h in risk.top_hazards], bool(ctx and ctx.signals)), ctx)
         for (ev, _, _), risk, ctx in zip(zones, risks, ctxs, strict=True)
     ]
-    narrated = narrate(session, backend, sheets, offered, prompt_version)
+    narrated = _narrate_non_empty(session, backend, [ev for ev, _, _ in zones], sheets, offered, prompt_version)
     out = []
     for risk, sheet, (summary, actions, audit), ctx in zip(risks, sheets, narrated, ctxs, strict=True):
         risk = _with_claims(risk, sheet, summary, actions, audit, backend.model_name, prompt_version, ctx)
         store_assessment(session, risk, manual_section_ids(ctx))
         out.append(risk)
     return out
+
+
+def _narrate_non_empty(  # noqa: PLR0913 - the batch's parts, passed through
+    session: Session,
+    backend: LLMBackend,
+    evidence: list[ZoneEvidence],
+    sheets: list[FactSheet],
+    offered: list[list[ChosenAction]],
+    prompt_version: str,
+) -> list[tuple[str, list[ChosenAction], NarrativeAudit]]:
+    """:func:`narrate` for the zones with evidence; a zone with none gets the fact-sheet template, no actions and
+    no model call (there is nothing for a claim to rest on)."""
+    busy = [i for i, ev in enumerate(evidence) if not ev.is_empty]
+    told = {}
+    if busy:
+        answers = narrate(session, backend, [sheets[i] for i in busy], [offered[i] for i in busy], prompt_version)
+        told = dict(zip(busy, answers, strict=True))
+    return [told.get(i, (template_summary(sheet), [], NarrativeAudit(template=True))) for i, sheet in enumerate(sheets)]
 
 
 def _with_claims(

@@ -41,7 +41,7 @@ _MD_SPECIAL = re.compile(r"([\\`\[\]<>|])")
 
 
 def md_escape(value: object) -> str:
-    """Untrusted text (report titles and text, file names, error messages) made inert in Markdown.
+    r"""Untrusted text (report titles and text, file names, error messages) made inert in Markdown.
 
     CommonMark backslash escapes for ``\ ` [ ] < > |``: no link, image, inline HTML, code span or table cell
     can be opened by the text itself; everything else reads as written.

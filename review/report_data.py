@@ -171,6 +171,8 @@ def evidence_items(
             else inc.redacted_text[:400].rsplit(" ", 1)[0] + " ..."
         )
         hazard = f" - {hazard_label(inc)}" if inc.hazard_category else ""
+        if inc.read_chars is not None:
+            excerpt += f" [the model read only the first {inc.read_chars} of {len(inc.redacted_text)} characters]"
         items.append(
             EvidenceItem(
                 kind="incident",

@@ -63,6 +63,10 @@ class IncidentSummary(_Frozen):
         "answer's equipment and causes) gave when they differ from the stored hazard_category (llm.judge; empty when "
         "they agree or were not run)",
     )
+    read_chars: int | None = Field(
+        None, description="Characters of redacted_text the model was shown when the report was longer than the "
+        "extraction's cap (llm.prompts.report_block); None when it read all of it"
+    )
     injury: bool | None = None
     body_part: str | None = None
     equipment: str | None = None

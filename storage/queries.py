@@ -120,6 +120,8 @@ def _zone_incidents(session: Session, zone_id: str, start: datetime, end: dateti
             data["causes"] = data["causes"] or []
             data["controls"] = data["controls"] or []
             data["hazard_other_opinions"] = other_opinions(newest.hazard_category, (newest.raw or {}).get("judge"))
+            shown = (newest.raw or {}).get("read_chars")
+            data["read_chars"] = shown if isinstance(shown, int) else None
         out.append(IncidentSummary(**data))
     return out
 

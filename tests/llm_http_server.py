@@ -114,6 +114,8 @@ class RuleBasedLLM:
             if manual:  # cite the first manual section shown plus one that was never shown
                 actions.append(f"Follow the procedure [{manual[0]}] [manual:made-up.md#Nowhere]")
             return 200, json.dumps({"summary": "Test summary.", "actions": actions, "evidence_ids": cited})
+        if "MARK-UNAUTHORISED" in user:  # a final refusal: no answer to repair
+            return 401, ""
         if "MARK-INVALID-ALWAYS" in user:
             return 200, "Sure! Here is the data: {hazard: struck"
         if "MARK-INVALID-ONCE" in user and not repair_turn:

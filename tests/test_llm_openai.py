@@ -70,6 +70,30 @@ def test_repair_retry_then_failure_recorded_and_batch_goes_on(tmp_path: Path, se
         assert len(list(s.scalars(select(ExtractionRow)))) == 4  # upserted, not duplicated
 
 
+def test_a_request_that_got_no_answer_is_not_sent_again(tmp_path: Path, server_port: int) -> None:
+    """HTTP 401 is final: no repair turn (there is no answer to repair), one request, the row recorded as failed."""
+    factory = sqlite_db(tmp_path)
+    ids = add_incidents(factory, [("u1", "press", "MARK-UNAUTHORISED A worker was struck by a bracket.")])
+    before = served(server_port)
+    [out] = extract_reports(factory, _backend(server_port), ids)
+    assert out.status == "failed" and "HTTP 401" in (out.error or "") and "repair" not in (out.error or "")
+    assert served(server_port) - before == 1
+
+
+def test_a_long_report_is_cut_with_a_mark_and_the_row_says_how_much_was_read(tmp_path: Path, server_port: int) -> None:
+    from floorwatch.storage.queries import zone_evidence
+
+    factory = sqlite_db(tmp_path)
+    text = "A worker was struck by a falling bracket near the press. " * 40  # 2,280 characters
+    ids = add_incidents(factory, [("long", "press", text)])
+    [out] = extract_reports(factory, _backend(server_port), ids, max_chars=1000)
+    assert out.status == "ok"
+    with session_scope(factory) as s:
+        row = s.scalars(select(ExtractionRow)).one()
+        [inc] = zone_evidence(s, "press", datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 31, tzinfo=UTC)).incidents
+    assert 900 < row.raw["read_chars"] <= 1000 and inc.read_chars == row.raw["read_chars"]
+
+
 def test_a_server_that_refuses_logprobs_is_asked_without_them(tmp_path: Path, server_port: int) -> None:
     factory = sqlite_db(tmp_path)
     ids = add_incidents(factory, [("n1", "press", "MARK-NO-LOGPROBS A worker was injured by a falling bracket.")])
@@ -103,6 +127,25 @@ def test_job_drops_unverified_claims_and_is_idempotent(tmp_path: Path, server_po
         assert len(list(s.scalars(select(RiskAssessment)))) == 2
         links = list(s.scalars(select(RiskEvidence)))
     assert len(links) == 2 and all(link.cited for link in links)
+
+
+def test_a_zone_without_evidence_gets_the_template_and_no_model_call(tmp_path: Path, server_port: int) -> None:
+    from floorwatch.config import ZoneConfig
+
+    factory = sqlite_db(tmp_path)
+    add_incidents(factory, [("a", "press", "Hand caught in rollers, injury.")])
+    settings = Settings(zones=[ZoneConfig(id="press"), ZoneConfig(id="quiet_store")])
+    since, until = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 31, tzinfo=UTC)
+    run_risk_job(settings, factory, since=since, until=until, backend=_backend(server_port), zones=["press"])
+    before = served(server_port)  # press's extraction and reduce are now cached (its judge questions are not)
+    run_risk_job(settings, factory, since=since, until=until, backend=_backend(server_port), zones=["press"])
+    press_again = served(server_port) - before
+    before = served(server_port)
+    report = run_risk_job(settings, factory, since=since, until=until, backend=_backend(server_port))
+    assert served(server_port) - before == press_again  # the quiet zone asked nothing
+    quiet = next(z for z in report.zones if z.zone_id == "quiet_store")
+    assert quiet.narrative is not None and quiet.narrative.template and quiet.narrative.made == 0
+    assert quiet.actions == [] and "0 incident reports" in quiet.summary
 
 
 def _one_report_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report: tuple[str, str, str], port: int) -> None:
@@ -183,5 +226,6 @@ def test_report_cli_refuses_an_out_path_that_is_a_file_before_any_work(tmp_path:
     monkeypatch.delenv("FLOORWATCH_CONFIG", raising=False)
     (tmp_path / "taken.md").write_text("x")
     res = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "taken.md")])
-    assert res.exit_code == 2 and "exists and is not a folder" in res.output
+    flat = " ".join(res.output.replace("│", " ").split())  # rich wraps the usage error in a box
+    assert res.exit_code == 2 and "exists and is not a folder" in flat
     assert not (tmp_path / "fw.db").exists()  # refused before the database was opened

@@ -18,7 +18,14 @@ from floorwatch.llm.backends import (
     vllm_sampling_kwargs,
 )
 from floorwatch.llm.cache import cache_key
-from floorwatch.llm.prompts import EXTRACT_SYSTEM, extraction_request, reduce_request, sanitize_untrusted
+from floorwatch.llm.prompts import (
+    EXTRACT_SYSTEM,
+    extraction_request,
+    read_chars,
+    reduce_request,
+    report_block,
+    sanitize_untrusted,
+)
 from floorwatch.schemas.llm import HAZARD_CATEGORIES, IncidentExtraction, ZoneNarrative
 
 VALID = {"hazard_category": "struck_by", "severity": 2, "potential_severity": 4, "injury": True, "causes": ["loose load"]}
@@ -65,6 +72,16 @@ def test_report_text_is_delimited_as_data() -> None:
 def test_sanitize_cuts_and_drops_control_chars() -> None:
     assert sanitize_untrusted("a\x00b\x1bc" + "x" * 50, 10) == "a b c" + "x" * 5
     assert sanitize_untrusted("< /Evidence >", 100) == "[/Evidence]"
+
+
+def test_a_report_cut_for_the_model_says_so_inside_the_block() -> None:
+    text = " ".join(f"word{i}" for i in range(400))  # 3,089 characters
+    block = report_block(text, 1000)
+    shown = read_chars(text, 1000)
+    assert shown is not None and 900 < shown <= 1000
+    assert block.endswith(f"[report cut here: the first {shown} of {len(text)} characters]\n</report>")
+    assert text[:shown] in block and text[shown] == " "  # cut at a space, not inside a word
+    assert report_block("short text", 1000) == "<report>\nshort text\n</report>" and read_chars("short text", 1000) is None
 
 
 def test_reduce_prompt_caps_evidence_and_counts_the_rest() -> None:
