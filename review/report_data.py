@@ -238,11 +238,15 @@ def zone_cards(
 
     ``shifts`` (default: the default site shifts) and ``tz`` are used for the time patterns. A zone in
     ``facts`` (what the risk job computed for exactly this period) uses its evidence and time patterns as
-    given; the others are queried.
+    given; the others are queried. With ``facts`` (a job's own report) only the zones the job assessed show
+    an assessment: another zone's stored one (an earlier run, another period or model) is not this job's
+    finding, so its card says "not assessed".
     """
-    facts = facts or {}
     shifts = list(shifts) if shifts is not None else SiteConfig().shifts
     assessments = latest_assessments(session, start, end)
+    if facts is not None:
+        assessments = {z: a for z, a in assessments.items() if z in facts}
+    facts = facts or {}
     zone_ids = sorted(set(assessments) | set(facts) | set(zones_with_activity(session, start, end)))
     names = {
         zid: name for zid, name in session.execute(select(Zone.id, Zone.name).where(Zone.id.in_(zone_ids)))

@@ -225,3 +225,21 @@ def test_untrusted_titles_cannot_open_a_link_or_html_in_the_markdown(migrated_db
         md = render_report(s, T0, T1, media, tmp_path / "out", settings=SETTINGS).markdown.read_text()
     assert not re.search(r"(?<!\\)\]\(https://evil", md) and "<script>" not in md  # no unescaped "](" or tag
     assert r"Pipe \| burst\](https://evil.example/x) \<script\>alert(1)\</script\> (notes\[1\].txt)" in md
+
+
+def test_a_jobs_report_shows_only_the_assessments_that_job_made(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    """Rendered for a job that assessed the warehouse only, the press shop's stored assessment (an earlier run)
+    is not shown as this report's finding; without the job's facts (the dashboard's view) it is."""
+    from floorwatch.schemas.evidence import ZoneFacts
+    from floorwatch.storage.queries import zone_evidence
+
+    media = tmp_path / "media"
+    with session_scope(migrated_db) as s:
+        populate(s, media)
+    with session_scope(migrated_db) as s:
+        facts = {"warehouse": ZoneFacts(zone_id="warehouse", evidence=zone_evidence(s, "warehouse", T0, T1))}
+        job_md = render_report(s, T0, T1, media, tmp_path / "job", settings=SETTINGS, facts=facts).markdown.read_text()
+        all_md = render_report(s, T0, T1, media, tmp_path / "all", settings=SETTINGS).markdown.read_text()
+    assert re.search(r"^## .*Press shop - NOT ASSESSED$", job_md, re.M) and "Risk in press-shop is medium." not in job_md
+    assert re.search(r"^## .*Warehouse - CRITICAL 78/100", job_md, re.M)
+    assert re.search(r"^## .*Press shop - MEDIUM 41/100", all_md, re.M) and "Risk in press-shop is medium." in all_md
