@@ -450,8 +450,8 @@ def _format_errors(source: str, err: ValidationError, lines: dict[tuple[Any, ...
                 line = lines[loc[:n]]
                 break
         env = ENV_PREFIX + "__".join(str(p).upper() for p in loc)
-        if loc and loc not in lines and env in os.environ:
-            where = f"environment {env}"  # the value came from the environment, not from the file
+        if loc and env in os.environ:
+            where = f"environment {env}"  # the environment overrides the file: the value came from there
         else:
             where = f"{source}:{line}" if line else source
         problems.append(f"{where}: {path}: {msg}")

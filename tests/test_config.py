@@ -222,6 +222,17 @@ def test_a_mistyped_environment_section_is_an_error_not_ignored(tmp_path: Path, 
         load_settings(path)
 
 
+def test_a_bad_environment_override_of_a_key_the_file_sets_names_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, GOOD)  # sets site.timezone: Europe/Berlin on line 3
+    monkeypatch.setenv("FLOORWATCH_SITE__TIMEZONE", "Mars/Base")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    text = str(err.value)
+    assert "environment FLOORWATCH_SITE__TIMEZONE: site.timezone" in text and f"{path}:3" not in text
+
+
 def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOORWATCH_CONFIG", str(write(tmp_path, GOOD)))
     assert load_settings().site.name == "Plant A"
