@@ -450,10 +450,9 @@ def _format_errors(source: str, err: ValidationError, lines: dict[tuple[Any, ...
                 line = lines[loc[:n]]
                 break
         env = ENV_PREFIX + "__".join(str(p).upper() for p in loc)
-        if loc and env in os.environ:
-            where = f"environment {env}"  # the environment overrides the file: the value came from there
-        else:
-            where = f"{source}:{line}" if line else source
+        # the environment overrides the file, so a key set in both got its value from the environment
+        from_env = bool(loc) and env in os.environ
+        where = f"environment {env}" if from_env else f"{source}:{line}" if line else source
         problems.append(f"{where}: {path}: {msg}")
     return problems
 

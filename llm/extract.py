@@ -36,7 +36,13 @@ from floorwatch.llm.judge import (
     judge_results,
     shares_context,
 )
-from floorwatch.llm.prompts import EXTRACT_PROMPT_VERSION, extraction_request, read_chars, repair_request
+from floorwatch.llm.prompts import (
+    EXTRACT_PROMPT_VERSION,
+    extraction_request,
+    has_prompt_markup,
+    read_chars,
+    repair_request,
+)
 from floorwatch.llm.severity import certain, expected_potential, expected_severity, no_injury_is_severity_1
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
@@ -237,7 +243,11 @@ def _row(  # noqa: PLR0913 - one report's parts
         "status": "ok" if res.parsed else "failed",
         "error": None if res.parsed else (res.error or "unknown error")[:2000],
         # read_chars: how much of a report longer than max_chars the model was shown (None: all of it)
-        "raw": {"text": res.raw[:4000], "cached": res.cached, "read_chars": read_chars(rep.redacted_text, max_chars)},
+        # prompt_markup: the report holds prompt delimiters / chat tokens (defused, but shown as one to check)
+        "raw": {
+            "text": res.raw[:4000], "cached": res.cached, "read_chars": read_chars(rep.redacted_text, max_chars),
+            "prompt_markup": has_prompt_markup(rep.redacted_text),
+        },
         "seconds": res.seconds,
         "zone_hint": res.parsed.zone if res.parsed else None,
     }

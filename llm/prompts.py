@@ -108,19 +108,30 @@ MANUAL_INSTRUCTIONS = (
     "section it follows, when one applies. A [gap] hazard has no procedure: recommend writing one."
 )
 
-_TAG = re.compile(r"<\s*/?\s*(report|evidence|manuals)\b[^>]*>", re.IGNORECASE)
+# The delimiters of every data block of our prompts, and chat-template control tokens (<|im_start|>,
+# <|eot_id|>, ...) that a tokenizer could read as a real turn boundary.
+_TAG = re.compile(r"<\s*/?\s*(report|evidence|manuals|facts|controls)\b[^>]*>", re.IGNORECASE)
+_SPECIAL = re.compile(r"<\|[^|<>\n]{1,40}\|>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def sanitize_untrusted(text: str, max_chars: int) -> str:
     """Make untrusted text safe to place inside a delimited block.
 
-    Tags that could open or close a data block become ``[tag]``, control characters are dropped
-    and the text is cut to ``max_chars``.
+    Tags that could open or close a data block become ``[tag]``, chat-template tokens ``<|x|>`` become
+    ``[|x|]``, control characters are dropped and the text is cut to ``max_chars``.
     """
     text = _CONTROL.sub(" ", text)
     text = _TAG.sub(lambda m: "[" + m.group(0).strip("<>").strip() + "]", text)
+    text = _SPECIAL.sub(lambda m: "[" + m.group(0)[1:-1] + "]", text)
     return text[:max_chars]
+
+
+def has_prompt_markup(text: str) -> bool:
+    """True when the text holds a data-block delimiter or a chat-template token (what :func:`sanitize_untrusted`
+    defuses). No genuine incident report needs them, so such a report is shown as one to check by hand: the
+    markup is made inert, but words that address the model can still sway a small one."""
+    return bool(_TAG.search(text) or _SPECIAL.search(text))
 
 
 def _shown_part(clean: str, max_chars: int) -> str:

@@ -171,6 +171,9 @@ def evidence_items(
             else inc.redacted_text[:400].rsplit(" ", 1)[0] + " ..."
         )
         hazard = f" - {hazard_label(inc)}" if inc.hazard_category else ""
+        if inc.prompt_markup:
+            excerpt += (" [check by hand: the report holds text shaped like the model's prompt markup (made inert), "
+                        "which can sway how it was read]")
         if inc.read_chars is not None:
             excerpt += f" [the model read only the first {inc.read_chars} of {len(inc.redacted_text)} characters]"
         items.append(

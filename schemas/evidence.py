@@ -67,6 +67,10 @@ class IncidentSummary(_Frozen):
         None, description="Characters of redacted_text the model was shown when the report was longer than the "
         "extraction's cap (llm.prompts.report_block); None when it read all of it"
     )
+    prompt_markup: bool = Field(
+        False, description="The report holds prompt delimiters or chat-template tokens (llm.prompts.has_prompt_markup): "
+        "defused, but its reading may have been steered; shown as one to check by hand"
+    )
     injury: bool | None = None
     body_part: str | None = None
     equipment: str | None = None

@@ -122,6 +122,7 @@ def _zone_incidents(session: Session, zone_id: str, start: datetime, end: dateti
             data["hazard_other_opinions"] = other_opinions(newest.hazard_category, (newest.raw or {}).get("judge"))
             shown = (newest.raw or {}).get("read_chars")
             data["read_chars"] = shown if isinstance(shown, int) else None
+            data["prompt_markup"] = (newest.raw or {}).get("prompt_markup") is True
         out.append(IncidentSummary(**data))
     return out
 
