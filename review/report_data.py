@@ -56,6 +56,7 @@ class ZoneCard(BaseModel):
     summary: str = ""
     actions: list[str] = Field(default_factory=list)
     narrative: dict[str, Any] | None = Field(None, description="Claims made/verified/dropped (schemas.facts.NarrativeAudit)")
+    narrative_note: str = Field("", description="One line on where the summary came from (narrative_note)")
     model: str = ""
     counts: dict[str, int] = Field(default_factory=dict)
     dismissed_share: float | None = None
@@ -88,6 +89,25 @@ def as_text(item: Any) -> str:
         )
         return f"{head} ({rest})" if head and rest else head or rest
     return str(item).replace("_", " ") if isinstance(item, str) and " " not in item else str(item)
+
+
+def narrative_note(narrative: Mapping[str, Any] | None, has_evidence: bool) -> str:
+    """Where a zone's summary came from, in one line: the verified claims, or the fact-sheet template and why
+    (no evidence so no model call, the model's answer unreadable, no claim made, every claim dropped)."""
+    if not narrative:
+        return ""
+    made, verified, dropped = (int(narrative.get(k) or 0) for k in ("made", "verified", "dropped"))
+    if not narrative.get("template"):
+        return f"Verified: {verified} of {made} claims checked against the cited database facts" + (
+            f", {dropped} dropped." if dropped else "."
+        )
+    why = (
+        f"the model's answer could not be read ({narrative['error']})" if narrative.get("error")
+        else "the zone has no evidence in this period, so the model was not asked" if not has_evidence
+        else "the model made no claim" if not made
+        else f"no model claim passed the fact check ({dropped} dropped)"
+    )
+    return f"Summary rendered from the zone's fact sheet: {why}."
 
 
 def latest_assessments(session: Session, start: datetime, end: datetime) -> dict[str, RiskAssessment]:
@@ -289,6 +309,10 @@ def zone_cards(
                     "summary": ra.summary or "",
                     "actions": [as_text(a) for a in ra.actions or []],
                     "narrative": ra.context.narrative.model_dump(mode="json") if ra.context and ra.context.narrative else None,
+                    "narrative_note": narrative_note(
+                        ra.context.narrative.model_dump(mode="json") if ra.context and ra.context.narrative else None,
+                        not ev.is_empty,
+                    ),
                     "model": ra.model,
                 }
             )

@@ -174,7 +174,7 @@ def test_procedures_block_lists_citations_gaps_and_machine_heat(rendered_when) -
     assert f"1. Lock out before clearing jams (per *{MANUAL_DOC}* > {MANUAL_HEADING})" in md
     assert "- No procedure covers: **vehicle collision** - a gap in the procedures is a finding." in md
     # The claims audit and the score's confidence are shown; a zone without them shows neither.
-    assert "&#10003; verified: 2 of 3 claims checked against the cited database facts, 1 dropped." in night
+    assert "&#10003; Verified: 2 of 3 claims checked against the cited database facts, 1 dropped." in night
     assert "confidence 75%" in night and "confidence" not in _card(rendered_when.html.read_text(), "paint-line")
     assert "*Verified: 2 of 3 claims checked against the cited database facts, 1 dropped.*" in md
     # A zone without stored context shows no Procedures block.
@@ -243,3 +243,25 @@ def test_a_jobs_report_shows_only_the_assessments_that_job_made(migrated_db: ses
     assert re.search(r"^## .*Press shop - NOT ASSESSED$", job_md, re.M) and "Risk in press-shop is medium." not in job_md
     assert re.search(r"^## .*Warehouse - CRITICAL 78/100", job_md, re.M)
     assert re.search(r"^## .*Press shop - MEDIUM 41/100", all_md, re.M) and "Risk in press-shop is medium." in all_md
+
+
+@pytest.mark.parametrize(
+    "narrative, has_evidence, note",
+    [
+        ({"made": 3, "verified": 2, "dropped": 1, "template": False}, True,
+         "Verified: 2 of 3 claims checked against the cited database facts, 1 dropped."),
+        ({"made": 2, "verified": 0, "dropped": 2, "template": True}, True,
+         "Summary rendered from the zone's fact sheet: no model claim passed the fact check (2 dropped)."),
+        ({"made": 0, "verified": 0, "dropped": 0, "template": True, "error": "after one repair retry: invalid JSON"}, True,
+         "Summary rendered from the zone's fact sheet: the model's answer could not be read (after one repair retry: invalid JSON)."),
+        ({"made": 0, "verified": 0, "dropped": 0, "template": True}, False,
+         "Summary rendered from the zone's fact sheet: the zone has no evidence in this period, so the model was not asked."),
+        ({"made": 0, "verified": 0, "dropped": 0, "template": True}, True,
+         "Summary rendered from the zone's fact sheet: the model made no claim."),
+        (None, True, ""),
+    ],
+)
+def test_the_summary_says_where_it_came_from(narrative: dict | None, has_evidence: bool, note: str) -> None:
+    from floorwatch.review.report_data import narrative_note
+
+    assert narrative_note(narrative, has_evidence) == note
