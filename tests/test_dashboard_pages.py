@@ -69,3 +69,23 @@ def test_form_review_needs_sign_in(client: TestClient) -> None:
     assert "dismissed: reflection on the floor" in client.get("/alerts/a-wh-0").text
     # The cookie does not stand in for the API's bearer token.
     assert client.post("/api/alerts/a-wh-0/review", json={"action": "acknowledged"}).status_code == 401
+
+
+def test_zone_page_flags_a_report_with_prompt_markup_and_one_read_in_part(
+    migrated_db: sessionmaker[Session], tmp_path: Path
+) -> None:
+    from floorwatch.schemas.tables import IncidentExtraction
+
+    media = tmp_path / "media"
+    with session_scope(migrated_db) as s:
+        inc_id = populate(s, media, T0)["incident_id"]
+        s.add(IncidentExtraction(
+            incident_id=inc_id, prompt_version="v", model="m", input_hash="0" * 64, status="ok",
+            hazard_category="struck_by", raw={"text": "{}", "prompt_markup": True, "read_chars": 30},
+        ))
+    settings = Settings(media=MediaConfig(dir=media), serve=ServeConfig(token=TOKEN))
+    with TestClient(create_app(settings, sessions=migrated_db), base_url="http://dash.local") as c:
+        zone = c.get("/zones/warehouse", params={"days": 7}).text
+        plain = c.get("/zones/press-shop", params={"days": 7}).text
+    assert "Check by hand: the report holds text shaped like the model's prompt markup" in zone
+    assert "The model read only the first 30 of" in zone and "Check by hand" not in plain
