@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import threading
-from itertools import pairwise
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
