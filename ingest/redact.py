@@ -16,7 +16,9 @@ numbers (dates, levels, measurements) must survive, so a name is only taken wher
 Cue words match in any case ("Reported By", "WITNESS"); name words never do: they must be capitalised
 ("Reported by: the maintenance team" stays). Capitalised words that are plant or equipment vocabulary
 ("Pump", "Line", "Area", "Prensa", "Linha") never count as a name. E-mails and phone numbers are found by
-pattern; a phone needs 7-15 digits and must not look like a date or a decimal number.
+pattern; a phone needs 7-15 digits and must not look like a date or a decimal number; digits in space-separated
+groups count only after a phone cue ("tel", "call", "teléfono", "contato", ...) or when written with a national
+trunk "0" ("0161 496 0821"), so a lot number written that way is taken for a phone too.
 """
 
 from __future__ import annotations
@@ -48,9 +50,15 @@ _CUE_SEP = r"(?:[ \t]*[:\-–][ \t]*|\s+)"
 
 EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _PHONE_CANDIDATE_RE = re.compile(
-    r"(?<![\w/.:-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{1,15}(?:[ .-]\d{1,5}){0,5}(?![\w/:]|[.-]\d)"
+    r"(?<![\w/.:-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{1,15}(?:[ .-]\d{1,6}){0,5}(?![\w/:]|[.-]\d)"
 )
-_PHONE_CUE_RE = re.compile(r"(?:tel|phone|mobile|cell|call|fax|ext|contact|whatsapp)\W{0,3}$", re.IGNORECASE)
+_PHONE_CUE_RE = re.compile(
+    r"(?:tel|phone|mobile|cell|call|fax|ext|contact|whatsapp|tel[ée]fono|telefone|m[óo]vil|celular|contacto|contato|"
+    r"ramal|extensi[óo]n)\.?\W{0,3}$",
+    re.IGNORECASE,
+)
+# A national number written with its trunk prefix: "0161 496 0821", "07700 900123" (ITU-T E.164 national format).
+_TRUNK_PREFIXED_RE = re.compile(r"^0[1-9]\d*(?: \d{2,6}){1,3}$")
 _DATE_LIKE_RE = re.compile(r"^\d{1,4}[-./]\d{1,2}[-./]\d{1,4}$")
 
 _HONORIFIC_RE = re.compile(
@@ -59,7 +67,11 @@ _HONORIFIC_RE = re.compile(
 _ROLE_WORDS_EN = (
     "operator|employee|worker|technician|supervisor|mechanic|electrician|welder|driver|foreman|"
     "manager|colleague|co-worker|coworker|collaborator|assistant|helper|contractor|engineer|inspector|"
-    "witness|victim|apprentice|trainee|operative|attendant|lead|leader|nurse|guard"
+    "witness|victim|apprentice|trainee|operative|attendant|lead|leader|nurse|guard|"
+    # trades and other people on a shop floor
+    "fitter|pourer|caster|moulder|molder|fettler|rigger|slinger|banksman|labourer|laborer|storeman|storekeeper|"
+    "millwright|machinist|setter|painter|plumber|carpenter|scaffolder|maintainer|cleaner|visitor|intern|officer|"
+    "steward|handler|picker|packer|porter|crane man|forklift operator|first aider|firefighter|paramedic"
 )
 # Spanish and Portuguese roles, masculine and feminine, with or without accents.
 _ROLE_WORDS_ES_PT = (
@@ -160,8 +172,10 @@ def _looks_like_phone(match: re.Match[str], text: str) -> bool:
         return bool(_PHONE_CUE_RE.search(text[max(0, match.start() - 12) : match.start()]))
     if seps == {"."} and s.count(".") < 2:  # a decimal number
         return False
-    if seps == {" "}:  # space-separated groups are numbers in prose unless cued
-        return bool(_PHONE_CUE_RE.search(text[max(0, match.start() - 12) : match.start()]))
+    if seps == {" "}:  # space-separated groups are numbers in prose unless cued or written with a trunk "0"
+        return bool(_TRUNK_PREFIXED_RE.match(s) and 9 <= len(digits) <= 12) or bool(
+            _PHONE_CUE_RE.search(text[max(0, match.start() - 16) : match.start()])
+        )
     groups = re.split(r"[ .-]", s)
     return len(groups) >= 2 and max(len(g) for g in groups) >= 3
 

@@ -24,6 +24,11 @@ from floorwatch.ingest.redact import redact, redact_text
         ("call (555) 123-4567 today", "call [PHONE] today"),
         ("ring 555-123-4567", "ring [PHONE]"),
         ("phone 5551234567", "phone [PHONE]"),
+        ("Reported by: Siobhan O'Brien, +44 7700 900123.", "Reported by: [NAME], [PHONE]."),  # a 6-digit group
+        ("Call his line manager on 0161 496 0821 today.", "Call his line manager on [PHONE] today."),  # trunk "0"
+        ("Teléfono de contacto: 612 345 678", "Teléfono de contacto: [PHONE]"),
+        ("Fitter Marek Nowak was polishing. Marek's manager came.", "Fitter [NAME] was polishing. [NAME]'s manager came."),
+        ("The pourer, Ahmed Karim, received burns.", "The pourer, [NAME], received burns."),
     ],
 )
 def test_personal_data_is_replaced(text: str, expected: str) -> None:
@@ -41,6 +46,8 @@ def test_personal_data_is_replaced(text: str, expected: str) -> None:
         "Serial 12345678 and order W12-001, SOP-PL-014, TI-2201.",
         "the supervisor Press Line team checked it",
         "Between 1200 and 1300 kg were lifted by the crane.",
+        "The press made 1 200 000 strokes in 2023 at 0.5 mm.",
+        "Order 0 500 units; temperature 048 C; the setter Press Line 3 started.",
     ],
 )
 def test_equipment_places_and_numbers_survive(text: str) -> None:
