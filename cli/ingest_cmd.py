@@ -79,12 +79,15 @@ def reports(
         time_format=time_format, zone_column=zone_column, encoding=encoding, sep=sep,
     )
     tz = ZoneInfo(settings.site.timezone)
+    configured_zones = [z.id for z in settings.zones]
     if dry_run:
         from floorwatch.cli.ingest_preview import preview_reports
 
-        raise typer.Exit(preview_reports(paths, mapping, tz, settings.llm.max_report_chars, strict))
+        raise typer.Exit(preview_reports(
+            paths, mapping, tz, settings.llm.max_report_chars, strict,
+            warnings=lambda summary: report_warnings(summary, configured_zones),
+        ))
     factory = _open(settings)
-    configured_zones = [z.id for z in settings.zones]
     _ingest_each(
         paths,
         factory,

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
 
-from floorwatch.ingest.reports import ColumnMapping, IngestError, parse_file
+from floorwatch.ingest.reports import ColumnMapping, IngestError, IngestSummary, count_placement, parse_file
 
 PREVIEW_ROWS = 5
 
 
-def preview_reports(paths: list[Path], mapping: ColumnMapping, tz: ZoneInfo, max_chars: int, strict: bool) -> int:
-    """Print, per file, the detected layout, the first reports that would be stored and every rejected row.
+def preview_reports(  # noqa: PLR0913 - the command's options, passed through
+    paths: list[Path], mapping: ColumnMapping, tz: ZoneInfo, max_chars: int, strict: bool,
+    warnings: Callable[[IngestSummary], list[str]] | None = None,
+) -> int:
+    """Print, per file, the detected layout, the first reports that would be stored, the warnings a real run would
+    give (``warnings`` of a summary of the reports: ``ingest_cmd.report_warnings``) and every rejected row.
 
     Returns:
         The exit code a real run would have: 0 when every file would store at least one report, else 1.
@@ -37,6 +42,11 @@ def preview_reports(paths: list[Path], mapping: ColumnMapping, tz: ZoneInfo, max
             typer.echo(f"  row {rep.row}: id {rep.source_id[:24]!r}, {when}, zone {rep.zone_id or '-'}, {rep.title[:60]!r}")
         if len(reports) > PREVIEW_ROWS:
             typer.echo(f"  ... {len(reports) - PREVIEW_ROWS} more")
+        if warnings is not None and not refused:
+            summary = IngestSummary(source=path.name, new=len(reports))
+            count_placement(reports, summary)
+            for warning in warnings(summary):
+                typer.echo(f"  {warning}", err=True)
         for problem in problems:
             typer.echo(f"  rejected {problem}")
         failed += bool(refused)

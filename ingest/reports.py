@@ -341,6 +341,15 @@ def parse_file(path: Path, mapping: ColumnMapping, tz: ZoneInfo, max_chars: int,
     return kept, problems
 
 
+def count_placement(reports: list[ParsedReport], summary: IngestSummary) -> None:
+    """Fill ``summary``'s zones, reports per zone and reports without a time or a zone (what the risk job needs to
+    place a report), for a real ingest and a dry run alike."""
+    summary.zones = {r.zone_id for r in reports if r.zone_id}
+    summary.zone_reports = dict(Counter(r.zone_id for r in reports if r.zone_id))
+    summary.no_zone = sum(not r.zone_id for r in reports)
+    summary.no_time = sum(r.occurred_at is None for r in reports)
+
+
 def store_reports(session: Session, source: str, reports: list[ParsedReport], summary: IngestSummary) -> None:
     """Upsert reports of one source; counts new / updated / unchanged, and the reports without a time or a
     zone and per zone, into ``summary``. The caller commits."""
@@ -354,10 +363,7 @@ def store_reports(session: Session, source: str, reports: list[ParsedReport], su
     summary.new = sum(r["source_id"] not in existing for r in rows)
     summary.updated = len(changed) - summary.new
     summary.unchanged = len(rows) - len(changed)
-    summary.zones = {r["zone_id"] for r in rows if r["zone_id"]}
-    summary.zone_reports = dict(Counter(r["zone_id"] for r in rows if r["zone_id"]))
-    summary.no_zone = sum(not r["zone_id"] for r in rows)
-    summary.no_time = sum(r["occurred_at"] is None for r in rows)
+    count_placement(reports, summary)
     ensure_zones(session, summary.zones)
     update = ["content_hash", "occurred_at", "zone_id", "title", "original_text", "redacted_text", "attributes"]
     for i in range(0, len(changed), 500):

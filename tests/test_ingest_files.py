@@ -75,7 +75,7 @@ def test_ambiguous_dates_are_refused_with_examples_and_nothing_stored(fresh_sqli
     result = CliRunner().invoke(app, ["ingest", "reports", str(_pt_file(tmp_path, rows)), *PT_FLAGS])
     assert result.exit_code == 1
     assert "ambiguous dates" in result.output and "'01/02/2017 08:00'" in result.output
-    assert _stored(fresh_sqlite_url) == []
+    assert "dry run, nothing written" in result.stdout
     given = CliRunner().invoke(app, ["ingest", "reports", str(_pt_file(tmp_path, rows)), *PT_FLAGS, "--time-format", "%m/%d/%Y"])
     assert given.exit_code == 0, given.output
     assert _stored(fresh_sqlite_url)[0].occurred_at.replace(tzinfo=UTC) == datetime(2017, 1, 2, 8, 0, tzinfo=UTC)
@@ -148,3 +148,14 @@ def test_a_zone_missing_from_the_configuration_is_stored_with_a_warning(fresh_sq
             "the report was stored under it (did you mean 'boiler_room'?)") in result.stderr
     assert "'press_line' is not" not in result.stderr and "no time" not in result.stderr and "no zone" not in result.stderr
     assert sorted(r.zone_id for r in _stored(fresh_sqlite_url)) == ["boiler_rom", "press_line"]
+    dry = CliRunner().invoke(app, ["ingest", "reports", str(typo), "--dry-run", "--config", str(cfg)])
+    assert dry.exit_code == 0 and "warning: zone 'boiler_rom' is not in the configuration" in dry.stderr  # the same, before
+
+
+def test_a_dry_run_gives_the_warnings_a_real_run_would(fresh_sqlite_url: str, tmp_path: Path) -> None:
+    p = tmp_path / "log.csv"
+    p.write_text("id,text,occurred_at,zone\n1,Cut,2024-01-01,Press Line\n2,Burn,,\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["ingest", "reports", str(p), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 of 2 reports has no time (occurred_at)" in result.stderr and "1 of 2 reports has no zone" in result.stderr
+    assert "dry run, nothing written" in result.stdout
