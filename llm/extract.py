@@ -118,6 +118,7 @@ def extract_batch(
             status="ok" if res.parsed else "failed",
             error=None if res.parsed else res.error,
             extraction=res.parsed,
+            prompt_markup=row["raw"]["prompt_markup"],
             potential_severity_calibrated=calibrated.get(rep.id),
             severity_expected=row["severity_expected"],
             potential_severity_expected=row["potential_severity_expected"],

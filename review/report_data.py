@@ -57,6 +57,10 @@ class ZoneCard(BaseModel):
     actions: list[str] = Field(default_factory=list)
     narrative: dict[str, Any] | None = Field(None, description="Claims made/verified/dropped (schemas.facts.NarrativeAudit)")
     narrative_note: str = Field("", description="One line on where the summary came from (narrative_note)")
+    deaths: list[int] = Field(default_factory=list, description="Fatal incidents of the period (the level is critical)")
+    check_by_hand: list[int] = Field(
+        default_factory=list, description="Incidents whose report holds prompt markup: their readings may be steered"
+    )
     model: str = ""
     counts: dict[str, int] = Field(default_factory=dict)
     dismissed_share: float | None = None
@@ -293,6 +297,7 @@ def zone_cards(
                 "outages": len(ev.outages),
             },
             dismissed_share=ev.dismissed_share,
+            check_by_hand=[i.id for i in ev.incidents if i.prompt_markup],
             when=when_block(session, zid, start, end, shifts, tz, ra, ra.actions or [] if ra else [], known),
         )
         if ra is not None:
@@ -304,6 +309,7 @@ def zone_cards(
                     "level": ra.level,
                     "score": ra.score,
                     "confidence": ra.score_breakdown.confidence if ra.score_breakdown else None,
+                    "deaths": ra.score_breakdown.deaths if ra.score_breakdown else [],
                     "trend": ra.trend,
                     "top_hazards": [as_text(h) for h in ra.top_hazards or []],
                     "summary": ra.summary or "",

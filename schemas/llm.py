@@ -188,6 +188,10 @@ class ScoreBreakdown(BaseModel):
         None, ge=0, le=1, description="items / (items + prior_items): share of the score from the zone's own evidence; "
         "None in assessments stored before the site prior existed"
     )
+    deaths: list[int] = Field(
+        default_factory=list, description="Ids of the period's incidents at actual severity 5 (fatal): a stated death "
+        "makes the level critical whatever the score (llm.risk.level_for)"
+    )
 
 
 class ExtractionOutcome(BaseModel):
@@ -199,6 +203,10 @@ class ExtractionOutcome(BaseModel):
     status: Literal["ok", "failed"]
     error: str | None = None
     extraction: IncidentExtraction | None = None
+    prompt_markup: bool = Field(
+        False, description="The report holds prompt delimiters or chat-template tokens (llm.prompts.has_prompt_markup): "
+        "defused, but the reading may be steered; check it by hand"
+    )
     potential_severity_calibrated: float | None = Field(
         None, description="potential_severity corrected by the site's severity calibrator; None without one"
     )
@@ -266,6 +274,7 @@ class RiskReport(BaseModel):
                     "score": z.score,
                     "top_hazards": [h.category for h in z.top_hazards],
                     "summary": z.summary,
+                    "fatal_incidents": z.breakdown.deaths,
                     "evidence": [{"kind": e.kind, "id": e.id} for e in z.cited or z.evidence],
                 }
                 for z in self.zones
@@ -280,6 +289,7 @@ class RiskReport(BaseModel):
                     "potential_severity_calibrated": i.potential_severity_calibrated,
                     "potential_severity_expected": i.potential_severity_expected,
                     "status": i.status,
+                    "check_by_hand": i.prompt_markup,
                 }
                 for i in self.incidents
             ],

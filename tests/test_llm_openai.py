@@ -104,7 +104,8 @@ def test_a_report_with_prompt_markup_is_flagged_to_check_by_hand(tmp_path: Path,
         ("ok", "press", "A worker was struck by a falling bracket near the press."),
     ])
     since, until = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 31, tzinfo=UTC)
-    extract_reports(factory, _backend(server_port), ids)
+    outcomes = extract_reports(factory, _backend(server_port), ids)
+    assert [o.prompt_markup for o in outcomes] == [True, False]  # carried to report.json as check_by_hand
     with session_scope(factory) as s:
         flags = {i.source_id: i.prompt_markup for i in zone_evidence(s, "press", since, until).incidents}
         md = render_report(s, since, until, tmp_path / "media", tmp_path / "out", settings=Settings()).markdown.read_text()
@@ -182,10 +183,11 @@ def test_report_cli_json_shape(tmp_path: Path, server_port: int, monkeypatch: py
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert set(doc) == {"period", "zones", "incidents"}
-    assert set(doc["zones"][0]) == {"zone_id", "risk_level", "score", "top_hazards", "summary", "evidence"}
+    assert set(doc["zones"][0]) == {"zone_id", "risk_level", "score", "top_hazards", "summary", "fatal_incidents", "evidence"}
     assert doc["incidents"][0]["source_id"] == "src-7"
     assert set(doc["incidents"][0]) == {"id", "source_id", "hazard_category", "severity", "potential_severity",
-                                          "potential_severity_calibrated", "potential_severity_expected", "status"}
+                                          "potential_severity_calibrated", "potential_severity_expected", "status", "check_by_hand"}
+    assert doc["zones"][0]["fatal_incidents"] == [] and doc["incidents"][0]["check_by_hand"] is False
     assert 1 <= doc["incidents"][0]["potential_severity_expected"] <= 5
     assert json.loads((tmp_path / "out" / "report.json").read_text()) == doc
 

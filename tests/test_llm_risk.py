@@ -130,6 +130,16 @@ def test_a_single_note_does_not_outrank_much_serious_evidence() -> None:
     assert compute_zone(evidence([incident(i, pot=5) for i in range(3)]), None).score > dock.score
 
 
+def test_a_fatal_incident_makes_the_level_critical_whatever_the_score() -> None:
+    fatal = incident(7, pot=5).model_copy(update={"severity": 5})
+    minor = [incident(i, pot=2) for i in range(1, 6)]
+    risk = compute_zone(evidence([fatal, *minor]), None)
+    assert risk.score < 62.5 and risk.level == "critical" and risk.breakdown.deaths == [7]
+    serious = incident(8, pot=5).model_copy(update={"severity": 4})  # hospitalised, not fatal: the score's band
+    risk = compute_zone(evidence([serious, *minor]), None)
+    assert risk.breakdown.deaths == [] and risk.level == level_of(risk.score) != "critical"
+
+
 def test_adding_a_low_severity_item_lowers_the_index_but_outages_do_not() -> None:
     base = evidence([incident(1, pot=4)])
     assert compute_zone(evidence([incident(1, pot=4)], [alert(1, "low")]), None).score < compute_zone(base, None).score

@@ -265,3 +265,23 @@ def test_the_summary_says_where_it_came_from(narrative: dict | None, has_evidenc
     from floorwatch.review.report_data import narrative_note
 
     assert narrative_note(narrative, has_evidence) == note
+
+
+def test_the_card_names_fatal_incidents_and_reports_to_check_by_hand(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    from floorwatch.schemas.llm import ScoreBreakdown
+    from floorwatch.schemas.tables import IncidentExtraction
+    from tests.review_factories import assessment
+
+    media = tmp_path / "media"
+    with session_scope(migrated_db) as s:
+        inc_id = populate(s, media)["incident_id"]
+        s.add(IncidentExtraction(incident_id=inc_id, prompt_version="v", model="m", input_hash="0" * 64, status="ok",
+                                 severity=5, raw={"prompt_markup": True}))
+        assessment(s, "warehouse", T0, T1, 70.0, "critical", score_breakdown=ScoreBreakdown(deaths=[inc_id]), model="m2")
+    with session_scope(migrated_db) as s:
+        paths = render_report(s, T0, T1, media, tmp_path / "out", settings=SETTINGS)
+    md, html = paths.markdown.read_text(), paths.html.read_text()
+    assert f"**Fatal:** incident {inc_id} of this period states a death: the level is critical whatever the score." in md
+    assert f"**Check by hand:** incident {inc_id} holds text shaped like the model's prompt markup" in md
+    assert md.count("**Fatal:**") == 1 and md.count("**Check by hand:**") == 1  # the warehouse card only
+    assert f"Fatal: incident {inc_id} of this period states a death" in html and "Check by hand: incident" in html
