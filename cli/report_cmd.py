@@ -106,9 +106,18 @@ def report(
         failed = sum(1 for i in result.incidents if i.status == "failed")
         typer.echo(f"{len(result.incidents)} incidents extracted ({failed} failed), {len(result.zones)} zones, {result.seconds:.0f} s")
         for z in result.zones:
+            if not z.evidence:
+                typer.echo(f"  {z.zone_id:<20} no evidence in the period")
+                continue
             typer.echo(f"  {z.zone_id:<20} {z.level:<8} {z.score:5.1f}  {z.trend:<7} {', '.join(h.category for h in z.top_hazards)}")
     for path in written:
         typer.echo(f"wrote {path}", err=True)
+    if all(not z.evidence for z in result.zones):
+        typer.echo(
+            f"warning: no incident, alert, anomaly or outage in {result.period.start:%Y-%m-%d %H:%M} .. "
+            f"{result.period.end:%Y-%m-%d %H:%M} UTC in any zone: the report shows no evidence, not low risk "
+            "(check --since / --until)", err=True,
+        )
     failures = [i for i in result.incidents if i.status == "failed"]
     if failures:
         word = "error" if len(failures) == len(result.incidents) else "warning"

@@ -192,6 +192,24 @@ def test_report_cli_json_shape(tmp_path: Path, server_port: int, monkeypatch: py
     assert json.loads((tmp_path / "out" / "report.json").read_text()) == doc
 
 
+def test_report_cli_on_an_empty_period_says_no_evidence_not_low_risk(
+    tmp_path: Path, server_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _one_report_site(tmp_path, monkeypatch, ("src-8", "press", "Worker slipped on oil, minor injury."), server_port)
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("zones:\n  - id: press\n    name: Press line\n", encoding="utf-8")
+    before = served(server_port)
+    res = CliRunner().invoke(app, ["report", "--config", str(cfg), "--backend", "openai", "--since", "2025-01-01",
+                                   "--until", "2025-01-31", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "press                no evidence in the period" in res.stdout
+    assert "warning: no incident, alert, anomaly or outage in 2025-01-01 00:00 .. 2025-01-31 23:59 UTC" in res.stderr
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| [Press line](#zone-press) | no evidence | - |" in md and "Press line - NO EVIDENCE" in md and "LOW" not in md
+    assert "the zone has no evidence in this period, so the model was not asked" in md
+    assert served(server_port) == before  # nothing to read, nothing to narrate
+
+
 def test_report_cli_without_model_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sqlite_db(tmp_path)
     monkeypatch.setenv("FLOORWATCH_DATABASE__URL", f"sqlite:///{tmp_path / 'fw.db'}")
