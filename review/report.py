@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -49,6 +51,12 @@ def md_escape(value: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(value))
 
 
+@pass_context
+def _site_time(ctx: Context, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A time in the site's zone (``site_tz`` of the template context, UTC without one), as the "When" blocks are."""
+    return value.astimezone(ZoneInfo(ctx.get("site_tz") or "UTC")).strftime(fmt) if value else "-"
+
+
 def _env() -> Environment:
     env = Environment(
         loader=PackageLoader("floorwatch.review", "templates"),
@@ -57,7 +65,7 @@ def _env() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["dt"] = lambda v, fmt="%Y-%m-%d %H:%M": v.astimezone(UTC).strftime(fmt) if v else "-"
+    env.filters["dt"] = _site_time
     env.filters["md"] = md_escape
     env.globals["level_colors"] = plots.LEVEL_COLORS
     env.globals["unknown_color"] = plots.UNKNOWN_COLOR
@@ -177,6 +185,7 @@ def build_context(
     )
     return {
         "site_name": settings.site.name if settings else "Floorwatch site",
+        "site_tz": tz,
         "period_start": period_start,
         "period_end": period_end,
         "generated_at": datetime.now(UTC),

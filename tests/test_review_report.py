@@ -285,3 +285,20 @@ def test_the_card_names_fatal_incidents_and_reports_to_check_by_hand(migrated_db
     assert f"**Check by hand:** incident {inc_id} holds text shaped like the model's prompt markup" in md
     assert md.count("**Fatal:**") == 1 and md.count("**Check by hand:**") == 1  # the warehouse card only
     assert f"Fatal: incident {inc_id} of this period states a death" in html and "Check by hand: incident" in html
+
+
+def test_every_time_in_the_report_is_site_time(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from floorwatch.config import SiteConfig
+
+    media = tmp_path / "media"
+    with session_scope(migrated_db) as s:
+        populate(s, media)
+    sao_paulo = SETTINGS.model_copy(update={"site": SiteConfig(timezone="America/Sao_Paulo")})
+    with session_scope(migrated_db) as s:
+        md = render_report(s, T0, T1, media, tmp_path / "out", settings=sao_paulo).markdown.read_text()
+    local = (T0 + timedelta(days=3)).astimezone(ZoneInfo("America/Sao_Paulo"))  # the factory's incident time
+    assert "all times are site time (America/Sao_Paulo)" in md
+    assert f"incident {local:%Y-%m-%d %H:%M}:" in md and f"incident {T0 + timedelta(days=3):%Y-%m-%d %H:%M}:" not in md
