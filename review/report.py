@@ -160,6 +160,9 @@ def build_context(
     cards: list[ZoneCard] = zone_cards(
         session, period_start, period_end, media_dir, out_dir, base_url, camera_zones, shifts, tz, facts
     )
+    if settings is not None and settings.zones:  # a zone only reports name: a typo in their zone field?
+        known = {z.id for z in settings.zones}
+        cards = [c.model_copy(update={"unconfigured": c.zone_id not in known}) for c in cards]
     polygons = {z.id: z.map_polygon for z in settings.zones if z.map_polygon} if settings else {}
     figures: dict[str, bytes | None] = {
         "site_map": plots.site_map(

@@ -58,6 +58,7 @@ class ZoneCard(BaseModel):
     narrative: dict[str, Any] | None = Field(None, description="Claims made/verified/dropped (schemas.facts.NarrativeAudit)")
     narrative_note: str = Field("", description="One line on where the summary came from (narrative_note)")
     deaths: list[int] = Field(default_factory=list, description="Fatal incidents of the period (the level is critical)")
+    unconfigured: bool = Field(False, description="The zone id is not in the site configuration (a typo in a report?)")
     check_by_hand: list[int] = Field(
         default_factory=list, description="Incidents whose report holds prompt markup: their readings may be steered"
     )

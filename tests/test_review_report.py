@@ -302,3 +302,19 @@ def test_every_time_in_the_report_is_site_time(migrated_db: sessionmaker[Session
     local = (T0 + timedelta(days=3)).astimezone(ZoneInfo("America/Sao_Paulo"))  # the factory's incident time
     assert "all times are site time (America/Sao_Paulo)" in md
     assert f"incident {local:%Y-%m-%d %H:%M}:" in md and f"incident {T0 + timedelta(days=3):%Y-%m-%d %H:%M}:" not in md
+
+
+def test_a_zone_missing_from_the_configuration_is_marked(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from tests.review_factories import incident, zone
+
+    media = tmp_path / "media"
+    with session_scope(migrated_db) as s:
+        populate(s, media)
+        zone(s, "warehuose")
+        s.flush()
+        incident(s, "warehuose", T0 + timedelta(days=2), "Racking beam connector gave way.")
+    with session_scope(migrated_db) as s:
+        md = render_report(s, T0, T1, media, tmp_path / "out", settings=SETTINGS).markdown.read_text()
+    assert md.count("is not in the site configuration") == 1 and "Zone `warehuose` is not in the site configuration" in md
