@@ -74,7 +74,7 @@ def _score_fact(risk: ZoneRisk, period: str) -> Fact:
     text = (
         f"zone {risk.zone_id}, {period}: risk score {risk.score:g} of 100, level {risk.level}, trend {risk.trend}"
         + (f" (previous period {risk.previous_score:g})" if risk.previous_score is not None else "")
-        + f"; {b.items} scored items, {b.rate:.1f} items per week"
+        + f"; {_plural(b.items, 'scored item')}, {b.rate:.1f} items per week"
         + (f"; confidence {100 * b.confidence:.0f}%" if b.confidence is not None else "")
     )
     return Fact(id="score", kind="score", text=text)

@@ -67,6 +67,7 @@ def _env() -> Environment:
     )
     env.filters["dt"] = _site_time
     env.filters["md"] = md_escape
+    env.filters["plural"] = lambda n, word, many=None: f"{n} {word if n == 1 else many or word + 's'}"
     env.globals["level_colors"] = plots.LEVEL_COLORS
     env.globals["unknown_color"] = plots.UNKNOWN_COLOR
     return env
