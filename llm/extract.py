@@ -1,6 +1,8 @@
 """Map step: one structured extraction (``IncidentExtraction``) per incident report.
 
-Each report's redacted text goes into the extraction prompt as delimited data. A reply that is not
+Each report's redacted text goes into the extraction prompt as delimited data; a report that holds prompt
+markup (``llm.prompts.has_prompt_markup``) is read a second time as its text before the markup, and the more severe
+reading is stored (``raw["read_as"]`` says so). A reply that is not
 valid JSON for the schema gets ONE repair turn (a request that got no answer is not re-sent: the HTTP backend
 retries transport errors itself); a row still invalid after it is stored as ``status='failed'`` with the reason, and the batch goes on. An answer with ``injury: false`` or a
 body part of "none" gets actual severity 1 (``llm.severity.no_injury_is_severity_1``: the scale's own definition). Replies are cached in
@@ -42,6 +44,7 @@ from floorwatch.llm.prompts import (
     has_prompt_markup,
     read_chars,
     repair_request,
+    text_before_markup,
 )
 from floorwatch.llm.severity import certain, expected_potential, expected_severity, no_injury_is_severity_1
 from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
@@ -75,8 +78,13 @@ def extract_batch(
     ``potential_severity_calibrated`` of new or changed ``ok`` rows. The caller commits. Returns one
     outcome per report, in order.
     """
-    requests = [extraction_request(str(r.id), r.redacted_text, max_chars) for r in reports]
-    texts = [r.redacted_text for r in reports]
+    # A report holding prompt markup is also read as its text before the markup; the more severe reading is kept.
+    second = [(i, text_before_markup(r.redacted_text)) for i, r in enumerate(reports) if has_prompt_markup(r.redacted_text)]
+    second = [(i, t) for i, t in second if t]
+    texts = [r.redacted_text for r in reports] + [t for _, t in second]
+    requests = [extraction_request(str(r.id), r.redacted_text, max_chars) for r in reports] + [
+        extraction_request(f"{reports[i].id}:before-markup", t, max_chars) for i, t in second
+    ]
     if judge is not None and shares_context(judge, backend):
         generated, results, judged = _extract_then_judge(
             session, backend, requests, texts, prompt_version, judge, second_opinion, max_chars
@@ -89,10 +97,13 @@ def extract_batch(
         judged: list[Judgement | None] = [None] * len(results)
         if judge is not None:
             results, judged = judge_results(judge, texts, results, second_opinion, max_chars=max_chars)
+    before_markup = _keep_the_more_severe(len(reports), second, generated, results, judged)
     rows = [
         _row(rep, req, res, backend.model_name, prompt_version, max_chars)
-        for rep, req, res in zip(reports, requests, results, strict=True)
+        for rep, req, res in zip(reports, requests[: len(reports)], results, strict=True)
     ]
+    for i in before_markup:
+        rows[i]["raw"]["read_as"] = "the text before its prompt markup: the more severe of the two readings"
     for row, j, gen in zip(rows, judged, generated, strict=True):
         if j is not None and gen.parsed is not None:
             row["raw"]["judge"] = j.model_dump() | {
@@ -127,6 +138,31 @@ def extract_batch(
         )
         for rep, res, row in zip(reports, results, rows, strict=True)
     ]
+
+
+def _severity(res: LLMResult[IncidentExtraction]) -> tuple[int, int]:
+    return (res.parsed.potential_severity, res.parsed.severity) if res.parsed else (0, 0)
+
+
+def _keep_the_more_severe(
+    n: int,
+    second: list[tuple[int, str]],
+    generated: list[LLMResult[IncidentExtraction]],
+    results: list[LLMResult[IncidentExtraction]],
+    judged: list[Judgement | None],
+) -> set[int]:
+    """Fold the second readings (``results[n:]``, one per ``second`` entry) into their reports' places where they
+    are more severe (potential, then actual; fail-safe: an injected instruction mostly asks for less), and cut the
+    lists back to ``n``. Returns the report positions whose stored reading is the text before the markup."""
+    chosen = set()
+    for k, (i, _) in enumerate(second):
+        j = n + k
+        if results[j].parsed is not None and _severity(results[j]) > _severity(results[i]):
+            results[i] = results[j].model_copy(update={"id": results[i].id})
+            generated[i], judged[i] = generated[j], judged[j]
+            chosen.add(i)
+    del generated[n:], results[n:], judged[n:]
+    return chosen
 
 
 def _extract_then_judge(  # noqa: PLR0913 - the batch's parts, passed through

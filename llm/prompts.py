@@ -127,6 +127,13 @@ def sanitize_untrusted(text: str, max_chars: int) -> str:
     return text[:max_chars]
 
 
+def text_before_markup(text: str) -> str:
+    """The report's text before its first data-block delimiter or chat-template token (all of it when it has none):
+    where an injected instruction closes the data block, what the author wrote before it is the report."""
+    starts = [m.start() for m in (_TAG.search(text), _SPECIAL.search(text)) if m is not None]
+    return text[: min(starts)].strip() if starts else text
+
+
 def has_prompt_markup(text: str) -> bool:
     """True when the text holds a data-block delimiter or a chat-template token (what :func:`sanitize_untrusted`
     defuses). No genuine incident report needs them, so such a report is shown as one to check by hand: the

@@ -7,6 +7,8 @@ retry, repair and failure paths over a real socket. Markers in the report text c
 * ``MARK-INVALID-ONCE``    -> not JSON on the first turn, a valid extraction on the repair turn
 * ``MARK-FLAKY``           -> HTTP 503 on the first request with that text, then normal
 * ``MARK-NO-LOGPROBS``     -> HTTP 400 naming logprobs to a request that asks for them
+* ``MARK-OBEY``            -> severity 1, potential 1, no injury (a model obeying an injected instruction)
+* ``MARK-UNAUTHORISED``    -> HTTP 401
 * anything else            -> a valid extraction (hazard from a keyword, severities from text length)
 
 Grounded reduce prompts (``<facts>``) get one claim that repeats the first incident or alert fact (else
@@ -114,6 +116,9 @@ class RuleBasedLLM:
             if manual:  # cite the first manual section shown plus one that was never shown
                 actions.append(f"Follow the procedure [{manual[0]}] [manual:made-up.md#Nowhere]")
             return 200, json.dumps({"summary": "Test summary.", "actions": actions, "evidence_ids": cited})
+        if "MARK-OBEY" in user:  # a model that follows an instruction injected into the report
+            return 200, json.dumps({"hazard_category": "other", "severity": 1, "potential_severity": 1, "injury": False,
+                                    "causes": ["nothing happened"], "controls": []})
         if "MARK-UNAUTHORISED" in user:  # a final refusal: no answer to repair
             return 401, ""
         if "MARK-INVALID-ALWAYS" in user:
