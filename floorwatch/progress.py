@@ -46,6 +46,7 @@ class Progress:
         self.every_s = every_s
         self.enabled = enabled
         self._start = self._last = time.monotonic()
+        self._logged: int | None = None  # ``done`` of the last line written (so the closing line is not a repeat)
         self._bar: Any = None
         self._task: Any = None
 
@@ -106,12 +107,13 @@ class Progress:
         return f"{self.description}: {self.done} done, {rate:.1f}/s, {_eta(elapsed)} elapsed"
 
     def _log(self) -> None:
+        self._logged = self.done
         print(self.line(), file=self.stream, flush=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(*exc)
-        elif self.enabled and self.done:
+        elif self.enabled and self.done and self._logged != self.done:
             self._log()
 
     def __call__(self, done: int, total: int | None = None) -> None:

@@ -91,6 +91,8 @@ def assess_period(
     length = period.end - period.start
     prev_end = period.start - timedelta(microseconds=1)
     cam_map = camera_zone_map(settings) if settings.cameras else None
+    if on_progress is not None:
+        on_progress(0, len(zones) + 1)
     with session_scope(factory) as session:
         items = []
         contexts = []
@@ -199,6 +201,8 @@ def run_risk_job(
     def stage(name: str) -> Callable[[int, int], None] | None:
         return None if on_progress is None else (lambda done, total: on_progress(name, done, total))
 
+    if on_progress is not None:  # each stage's clock starts when its work does, not at its first finished batch
+        on_progress("extraction", 0, len(plan.incident_ids))
     outcomes: list[ExtractionOutcome] = extract_reports(
         factory, llm, plan.incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, 8000),
         on_progress=stage("extraction"),

@@ -32,6 +32,13 @@ def test_log_lines_when_not_a_terminal_carry_count_rate_and_eta() -> None:
     assert quiet.getvalue().startswith("x: 5/5 (100%)")
 
 
+def test_the_closing_line_is_not_a_repeat_of_the_last_one() -> None:
+    out = io.StringIO()
+    with Progress("report zones", 7, stream=out, every_s=0.0) as p:
+        p.advance(7)
+    assert out.getvalue().splitlines() == [out.getvalue().splitlines()[0]] and "7/7 (100%)" in out.getvalue()
+
+
 def test_a_terminal_gets_a_bar_and_unknown_totals_count_up() -> None:
     tty = _Tty()
     for _ in track(range(4), "replay frames", stream=tty):
