@@ -77,7 +77,8 @@ def test_injected_report_cannot_steer_other_zones(tmp_path: Path) -> None:
     # bit: 2e-3 seen with extract-v10 on a fresh clone. A steered severity would move the points by whole units:
     # severity 5 is 16 points against this report's ~2.3.)
     assert after.level == before.level and after.score == pytest.approx(before.score, abs=0.5)  # score: one decimal
-    assert after.breakdown.model_dump() == pytest.approx(before.breakdown.model_dump(), rel=1e-2)
+    assert after.breakdown.model_dump(exclude={"deaths"}) == pytest.approx(before.breakdown.model_dump(exclude={"deaths"}), rel=1e-2)
+    assert after.breakdown.deaths == before.breakdown.deaths
     assert {r.key for r in after.evidence} == {r.key for r in before.evidence}
     assert all(r.key in {e.key for e in after.evidence} for r in after.cited)
     assert after.level != "critical" and "admin" not in after.summary.lower() and "closed" not in after.summary.lower()

@@ -194,7 +194,7 @@ def _row_of(res):  # noqa: ANN001, ANN202
     from floorwatch.schemas.llm import ChatMessage
 
     req = SimpleNamespace(messages=[ChatMessage(role="user", content="x")])
-    return _row(SimpleNamespace(id=1), req, res, "m", "v")  # type: ignore[arg-type]
+    return _row(SimpleNamespace(id=1, redacted_text="x"), req, res, "m", "v", 4000)  # type: ignore[arg-type]
 
 
 def test_row_stores_the_expected_potential_of_the_larger() -> None:
