@@ -30,6 +30,7 @@ from floorwatch.calibration.calibrator import SavedCalibrator, applicable_calibr
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.cache import cached_generate, remember
 from floorwatch.llm.judge import (
+    DEATH_PROBABILITY,
     JUDGE_VERSION,
     Embedder,
     Judgement,
@@ -47,7 +48,13 @@ from floorwatch.llm.prompts import (
     text_before_markup,
 )
 from floorwatch.llm.severity import certain, expected_potential, expected_severity, no_injury_is_severity_1
-from floorwatch.schemas.llm import ExtractionOutcome, IncidentExtraction, LLMRequest, LLMResult
+from floorwatch.schemas.llm import (
+    FATAL_SEVERITY,
+    ExtractionOutcome,
+    IncidentExtraction,
+    LLMRequest,
+    LLMResult,
+)
 from floorwatch.schemas.tables import IncidentExtraction as ExtractionRow
 from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.db import session_scope
@@ -104,6 +111,12 @@ def extract_batch(
     ]
     for i in before_markup:
         rows[i]["raw"]["read_as"] = "the text before its prompt markup: the more severe of the two readings"
+    for row, j, res in zip(rows, judged, results, strict=True):
+        # a stated death: the judge's reading (P(Yes) to "Did someone die?"); the JSON's digit 5 only where no judge
+        # ran (the 1.5B model writes 5 for non-fatal injuries: 8 of the development file's 285 rows, none fatal)
+        row["raw"]["stated_death"] = (
+            j.died >= DEATH_PROBABILITY if j is not None else res.parsed is not None and res.parsed.severity == FATAL_SEVERITY
+        )
     for row, j, gen in zip(rows, judged, generated, strict=True):
         if j is not None and gen.parsed is not None:
             row["raw"]["judge"] = j.model_dump() | {

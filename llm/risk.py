@@ -30,7 +30,8 @@ checks that plant scores rank like the plants' mean potential accident level).
 
 Level bands: score < 37.5 low, < 62.5 medium, < 87.5 high, else critical (the midpoints between the
 scores of severities 2|3, 3|4 and 4|5). One exception, :func:`level_for`: a zone with a fatal incident in the
-period (actual severity 5, a stated death) is critical whatever its score - catastrophic and it happened is the
+period (a stated death: the judge's P(Yes) to "Did someone die?" >= 0.8, ``IncidentSummary.stated_death``) is
+critical whatever its score - catastrophic and it happened is the
 top cell of any risk matrix (e.g. ISO 45001's risk assessment, the HSE's 5x5 matrix); the breakdown lists the
 incidents (``deaths``) and the report names them.
 Trend: the same score for the previous period of equal length; a change of 10 points or more is
@@ -80,7 +81,6 @@ ALERT_SEVERITY = {"low": 2.0, "medium": 3.0, "high": 4.0, "critical": 5.0}
 ANOMALY_SEVERITY = 3.0
 PRIOR_ITEMS = 3.0  # neutral pseudo-items: one severity-5 note alone scores 70 (high), not 83; see the docstring
 PRIOR_SEVERITY = 3.0
-FATAL = 5  # actual severity of a fatal outcome on the 1-5 scale of schemas.llm
 SITE_PRIOR_ITEMS = 3.0  # strength of the site prior in pseudo-items: 3 items of the zone's own weigh as much
 LEVEL_BANDS: tuple[tuple[float, RiskLevel], ...] = ((37.5, "low"), (62.5, "medium"), (87.5, "high"))
 TREND_DELTA = 10.0
@@ -145,7 +145,7 @@ def score_breakdown(ev: ZoneEvidence, prior: Prior = NEUTRAL_PRIOR) -> ScoreBrea
         prior_points=prior.points,
         prior_items=prior.items,
         confidence=n / (n + prior.items) if n else 0.0,
-        deaths=[i.id for i in ev.incidents if i.severity == FATAL],
+        deaths=[i.id for i in ev.incidents if i.stated_death],
     )
 
 
@@ -165,7 +165,7 @@ def level_of(score: float) -> RiskLevel:
 
 
 def level_for(breakdown: ScoreBreakdown, score: float) -> RiskLevel:
-    """The zone's level: critical when an incident of the period is fatal (actual severity 5, a stated death: the
+    """The zone's level: critical when an incident of the period states a death (``stated_death``: the
     top row of any risk matrix - catastrophic and it happened), else the band of the score (:func:`level_of`). The
     score itself keeps shrinking toward the prior, so one report still cannot set it."""
     return "critical" if breakdown.deaths else level_of(score)

@@ -67,6 +67,10 @@ class IncidentSummary(_Frozen):
         None, description="Characters of redacted_text the model was shown when the report was longer than the "
         "extraction's cap (llm.prompts.report_block); None when it read all of it"
     )
+    stated_death: bool = Field(
+        False, description="The report states a death: the judge's P(Yes) to 'Did someone die?' >= 0.8 (llm.judge), or "
+        "the JSON's actual severity 5 where no judge ran; a zone with one is critical (llm.risk.level_for)"
+    )
     prompt_markup: bool = Field(
         False, description="The report holds prompt delimiters or chat-template tokens (llm.prompts.has_prompt_markup): "
         "defused, but its reading may have been steered; shown as one to check by hand"

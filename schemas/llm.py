@@ -170,6 +170,9 @@ class HazardCount(BaseModel):
     weight: float = Field(description="Sum of the points (llm.risk.points: 2 ** (potential severity - 1)) of the incidents in this class")
 
 
+FATAL_SEVERITY = 5  # the top of the 1-5 severity scale: a fatal outcome
+
+
 class ScoreBreakdown(BaseModel):
     """Terms of the risk score (see :mod:`floorwatch.llm.risk`): points per kind, severity index, frequency."""
 
@@ -189,7 +192,7 @@ class ScoreBreakdown(BaseModel):
         "None in assessments stored before the site prior existed"
     )
     deaths: list[int] = Field(
-        default_factory=list, description="Ids of the period's incidents at actual severity 5 (fatal): a stated death "
+        default_factory=list, description="Ids of the period's incidents that state a death (IncidentSummary.stated_death): one "
         "makes the level critical whatever the score (llm.risk.level_for)"
     )
 

@@ -181,6 +181,23 @@ def test_a_zone_without_evidence_gets_the_template_and_no_model_call(tmp_path: P
     assert quiet.actions == [] and "0 incident reports" in quiet.summary
 
 
+def test_a_zone_where_a_report_states_a_death_is_critical(tmp_path: Path, server_port: int) -> None:
+    factory = sqlite_db(tmp_path)
+    ids = add_incidents(factory, [
+        ("f1", "foundry", "The ladle fell and the worker died at the scene."),
+        ("d1", "dock", "Forklift struck a rack; no injury."),
+    ])
+    since, until = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 31, tzinfo=UTC)
+    report = run_risk_job(Settings(), factory, since=since, until=until, backend=_backend(server_port))
+    zones = {z.zone_id: z for z in report.zones}
+    assert zones["foundry"].breakdown.deaths == [ids[0]] and zones["foundry"].level == "critical"
+    assert zones["dock"].breakdown.deaths == [] and zones["dock"].level != "critical"
+    with session_scope(factory) as s:
+        flags = {r.incident_id: r.raw["stated_death"] for r in s.scalars(select(ExtractionRow))}
+    assert flags == {ids[0]: True, ids[1]: False}
+    assert report.public_json()["zones"][[z["zone_id"] for z in report.public_json()["zones"]].index("foundry")]["fatal_incidents"] == [ids[0]]
+
+
 def _one_report_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report: tuple[str, str, str], port: int) -> None:
     """A database under ``tmp_path`` with one incident report, and the environment that points the CLI at it and at
     an OpenAI-compatible server on ``port``."""

@@ -130,14 +130,31 @@ def test_a_single_note_does_not_outrank_much_serious_evidence() -> None:
     assert compute_zone(evidence([incident(i, pot=5) for i in range(3)]), None).score > dock.score
 
 
-def test_a_fatal_incident_makes_the_level_critical_whatever_the_score() -> None:
-    fatal = incident(7, pot=5).model_copy(update={"severity": 5})
+def test_a_stated_death_makes_the_level_critical_whatever_the_score() -> None:
+    fatal = incident(7, pot=5).model_copy(update={"severity": 5, "stated_death": True})
     minor = [incident(i, pot=2) for i in range(1, 6)]
     risk = compute_zone(evidence([fatal, *minor]), None)
     assert risk.score < 62.5 and risk.level == "critical" and risk.breakdown.deaths == [7]
-    serious = incident(8, pot=5).model_copy(update={"severity": 4})  # hospitalised, not fatal: the score's band
+    # the JSON's digit 5 without a stated death (the 1.5B model's reading of a serious injury): the score's band
+    serious = incident(8, pot=5).model_copy(update={"severity": 5})
     risk = compute_zone(evidence([serious, *minor]), None)
     assert risk.breakdown.deaths == [] and risk.level == level_of(risk.score) != "critical"
+
+
+@pytest.mark.parametrize(
+    ("raw", "severity", "stated"),
+    [
+        ({"stated_death": True}, 1, True),
+        ({"stated_death": False}, 5, False),
+        ({"judge": {"died": 0.4}}, 5, False),  # stored before the flag, judged: the JSON's 5 is not a death
+        ({}, 5, True),  # stored before the flag, no judge ran: the JSON's severity is all there is
+        ({}, 4, False),
+    ],
+)
+def test_a_row_states_a_death_by_its_flag_or_for_old_unjudged_rows_by_severity_5(raw: dict, severity: int, stated: bool) -> None:
+    from floorwatch.storage.queries import stated_death
+
+    assert stated_death(raw, severity) is stated
 
 
 def test_adding_a_low_severity_item_lowers_the_index_but_outages_do_not() -> None:
