@@ -17,8 +17,8 @@ Cue words match in any case ("Reported By", "WITNESS"); name words never do: the
 ("Reported by: the maintenance team" stays). Capitalised words that are plant or equipment vocabulary
 ("Pump", "Line", "Area", "Prensa", "Linha") never count as a name. E-mails and phone numbers are found by
 pattern; a phone needs 7-15 digits and must not look like a date or a decimal number; digits in space-separated
-groups count only after a phone cue ("tel", "call", "teléfono", "contato", ...) or when written with a national
-trunk "0" ("0161 496 0821"), so a lot number written that way is taken for a phone too.
+groups count only right after a phone cue ("tel", "call", "teléfono", "contato", ...), or, written with a national
+trunk "0" ("0161 496 0821"), after a phone word anywhere in the 40 characters before ("call ... on 0161 496 0821").
 """
 
 from __future__ import annotations
@@ -52,11 +52,12 @@ EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?
 _PHONE_CANDIDATE_RE = re.compile(
     r"(?<![\w/.:-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{1,15}(?:[ .-]\d{1,6}){0,5}(?![\w/:]|[.-]\d)"
 )
-_PHONE_CUE_RE = re.compile(
+_PHONE_WORDS = (
     r"(?:tel|phone|mobile|cell|call|fax|ext|contact|whatsapp|tel[ée]fono|telefone|m[óo]vil|celular|contacto|contato|"
-    r"ramal|extensi[óo]n)\.?\W{0,3}$",
-    re.IGNORECASE,
+    r"ramal|extensi[óo]n)"
 )
+_PHONE_CUE_RE = re.compile(_PHONE_WORDS + r"\.?\W{0,3}$", re.IGNORECASE)  # right before the number
+_PHONE_WORD_RE = re.compile(r"\b" + _PHONE_WORDS + r"(?:s|ed|ing)?\b", re.IGNORECASE)  # anywhere before it
 # A national number written with its trunk prefix: "0161 496 0821", "07700 900123" (ITU-T E.164 national format).
 _TRUNK_PREFIXED_RE = re.compile(r"^0[1-9]\d*(?: \d{2,6}){1,3}$")
 _DATE_LIKE_RE = re.compile(r"^\d{1,4}[-./]\d{1,2}[-./]\d{1,4}$")
@@ -77,7 +78,7 @@ _ROLE_WORDS_EN = (
 _ROLE_WORDS_ES_PT = (
     "operador|operadora|oper[áa]ri[oa]|t[ée]cnic[oa]|trabajador|trabajadora|trabalhador|trabalhadora|"
     "mec[áâa]nic[oa]|ayudante|ajudante|electricista|eletricista|soldador|soldadora|encargad[oa]|"
-    "encarregad[oa]|conductor|conductora|condutor|condutora|motorista|chofer|chófer|testigo|testemunha|"
+    "encarregad[oa]|(?:el|al|del)[ \\t]+conductor|conductora|condutor|condutora|motorista|chofer|chófer|testigo|testemunha|"
     "colaborador|colaboradora|emplead[oa]|empregad[oa]|funcion[áa]ri[oa]|jefe|jefa|chefe|capataz|"
     "supervisora|ingenier[oa]|engenheir[oa]|inspectora|inspetor|inspetora|auxiliar|asistente|assistente|"
     "aprendiz|practicante|estagi[áa]ri[oa]|compa[ñn]er[oa]|companheir[oa]|colega|v[íi]ctima|v[íi]tima|"
@@ -125,6 +126,10 @@ _SIGNOFF_RE = re.compile(
 # particles a name may hold ("de", "da", "del", nor "El" as in "El Amrani").
 NOT_NAME_WORDS = frozenset(
     ["area", "bay", "belt", "block", "boiler", "building", "cabin", "cell", "chamber", "compressor", "conveyor", "crane", "crusher", "department", "dock", "dryer", "engine", "excavator", "factory", "floor", "forklift", "furnace", "gate", "hall", "hoist", "hopper", "jumbo", "kiln", "ladder", "lathe", "level", "line", "loader", "machine", "maintenance", "mill", "mine", "mixer", "motor", "office", "pit", "plant", "platform", "press", "pump", "reactor", "room", "safety", "scaffold", "sector", "shaft", "shift", "shop", "site", "station", "storage", "substation", "tank", "tower", "truck", "tunnel", "unit", "valve", "vessel", "warehouse", "workshop", "yard", "zone", "local", "country", "plc", "ltd", "inc", "corp", "company", "group", "contractor", "team", "crew", "department", "hospital", "clinic", "emergency", "security", "fire", "quality", "production", "operations", "control", "health", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "the", "this", "that", "then", "when", "while", "after", "before", "during", "at", "in", "on", "it", "he", "she", "they", "we", "i", "a", "an", "his", "her", "their", "our", "its", "of", "for", "with", "from", "by", "and", "or", "but", "not", "no", "yes", "north", "south", "east", "west", "upper", "lower", "main", "central", "new", "old", "left", "right", "front", "rear", "ppe", "osha", "ok",
+     # equipment and parts that follow a role word in Title Case ("the fitter Hydraulic Hose", "the picker Crown Reach")
+     "hose", "hydraulic", "junction", "box", "badge", "reader", "reach", "tool", "change", "spray", "booth", "reel",
+     "panel", "training", "centre", "center", "entrance", "cadet", "guard", "switch", "breaker", "drill", "grinder",
+     "saw", "robot", "cart", "trolley", "pallet", "rack", "racking", "door", "wall", "roof", "stairs", "ramp",
      # electrical (after "conductor"), services and roles that are called, placeholders of an empty field
      "phase", "earth", "ground", "neutral", "cable", "wire", "copper", "busbar", "ambulance", "police", "doctor",
      "medic", "paramedic", "paramedics", "operator", "supervisor", "manager", "technician", "electrician",
@@ -172,10 +177,11 @@ def _looks_like_phone(match: re.Match[str], text: str) -> bool:
         return bool(_PHONE_CUE_RE.search(text[max(0, match.start() - 12) : match.start()]))
     if seps == {"."} and s.count(".") < 2:  # a decimal number
         return False
-    if seps == {" "}:  # space-separated groups are numbers in prose unless cued or written with a trunk "0"
-        return bool(_TRUNK_PREFIXED_RE.match(s) and 9 <= len(digits) <= 12) or bool(
-            _PHONE_CUE_RE.search(text[max(0, match.start() - 16) : match.start()])
-        )
+    if seps == {" "}:  # space-separated groups are numbers in prose unless a phone cue comes right before them,
+        # or, for a number written with a trunk "0", anywhere in the 40 characters before it ("call ... on 0161 ...")
+        before = text[max(0, match.start() - 40) : match.start()]
+        trunk = bool(_TRUNK_PREFIXED_RE.match(s) and 9 <= len(digits) <= 12 and _PHONE_WORD_RE.search(before))
+        return trunk or bool(_PHONE_CUE_RE.search(text[max(0, match.start() - 16) : match.start()]))
     groups = re.split(r"[ .-]", s)
     return len(groups) >= 2 and max(len(g) for g in groups) >= 3
 

@@ -49,7 +49,6 @@ from floorwatch.llm.prompts import (
 )
 from floorwatch.llm.severity import certain, expected_potential, expected_severity, no_injury_is_severity_1
 from floorwatch.schemas.llm import (
-    FATAL_SEVERITY,
     ExtractionOutcome,
     IncidentExtraction,
     LLMRequest,
@@ -104,6 +103,7 @@ def extract_batch(
         judged: list[Judgement | None] = [None] * len(results)
         if judge is not None:
             results, judged = judge_results(judge, texts, results, second_opinion, max_chars=max_chars)
+    died = died_on_either_reading(len(reports), second, judged)
     before_markup = _keep_the_more_severe(len(reports), second, generated, results, judged)
     rows = [
         _row(rep, req, res, backend.model_name, prompt_version, max_chars)
@@ -111,12 +111,8 @@ def extract_batch(
     ]
     for i in before_markup:
         rows[i]["raw"]["read_as"] = "the text before its prompt markup: the more severe of the two readings"
-    for row, j, res in zip(rows, judged, results, strict=True):
-        # a stated death: the judge's reading (P(Yes) to "Did someone die?"); the JSON's digit 5 only where no judge
-        # ran (the 1.5B model writes 5 for non-fatal injuries: 8 of the development file's 285 rows, none fatal)
-        row["raw"]["stated_death"] = (
-            j.died >= DEATH_PROBABILITY if j is not None else res.parsed is not None and res.parsed.severity == FATAL_SEVERITY
-        )
+    for row, p_died in zip(rows, died, strict=True):
+        row["raw"]["stated_death"] = p_died >= DEATH_PROBABILITY
     for row, j, gen in zip(rows, judged, generated, strict=True):
         if j is not None and gen.parsed is not None:
             row["raw"]["judge"] = j.model_dump() | {
@@ -151,6 +147,17 @@ def extract_batch(
         )
         for rep, res, row in zip(reports, results, rows, strict=True)
     ]
+
+
+def died_on_either_reading(n: int, second: list[tuple[int, str]], judged: list[Judgement | None]) -> list[float]:
+    """Per report (the first ``n`` entries), the judge's P(Yes) to "Did someone die?", the larger of its two readings
+    where it was read twice (``judged[n:]``, one per ``second`` entry); 0 where no judge ran. A stated death is this
+    >= ``DEATH_PROBABILITY``, never the JSON's digit 5 (the 1.5B model writes 5 for non-fatal injuries: 8 of the
+    development file's 285 rows, none fatal)."""
+    died = [j.died if j is not None else 0.0 for j in judged]
+    for k, (i, _) in enumerate(second):
+        died[i] = max(died[i], died[n + k])
+    return died[:n]
 
 
 def _severity(res: LLMResult[IncidentExtraction]) -> tuple[int, int]:

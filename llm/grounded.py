@@ -160,7 +160,7 @@ def narrate(
     retry_idx, retry = [], []
     for i, (res, checks) in enumerate(zip(first, checks1, strict=True)):
         failed = [c for c in checks if not c.verified]
-        if res.parsed is None and res.raw:  # no answer at all (server down, prompt too long): not re-sent
+        if res.parsed is None and res.raw:  # an unreadable answer gets one repair turn; no answer at all is not re-sent
             retry.append(repair_request(requests[i], res.raw, res.error or ""))
         elif failed:
             retry.append(claim_repair_request(requests[i], res.raw, failed))

@@ -81,7 +81,7 @@ from pydantic import BaseModel, Field
 
 from floorwatch.llm.prompts import _HAZARD_LINES, CLASS_WORDS, EXTRACT_SYSTEM, report_block
 from floorwatch.llm.severity import certain
-from floorwatch.schemas.llm import HAZARD_CATEGORIES, IncidentExtraction
+from floorwatch.schemas.llm import DEATH_PROBABILITY, HAZARD_CATEGORIES, IncidentExtraction
 
 JUDGE_VERSION = "judge-v10"
 CLASS_DEFINITIONS = tuple(line.partition(": ")[2] for line in _HAZARD_LINES)
@@ -92,7 +92,6 @@ JUDGE_SYSTEM = EXTRACT_SYSTEM
 # the system prompt already says a question is answered with one word. (judge-v7 asked "Which hazard class
 # describes how the person was hurt or could have been hurt? Answer with the class word in brackets only.")
 CLASS_QUESTION = "Which class word fits how the person was or could have been hurt?"
-DEATH_PROBABILITY = 0.8  # P(Yes) to "Did someone die?" from which a report counts as stating a death (module docstring)
 EMBEDDING_TEMPERATURE = 0.05  # all-MiniLM-L6-v2's training temperature (MultipleNegativesRankingLoss, scale 20)
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021: inputs that carry no content
 # Words a small model writes for "nothing": not a mechanism (compared lower-cased, without surrounding " .-")

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from floorwatch.review.auth import DashboardState, require_bearer, state
 from floorwatch.review.fatigue import ThresholdSuggestion, suggest_threshold_changes
+from floorwatch.review.report_data import LEVEL_RANK
 from floorwatch.review.reports import ReportInfo, list_reports
 from floorwatch.schemas.assessment import AssessmentContext
 from floorwatch.schemas.evidence import AlertSummary, DismissalRate, ZoneEvidence
@@ -116,7 +117,10 @@ def zones_overview(st: DashboardState) -> list[ZoneOut]:
         )}  # fmt: skip
         zones = list(s.scalars(select(Zone).order_by(Zone.id)))
     out = [ZoneOut(id=z.id, name=z.name, latest=latest.get(z.id)) for z in zones]
-    return sorted(out, key=lambda z: (-(z.latest.score or 0) if z.latest else 1, z.id))
+    # level first (a zone made critical by a stated death outranks a higher score), then score
+    return sorted(out, key=lambda z: (
+        (-LEVEL_RANK.get(z.latest.level, 0), -(z.latest.score or 0)) if z.latest else (1, 0.0), z.id
+    ))
 
 
 def risk_page(st: DashboardState, zone_id: str, limit: int, offset: int) -> RiskPage:

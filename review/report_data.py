@@ -70,10 +70,11 @@ class ZoneCard(BaseModel):
     when: WhenBlock = Field(default_factory=WhenBlock, description="Time patterns and procedures")
 
     @property
-    def sort_key(self) -> tuple[float, int, str]:
+    def sort_key(self) -> tuple[int, float, str]:
+        """Level first (a zone made critical by a stated death outranks a higher score), then score, then id."""
         return (
-            -(self.score if self.score is not None else -1.0),
             -LEVEL_RANK.get(self.level or "", 0),
+            -(self.score if self.score is not None else -1.0),
             self.zone_id,
         )
 

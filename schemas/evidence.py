@@ -68,8 +68,8 @@ class IncidentSummary(_Frozen):
         "extraction's cap (llm.prompts.report_block); None when it read all of it"
     )
     stated_death: bool = Field(
-        False, description="The report states a death: the judge's P(Yes) to 'Did someone die?' >= 0.8 (llm.judge), or "
-        "the JSON's actual severity 5 where no judge ran; a zone with one is critical (llm.risk.level_for)"
+        False, description="The report states a death: the judge's P(Yes) to 'Did someone die?' >= 0.8 (llm.judge; "
+        "never the JSON's severity 5 alone); a zone with one is critical (llm.risk.level_for)"
     )
     prompt_markup: bool = Field(
         False, description="The report holds prompt delimiters or chat-template tokens (llm.prompts.has_prompt_markup): "

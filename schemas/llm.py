@@ -170,7 +170,7 @@ class HazardCount(BaseModel):
     weight: float = Field(description="Sum of the points (llm.risk.points: 2 ** (potential severity - 1)) of the incidents in this class")
 
 
-FATAL_SEVERITY = 5  # the top of the 1-5 severity scale: a fatal outcome
+DEATH_PROBABILITY = 0.8  # P(Yes) to "Did someone die?" from which a report counts as stating a death (llm.judge)
 
 
 class ScoreBreakdown(BaseModel):
@@ -273,8 +273,8 @@ class RiskReport(BaseModel):
             "zones": [
                 {
                     "zone_id": z.zone_id,
-                    "risk_level": z.level,
-                    "score": z.score,
+                    "risk_level": z.level if z.evidence else None,  # no evidence is not a low risk
+                    "score": z.score if z.evidence else None,
                     "top_hazards": [h.category for h in z.top_hazards],
                     "summary": z.summary,
                     "fatal_incidents": z.breakdown.deaths,

@@ -26,7 +26,7 @@ from floorwatch.schemas.evidence import (
     ZoneEvidence,
 )
 from floorwatch.schemas.filters import AlertFilter
-from floorwatch.schemas.llm import FATAL_SEVERITY
+from floorwatch.schemas.llm import DEATH_PROBABILITY
 from floorwatch.schemas.tables import Alert, CameraOutage, IncidentExtraction, IncidentReport, SensorAnomaly
 
 ReviewAction = Literal["acknowledged", "dismissed"]
@@ -124,18 +124,21 @@ def _zone_incidents(session: Session, zone_id: str, start: datetime, end: dateti
             shown = (newest.raw or {}).get("read_chars")
             data["read_chars"] = shown if isinstance(shown, int) else None
             data["prompt_markup"] = (newest.raw or {}).get("prompt_markup") is True
-            data["stated_death"] = stated_death(newest.raw or {}, newest.severity)
+            data["stated_death"] = stated_death(newest.raw or {})
         out.append(IncidentSummary(**data))
     return out
 
 
-def stated_death(raw: dict[str, Any], severity: int | None) -> bool:
+def stated_death(raw: dict[str, Any]) -> bool:
     """Whether an extraction row says its report states a death: ``raw["stated_death"]`` as the extraction stored
-    it; rows stored before it existed count only when no judge ran and the actual severity is 5 (fatal)."""
+    it; rows stored before it existed by their judge's P(Yes) to "Did someone die?" (``raw["judge"]["died"]``).
+    Never the JSON's severity 5 alone: without the judge's reading no death counts as stated."""
     flag = raw.get("stated_death")
     if isinstance(flag, bool):
         return flag
-    return severity == FATAL_SEVERITY and not isinstance(raw.get("judge"), dict)
+    judge = raw.get("judge")
+    died = judge.get("died") if isinstance(judge, dict) else None
+    return isinstance(died, int | float) and died >= DEATH_PROBABILITY
 
 
 def other_opinions(stored: str | None, judge: Any) -> list[str]:

@@ -239,6 +239,8 @@ def test_report_cli_on_an_empty_period_says_no_evidence_not_low_risk(
     assert "| [Press line](#zone-press) | no evidence | - |" in md and "Press line - NO EVIDENCE" in md and "LOW" not in md
     assert "the zone has no evidence in this period, so the model was not asked" in md
     assert served(server_port) == before  # nothing to read, nothing to narrate
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [(z["zone_id"], z["risk_level"], z["score"]) for z in doc["zones"]] == [("press", None, None)]
 
 
 def test_report_cli_without_model_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -142,19 +142,19 @@ def test_a_stated_death_makes_the_level_critical_whatever_the_score() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "severity", "stated"),
+    ("raw", "stated"),
     [
-        ({"stated_death": True}, 1, True),
-        ({"stated_death": False}, 5, False),
-        ({"judge": {"died": 0.4}}, 5, False),  # stored before the flag, judged: the JSON's 5 is not a death
-        ({}, 5, True),  # stored before the flag, no judge ran: the JSON's severity is all there is
-        ({}, 4, False),
+        ({"stated_death": True}, True),
+        ({"stated_death": False, "judge": {"died": 0.9}}, False),  # the flag as stored wins
+        ({"judge": {"died": 0.4}}, False),  # stored before the flag: the judge's reading
+        ({"judge": {"died": 0.93}}, True),
+        ({}, False),  # no judge, no flag: the JSON's severity 5 alone is not a stated death
     ],
 )
-def test_a_row_states_a_death_by_its_flag_or_for_old_unjudged_rows_by_severity_5(raw: dict, severity: int, stated: bool) -> None:
+def test_a_row_states_a_death_by_its_flag_or_its_judges_reading(raw: dict, stated: bool) -> None:
     from floorwatch.storage.queries import stated_death
 
-    assert stated_death(raw, severity) is stated
+    assert stated_death(raw) is stated
 
 
 def test_adding_a_low_severity_item_lowers_the_index_but_outages_do_not() -> None:

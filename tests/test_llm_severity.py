@@ -205,3 +205,14 @@ def test_row_stores_the_expected_potential_of_the_larger() -> None:
     row = _row_of(res.model_copy(update={"probes": {"potential_severity": [0, 0.5, 0, 0, 0.5]}}))
     assert row["severity_expected"] is None and row["potential_severity_expected"] == pytest.approx(4.0)
     assert _row_of(res.model_copy(update={"probes": {}}))["potential_severity_expected"] is None
+
+
+def test_a_death_stated_on_either_reading_counts() -> None:
+    from floorwatch.llm.extract import died_on_either_reading
+    from floorwatch.llm.judge import Judgement
+
+    def j(died: float) -> Judgement:
+        return Judgement(hazard_category="struck_by", hazard_probability=0.5, died=died)
+
+    # report 0 read twice: whole 0.55 (an injected "the worker survived"), before the markup 0.97; report 1 once; 2 unjudged
+    assert died_on_either_reading(3, [(0, "before")], [j(0.55), j(0.2), None, j(0.97)]) == [0.97, 0.2, 0.0]

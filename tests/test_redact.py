@@ -48,6 +48,10 @@ def test_personal_data_is_replaced(text: str, expected: str) -> None:
         "Between 1200 and 1300 kg were lifted by the crane.",
         "The press made 1 200 000 strokes in 2023 at 0.5 mm.",
         "Order 0 500 units; temperature 048 C; the setter Press Line 3 started.",
+        "Lot 0123 4567 89 scrapped; part no. 0456 789 123; checks at 0800 1200 1600; pressure 010 250 300 bar.",
+        "The fitter Hydraulic Hose on Loader 3 burst. Hydraulic oil sprayed the Hose reel.",
+        "Exposed conductor Junction Box 4; the visitor Badge Reader; the picker Crown Reach; Setter Tool Change.",
+        "the painter Spray Booth 2; Officer Cadet Training; Visitor Centre Entrance.",
     ],
 )
 def test_equipment_places_and_numbers_survive(text: str) -> None:

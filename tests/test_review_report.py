@@ -318,3 +318,11 @@ def test_a_zone_missing_from_the_configuration_is_marked(migrated_db: sessionmak
     with session_scope(migrated_db) as s:
         md = render_report(s, T0, T1, media, tmp_path / "out", settings=SETTINGS).markdown.read_text()
     assert md.count("is not in the site configuration") == 1 and "Zone `warehuose` is not in the site configuration" in md
+
+
+def test_a_zone_made_critical_by_a_death_is_listed_first_whatever_its_score() -> None:
+    from floorwatch.review.report_data import ZoneCard
+
+    cards = [ZoneCard(zone_id="dock", level="high", score=70.0), ZoneCard(zone_id="pour", level="critical", score=31.0),
+             ZoneCard(zone_id="mill", level="medium", score=50.0), ZoneCard(zone_id="quiet", status="no evidence")]
+    assert [c.zone_id for c in sorted(cards, key=lambda c: c.sort_key)] == ["pour", "dock", "mill", "quiet"]
