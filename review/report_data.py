@@ -303,6 +303,7 @@ def zone_cards(
             when=when_block(session, zid, start, end, shifts, tz, ra, ra.actions or [] if ra else [], known),
         )
         if ra is not None:
+            narrative = ra.context.narrative.model_dump(mode="json") if ra.context and ra.context.narrative else None
             card = card.model_copy(
                 update={
                     "assessed": True,
@@ -316,11 +317,8 @@ def zone_cards(
                     "top_hazards": [as_text(h) for h in ra.top_hazards or []],
                     "summary": ra.summary or "",
                     "actions": [as_text(a) for a in ra.actions or []],
-                    "narrative": ra.context.narrative.model_dump(mode="json") if ra.context and ra.context.narrative else None,
-                    "narrative_note": narrative_note(
-                        ra.context.narrative.model_dump(mode="json") if ra.context and ra.context.narrative else None,
-                        not ev.is_empty,
-                    ),
+                    "narrative": narrative,
+                    "narrative_note": narrative_note(narrative, not ev.is_empty),
                     "model": ra.model,
                 }
             )
