@@ -110,7 +110,7 @@ def extract_batch(
         for rep, req, res in zip(reports, requests[: len(reports)], results, strict=True)
     ]
     for i in before_markup:
-        rows[i]["raw"]["read_as"] = "the text before its prompt markup: the more severe of the two readings"
+        rows[i]["raw"]["read_as"] = "the text before its prompt markup or words addressed to the model: the more severe of the two readings"
     for row, p_died in zip(rows, died, strict=True):
         row["raw"]["stated_death"] = p_died >= DEATH_PROBABILITY
     for row, j, gen in zip(rows, judged, generated, strict=True):

@@ -113,6 +113,30 @@ MANUAL_INSTRUCTIONS = (
 _TAG = re.compile(r"<\s*/?\s*(report|evidence|manuals|facts|controls)\b[^>]*>", re.IGNORECASE)
 _SPECIAL = re.compile(r"<\|[^|<>\n]{1,40}\|>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Plain words addressed to the model instead of a reader: the wording of prompt injection without any markup
+# (OWASP Top 10 for LLM Applications 2025, LLM01 "Prompt Injection": "ignore previous instructions", a note or
+# order to "the AI"), in English, Spanish, Portuguese, French and German. Not fitted to any data set: no incident
+# report of the development file matches, and an ordinary report has no reason to speak to an AI. A match only
+# marks the report to be checked by hand and read a second time without it; nothing is removed.
+_MODEL = r"(?:AI|A\.I\.|IA|KI|LLM|GPT|chat ?bot|(?:AI|language) model|(?:AI|virtual) assistant)"
+_ADDRESSED = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:the\s+|your\s+)?"
+    r"(?:previous|prior|above|earlier|preceding|system|other)\s+(?:instructions?|rules|prompts?|directions)"
+    r"|\b(?:note|message|instructions?|reminder|request)\s+(?:to|for)\s+(?:the\s+|any\s+)?" + _MODEL + r"\b"
+    r"|\b(?:dear|hey|attention)\s+" + _MODEL + r"\b"
+    r"|\b(?:as\s+an?|you\s+are\s+an?|act\s+as\s+an?)\s+(?:AI|language model|LLM)\b"
+    r"|\bsystem\s+prompt\b"
+    r"|(?:^|\n)\s*(?:assistant|AI)\s*:"
+    r"|\b(?:AI|LLM|GPT|IA|KI)\s*[:,]\s*(?:please\s+)?(?:set|rate|classify|mark|record|treat|answer|respond|output|ignore|say|"
+    r"report|score|give|use|change|lower|raise|write|pon|marca|clasifica|responde|mets|classe|setze|bewerte)\b"
+    r"|\b(?:ignora|ignore|olvida|esquece|esqueça)\s+(?:todas\s+)?(?:las|as|os|los)\s+(?:instrucciones|instruções|reglas|regras)"
+    r"|\b(?:nota|mensaje|mensagem|instrucciones|instruções)\s+para\s+(?:el|la|o|a)\s+(?:IA|asistente|assistente|modelo)\b"
+    r"|\bignore[zr]?\s+(?:toutes\s+)?les\s+(?:instructions|consignes|règles)"
+    r"|\b(?:note|message)\s+pour\s+(?:l['’]\s*(?:IA|assistant)|le\s+modèle)\b"
+    r"|\bignorier(?:e|en)?\s+(?:alle\s+)?(?:vorherigen\s+|bisherigen\s+)?(?:Anweisungen|Regeln)"
+    r"|\b(?:Hinweis|Nachricht|Anweisung)\s+(?:an|für)\s+(?:die\s+|den\s+|das\s+)?(?:KI|Assistenten|Modell)\b",
+    re.IGNORECASE,
+)
 
 
 def sanitize_untrusted(text: str, max_chars: int) -> str:
@@ -127,18 +151,29 @@ def sanitize_untrusted(text: str, max_chars: int) -> str:
     return text[:max_chars]
 
 
+def _sentence_start(text: str, at: int) -> int:
+    """Where the sentence (or line) holding position ``at`` starts."""
+    cut = max(text.rfind(c, 0, at) for c in ".!?\n")
+    return cut + 1
+
+
 def text_before_markup(text: str) -> str:
-    """The report's text before its first data-block delimiter or chat-template token (all of it when it has none):
-    where an injected instruction closes the data block, what the author wrote before it is the report."""
+    """The report's text before its first data-block delimiter, chat-template token or sentence addressed to the
+    model (all of it when it has none): where an injected instruction starts, what the author wrote before it is
+    the report."""
     starts = [m.start() for m in (_TAG.search(text), _SPECIAL.search(text)) if m is not None]
+    addressed = _ADDRESSED.search(text)
+    if addressed is not None:
+        starts.append(_sentence_start(text, addressed.start()))
     return text[: min(starts)].strip() if starts else text
 
 
 def has_prompt_markup(text: str) -> bool:
     """True when the text holds a data-block delimiter or a chat-template token (what :func:`sanitize_untrusted`
-    defuses). No genuine incident report needs them, so such a report is shown as one to check by hand: the
-    markup is made inert, but words that address the model can still sway a small one."""
-    return bool(_TAG.search(text) or _SPECIAL.search(text))
+    defuses), or words addressed to the model (:data:`_ADDRESSED`: "ignore the previous instructions", "note
+    for the AI: ..."). No genuine incident report needs either, so such a report is shown as one to check by
+    hand: the markup is made inert, but words that address the model can still sway a small one."""
+    return bool(_TAG.search(text) or _SPECIAL.search(text) or _ADDRESSED.search(text))
 
 
 def _shown_part(clean: str, max_chars: int) -> str:

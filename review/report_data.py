@@ -198,7 +198,7 @@ def evidence_items(
         )
         hazard = f" - {hazard_label(inc)}" if inc.hazard_category else ""
         if inc.prompt_markup:
-            excerpt += (" [check by hand: the report holds text shaped like the model's prompt markup (made inert), "
+            excerpt += (" [check by hand: the report holds prompt markup (made inert) or words addressed to the model, "
                         "which can sway how it was read]")
         if inc.read_chars is not None:
             excerpt += f" [the model read only the first {inc.read_chars} of {len(inc.redacted_text)} characters]"

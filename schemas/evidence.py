@@ -72,7 +72,7 @@ class IncidentSummary(_Frozen):
         "never the JSON's severity 5 alone); a zone with one is critical (llm.risk.level_for)"
     )
     prompt_markup: bool = Field(
-        False, description="The report holds prompt delimiters or chat-template tokens (llm.prompts.has_prompt_markup): "
+        False, description="The report holds prompt delimiters, chat-template tokens or words addressed to the model (llm.prompts.has_prompt_markup): "
         "defused, but its reading may have been steered; shown as one to check by hand"
     )
     injury: bool | None = None

@@ -207,7 +207,7 @@ class ExtractionOutcome(BaseModel):
     error: str | None = None
     extraction: IncidentExtraction | None = None
     prompt_markup: bool = Field(
-        False, description="The report holds prompt delimiters or chat-template tokens (llm.prompts.has_prompt_markup): "
+        False, description="The report holds prompt delimiters, chat-template tokens or words addressed to the model (llm.prompts.has_prompt_markup): "
         "defused, but the reading may be steered; check it by hand"
     )
     potential_severity_calibrated: float | None = Field(

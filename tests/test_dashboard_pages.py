@@ -87,5 +87,5 @@ def test_zone_page_flags_a_report_with_prompt_markup_and_one_read_in_part(
     with TestClient(create_app(settings, sessions=migrated_db), base_url="http://dash.local") as c:
         zone = c.get("/zones/warehouse", params={"days": 7}).text
         plain = c.get("/zones/press-shop", params={"days": 7}).text
-    assert "Check by hand: the report holds text shaped like the model's prompt markup" in zone
+    assert "Check by hand: the report holds prompt markup (made inert) or words addressed to the model" in zone
     assert "The model read only the first 30 of" in zone and "Check by hand" not in plain

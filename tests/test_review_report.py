@@ -282,7 +282,7 @@ def test_the_card_names_fatal_incidents_and_reports_to_check_by_hand(migrated_db
         paths = render_report(s, T0, T1, media, tmp_path / "out", settings=SETTINGS)
     md, html = paths.markdown.read_text(), paths.html.read_text()
     assert f"**Fatal:** incident {inc_id} of this period states a death: the level is critical whatever the score." in md
-    assert f"**Check by hand:** incident {inc_id} holds text shaped like the model's prompt markup" in md
+    assert f"**Check by hand:** incident {inc_id} holds prompt markup or words addressed to the model" in md
     assert md.count("**Fatal:**") == 1 and md.count("**Check by hand:**") == 1  # the warehouse card only
     assert f"Fatal: incident {inc_id} of this period states a death" in html and "Check by hand: incident" in html
 
