@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from floorwatch.cli.config_cmd import ConfigOption, load_or_exit
+from floorwatch.wording import count_noun
 
 if TYPE_CHECKING:
     from floorwatch.config import Settings
@@ -100,10 +101,6 @@ def reports(
     )
 
 
-def _reports(n: int) -> str:
-    return f"{n} report" if n == 1 else f"{n} reports"
-
-
 def report_warnings(summary: IngestSummary, configured_zones: list[str]) -> list[str]:
     """Warnings for one ingested report file: reports without a time or a zone (the risk job cannot place
     them), and zone ids that the configuration does not list (checked only when it lists any zone)."""
@@ -116,7 +113,7 @@ def report_warnings(summary: IngestSummary, configured_zones: list[str]) -> list
         if missing:
             verb = "has" if missing == 1 else "have"
             them = "it" if missing == 1 else "them"
-            out.append(f"warning: {missing} of {_reports(total)} {verb} no {what}: "
+            out.append(f"warning: {missing} of {count_noun(total, 'report')} {verb} no {what}: "
                        f"the risk job cannot place {them} in {where}")
     known = sorted(configured_zones)
     shown = ", ".join(known[:SHOWN_ZONES]) + (f", ... {len(known) - SHOWN_ZONES} more" if len(known) > SHOWN_ZONES else "")

@@ -18,6 +18,7 @@ from floorwatch.schemas.evidence import IncidentSummary, ZoneEvidence
 from floorwatch.schemas.facts import Fact, FactSheet
 from floorwatch.schemas.llm import ZoneRisk
 from floorwatch.schemas.manuals import ZoneContext
+from floorwatch.wording import count_noun
 
 TOP_INCIDENTS = 6
 TOP_ALERTS = 4
@@ -27,10 +28,6 @@ ALERT_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 
 def _label(name: str) -> str:
     return name.replace("_", " ")
-
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
 def incident_fact(inc: IncidentSummary) -> Fact:
@@ -53,19 +50,19 @@ def incident_fact(inc: IncidentSummary) -> Fact:
 
 def _count_facts(ev: ZoneEvidence) -> list[Fact]:
     dismissed = sum(a.review == "dismissed" for a in ev.alerts)
-    alerts = _plural(len(ev.alerts), "alert")
+    alerts = count_noun(len(ev.alerts), "alert")
     if ev.alerts_by_severity:
         alerts += " (" + ", ".join(f"{n} {s}" for s, n in sorted(ev.alerts_by_severity.items())) + ")"
     if dismissed:
         alerts += f", {dismissed} dismissed by an operator"
     facts = [
-        Fact(id="count:incidents", kind="count", text=_plural(len(ev.incidents), "incident report")),
+        Fact(id="count:incidents", kind="count", text=count_noun(len(ev.incidents), "incident report")),
         Fact(id="count:alerts", kind="count", text=alerts),
-        Fact(id="count:anomalies", kind="count", text=_plural(len(ev.anomalies), "machine anomaly", "machine anomalies")),
-        Fact(id="count:outages", kind="count", text=_plural(len(ev.outages), "camera outage")),
+        Fact(id="count:anomalies", kind="count", text=count_noun(len(ev.anomalies), "machine anomaly", "machine anomalies")),
+        Fact(id="count:outages", kind="count", text=count_noun(len(ev.outages), "camera outage")),
     ]
     for rule, n in sorted(ev.alerts_by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
-        facts.append(Fact(id=f"alerts:{rule}", kind="count", text=f"{_plural(n, _label(rule) + ' alert')}"))
+        facts.append(Fact(id=f"alerts:{rule}", kind="count", text=f"{count_noun(n, _label(rule) + ' alert')}"))
     return facts
 
 
@@ -74,7 +71,7 @@ def _score_fact(risk: ZoneRisk, period: str) -> Fact:
     text = (
         f"zone {risk.zone_id}, {period}: risk score {risk.score:g} of 100, level {risk.level}, trend {risk.trend}"
         + (f" (previous period {risk.previous_score:g})" if risk.previous_score is not None else "")
-        + f"; {_plural(b.items, 'scored item')}, {b.rate:.1f} items per week"
+        + f"; {count_noun(b.items, 'scored item')}, {b.rate:.1f} items per week"
         + (f"; confidence {100 * b.confidence:.0f}%" if b.confidence is not None else "")
     )
     return Fact(id="score", kind="score", text=text)
@@ -107,7 +104,7 @@ def fact_sheet(ev: ZoneEvidence, risk: ZoneRisk, ctx: ZoneContext | None = None)
     facts = [_score_fact(risk, period), *_count_facts(ev)]
     for h in risk.top_hazards:
         facts.append(
-            Fact(id=f"hazard:{h.category}", kind="hazard", text=f"hazard class {_label(h.category)}: {_plural(h.count, 'incident report')}")
+            Fact(id=f"hazard:{h.category}", kind="hazard", text=f"hazard class {_label(h.category)}: {count_noun(h.count, 'incident report')}")
         )
     facts += _evidence_facts(ev)
     if ctx is not None:

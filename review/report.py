@@ -26,6 +26,7 @@ from floorwatch.review.report_data import ZoneCard, risk_points, zone_cards
 from floorwatch.schemas.evidence import ZoneFacts
 from floorwatch.schemas.tables import Alert, Sensor, SensorAnomaly, SensorWindow
 from floorwatch.storage.queries import dismissal_rates, unplaced_reports, unread_reports
+from floorwatch.wording import count_noun
 
 MAX_SENSOR_CHANNELS = 6
 
@@ -67,7 +68,7 @@ def _env() -> Environment:
     )
     env.filters["dt"] = _site_time
     env.filters["md"] = md_escape
-    env.filters["plural"] = lambda n, word, many=None: f"{n} {word if n == 1 else many or word + 's'}"
+    env.filters["plural"] = count_noun
     env.globals["level_colors"] = plots.LEVEL_COLORS
     env.globals["unknown_color"] = plots.UNKNOWN_COLOR
     return env
