@@ -81,9 +81,13 @@ def alerts_heatmap(alert_times: Mapping[str, Sequence[datetime]], timezone: str 
 
 
 def risk_history(points: Mapping[str, Sequence[tuple[datetime, float]]]) -> bytes | None:
-    """Risk score (0-100) per zone over time, one line per zone; None without any point."""
+    """Risk score (0-100) per zone over time, one line per zone.
+
+    None until the points span two assessment times: a first run has one point per zone, and a chart of one
+    instant has no time axis to read (matplotlib spreads a single date over a made-up range of hours).
+    """
     series = {z: sorted(p) for z, p in points.items() if p}
-    if not series:
+    if len({t for pts in series.values() for t, _ in pts}) < 2:  # noqa: PLR2004 - a line needs two times
         return None
     fig, ax = plt.subplots(figsize=(10, 3.6))
     for zone, pts in sorted(series.items()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,16 @@ def test_base_url_links_to_dashboard(rendered, tmp_path: Path) -> None:  # type:
     assert 'href="http://dash:8080/alerts/a-wh-0"' in html
     assert re.search(r'href="http://dash:8080/zones/warehouse#incident-\d+"', html)
     assert not re.search(r'src="https?://', html)
+
+
+def test_the_risk_history_needs_two_assessment_times() -> None:
+    from floorwatch.review import plots
+
+    t = datetime(2024, 3, 1, tzinfo=UTC)
+    assert plots.risk_history({}) is None
+    assert plots.risk_history({"a": [(t, 40.0)], "b": [(t, 70.0)], "c": []}) is None  # a first run: one instant
+    png = plots.risk_history({"a": [(t, 40.0)], "b": [(t + timedelta(days=7), 70.0)]})
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_bad_period_is_refused(rendered, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
