@@ -78,11 +78,16 @@ def decode(data: bytes, encoding: str | None = None, source: str = "file") -> tu
     if not matches:
         raise TableError(f"{source}: not text in any known encoding (give --encoding)")
     # Short files often decode equally well in several single-byte code pages (cp1250 and cp1252 differ
-    # in a few letters only); among the equally good, the WHATWG Encoding Standard's usual fallback
-    # for legacy text, windows-1252, is preferred.
-    top = min((m.chaos, -m.coherence) for m in matches)
-    tied = [m for m in matches if (m.chaos, -m.coherence) == top]
-    best = next((m for m in tied if m.encoding in _PREFERRED_LEGACY), tied[0])
+    # in a few letters only, and charset-normalizer may rank a rare one such as hp_roman8 first on a short
+    # German text: "Knöchel" read as "Kn\u2014chel"). Among the decodings with the least chaos, one that windows-1252
+    # (the WHATWG Encoding Standard's usual fallback for legacy text) gives too wins; otherwise the most coherent.
+    least = min(m.chaos for m in matches)
+    clean = [m for m in matches if m.chaos == least]
+    for m in clean:
+        legacy = next((e for e in _PREFERRED_LEGACY if e in m.could_be_from_charset), None)
+        if legacy is not None:
+            return data.decode(legacy).removeprefix("\ufeff"), legacy
+    best = max(clean, key=lambda m: m.coherence)
     return str(best).removeprefix("\ufeff"), best.encoding
 
 

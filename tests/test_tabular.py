@@ -53,6 +53,22 @@ def test_utf8_bom_comma_file_has_a_clean_first_column(tmp_path: Path) -> None:
     assert table.columns[0] == "id"  # not "\ufeffid"
 
 
+@pytest.mark.parametrize(
+    "encoding, line",
+    [
+        ("cp1252", "Der Bediener rutschte auf dem nassen Boden aus und verletzte sich am Knöchel. Schutzhandschuhe fehlten."),
+        ("cp1252", "Worker burned his hand on an 80°C pipe near the café area"),
+        ("cp1250", "Pracownik poślizgnął się na mokrej podłodze i złamał rękę. Brak oznakowania."),
+        ("cp852", "Pracovník uklouzl na mokré podlaze a zlomil si ruku. Chybělo značení."),
+        ("cp1251", "Рабочий поскользнулся на мокром полу и сломал руку. Не было знаков."),
+    ],
+)
+def test_short_legacy_files_decode_to_their_own_text(tmp_path: Path, encoding: str, line: str) -> None:
+    # charset-normalizer alone ranks hp_roman8 first for the short German text ("Knöchel" -> "Kn—chel")
+    table = read_csv_table(_write(tmp_path, "one.csv", f"id,text\n1,{line}\n", encoding))
+    assert table.column("text") == [line]
+
+
 def test_given_encoding_and_separator_override_detection(tmp_path: Path) -> None:
     p = _write(tmp_path, "x.csv", "a|b\n1|ç\n", "latin-1")
     table = read_csv_table(p, encoding="latin-1", sep="|")
