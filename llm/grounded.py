@@ -37,7 +37,11 @@ from floorwatch.schemas.facts import ChosenAction, Claim, ClaimCheck, FactSheet,
 from floorwatch.schemas.llm import ChatMessage, LLMRequest, LLMResult
 
 GROUNDED_PROMPT_VERSION = "grounded-v3"
-GROUNDED_MAX_TOKENS = 400
+# The longest answer the ZoneClaims schema allows (4 claims of 300 characters, 4 fact ids each, 4 control ids)
+# is 595 tokens of the packaged model with the longest kinds of fact id (tests/test_llm_local.py); 400 cut a valid answer (the demo's Press Line
+# card fell back to the template with "invalid JSON (cut at max_tokens)"). Generation stops at the closing brace,
+# so the bound costs nothing on shorter answers.
+GROUNDED_MAX_TOKENS = 640
 FACTS_CHARS = 3000
 
 GROUNDED_SYSTEM = (

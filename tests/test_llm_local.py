@@ -175,3 +175,23 @@ def test_the_judges_question_continues_the_extraction_prompt() -> None:
     shared = next(i for i, (a, b) in enumerate(zip(extraction, question, strict=False)) if a != b)
     new = len(question) - shared
     assert shared > 500 and new <= len(tok(CLASS_QUESTION.encode(), add_bos=False, special=False)) + 8, (shared, new)
+
+
+def test_the_longest_answer_the_claims_schema_allows_fits_the_grounded_token_budget() -> None:
+    from llama_cpp import Llama
+
+    from floorwatch.llm.controls import load_library
+    from floorwatch.llm.grounded import GROUNDED_MAX_TOKENS
+    from floorwatch.schemas.facts import Claim, ZoneClaims
+
+    path = require_local_model()
+    llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
+    text_max = Claim.model_fields["text"].metadata[0].max_length
+    words = "The press line had three incident reports in the period, one with a lost shift, and a motor anomaly. "
+    text = (words * 4)[:text_max]
+    ids = ["alert:al-ed95b02c61fce932b49b8c8c", "anomaly:anomaly-7a888a284be457d0c8d7cc92", "hazard:caught_in_machinery",
+           "gap:restricted_zone_intrusion"]  # the longest kinds of fact id (llm.facts)
+    controls = sorted((e.id for e in load_library()), key=len)[-4:]
+    longest = ZoneClaims(claims=[Claim(text=text, facts=ids)] * 4, controls=controls)
+    n = len(llm.tokenize(longest.model_dump_json().encode(), add_bos=False))
+    assert n < GROUNDED_MAX_TOKENS, f"{n} tokens"
