@@ -32,15 +32,16 @@ from floorwatch.llm.cache import cached_generate
 from floorwatch.llm.controls import choose
 from floorwatch.llm.facts import template_summary
 from floorwatch.llm.prompts import repair_request, sanitize_untrusted
-from floorwatch.llm.verify import check_claim
+from floorwatch.llm.verify import check_claim, too_long
 from floorwatch.schemas.facts import ChosenAction, Claim, ClaimCheck, FactSheet, NarrativeAudit, ZoneClaims
 from floorwatch.schemas.llm import ChatMessage, LLMRequest, LLMResult
 
 GROUNDED_PROMPT_VERSION = "grounded-v3"
-# The longest answer the ZoneClaims schema allows (4 claims of 300 characters, 4 fact ids each, 4 control ids)
-# is 595 tokens of the packaged model with the longest kinds of fact id (tests/test_llm_local.py); 400 cut a valid answer (the demo's Press Line
-# card fell back to the template with "invalid JSON (cut at max_tokens)"). Generation stops at the closing brace,
-# so the bound costs nothing on shorter answers.
+# The longest answer whose claims can all pass the fact check (4 claims of CLAIM_CHARS = 300 characters, 4 fact
+# ids each, 4 control ids) is 595 tokens of the packaged model with the longest kinds of fact id
+# (tests/test_llm_local.py); 400 cut such answers (the demo's Press Line card fell back to the template with
+# "invalid JSON (cut at max_tokens)"). Generation stops at the closing brace, so the bound costs nothing on
+# shorter answers.
 GROUNDED_MAX_TOKENS = 640
 FACTS_CHARS = 3000
 
@@ -135,7 +136,7 @@ def check_all(claims: list[Claim], sheet: FactSheet, attempt: int) -> list[Claim
     """The verdict on every claim of one answer."""
     out = []
     for c in claims:
-        reason = check_claim(c, sheet)
+        reason = too_long(c) or check_claim(c, sheet)
         out.append(ClaimCheck(text=c.text.strip(), facts=list(c.facts), verified=reason is None, reason=reason, attempt=attempt))
     return out
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from floorwatch.schemas.facts import Claim, FactSheet
+from floorwatch.schemas.facts import CLAIM_CHARS, Claim, FactSheet
 
 LEXICON: dict[str, str] = {
     "fall": r"\bfall(?:s|en|ing)?\b|\bfell\b",
@@ -109,6 +109,15 @@ def _counted(text: str) -> set[tuple[float, str]]:
         n = float(_WORDS[num.lower()]) if num.lower() in _WORDS else float(num)
         out.add((n, kind.lower()))
     return out
+
+
+def too_long(claim: Claim) -> str | None:
+    """Why ``claim`` is too long for a summary, or None: a claim is one sentence a reader takes in, at most
+    ``CLAIM_CHARS`` (300) characters (a small model otherwise copies a whole incident fact into a "claim"). Checked
+    with the facts (``llm.grounded.check_all``), so such a claim goes back to the model once with the reason and is
+    dropped if it stays too long, while the answer's other claims still count."""
+    n = len(claim.text.strip())
+    return f"is {n} characters long; a claim is one sentence of at most {CLAIM_CHARS} characters" if n > CLAIM_CHARS else None
 
 
 def check_claim(claim: Claim, sheet: FactSheet) -> str | None:

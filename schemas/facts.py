@@ -59,11 +59,18 @@ class FactSheet(_Frozen):
         return tail[0] if len(tail) == 1 else None
 
 
+CLAIM_CHARS = 300  # the longest claim a summary shows (about two lines of the report)
+
+
 class Claim(BaseModel):
     """One sentence of the model's narrative and the fact ids it rests on."""
 
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(max_length=300, description="One short sentence about the zone")
+    text: str = Field(
+        max_length=4000,
+        description=f"One short sentence about the zone; over {CLAIM_CHARS} characters it fails the fact check "
+        "(llm.verify), not the parse, so the other claims of the answer still count",
+    )
     facts: list[str] = Field(max_length=4, description="Ids of the facts the sentence rests on, e.g. 'count:alerts'")
 
 

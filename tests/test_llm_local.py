@@ -182,11 +182,11 @@ def test_the_longest_answer_the_claims_schema_allows_fits_the_grounded_token_bud
 
     from floorwatch.llm.controls import load_library
     from floorwatch.llm.grounded import GROUNDED_MAX_TOKENS
-    from floorwatch.schemas.facts import Claim, ZoneClaims
+    from floorwatch.schemas.facts import CLAIM_CHARS, Claim, ZoneClaims
 
     path = require_local_model()
     llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
-    text_max = Claim.model_fields["text"].metadata[0].max_length
+    text_max = CLAIM_CHARS
     words = "The press line had three incident reports in the period, one with a lost shift, and a motor anomaly. "
     text = (words * 4)[:text_max]
     ids = ["alert:al-ed95b02c61fce932b49b8c8c", "anomaly:anomaly-7a888a284be457d0c8d7cc92", "hazard:caught_in_machinery",

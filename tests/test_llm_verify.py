@@ -8,10 +8,11 @@ import pytest
 
 from floorwatch.llm.controls import candidates, choose, load_library
 from floorwatch.llm.facts import fact_sheet, template_summary
+from floorwatch.llm.grounded import check_all
 from floorwatch.llm.risk import compute_zone
 from floorwatch.llm.verify import check_claim, concepts_in, numbers_in
 from floorwatch.schemas.evidence import AlertSummary, IncidentSummary, ZoneEvidence
-from floorwatch.schemas.facts import Claim, Fact, FactSheet
+from floorwatch.schemas.facts import Claim, Fact, FactSheet, ZoneClaims
 from floorwatch.schemas.llm import HAZARD_CATEGORIES
 from floorwatch.schemas.manuals import SectionHit, ZoneContext
 
@@ -106,6 +107,18 @@ def test_unsupported_claims_are_caught(claim: Claim, reason: str) -> None:
 @pytest.mark.parametrize("claim", MUST_PASS, ids=[c.text[:40] for c in MUST_PASS])
 def test_supported_claims_pass(claim: Claim) -> None:
     assert check_claim(claim, SHEET) is None
+
+
+def test_a_claim_over_300_characters_fails_alone() -> None:
+    # A whole incident copied as a "claim": in a new-user trial every claim of three zones was over 300
+    # characters, which failed the parse of the whole answer and left the zones on the template.
+    long = Claim(text="A forklift reversed out of the trailer and nearly hit a picker on foot; no injury. " * 4, facts=["incident:7"])
+    short = Claim(text="A reversing forklift nearly hit a picker on foot, with no injury.", facts=["incident:7"])
+    answer = ZoneClaims.model_validate({"claims": [long.model_dump(), short.model_dump()], "controls": []})  # parses
+    checks = check_all(answer.claims, SHEET, 1)
+    assert [c.verified for c in checks] == [False, True]
+    assert checks[0].reason is not None and "characters long" in checks[0].reason
+    assert check_claim(long, SHEET) is None  # supported by its fact: only its length fails
 
 
 def test_score_may_be_rounded_but_not_changed() -> None:
