@@ -114,6 +114,17 @@ def fact_sheet(ev: ZoneEvidence, risk: ZoneRisk, ctx: ZoneContext | None = None)
     return FactSheet(zone_id=ev.zone_id, period=period, facts=facts)
 
 
+def no_evidence_summary(sheet: FactSheet) -> str:
+    """The summary of a zone with nothing in the period: it says so instead of "risk score 0, level low" (the score
+    of no evidence is not a low risk; the report shows such a zone as "no evidence", unranked)."""
+    gaps = [f.text for f in sheet.facts if f.kind == "gap"]
+    return (
+        f"Zone {sheet.zone_id}, {sheet.period}: no alert, incident report, machine anomaly or camera outage in the "
+        "period, so the zone is not scored; no evidence is not evidence of low risk."
+        + (" Procedure gaps: " + "; ".join(gaps) + "." if gaps else "")
+    )
+
+
 def template_summary(sheet: FactSheet) -> str:
     """The summary when no claim survives: the score, the counts, the hazards and gaps, from the facts only."""
     by_id = {f.id: f.text for f in sheet.facts}

@@ -56,7 +56,7 @@ from sqlalchemy.orm import Session
 
 from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.controls import candidates
-from floorwatch.llm.facts import fact_sheet, template_summary
+from floorwatch.llm.facts import fact_sheet, no_evidence_summary
 from floorwatch.llm.grounded import GROUNDED_PROMPT_VERSION, narrate
 from floorwatch.llm.prompts import extraction_line
 from floorwatch.llm.risk_context import zone_hazards
@@ -338,7 +338,7 @@ def _narrate_non_empty(  # noqa: PLR0913 - the batch's parts, passed through
     if busy:
         answers = narrate(session, backend, [sheets[i] for i in busy], [offered[i] for i in busy], prompt_version)
         told = dict(zip(busy, answers, strict=True))
-    return [told.get(i, (template_summary(sheet), [], NarrativeAudit(template=True))) for i, sheet in enumerate(sheets)]
+    return [told.get(i, (no_evidence_summary(sheet), [], NarrativeAudit(template=True))) for i, sheet in enumerate(sheets)]
 
 
 def _with_claims(

@@ -323,7 +323,9 @@ def zone_cards(
                 }
             )
             if ev.is_empty:  # a score of 0 from no evidence is not a low risk: shown as no evidence, unranked
-                card = card.model_copy(update={"status": "no evidence", "level": None, "score": None, "confidence": None})
+                card = card.model_copy(
+                    update={"status": "no evidence", "level": None, "score": None, "confidence": None, "trend": None}
+                )
         cards.append(card)
     return sorted(cards, key=lambda c: c.sort_key)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -192,7 +193,7 @@ def test_a_zone_without_evidence_gets_the_template_and_no_model_call(tmp_path: P
     assert served(server_port) - before == press_again  # the quiet zone asked nothing
     quiet = next(z for z in report.zones if z.zone_id == "quiet_store")
     assert quiet.narrative is not None and quiet.narrative.template and quiet.narrative.made == 0
-    assert quiet.actions == [] and "0 incident reports" in quiet.summary
+    assert quiet.actions == [] and "not scored; no evidence is not evidence of low risk" in quiet.summary
 
 
 def test_a_zone_where_a_report_states_a_death_is_critical(tmp_path: Path, server_port: int) -> None:
@@ -252,6 +253,9 @@ def test_report_cli_on_an_empty_period_says_no_evidence_not_low_risk(
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| [Press line](#zone-press) | no evidence | - |" in md and "Press line - NO EVIDENCE" in md and "LOW" not in md
     assert "the zone has no evidence in this period, so the model was not asked" in md
+    # the summary and the header say no evidence too (a trial's read "risk score 0 of 100, level low, trend stable")
+    assert "so the zone is not scored; no evidence is not evidence of low risk" in md and "level low" not in md
+    assert re.search(r"^## .*Press line - NO EVIDENCE$", md, re.M)
     assert served(server_port) == before  # nothing to read, nothing to narrate
     doc = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [(z["zone_id"], z["risk_level"], z["score"]) for z in doc["zones"]] == [("press", None, None)]
