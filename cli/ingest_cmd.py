@@ -61,7 +61,7 @@ def reports(
     text_column: Annotated[str | None, typer.Option(help="Column/key of the report text")] = None,
     time_column: Annotated[str | None, typer.Option(help="Column/key of the incident time")] = None,
     time_format: Annotated[str | None, typer.Option(help="strptime format of the time, e.g. %d-%m-%Y (default: inferred from the column)")] = None,
-    zone_column: Annotated[str | None, typer.Option(help="Column/key naming the zone (slugified to a zone id)")] = None,
+    zone_column: Annotated[str | None, typer.Option(help="Column/key naming the zone: a zone id or a configured zone's name (other labels are slugified to an id)")] = None,
     source_name: Annotated[str | None, typer.Option(help="Source name stored with the reports (default: file name)")] = None,
     strict: Annotated[bool, typer.Option(help="Refuse a whole file when any row is bad")] = False,
     encoding: EncodingOption = None,
@@ -76,7 +76,7 @@ def reports(
         typer.echo("--source-name needs exactly one file (each file is its own source)", err=True)
         raise typer.Exit(EXIT_FILE_ERROR)
     mapping = ColumnMapping.from_settings(
-        settings.ingest, id_column=id_column, text_column=text_column, time_column=time_column,
+        settings.ingest, settings.zones, id_column=id_column, text_column=text_column, time_column=time_column,
         time_format=time_format, zone_column=zone_column, encoding=encoding, sep=sep,
     )
     tz = ZoneInfo(settings.site.timezone)

@@ -16,6 +16,8 @@ delimiter detected); the time column's layout (ISO, day-first, month-first) is i
 column by ``floorwatch.timeformat`` unless a format is given. A file of which no report can be stored
 is refused as a whole.
 
+A zone field may hold a configured zone's id or its name ("Cold Store & Ammonia Plant" -> ``cold_store``, via
+``ColumnMapping.zone_names``); any other label is slugified into an id ("Boiler Room" -> ``boiler_room``).
 Reports without a time or a zone, and zone ids the configuration does not list, are stored all the same:
 the summary counts them (``no_time``, ``no_zone``, ``zone_reports`` / ``unknown_zones``) so the caller can
 warn that the risk job cannot place them, or that a zone id may be a typo.
@@ -23,12 +25,13 @@ warn that the risk job cannot place them, or that a zone id may be a typo.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +42,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from floorwatch.config import IngestConfig
+from floorwatch.config import IngestConfig, ZoneConfig
 from floorwatch.ingest.redact import redact
 from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.registry import ensure_zones
@@ -70,13 +73,31 @@ class ColumnMapping:
     title_column: str | None = None
     encoding: str | None = None
     sep: str | None = None
+    zone_names: Mapping[str, str] = field(default_factory=dict)
+    """Configured zone names, slugified (:func:`slugify_zone`), to their ids (:func:`zone_names_of`): a report whose
+    zone field holds a zone's display name ("Cold Store & Ammonia Plant") is stored under its id ("cold_store")."""
 
     @classmethod
-    def from_settings(cls, cfg: IngestConfig, **overrides: str | None) -> ColumnMapping:
-        """Settings' ``ingest`` section, overridden by the non-``None`` keyword arguments."""
+    def from_settings(
+        cls, cfg: IngestConfig, zones: Sequence[ZoneConfig] = (), **overrides: str | None
+    ) -> ColumnMapping:
+        """Settings' ``ingest`` section, overridden by the non-``None`` keyword arguments; ``zones``: the
+        configuration's zones, whose names a report may give instead of an id."""
         base = cfg.model_dump()
         base.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**base)
+        return cls(**base, zone_names=zone_names_of(zones))
+
+
+def zone_names_of(zones: Sequence[ZoneConfig]) -> dict[str, str]:
+    """Slugified zone name -> zone id, for the zones whose name does not slugify to their own id; a name shared by
+    two zones (or equal to another zone's id) is left out, since it cannot say which zone is meant."""
+    ids = {z.id for z in zones}
+    by_name: dict[str, set[str]] = {}
+    for z in zones:
+        if z.name:
+            with contextlib.suppress(ValueError):  # a name without letters or digits names nothing
+                by_name.setdefault(slugify_zone(z.name), set()).add(z.id)
+    return {slug: next(iter(zs)) for slug, zs in by_name.items() if len(zs) == 1 and slug not in ids}
 
 
 @dataclass
@@ -331,6 +352,8 @@ def parse_file(path: Path, mapping: ColumnMapping, tz: ZoneInfo, max_chars: int,
     seen: dict[str, int] = {}
     unit = "row" if suffix == ".csv" else "line" if suffix == ".jsonl" else "report"
     for rep in reports:
+        if rep.zone_id in mapping.zone_names:  # the zone's display name, given instead of its id
+            rep.zone_id = mapping.zone_names[rep.zone_id]
         if len(rep.text) > max_chars:
             problems.append(f"{unit} {rep.row}: text is {len(rep.text):,} characters, over llm.max_report_chars={max_chars:,}")
         elif rep.source_id in seen:

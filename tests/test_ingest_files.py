@@ -152,6 +152,25 @@ def test_a_zone_missing_from_the_configuration_is_stored_with_a_warning(fresh_sq
     assert dry.exit_code == 0 and "warning: zone 'boiler_rom' is not in the configuration" in dry.stderr  # the same, before
 
 
+def test_a_zone_given_by_its_configured_name_is_stored_under_its_id(fresh_sqlite_url: str, tmp_path: Path) -> None:
+    # A new-user trial: an EHS export named the zone "Cold Store & Ammonia Plant" (its configured name), a Markdown
+    # report gave its id; the two were stored as two zones and the report showed two cards for one place.
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("zones:\n  - id: cold_store\n    name: Cold Store & Ammonia Plant\n"
+                   "  - id: line_a\n    name: Packing\n  - id: line_b\n    name: Packing\n"
+                   "  - id: mixing_room\n    name: Mixing Room\n", encoding="utf-8")
+    p = tmp_path / "export.csv"
+    p.write_text("id,text,occurred_at,zone\n1,Forklift near miss,2024-09-17,Cold Store & Ammonia Plant\n"
+                 "2,Ammonia odour,2024-09-19,cold_store\n3,Cut,2024-09-20,Packing\n4,Slip,2024-09-21,mixing room\n",
+                 encoding="utf-8")
+    result = CliRunner().invoke(app, ["ingest", "reports", str(p), "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    stored = {r.source_id: r.zone_id for r in _stored(fresh_sqlite_url)}
+    # a name two zones share says no zone: slugified as before, and warned about
+    assert stored == {"1": "cold_store", "2": "cold_store", "3": "packing", "4": "mixing_room"}
+    assert "zone 'packing' is not in the configuration" in result.stderr and "cold_store_ammonia_plant" not in result.stderr
+
+
 def test_a_dry_run_gives_the_warnings_a_real_run_would(fresh_sqlite_url: str, tmp_path: Path) -> None:
     p = tmp_path / "log.csv"
     p.write_text("id,text,occurred_at,zone\n1,Cut,2024-01-01,Press Line\n2,Burn,,\n", encoding="utf-8")
