@@ -5,9 +5,9 @@ model. The rules aim for precision: equipment ("Jumbo 08", "Press Line 3"), plan
 numbers (dates, levels, measurements) must survive, so a name is only taken where a cue says it is one:
 
 * an honorific (``Mr.``, ``Ms.``, ``Dr.``, ``Sra.`` ...) followed by capitalised words;
-* a role or naming cue, English, Spanish or Portuguese (``operator``, ``employee``, ``witness``,
-  ``el operador``, ``la supervisora``, ``o trabalhador``, ``named``, ``reported by``, ``reportado por``
-  ...), anywhere in a line and optionally followed by ``:`` or ``-``, then a capitalised first + last
+* a role or naming cue, English, Spanish, Portuguese, French or German (``operator``, ``employee``, ``witness``,
+  ``el operador``, ``la supervisora``, ``o trabalhador``, ``le cariste``, ``der Mitarbeiter``, ``named``,
+  ``reported by``, ``reportado por``, ``déclaré par``, ``gemeldet von`` ...), anywhere in a line and optionally followed by ``:`` or ``-``, then a capitalised first + last
   name (one word is enough after ``named``/``called``/``llamado``/``chamado``); a role may carry a lowercase
   qualifier ("el técnico de mantenimiento Juan Pérez");
 * field lines: ``Name: ...``, ``Reported by: ...``, ``Nombre: ...``, ``Testemunha: ...``, or the line
@@ -17,8 +17,9 @@ Cue words match in any case ("Reported By", "WITNESS"); name words never do: the
 ("Reported by: the maintenance team" stays). Capitalised words that are plant or equipment vocabulary
 ("Pump", "Line", "Area", "Prensa", "Linha") never count as a name. E-mails and phone numbers are found by
 pattern; a phone needs 7-15 digits and must not look like a date or a decimal number; digits in space-separated
-groups count only right after a phone cue ("tel", "call", "teléfono", "contato", ...), or, written with a national
-trunk "0" ("0161 496 0821"), after a phone word anywhere in the 40 characters before ("call ... on 0161 496 0821").
+groups count only right after a phone cue ("tel", "call", "teléfono", "contato", "Handy", ...), or, written with a
+national trunk "0" ("0161 496 0821"), after a phone word anywhere in the 40 characters before ("call ... on 0161 496
+0821"), or in the North American 3-3-4 grouping ("514 555 0123").
 """
 
 from __future__ import annotations
@@ -50,20 +51,22 @@ _CUE_SEP = r"(?:[ \t]*[:\-–][ \t]*|\s+)"
 
 EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _PHONE_CANDIDATE_RE = re.compile(
-    r"(?<![\w/.:-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{1,15}(?:[ .-]\d{1,6}){0,5}(?![\w/:]|[.-]\d)"
+    r"(?<![\w/.:-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{1,15}(?:[ .-]\d{1,8}){0,5}(?![\w/:]|[.-]\d)"
 )
 _PHONE_WORDS = (
     r"(?:tel|phone|mobile|cell|call|fax|ext|contact|whatsapp|tel[ée]fono|telefone|m[óo]vil|celular|contacto|contato|"
-    r"ramal|extensi[óo]n)"
+    r"ramal|extensi[óo]n|t[ée]l[ée]phone|portable|joindre|handy|mobil|telefon|rufnummer|durchwahl|erreichbar|anruf(?:en)?)"
 )
 _PHONE_CUE_RE = re.compile(_PHONE_WORDS + r"\.?\W{0,3}$", re.IGNORECASE)  # right before the number
 _PHONE_WORD_RE = re.compile(r"\b" + _PHONE_WORDS + r"(?:s|ed|ing)?\b", re.IGNORECASE)  # anywhere before it
 # A national number written with its trunk prefix: "0161 496 0821", "07700 900123" (ITU-T E.164 national format).
 _TRUNK_PREFIXED_RE = re.compile(r"^0[1-9]\d*(?: \d{2,6}){1,3}$")
 _DATE_LIKE_RE = re.compile(r"^\d{1,4}[-./]\d{1,2}[-./]\d{1,4}$")
+# The North American plan's 10 digits in 3-3-4 groups ("514 555 0123"): not a quantity (thousands come in threes).
+_NANP_SPACED_RE = re.compile(r"^\d{3} \d{3} \d{4}$")
 
 _HONORIFIC_RE = re.compile(
-    rf"\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Dra|Prof|Sr|Sra|Srta|Ing|Eng|Herr|Frau)\.?\s+(?P<name>{_NAME_SEQ})"
+    rf"\b(?:(?:Mr|Mrs|Ms|Mx|Miss|Dr|Dra|Prof|Sr|Sra|Srta|Ing|Eng|Herr|Herrn|Frau|Mme|Mlle|Hr|Fr)\.?|M\.)\s+(?P<name>{_NAME_SEQ})"
 )
 _ROLE_WORDS_EN = (
     "operator|employee|worker|technician|supervisor|mechanic|electrician|welder|driver|foreman|"
@@ -86,7 +89,18 @@ _ROLE_WORDS_ES_PT = (
     "enfermeir[oa]|contratista|gerente|coordinador|coordinadora|coordenador|coordenadora|l[íi]der|"
     "pe[óo]n|servente|montador|montadora|maquinista|responsable|respons[áa]vel"
 )
-_ROLE_WORDS = f"{_ROLE_WORDS_EN}|{_ROLE_WORDS_ES_PT}"
+# French and German roles (German nouns also with the feminine -in / -innen).
+_ROLE_WORDS_FR_DE = (
+    "op[ée]rat(?:eur|rice)|cariste|technicien(?:ne)?|employ[ée]e?|ouvri(?:er|[èe]re)|[ée]lectricien(?:ne)?|"
+    "soudeu(?:r|se)|chauffeur|conduct(?:eur|rice)|superviseu(?:r|re|se)|contrema[îi]tre|chef d['’][ée]quipe|"
+    "m[ée]canicien(?:ne)?|manutentionnaire|coll[èe]gue|t[ée]moin|victime|stagiaire|int[ée]rimaire|sous-traitant|"
+    "pr[ée]parat(?:eur|rice)|magasinier|agent de ma[îi]trise|"
+    "mitarbeiter(?:in)?|staplerfahrer(?:in)?|fahrer(?:in)?|bediener(?:in)?|arbeiter(?:in)?|techniker(?:in)?|"
+    "elektriker(?:in)?|schlosser(?:in)?|schwei[ßs]er(?:in)?|meister(?:in)?|schichtleiter(?:in)?|"
+    "vorarbeiter(?:in)?|kolleg(?:e|in)|monteur(?:in)?|kommissionierer(?:in)?|leiharbeiter(?:in)?|"
+    "praktikant(?:in)?|auszubildende[r]?|azubi|zeug(?:e|in)|verletzte[r]?"
+)
+_ROLE_WORDS = f"{_ROLE_WORDS_EN}|{_ROLE_WORDS_ES_PT}|{_ROLE_WORDS_FR_DE}"
 # "el técnico de mantenimiento Juan ...", "o operador da empilhadeira João ...": a lowercase qualifier.
 _ROLE_QUALIFIER = rf"(?:{_SP}(?:de|del|do|da|de{_SP}la|de{_SP}los|de{_SP}las|dos|das){_SP}[{_LOWER}]+)?"
 _ROLE_RE = re.compile(
@@ -96,7 +110,9 @@ _NAMING_CUES = (
     "(?:reported|found|seen|assisted|helped|accompanied|attended|noticed|rescued|treated|observed|relieved|"
     "supervised|signed|approved|reviewed|prepared|written|submitted) by|named|called|told|informed|asked|notified|"
     "(?:reportad|relatad|informad|comunicad|notificad|encontrad|vist|auxiliad|socorrid|atendid|acompañad|"
-    "acompanhad|firmad|assinad|revisad|aprobad|aprovad|elaborad|redactad|escrit|preparad)[oa] por"
+    "acompanhad|firmad|assinad|revisad|aprobad|aprovad|elaborad|redactad|escrit|preparad)[oa] por|"
+    "(?:d[ée]clar[ée]|signal[ée]|rapport[ée]|constat[ée]|r[ée]dig[ée]|secouru|vu|sign[ée]|approuv[ée])e?s? par|"
+    "(?:gemeldet|erstellt|gefunden|unterschrieben|gepr[üu]ft|freigegeben|aufgenommen) von"
 )
 _NAMING_RE = re.compile(rf"\b(?i:{_NAMING_CUES}){_CUE_SEP}(?P<name>{_NAME_SEQ2})")
 _SINGLE_NAMING_RE = re.compile(rf"\b(?i:named|called|llamad[oa]|chamad[oa]){_CUE_SEP}(?P<name>{_WORD})")
@@ -109,7 +125,11 @@ _FIELD_LABELS = (
     "elaborado por|preparado por|redactado por|escrito por|firmado por|assinado por|firma|assinatura|"
     "revisado por|aprobado por|aprovado por|testigos?|testemunhas?|contacto|contato|responsable|"
     "respons[áa]vel|operador[a]?|supervisora|trabajador[a]?|trabalhador[a]?|emplead[oa]|empregad[oa]|"
-    "colaborador[a]?|funcion[áa]ri[oa]|accidentad[oa]|acidentad[oa]|lesionad[oa]|v[íi]ctima|v[íi]tima"
+    "colaborador[a]?|funcion[áa]ri[oa]|accidentad[oa]|acidentad[oa]|lesionad[oa]|v[íi]ctima|v[íi]tima|"
+    # French / German
+    "nom|nom et pr[ée]nom|pr[ée]nom|d[ée]clarant|d[ée]clar[ée] par|signal[ée] par|r[ée]dig[ée] par|t[ée]moins?|"
+    "victime|bless[ée]e?|responsable|name|vorname|melder|gemeldet von|erstellt von|zeugen?|zeugin|verletzte[r]?|"
+    "ansprechpartner(?:in)?|unterschrift|verantwortlich"
 )
 _FIELD_RE = re.compile(
     rf"^(?P<label>[ \t>*-]*(?i:{_FIELD_LABELS})\s*[:\-–]\s*)(?P<name>{_FIELD_NAME_SEQ})",
@@ -117,7 +137,8 @@ _FIELD_RE = re.compile(
 )
 _SIGNOFF_RE = re.compile(
     r"^[ \t]*(?i:best regards|kind regards|regards|sincerely|thanks|thank you|cheers|signed|saludos|"
-    r"un saludo|atentamente|atenciosamente|cordialmente|abrazos|abraços|gracias|obrigad[oa])[,.!]?[ \t]*\n"
+    r"un saludo|atentamente|atenciosamente|cordialmente|abrazos|abraços|gracias|obrigad[oa]|cordialement|"
+    r"bien [àa] vous|salutations|mit freundlichen gr[üu][ßs]en|viele gr[üu][ßs]e|gr[üu][ßs]e)[,.!]?[ \t]*\n"
     rf"[ \t]*(?P<name>{_FIELD_NAME_SEQ})[ \t]*$",
     re.MULTILINE,
 )
@@ -147,7 +168,12 @@ NOT_NAME_WORDS = frozenset(
      "médico", "sesmt", "cipa", "jefe", "jefa", "chefe", "gerente", "encargado", "encargada", "encarregado",
      "encarregada", "operador", "operadora", "supervisora", "técnico", "tecnico", "los", "las", "os", "as", "un",
      "una", "um", "uma", "en", "em", "con", "com", "por", "para", "sin", "sem", "ninguno", "ninguna", "nadie",
-     "nenhum", "nenhuma", "ninguém", "desconocido", "desconhecido"]
+     "nenhum", "nenhuma", "ninguém", "desconocido", "desconhecido",
+     # French / German: plant and equipment, organisation, services, articles
+     "ligne", "usine", "atelier", "entrepôt", "entrepot", "quai", "four", "chariot", "pompiers", "urgence",
+     "halle", "lager", "linie", "maschine", "presse", "werk", "schicht", "abteilung", "instandhaltung",
+     "produktion", "gang", "tor", "rampe", "stapler", "kran", "krankenhaus", "notarzt", "polizei", "feuerwehr",
+     "betriebsarzt", "die", "dem", "ein", "eine", "les", "au"]
 )
 
 
@@ -177,6 +203,8 @@ def _looks_like_phone(match: re.Match[str], text: str) -> bool:
         return bool(_PHONE_CUE_RE.search(text[max(0, match.start() - 12) : match.start()]))
     if seps == {"."} and s.count(".") < 2:  # a decimal number
         return False
+    if seps == {" "} and _NANP_SPACED_RE.match(s):
+        return True
     if seps == {" "}:  # space-separated groups are numbers in prose unless a phone cue comes right before them,
         # or, for a number written with a trunk "0", anywhere in the 40 characters before it ("call ... on 0161 ...")
         before = text[max(0, match.start() - 40) : match.start()]

@@ -153,6 +153,30 @@ def test_spanish_and_portuguese_cues(text: str, expected: str) -> None:
     assert redact_text(text) == expected
 
 
+# A new-user trial's bakery in Quebec and a German cold store: French and German labels, honorifics and roles,
+# and a North American number in 3-3-4 groups, were all kept.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Déclaré par : Mme Sophie Lavoie, superviseure (514 555 0199)", "Déclaré par : [NAME], superviseure ([PHONE])"),
+        ("Témoin : M. Jean Tremblay.", "Témoin : [NAME]."),
+        ("Signalé par Mme Claire Dubois.", "Signalé par [NAME]."),
+        ("Le cariste Marc Gagnon a reculé.", "Le cariste [NAME] a reculé."),
+        ("L'opérateur Luc Bergeron s'est blessé.", "L'opérateur [NAME] s'est blessé."),
+        ("Gemeldet von: Herr Klaus Becker, Schichtleiter (Tel. 0171 5550123)",
+         "Gemeldet von: [NAME], Schichtleiter (Tel. [PHONE])"),
+        ("Zeuge: Frau Anna Schmidt.", "Zeuge: [NAME]."),
+        ("Verletzter: Peter Meier, Kommissionierer.", "Verletzter: [NAME], Kommissionierer."),
+        ("Der Staplerfahrer Jonas Weber fuhr rückwärts.", "Der Staplerfahrer [NAME] fuhr rückwärts."),
+        ("Bitte Herrn Müller anrufen: 089 123456.", "Bitte [NAME] anrufen: [PHONE]."),
+        ("Follow-up: EHS, 514 555 0123 or 514-555-0188.", "Follow-up: EHS, [PHONE] or [PHONE]."),
+        ("Mit freundlichen Grüßen\nKlaus Becker", "Mit freundlichen Grüßen\n[NAME]"),
+    ],
+)
+def test_french_and_german_cues(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
 # --------------------------------------------------------------------------- look-alikes that must survive
 @pytest.mark.parametrize(
     "text",
@@ -181,6 +205,10 @@ def test_spanish_and_portuguese_cues(text: str, expected: str) -> None:
         "Testigo: ninguno",
         "Relatado por: SESMT",
         "the operator john smith",  # a name is only taken capitalised
+        "Der Mitarbeiter der Instandhaltung prüfte die Presse 4.",
+        "Le technicien de la ligne 2 a arrêté le four.",
+        "The line ran 120 000 units; lot 2024 000 1234 was scrapped at 250 bar.",
+        "Témoin : aucun",
     ],
 )
 def test_look_alikes_survive(text: str) -> None:
