@@ -69,6 +69,10 @@ LEXICON: dict[str, str] = {
     # stable / new"): "a significant increase in incidents" against "trend new (previous period 0)" fails
     "increase": r"\bincreas\w*|\brising\b|\brose\b|\bris(?:e|es)\b|\bgrow\w*|\bsurg\w*|\bmore often\b",
     "decrease": r"\bdecreas\w*|\bdeclin\w*|\bfalling\b|\bimprov\w*|\bless often\b",
+    # a zone's facts say nothing of the other zones: "the highest risk zone" (a trial's verified claim, of a zone
+    # ranked third) needs a cited fact that ranks it, which no fact does
+    "comparison with other zones": r"\bhighest\b|\blowest\b|\briskiest\b|\bsafest\b|\bworst\b|"
+    r"\bmost (?:dangerous|hazardous|risky|critical)\b|\bleast (?:dangerous|hazardous|risky)\b|\bother zones?\b",
     # intent and blame: a report a manager signs must not invent who meant what ("moved them by accident")
     "intent or blame": r"\bby accident\b|\baccidental\w*|\bby mistake\b|\bdeliberate\w*|\bon purpose\b|"
     r"\bintentional\w*|\bcareless\w*|\bnegligen\w*|\bto blame\b|\bblam\w*",

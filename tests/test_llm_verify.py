@@ -77,6 +77,8 @@ MUST_FAIL = [
     (Claim(text="The machine anomalies raised the score.", facts=["count:anomalies"]), "only as none"),
     # a change over time the facts do not state (the trend of a first period is "new")
     (Claim(text="The zone saw a significant increase in alerts.", facts=["score", "count:alerts"]), "increase"),
+    # a rank among the site's zones, which a zone's facts never state (a trial: "The highest risk zone ...")
+    (Claim(text="The dock is the highest risk zone of the site.", facts=["score"]), "comparison with other zones"),
     # intent or blame the report does not state (the demo: "The supervisor moved them by accident.")
     (Claim(text="The picker carelessly walked behind the forklift.", facts=["incident:7"]), "intent or blame"),
     (Claim(text="The pallet was dropped by accident.", facts=["incident:8"]), "intent or blame"),
