@@ -48,8 +48,9 @@ DEFAULT_CSV = REPO.parent / "shared" / "data" / "incidents" / "industrial_safety
 ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
 # ``Critical Risk`` label -> taxonomy class. Labels name the site's critical-risk programme, not always
 # the injury mechanism, so only labels with one honest counterpart are mapped:
-#   Pressed -> caught_in_machinery (body part pressed between parts); Manual Tools -> struck_by (in this
-#   data mostly a tool hitting/bouncing onto the body; cuts by tools are rare); Projection -> struck_by
+#   Pressed -> caught_in_machinery (body part pressed between parts); Manual Tools -> struck_by (the strict
+#   mapping of the earlier sessions; read again in the tenth: of its 14 rows, 7 describe a cut by the tool's
+#   edge - "small cuts", "superficial cut", a knife, a saw blade - so see ACCEPTABLE_CLASSES); Projection -> struck_by
 #   (projected particle/fragment); Suspended Loads -> struck_by; Pressurized Systems (+ / Chemical
 #   Substances) -> pressure_release; Fall prevention (same level) -> slip_trip; Fall / Fall prevention ->
 #   fall_from_height; Liquid Metal -> burn_hot_surface; Electrical installation / Electrical Shock ->
@@ -58,6 +59,13 @@ ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
 # Left out (no single counterpart, or not a mechanism): Others, Not applicable, Blocking and isolation of
 #   energies (lockout: machinery OR electrical OR pressure), Confined space (gas OR engulfment), Poll,
 #   Plates (ambiguous labels), Power lock (lockout, same reason as Blocking).
+# Labels that name a tool (an agent, not a mechanism) or two classes at once, and the classes each admits: the
+# second, lenient agreement line of benchmarks/risk_quality.py counts a class in the set as agreeing. The strict
+# line (CRITICAL_RISK_MAP, one class per label) stays the headline figure of issue 12.
+ACCEPTABLE_CLASSES = {
+    "Manual Tools": frozenset({"struck_by", "cut_laceration"}),  # hit by the tool, or cut by its edge
+    "Pressurized Systems / Chemical Substances": frozenset({"pressure_release", "chemical_exposure"}),  # the label names both
+}
 CRITICAL_RISK_MAP = {
     "Pressed": "caught_in_machinery",
     "Manual Tools": "struck_by",

@@ -42,7 +42,7 @@ import numpy as np
 from scipy.stats import bootstrap, spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.incidents import CRITICAL_RISK_MAP, DEFAULT_CSV, ROMAN, _load, _subset  # noqa: E402
+from benchmarks.incidents import ACCEPTABLE_CLASSES, CRITICAL_RISK_MAP, DEFAULT_CSV, ROMAN, _load, _subset  # noqa: E402
 from floorwatch.config import Settings  # noqa: E402
 from floorwatch.llm.backends import make_backend  # noqa: E402
 from floorwatch.llm.extract import extract_batch  # noqa: E402
@@ -182,6 +182,12 @@ def main() -> int:  # noqa: PLR0915 - one linear report
     lines.append(
         f"- stored class (judge x MiniLM(report) x MiniLM(mechanism), llm.judge.combine_opinions, as the risk job stores it): "
         f"{int(sum(hits))}/{len(mapped)} ({_ci(_share, hits)})"
+    )
+    admits = {i: ACCEPTABLE_CLASSES.get(by_id[i].attributes["Critical Risk"].strip(), frozenset({label[i]})) for i in mapped}
+    lenient = [float(stored_cls.get(i) in admits[i]) for i in mapped]
+    lines.append(
+        f"- stored class, lenient (a label naming a tool or two classes admits each: {', '.join(sorted(ACCEPTABLE_CLASSES))}; "
+        f"not the issue's goal figure): {int(sum(lenient))}/{len(mapped)} ({_ci(_share, lenient)})"
     )
     ids = [o.incident_id for o in ok]
     weighted = [o for o in ok if o.potential_severity_expected is not None and o.severity_expected is not None]
