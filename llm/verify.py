@@ -11,7 +11,9 @@ A claim passes only when all of these hold:
 4. every safety concept of :data:`LEXICON` the claim mentions (an event, an outcome, a hazard) is
    also mentioned, in any of the concept's words, by a cited fact; a fact that mentions it only as
    none (``0 camera outages``, ``no injury``) supports only a claim that also says none, so "medium
-   risk due to the camera outages" citing "0 camera outages" is dropped.
+   risk due to the camera outages" citing "0 camera outages" is dropped;
+5. a risk level the claim states ("high risk", "the risk ... is high") is the level a cited fact gives
+   (the score fact: "level medium"); "moderate" reads as medium.
 
 The lexicon is a general safety vocabulary (outcomes such as injury, first aid, hospital, death;
 events such as fall, person down, collision, fire, explosion, spill, burn, electric shock; hazard
@@ -78,6 +80,20 @@ LEXICON: dict[str, str] = {
     r"\bintentional\w*|\bcareless\w*|\bnegligen\w*|\bto blame\b|\bblam\w*",
 }
 _CONCEPTS = {name: re.compile(rx, re.IGNORECASE) for name, rx in LEXICON.items()}
+# A risk level the claim states: "high-risk", "medium risk level", "the risk ... is high" (not "high pressure").
+_LEVEL = r"(low|medium|moderate|high|critical)"
+_CLAIMED_LEVEL = re.compile(
+    rf"\b{_LEVEL}(?:[- ]risk\b|\s+(?:risk\s+)?level\b)"
+    rf"|\brisk(?:\s+level)?\b[^.;]{{0,60}}?\b(?:(?:is|was|remains|stays|rated|considered|at)\s+|:\s*)(?:very\s+|relatively\s+|a\s+)?{_LEVEL}\b",
+    re.IGNORECASE,
+)
+_FACT_LEVEL = re.compile(rf"\blevel\s+{_LEVEL}\b", re.IGNORECASE)
+
+
+def _levels(text: str, rx: re.Pattern[str]) -> set[str]:
+    """Risk levels ``rx`` finds in ``text`` (lower case; "moderate" read as "medium")."""
+    found = {next(g for g in m.groups() if g).lower() for m in rx.finditer(text)}
+    return {"medium" if x == "moderate" else x for x in found}
 _WORDS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}
 _NUMBER_WORD = re.compile(r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b", re.IGNORECASE)
 _COUNTED = re.compile(
@@ -153,6 +169,10 @@ def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
         return f"mentions {', '.join(only_none)}, which the cited facts mention only as none"
     if said_none - have_none:
         return f"says there was no {', '.join(sorted(said_none - have_none))}, which the cited facts do not say"
+    said_levels, fact_levels = _levels(claim.text, _CLAIMED_LEVEL), _levels(support, _FACT_LEVEL)
+    if said_levels - fact_levels:
+        return (f"says the risk is {', '.join(sorted(said_levels))}; the cited facts give "
+                + (f"level {', '.join(sorted(fact_levels))}" if fact_levels else "no risk level"))
     return None
 
 

@@ -79,6 +79,9 @@ MUST_FAIL = [
     (Claim(text="The zone saw a significant increase in alerts.", facts=["score", "count:alerts"]), "increase"),
     # a rank among the site's zones, which a zone's facts never state (a trial: "The highest risk zone ...")
     (Claim(text="The dock is the highest risk zone of the site.", facts=["score"]), "comparison with other zones"),
+    # a risk level other than the computed one (a trial: "the risk ... is high" on a MEDIUM card), or none cited
+    (Claim(text="The dock's risk level is high.", facts=["score"]), "says the risk is high; the cited facts give level medium"),
+    (Claim(text="The risk from the reversing forklift at the dock is high.", facts=["incident:7"]), "no risk level"),
     # intent or blame the report does not state (the demo: "The supervisor moved them by accident.")
     (Claim(text="The picker carelessly walked behind the forklift.", facts=["incident:7"]), "intent or blame"),
     (Claim(text="The pallet was dropped by accident.", facts=["incident:8"]), "intent or blame"),
@@ -87,6 +90,8 @@ MUST_FAIL = [
 ]
 
 MUST_PASS = [
+    Claim(text="The dock's risk level is medium.", facts=["score"]),
+    Claim(text="Incident 7 had a high potential severity of 4.", facts=["incident:7"]),  # "high", not a risk level
     Claim(text="The dock had 16 dwell alerts and 2 incident reports.", facts=["alerts:dwell", "count:incidents"]),
     Claim(text="A reversing forklift nearly hit a picker on foot, with no injury.", facts=["incident:7"]),
     Claim(text="A pallet fell from forklift forks at the ramp.", facts=["incident:8"]),
