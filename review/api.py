@@ -73,6 +73,18 @@ class RiskOut(BaseModel):
     context: AssessmentContext | None = None  # procedure gaps, time patterns, claims audit (narrative)
     model: str
     created_at: datetime
+    has_evidence: bool = Field(
+        True, description="False when the period held no evidence at all: level and score are then null (not 'low 0')"
+    )
+
+    @classmethod
+    def of(cls, ra: RiskAssessment) -> RiskOut:
+        """The row as served; a period without any evidence item is unranked, as in the report."""
+        out = cls.model_validate(ra)
+        b = ra.score_breakdown
+        if b is not None and b.items == 0 and b.rate == 0 and not ra.score:  # the job scores an empty period 0
+            return out.model_copy(update={"has_evidence": False, "level": None, "score": None, "trend": None})
+        return out
 
 
 class ZoneOut(BaseModel):
@@ -104,16 +116,16 @@ def alert_page(st: DashboardState, filters: AlertFilter, limit: int, offset: int
 
 
 def zones_overview(st: DashboardState) -> list[ZoneOut]:
-    """Every zone with its newest successful assessment."""
+    """Every zone with its newest successful assessment: the latest period (then the newest row), as the zone's
+    risk page orders them. (The highest row id was taken before: a re-run of an older period updates its rows in
+    place, so an empty exploratory run of an earlier year showed as every zone's latest.)"""
     with st.sessions() as s:
-        newest = (
-            select(RiskAssessment.zone_id, func.max(RiskAssessment.id).label("rid"))
-            .where(RiskAssessment.status == "ok")
-            .group_by(RiskAssessment.zone_id)
-            .subquery()
-        )
-        latest = {ra.zone_id: RiskOut.model_validate(ra) for ra in s.scalars(
-            select(RiskAssessment).join(newest, RiskAssessment.id == newest.c.rid)
+        rank = func.row_number().over(
+            partition_by=RiskAssessment.zone_id, order_by=(RiskAssessment.period_end.desc(), RiskAssessment.id.desc())
+        ).label("rank")
+        newest = select(RiskAssessment.id, rank).where(RiskAssessment.status == "ok").subquery()
+        latest = {ra.zone_id: RiskOut.of(ra) for ra in s.scalars(
+            select(RiskAssessment).join(newest, RiskAssessment.id == newest.c.id).where(newest.c.rank == 1)
         )}  # fmt: skip
         zones = list(s.scalars(select(Zone).order_by(Zone.id)))
     out = [ZoneOut(id=z.id, name=z.name, latest=latest.get(z.id)) for z in zones]
@@ -133,7 +145,7 @@ def risk_page(st: DashboardState, zone_id: str, limit: int, offset: int) -> Risk
             select(RiskAssessment).where(cond).order_by(RiskAssessment.period_end.desc(), RiskAssessment.id.desc())
             .limit(limit).offset(offset)
         )  # fmt: skip
-        items = [RiskOut.model_validate(r) for r in rows]
+        items = [RiskOut.of(r) for r in rows]
         total = int(s.scalar(select(func.count()).select_from(RiskAssessment).where(cond)) or 0)
     return RiskPage(items=items, total=total, limit=limit, offset=offset)
 

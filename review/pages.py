@@ -115,20 +115,27 @@ def zones_page(request: Request) -> HTMLResponse:
 def zone_page(
     request: Request,
     zone_id: str,
-    days: Annotated[int, Query(ge=1, le=366)] = 7,
+    days: Annotated[int | None, Query(ge=1, le=366)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
+    """A zone's assessments and evidence: by default the evidence of its latest assessment's period (a trial saw
+    "last 7 days: 0 incidents" beside an assessment of last year built on two), or of the last ``days`` days."""
     st = state(request)
     limit = 20
     risk = api.risk_page(st, zone_id, limit, (page - 1) * limit)
     end = datetime.now(UTC)
+    start = end - timedelta(days=days or 7)
+    period = None
+    if days is None and risk.items:  # newest period first
+        start, end = risk.items[0].period_start, risk.items[0].period_end
+        period = risk.items[0]
     with st.sessions() as s:
         zone = s.get(Zone, zone_id)
-        evidence = queries.zone_evidence(s, zone_id, end - timedelta(days=days), end)
+        evidence = queries.zone_evidence(s, zone_id, start, end)
     points = [(r.period_end, r.score) for r in risk.items if r.score is not None]
     png = plots.risk_history({zone_id: points}) if len(points) > 1 else None
     return _render(
-        request, "zone.html.j2", zone=zone, risk=risk, evidence=evidence, days=days, page=page,
+        request, "zone.html.j2", zone=zone, risk=risk, evidence=evidence, days=days, page=page, period=period,
         pages=max(1, -(-risk.total // limit)), plot=png_data_uri(png) if png else None,
     )  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,29 @@ def test_zones_risk_fatigue_reports(client: TestClient, media: Path) -> None:
     assert reports[0]["files"] == {"report.html": "/media/reports/week-10/report.html"}
     assert client.get(reports[0]["files"]["report.html"]).text == "<html></html>"
     assert "/api/alerts" in client.get("/openapi.json").json()["paths"]
+
+
+def test_a_zones_latest_assessment_is_its_latest_period_and_an_empty_one_is_unranked(
+    migrated_db: sessionmaker[Session], media: Path
+) -> None:
+    # A trial: a September run, then an exploratory run of an empty January 2023, then September again (its rows
+    # updated in place, so the 2023 rows had the higher ids): every zone showed "low 0" from 2023.
+    from floorwatch.schemas.llm import ScoreBreakdown
+    from tests.review_factories import assessment, zone
+
+    sep, jan = datetime(2024, 9, 1, tzinfo=UTC), datetime(2023, 1, 1, tzinfo=UTC)
+    with session_scope(migrated_db) as s:
+        zone(s, "oven", "Oven line")
+        s.flush()
+        assessment(s, "oven", sep, sep + timedelta(days=30), 73.0, "high", score_breakdown=ScoreBreakdown(items=2, rate=0.5))
+        assessment(s, "oven", jan, jan + timedelta(days=31), 0.0, "low", score_breakdown=ScoreBreakdown(items=0, rate=0.0))
+    with TestClient(create_app(_settings(media), sessions=migrated_db)) as c:
+        [oven] = c.get("/api/zones").json()
+        assert (oven["latest"]["period_start"][:7], oven["latest"]["level"], oven["latest"]["score"]) == ("2024-09", "high", 73.0)
+        items = c.get("/api/zones/oven/risk").json()["items"]
+        assert [(i["period_start"][:7], i["level"], i["has_evidence"]) for i in items] == [("2024-09", "high", True), ("2023-01", None, False)]
+        page = c.get("/zones/oven").text
+        assert "no evidence" in page and "Evidence of the latest assessment's period, 2024-09-01" in page
 
 
 def test_media_served_only_from_media_dir(client: TestClient, media: Path, tmp_path: Path) -> None:
