@@ -3,8 +3,8 @@
 A claim passes only when all of these hold:
 
 1. it cites at least one fact, and every cited id is a fact of the zone's sheet;
-2. every number in the claim (digits; the words two to twelve) equals a number in a cited fact,
-   exactly or as that number rounded to an integer or one decimal;
+2. every number in the claim (digits; the words two to twelve) equals a number in a cited fact, the
+   zone's id or the period, exactly or as that number rounded to an integer or one decimal;
 3. a number counting something (``16 alerts``, ``2 incidents``, ``7.4 incidents per week``) is
    written with the same kind in a cited fact (so an alert count or an item rate cannot be passed off
    as an incident count);
@@ -151,7 +151,8 @@ def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
             return f"cites '{fid}', which is not a fact of zone {sheet.zone_id}"
         cited.append(fact.text)
     support = " | ".join(cited)
-    fact_numbers = numbers_in(support)
+    # the zone's id and the period ("zone local_01, from 2024-10-01 to 2024-10-31") are known whatever is cited
+    fact_numbers = numbers_in(support) + numbers_in(f"{sheet.zone_id} {sheet.period}")
     for x in numbers_in(claim.text):
         if not _matches(x, fact_numbers):
             return f"the number {x:g} is in none of the cited facts"

@@ -90,6 +90,8 @@ MUST_FAIL = [
 ]
 
 MUST_PASS = [
+    # the period's own dates (a trial: "from 2024-10-01 to 2024-10-31 ..." dropped for "the number 1")
+    Claim(text=f"In {SHEET.period}, a pallet fell from the forklift forks at the ramp.", facts=["incident:8"]),
     Claim(text="The dock's risk level is medium.", facts=["score"]),
     Claim(text="Incident 7 had a high potential severity of 4.", facts=["incident:7"]),  # "high", not a risk level
     Claim(text="The dock had 16 dwell alerts and 2 incident reports.", facts=["alerts:dwell", "count:incidents"]),
