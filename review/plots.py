@@ -102,9 +102,10 @@ def risk_history(points: Mapping[str, Sequence[tuple[datetime, float]]]) -> byte
 
 
 def sensor_channels(
-    series: Sequence[SensorSeries], anomalies: Sequence[AnomalyBand], title: str = ""
+    series: Sequence[SensorSeries], anomalies: Sequence[AnomalyBand], title: str = "", timezone: str = "UTC"
 ) -> bytes | None:
-    """One panel per channel (mean line, min-max band) with anomaly intervals shaded; None without data."""
+    """One panel per channel (mean line, min-max band) with anomaly intervals shaded; None without data.
+    The time axis is in ``timezone`` (the site's: the report says all its times are site time)."""
     series = [s for s in series if s.times]
     if not series:
         return None
@@ -121,7 +122,11 @@ def sensor_channels(
     top = axes[0, 0]
     top.set_title(title or "Sensor channels (shaded: anomalies)")
     bottom = axes[-1, 0]
-    bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(bottom.xaxis.get_major_locator()))
+    tz = ZoneInfo(timezone)
+    locator = mdates.AutoDateLocator(tz=tz)
+    bottom.xaxis.set_major_locator(locator)
+    bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tz))
+    bottom.set_xlabel(f"site time ({timezone})", fontsize=8)
     return _png(fig)
 
 

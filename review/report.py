@@ -82,7 +82,7 @@ def _alert_times(session: Session, start: datetime, end: datetime) -> dict[str, 
     return dict(out)
 
 
-def sensor_figure(session: Session, zone_id: str, start: datetime, end: datetime) -> bytes | None:
+def sensor_figure(session: Session, zone_id: str, start: datetime, end: datetime, tz: str = "UTC") -> bytes | None:
     """Channels of the zone's sensors over ``[start, end]`` with its anomalies shaded (None without readings)."""
     sensors = list(session.scalars(select(Sensor).where(Sensor.zone_id == zone_id).order_by(Sensor.id)))
     anomalies = list(
@@ -112,7 +112,7 @@ def sensor_figure(session: Session, zone_id: str, start: datetime, end: datetime
             t, mean, lo, hi = zip(*rows, strict=True)
             series.append(plots.SensorSeries(s.id, s.unit, t, mean, lo, hi))
     bands = [plots.AnomalyBand(a.started_at, a.ended_at, a.category) for a in anomalies]
-    return plots.sensor_channels(series, bands, title=f"Sensors in {zone_id} (shaded: anomalies)")
+    return plots.sensor_channels(series, bands, title=f"Sensors in {zone_id} (shaded: anomalies)", timezone=tz)
 
 
 def _shift_columns(cards: list[ZoneCard], shifts: list[ShiftConfig]) -> list[str]:
@@ -180,7 +180,7 @@ def build_context(
         ),
     }
     for card in cards:
-        figures[f"sensors_{card.zone_id}"] = sensor_figure(session, card.zone_id, period_start, period_end)
+        figures[f"sensors_{card.zone_id}"] = sensor_figure(session, card.zone_id, period_start, period_end, tz)
         if card.when.weekday_hour is not None:
             figures[f"when_{card.zone_id}"] = plots.weekday_hour_heatmap(
                 card.when.weekday_hour, f"Alerts + incidents in {card.zone_id} by weekday and hour", tz

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -186,9 +187,11 @@ def hazard_label(inc: IncidentSummary) -> str:
 
 
 def evidence_items(
-    ev: ZoneEvidence, cited: set[str], media_dir: Path, out_dir: Path, base_url: str | None
+    ev: ZoneEvidence, cited: set[str], media_dir: Path, out_dir: Path, base_url: str | None, tz: str = "UTC"
 ) -> tuple[list[EvidenceItem], int]:
-    """Evidence of one zone, cited items first then newest first; returns (shown items, number left out)."""
+    """Evidence of one zone, cited items first then newest first; returns (shown items, number left out).
+    End times in the texts are in the site's time zone ``tz``, like every time of the report."""
+    zone = ZoneInfo(tz)
     items: list[EvidenceItem] = []
     for inc in ev.incidents:
         excerpt = (
@@ -221,12 +224,12 @@ def evidence_items(
                 anchor=f"anomaly-{an.id}",
                 time=an.started_at,
                 title=f"Sensor anomaly on {an.asset} ({an.category})",
-                text=f"until {an.ended_at:%Y-%m-%d %H:%M} UTC, score {an.score:.2f}, channels: {', '.join(map(str, an.channels)) or '-'}",
+                text=f"until {an.ended_at.astimezone(zone):%Y-%m-%d %H:%M}, score {an.score:.2f}, channels: {', '.join(map(str, an.channels)) or '-'}",
                 link=_zone_link(base_url, ev.zone_id, f"anomaly-{an.id}"),
             )
         )
     for out in ev.outages:
-        until = f"until {out.ended_at:%Y-%m-%d %H:%M} UTC" if out.ended_at else "still blind"
+        until = f"until {out.ended_at.astimezone(zone):%Y-%m-%d %H:%M}" if out.ended_at else "still blind"
         items.append(
             EvidenceItem(
                 kind="outage",
@@ -286,7 +289,7 @@ def zone_cards(
         ev = known.evidence if known is not None else zone_evidence(session, zid, start, end, camera_zones)
         ra = assessments.get(zid)
         cited = {f"{e.kind}:{e.ref_id}" for e in ra.evidence if e.cited} if ra else set()
-        items, more = evidence_items(ev, cited, media_dir, out_dir, base_url)
+        items, more = evidence_items(ev, cited, media_dir, out_dir, base_url, tz)
         card = ZoneCard(
             zone_id=zid,
             name=names.get(zid) or "",

@@ -313,6 +313,9 @@ def test_every_time_in_the_report_is_site_time(migrated_db: sessionmaker[Session
     local = (T0 + timedelta(days=3)).astimezone(ZoneInfo("America/Sao_Paulo"))  # the factory's incident time
     assert "all times are site time (America/Sao_Paulo)" in md
     assert f"incident {local:%Y-%m-%d %H:%M}:" in md and f"incident {T0 + timedelta(days=3):%Y-%m-%d %H:%M}:" not in md
+    # an anomaly's end, like its start (a trial: "anomaly 20:16 ... until 03:59 UTC" on one line)
+    until = (T0 + timedelta(days=1, minutes=460)).astimezone(ZoneInfo("America/Sao_Paulo"))
+    assert f"until {until:%Y-%m-%d %H:%M}, score" in md and " UTC, score" not in md
 
 
 def test_a_zone_missing_from_the_configuration_is_marked(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
