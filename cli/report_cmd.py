@@ -1,7 +1,8 @@
 """``floorwatch report``: run the risk job (map + reduce) and write ``report.json`` (and rendered reports).
 
 Exit codes: 0 ok, 1 bad option value, 2 invalid configuration, 3 LLM/model not installed,
-4 database problem, 5 nothing to report on, 6 the model could read none of the incident reports it was given
+4 database problem, 5 nothing to report on (no zone, or no evidence in the period: the files are still written),
+6 the model could read none of the incident reports it was given
 (the report files are still written: they list each report and the reason).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
@@ -112,10 +113,12 @@ def report(
             typer.echo(f"  {z.zone_id:<20} {z.level:<8} {z.score:5.1f}  {z.trend:<7} {', '.join(h.category for h in z.top_hazards)}")
     for path in written:
         typer.echo(f"wrote {path}", err=True)
-    if all(not z.evidence for z in result.zones):
+    empty = all(not z.evidence for z in result.zones)
+    if empty:
+        a, b = (t.astimezone(tz) if t.tzinfo else t.replace(tzinfo=UTC).astimezone(tz) for t in (result.period.start, result.period.end))
         typer.echo(
-            f"warning: no incident, alert, anomaly or outage in {result.period.start:%Y-%m-%d %H:%M} .. "
-            f"{result.period.end:%Y-%m-%d %H:%M} UTC in any zone: the report shows no evidence, not low risk "
+            f"error: no incident, alert, anomaly or outage in {a:%Y-%m-%d %H:%M} .. {b:%Y-%m-%d %H:%M} "
+            f"({settings.site.timezone}) in any zone: the report shows no evidence, not low risk "
             "(check --since / --until)", err=True,
         )
     failures = [i for i in result.incidents if i.status == "failed"]
@@ -127,6 +130,8 @@ def report(
         )
         if word == "error":
             raise typer.Exit(EXIT_NOTHING_READ)
+    if empty:  # files written, but a period without any evidence is most often a wrong --since / --until
+        raise typer.Exit(EXIT_NO_DATA)
 
 
 def register(app: typer.Typer) -> None:
