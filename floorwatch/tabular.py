@@ -173,19 +173,26 @@ def read_csv_table(path: Path, *, encoding: str | None = None, sep: str | None =
         raise TableError(f"{path}: cannot read: {exc}") from exc
     text, enc = decode(data, encoding, str(path))
     delim = sniff_delimiter(text, sep)
+    # strict: a quoted field still open at the end of the file is an error, not the rest of the file swallowed
+    # into one field (a trial's unclosed quote made the next row part of a report's text, and it was stored)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    row_no, line = 0, 1
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
             raise TableError(f"{path}: empty CSV (no header row)")
         columns = [h.strip() for h in header]
-        records = [
-            (i, _csv_record(columns, row, delim))
-            for i, row in enumerate(reader, start=1)
-            if any(v.strip() for v in row)
-        ]
+        records = []
+        line = reader.line_num + 1  # where the next row starts
+        for row in reader:
+            row_no += 1
+            if any(v.strip() for v in row):
+                records.append((row_no, _csv_record(columns, row, delim)))
+            line = reader.line_num + 1
     except csv.Error as exc:
-        raise TableError(f"{path}: not valid CSV: {exc}") from exc
+        where = f"row {row_no + 1} (from line {line})"
+        hint = "; a quoted field is not closed" if "end of data" in str(exc) or "expected" in str(exc) else ""
+        raise TableError(f"{path}: not valid CSV at {where}: {exc}{hint}; nothing was read") from exc
     shown = {"\t": "TAB"}.get(delim, delim)
     notes = [f"encoding {enc}{' (given)' if encoding else ''}", f"separator {shown!r}{' (given)' if sep else ''}"]
     return Table(path, columns, records, enc, delim, notes)

@@ -69,6 +69,15 @@ def test_short_legacy_files_decode_to_their_own_text(tmp_path: Path, encoding: s
     assert table.column("text") == [line]
 
 
+def test_an_unclosed_quote_refuses_the_file_and_names_the_row(tmp_path: Path) -> None:
+    # A trial: the open quote of row 1 swallowed row 2 into row 1's text, and both were "stored" as one report.
+    p = _write(tmp_path, "log.csv", 'id,text,zone\nY-1,"ok text\nY-2,more text,Packaging\n', "utf-8")
+    with pytest.raises(TableError, match=r"row 1 \(from line 2\).*a quoted field is not closed"):
+        read_csv_table(p)
+    ok = _write(tmp_path, "multi.csv", 'id,text\n1,"two\nlines"\n2,next\n', "utf-8")  # a closed multi-line field is fine
+    assert read_csv_table(ok).column("text") == ["two\nlines", "next"]
+
+
 def test_given_encoding_and_separator_override_detection(tmp_path: Path) -> None:
     p = _write(tmp_path, "x.csv", "a|b\n1|ç\n", "latin-1")
     table = read_csv_table(p, encoding="latin-1", sep="|")
