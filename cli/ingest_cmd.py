@@ -101,11 +101,23 @@ def reports(
     )
 
 
-def report_warnings(summary: IngestSummary, configured_zones: list[str]) -> list[str]:
-    """Warnings for one ingested report file: reports without a time or a zone (the risk job cannot place
-    them), and zone ids that the configuration does not list (checked only when it lists any zone)."""
+def unknown_zone_warning(zone: str, configured_zones: list[str], source: str, stored: str) -> str | None:
+    """The warning for a zone id the configuration does not list (None when it does, or lists no zone), with the
+    closest configured id as a hint; ``stored`` says what was stored under it ("the report was")."""
     import difflib
 
+    if not configured_zones or zone in configured_zones:
+        return None
+    known = sorted(configured_zones)
+    shown = ", ".join(known[:SHOWN_ZONES]) + (f", ... {len(known) - SHOWN_ZONES} more" if len(known) > SHOWN_ZONES else "")
+    close = difflib.get_close_matches(zone, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"warning: {source}: zone {zone!r} is not in the configuration (known zones: {shown}); {stored} stored under it{hint}"
+
+
+def report_warnings(summary: IngestSummary, configured_zones: list[str]) -> list[str]:
+    """Warnings for one ingested report file, each naming the file: reports without a time or a zone (the risk job
+    cannot place them), and zone ids that the configuration does not list (checked only when it lists any zone)."""
     out: list[str] = []
     total = summary.total
     for missing, what, where in ((summary.no_time, "time (occurred_at)", "a period"),
@@ -113,16 +125,12 @@ def report_warnings(summary: IngestSummary, configured_zones: list[str]) -> list
         if missing:
             verb = "has" if missing == 1 else "have"
             them = "it" if missing == 1 else "them"
-            out.append(f"warning: {missing} of {count_noun(total, 'report')} {verb} no {what}: "
+            out.append(f"warning: {summary.source}: {missing} of {count_noun(total, 'report')} {verb} no {what}: "
                        f"the risk job cannot place {them} in {where}")
-    known = sorted(configured_zones)
-    shown = ", ".join(known[:SHOWN_ZONES]) + (f", ... {len(known) - SHOWN_ZONES} more" if len(known) > SHOWN_ZONES else "")
     for zone, n in summary.unknown_zones(configured_zones).items():
-        close = difflib.get_close_matches(zone, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        stored = "the report was" if n == 1 else f"the {n} reports were"
-        out.append(f"warning: zone {zone!r} is not in the configuration (known zones: {shown}); "
-                   f"{stored} stored under it{hint}")
+        line = unknown_zone_warning(zone, configured_zones, summary.source, "the report was" if n == 1 else f"the {n} reports were")
+        if line is not None:
+            out.append(line)
     return out
 
 
@@ -196,6 +204,9 @@ def sensors(
     typer.echo(result.line())
     for note in result.notes:
         typer.echo(f"  {note}", err=True)
+    warning = unknown_zone_warning(zone, [z.id for z in settings.zones], path.name, "the readings were")
+    if warning is not None:  # as for reports: stored, but the risk job of a configured zone will not see them
+        typer.echo(warning, err=True)
     _print_anomalies(result.anomalies)
 
 

@@ -127,9 +127,9 @@ def test_reports_without_time_or_zone_are_stored_with_a_warning(fresh_sqlite_url
     result = CliRunner().invoke(app, ["ingest", "reports", str(p)])
     assert result.exit_code == 0, result.output
     assert "log.csv: 4 new, 0 updated, 0 unchanged, 0 rejected" in result.stdout
-    assert ("warning: 2 of 4 reports have no time (occurred_at): the risk job cannot place them in a period"
+    assert ("warning: log.csv: 2 of 4 reports have no time (occurred_at): the risk job cannot place them in a period"
             in result.stderr)
-    assert "warning: 1 of 4 reports has no zone: the risk job cannot place it in a zone" in result.stderr
+    assert "warning: log.csv: 1 of 4 reports has no zone: the risk job cannot place it in a zone" in result.stderr
     assert "warning" not in result.stdout
     assert "not in the configuration" not in result.stderr  # the built-in configuration lists no zones
     assert len(_stored(fresh_sqlite_url)) == 4
@@ -144,12 +144,12 @@ def test_a_zone_missing_from_the_configuration_is_stored_with_a_warning(fresh_sq
     known.write_text("---\noccurred_at: 2024-03-11 06:40\nzone: Press Line\n---\nFinger caught in the die.\n")
     result = CliRunner().invoke(app, ["ingest", "reports", str(typo), str(known), "--config", str(cfg)])
     assert result.exit_code == 0, result.output
-    assert ("warning: zone 'boiler_rom' is not in the configuration (known zones: boiler_room, press_line); "
+    assert ("warning: burn.md: zone 'boiler_rom' is not in the configuration (known zones: boiler_room, press_line); "
             "the report was stored under it (did you mean 'boiler_room'?)") in result.stderr
     assert "'press_line' is not" not in result.stderr and "no time" not in result.stderr and "no zone" not in result.stderr
     assert sorted(r.zone_id for r in _stored(fresh_sqlite_url)) == ["boiler_rom", "press_line"]
     dry = CliRunner().invoke(app, ["ingest", "reports", str(typo), "--dry-run", "--config", str(cfg)])
-    assert dry.exit_code == 0 and "warning: zone 'boiler_rom' is not in the configuration" in dry.stderr  # the same, before
+    assert dry.exit_code == 0 and "warning: burn.md: zone 'boiler_rom' is not in the configuration" in dry.stderr  # the same, before
 
 
 def test_a_zone_given_by_its_configured_name_is_stored_under_its_id(fresh_sqlite_url: str, tmp_path: Path) -> None:
@@ -176,5 +176,5 @@ def test_a_dry_run_gives_the_warnings_a_real_run_would(fresh_sqlite_url: str, tm
     p.write_text("id,text,occurred_at,zone\n1,Cut,2024-01-01,Press Line\n2,Burn,,\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["ingest", "reports", str(p), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "warning: 1 of 2 reports has no time (occurred_at)" in result.stderr and "1 of 2 reports has no zone" in result.stderr
+    assert "warning: log.csv: 1 of 2 reports has no time (occurred_at)" in result.stderr and "1 of 2 reports has no zone" in result.stderr
     assert "dry run, nothing written" in result.stdout

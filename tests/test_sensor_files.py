@@ -65,6 +65,18 @@ def test_five_minute_log_with_clock_jump_back_needs_no_flags(tmp_path: Path, fre
     assert len(found) <= 3  # the daily cycle is not an anomaly
 
 
+def test_sensor_readings_for_a_zone_the_configuration_lacks_are_stored_with_a_warning(tmp_path: Path, fresh_sqlite_url: str) -> None:
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("zones:\n  - id: press_hall\n  - id: boiler_room\n", encoding="utf-8")
+    path = _machine_log(tmp_path)
+    result = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "press-hal", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert (f"warning: {path.name}: zone 'press-hal' is not in the configuration (known zones: boiler_room, press_hall); "
+            "the readings were stored under it (did you mean 'press_hall'?)") in result.stderr
+    known = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "press_hall", "--config", str(cfg)])
+    assert known.exit_code == 0 and "not in the configuration" not in known.stderr
+
+
 def test_one_second_log_with_duplicates_gaps_and_decimal_comma(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     n = 1500
