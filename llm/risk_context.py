@@ -27,7 +27,7 @@ from floorwatch.schemas.evidence import ZoneEvidence
 from floorwatch.schemas.manuals import ZoneContext
 from floorwatch.schemas.tables import ManualSection
 from floorwatch.schemas.time_patterns import TimePatterns
-from floorwatch.signals.time_patterns import overheating_summary, time_patterns
+from floorwatch.signals.time_patterns import MIN_EVENTS, overheating_summary, time_patterns
 
 MANUAL_REF = re.compile(r"\s*\[manual:([^\]\n]+)\]")
 MAX_HAZARDS = 4
@@ -63,7 +63,9 @@ def zone_context(
         patterns = time_patterns(session, ev.zone_id, ev.start, ev.end, shifts, tz)
     except ValueError:  # empty or over-long window: no time pattern to report
         patterns = None
-    significant = [s for s in patterns.series if s.not_uniform() and s.peak is not None] if patterns else []
+    significant = [
+        s for s in patterns.series if s.total >= MIN_EVENTS and s.not_uniform() and s.peak is not None
+    ] if patterns else []  # the report's rule: fewer events than MIN_EVENTS say nothing about when
     time_lines = [
         f"{s.kind}s cluster by {s.dimension}: {peak.label} has {peak.count} of {s.total} (p={s.p_value:.2g})"
         for s in significant

@@ -21,10 +21,9 @@ from floorwatch.schemas.assessment import AssessmentContext
 from floorwatch.schemas.evidence import ZoneFacts
 from floorwatch.schemas.tables import ManualSection, RiskAssessment
 from floorwatch.schemas.time_patterns import PatternDimension, PatternKind, PatternSeries, TimePatterns
-from floorwatch.signals.time_patterns import overheating_summary, time_patterns
+from floorwatch.signals.time_patterns import MIN_EVENTS, overheating_summary, time_patterns
 
 ALPHA = 0.05
-MIN_EVENTS = 5  # below this, no verdict on a time pattern is given
 MANUAL_REF = re.compile(r"\s*\[manual:([^\]\n]+)\]")
 WEEKDAY_NAMES = {
     "Mon": "Mondays",

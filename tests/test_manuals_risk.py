@@ -136,3 +136,20 @@ def test_action_citations_are_kept_only_when_offered() -> None:
         ["Lock out first [manual:loto.md#4. Steps]", "Train staff"], ctx
     )
     assert (actions, refs, dropped) == (["Lock out first", "Train staff"], [], 1)
+
+
+def test_fewer_events_than_the_reports_minimum_give_the_model_no_time_pattern(tmp_path: Path) -> None:
+    # A trial: "incidents cluster by hour: 13 has 2 of 2 (p=0.045)" went to the model while the report's card
+    # said "Incidents (2): too few to tell when they happen".
+    from floorwatch.signals.time_patterns import MIN_EVENTS
+
+    factory = sqlite_db(tmp_path)
+    with session_scope(factory) as s:
+        ensure_zones(s, {"yard"})
+        ensure_cameras(s, {"cam1"})
+        for d in range(MIN_EVENTS - 1):  # all in the night shift, but one short of the minimum
+            t = START + timedelta(days=d, hours=23, minutes=5)
+            s.add(Alert(id=f"y{d}", rule="dwell", severity="medium", zone_id="yard", camera_id="cam1", started_at=t, last_seen_at=t))
+    with session_scope(factory) as s:
+        ctx = zone_context(s, None, zone_evidence(s, "yard", START, END), [], SiteConfig().shifts, "UTC")
+    assert ctx.time_lines == [] and ctx.patterns == []
