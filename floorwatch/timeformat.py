@@ -128,12 +128,16 @@ def parse_time(value: Any, fmt: str | None, tz: ZoneInfo) -> datetime | None:
     else:
         s = str(value).strip()
         dt = None
+        impossible = None  # the layout fits but the date does not exist ("31/02/2024": day is out of range for month)
         for f in (fmt, *(fmt + suf for suf in _TIME_SUFFIXES)) if fmt else ():
             try:
                 dt = datetime.strptime(s, f)
                 break
-            except ValueError:
-                continue
+            except ValueError as exc:
+                if "does not match format" not in str(exc) and "unconverted data remains" not in str(exc):
+                    impossible = impossible or str(exc)
+        if dt is None and impossible:
+            raise ValueError(f"time {s!r} fits {fmt} but is not a real date or time ({impossible})")
         if dt is None and not fmt:
             try:
                 dt = datetime.fromisoformat(s.replace("Z", "+00:00"))

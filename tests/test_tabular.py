@@ -156,3 +156,11 @@ def test_a_row_with_more_fields_than_the_header_is_an_error_not_a_cut_text(tmp_p
     assert "4 fields but the header has 3" in bad["__error__"] and "unquoted ','" in bad["__error__"]
     assert good == {"id": "2", "occurred_at": "2024-03-02 10:00", "text": "ok"}
     assert table.column("text") == ["ok"]
+
+
+def test_a_date_that_does_not_exist_is_named_as_such() -> None:
+    # A trial: "31/02/2024 08:00" was rejected as "does not match %d/%m/%Y", which it does
+    with pytest.raises(ValueError, match="fits %d/%m/%Y but is not a real date or time"):
+        parse_time("31/02/2024 08:00", "%d/%m/%Y", ZoneInfo("UTC"))
+    with pytest.raises(ValueError, match="does not match %d/%m/%Y"):
+        parse_time("2024-02-03", "%d/%m/%Y", ZoneInfo("UTC"))
