@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from pydantic import ValidationError
 
 from floorwatch.review import api, plots
@@ -24,6 +27,16 @@ from floorwatch.storage import queries
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["dt"] = lambda v, fmt="%Y-%m-%d %H:%M:%S": v.astimezone(UTC).strftime(fmt) if v else "-"
+
+
+@pass_context
+def _site_time(ctx: Context, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An assessment period's bound in the site's time zone (``site_tz``), as the risk report gives it: a site's
+    September, read in UTC, ran from 2024-09-01 04:00 to 2024-10-01 03:59."""
+    return value.astimezone(ZoneInfo(ctx.get("site_tz") or "UTC")).strftime(fmt) if value else "-"
+
+
+templates.env.filters["site_time"] = _site_time
 templates.env.globals["level_colors"] = plots.LEVEL_COLORS
 FILTER_KEYS = ("camera", "zone", "rule", "status", "review", "start", "end")
 
@@ -32,7 +45,8 @@ def _render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> 
     st = state(request)
     if name == "fatigue.html.j2":
         ctx |= _fatigue_ctx(request)
-    ctx |= {"read_only": st.read_only, "signed_in": st.cookie_ok(request), "site_name": st.settings.site.name}
+    ctx |= {"read_only": st.read_only, "signed_in": st.cookie_ok(request), "site_name": st.settings.site.name,
+            "site_tz": st.settings.site.timezone}
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
 
 

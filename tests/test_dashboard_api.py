@@ -184,7 +184,13 @@ def test_a_zones_latest_assessment_is_its_latest_period_and_an_empty_one_is_unra
         items = c.get("/api/zones/oven/risk").json()["items"]
         assert [(i["period_start"][:7], i["level"], i["has_evidence"]) for i in items] == [("2024-09", "high", True), ("2023-01", None, False)]
         page = c.get("/zones/oven").text
-        assert "no evidence" in page and "Evidence of the latest assessment's period, 2024-09-01" in page
+        assert "no evidence" in page and "Evidence of the latest assessment's period, 2024-09-01 00:00" in page
+    from floorwatch.config import SiteConfig
+
+    toronto = _settings(media).model_copy(update={"site": SiteConfig(timezone="America/Toronto")})
+    with TestClient(create_app(toronto, sessions=migrated_db)) as c:  # periods in site time, as in the report
+        assert "2024-08-31 20:00 - 2024-09-30 20:00 (site time, America/Toronto)" in c.get("/zones/oven").text
+        assert "2024-08-31 - 2024-09-30" in c.get("/zones").text
 
 
 def test_media_served_only_from_media_dir(client: TestClient, media: Path, tmp_path: Path) -> None:
