@@ -308,6 +308,20 @@ def redacted_title(title: str, text: str) -> str:
     return redact(f"{one_line}\n{text}").text.partition("\n")[0]
 
 
+def redacted_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """``attributes`` with the personal data of their text values removed (``ingest.redact``): an export's other
+    columns ("Reported By", "Contact", "Witness") hold names, phones and e-mails too. Each value is read after its
+    column name as a field label ("Reported By: Jean Tremblay"), so a name column's bare name is found as well."""
+    out: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if isinstance(value, str) and value.strip():
+            label = " ".join(str(key).split())
+            out[key] = redact(f"{label}: {value}").text.removeprefix(f"{label}: ")
+        else:
+            out[key] = value
+    return out
+
+
 def _row_dict(source: str, rep: ParsedReport) -> dict[str, Any]:
     fingerprint = json.dumps(
         [rep.text, rep.occurred_at.isoformat() if rep.occurred_at else None, rep.zone_id, rep.title, rep.attributes],
@@ -323,7 +337,7 @@ def _row_dict(source: str, rep: ParsedReport) -> dict[str, Any]:
         "title": redacted_title(rep.title, rep.text)[:500],
         "original_text": rep.text,
         "redacted_text": redact(rep.text).text,
-        "attributes": json.loads(json.dumps(rep.attributes, default=str)),
+        "attributes": json.loads(json.dumps(redacted_attributes(rep.attributes), default=str)),
     }
 
 
