@@ -98,14 +98,13 @@ def assess_period(
         contexts = []
         facts: dict[str, ZoneFacts] = {}
         manuals = load_manual_index(session, threads=settings.runtime.torch_threads)
-        site_rules = {r.type for cam in settings.cameras for cz in cam.zones for r in cz.rules}
         for zone_id in zones:
             ev = zone_evidence(session, zone_id, period.start, period.end, cam_map)
             prev = zone_evidence(session, zone_id, prev_end - length, prev_end, cam_map)
             cfg = settings.zone(zone_id)
             items.append((ev, prev, (cfg.description or cfg.name) if cfg else ""))
             hazards = [h.category for h in top_hazards(ev)]
-            ctx = zone_context(session, manuals, ev, hazards, settings.site.shifts, settings.site.timezone, rules=site_rules)
+            ctx = zone_context(session, manuals, ev, hazards, settings.site.shifts, settings.site.timezone)
             contexts.append(ctx)
             facts[zone_id] = ZoneFacts(
                 zone_id=zone_id, evidence=ev, time_patterns=ctx.time_patterns, machine_signals=ctx.signals

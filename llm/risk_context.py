@@ -10,7 +10,7 @@ with no section above the similarity floor is a *procedure gap*. The model may e
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -55,10 +55,8 @@ def zone_context(
     shifts: Sequence[ShiftConfig],
     tz: str | ZoneInfo = "UTC",
     k: int = 1,
-    rules: Collection[str] | None = None,
 ) -> ZoneContext:
-    """Manual sections, gaps, time-pattern summary and machine-heat signals of one zone and period; ``rules``: the
-    alert rules the site's cameras evaluate (:func:`floorwatch.manuals.retrieval.sections_for_hazards`)."""
+    """Manual sections, gaps, time-pattern summary and machine-heat signals of one zone and period."""
     heat = overheating_summary(session, ev.zone_id, ev.start, ev.end)
     patterns: TimePatterns | None
     try:
@@ -75,7 +73,7 @@ def zone_context(
     ]
     hits = {}
     if index is not None:
-        hits = sections_for_hazards(index, zone_hazards(ev, top_hazards, bool(heat.signals)), k=k, rules=rules)
+        hits = sections_for_hazards(index, zone_hazards(ev, top_hazards, bool(heat.signals)), k=k)
     return ZoneContext(
         hits_by_hazard=hits,
         gaps=procedure_gaps(hits),

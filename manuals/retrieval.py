@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Literal
 
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
@@ -23,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from floorwatch.manuals.embed import Embedder, try_load_embedder
 from floorwatch.manuals.sections import embedding_text
-from floorwatch.schemas.events import RuleName
 from floorwatch.schemas.manuals import RetrievalMode, SectionHit
 from floorwatch.schemas.tables import ManualSection
 
@@ -58,8 +56,6 @@ HAZARD_QUERIES: dict[str, str] = {
     "crowding": "too many people in a hazardous area at once",
     "hot_spot": "hot spot, overheating equipment, fire risk",
 }
-
-ALERT_RULES = frozenset(get_args(RuleName))  # the live rules among HAZARD_QUERIES' topics
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -232,7 +228,7 @@ def hazard_query(hazard: str) -> str:
     return HAZARD_QUERIES.get(hazard.strip(), hazard.replace("_", " "))
 
 
-def sections_for_hazards(  # noqa: PLR0913 - the retrieval's settings
+def sections_for_hazards(
     session: Session | ManualIndex,
     hazards: list[str],
     k: int = 2,
@@ -240,7 +236,6 @@ def sections_for_hazards(  # noqa: PLR0913 - the retrieval's settings
     mode: RetrievalMode = "hybrid",
     min_similarity: float | None = None,
     exclusive: bool = True,
-    rules: Collection[str] | None = None,
 ) -> dict[str, list[SectionHit]]:
     """Manual sections covering each hazard; an empty list means no procedure covers it (a gap).
 
@@ -252,9 +247,7 @@ def sections_for_hazards(  # noqa: PLR0913 - the retrieval's settings
     (a suspended load) because both speak of falling, and "Responding to a person down" for ``dwell``.
     A section about several hazards (a lockout section: electrical and machinery) counts for the one
     it is nearest to; the others may then be reported as gaps, which a reader can check, rather than
-    citing a procedure that does not cover them. Alert rules compete only when the site can raise them
-    (``rules``): a bakery without thermal cameras lost its "Hot surfaces" section to ``hot_spot`` and was told
-    that no procedure covers ``burn_hot_surface`` (a new-user trial).
+    citing a procedure that does not cover them.
 
     Args:
         session: database session (the index is loaded once for all hazards) or a loaded index.
@@ -263,8 +256,6 @@ def sections_for_hazards(  # noqa: PLR0913 - the retrieval's settings
         mode: retrieval mode (see :meth:`ManualIndex.search`).
         min_similarity: similarity floor; None uses the module defaults.
         exclusive: keep only sections whose nearest hazard is this one (see above).
-        rules: the alert rules the site's cameras evaluate, which compete for sections beside every hazard class
-            (and anything asked); None: every alert rule of ``HAZARD_QUERIES``.
     """
     index = (
         session
@@ -274,8 +265,7 @@ def sections_for_hazards(  # noqa: PLR0913 - the retrieval's settings
     asked = list(dict.fromkeys(hazards))
     if not exclusive:
         return {h: index.search(hazard_query(h), k, mode, min_similarity) for h in asked}
-    competing = [h for h in HAZARD_QUERIES if rules is None or h not in ALERT_RULES or h in rules]
-    topics = {h: hazard_query(h) for h in competing} | {h: hazard_query(h) for h in asked}
+    topics = {h: hazard_query(h) for h in HAZARD_QUERIES} | {h: hazard_query(h) for h in asked}
     owner = dict(zip((s.id for s in index.sections), index.nearest_topics(topics, mode), strict=True))
     every = len(index.sections)
     return {h: [hit for hit in index.search(hazard_query(h), every, mode, min_similarity) if owner[hit.id] == h][:k] for h in asked}

@@ -211,23 +211,6 @@ def test_keyword_retrieval_without_embeddings(migrated_db: sessionmaker[Session]
         assert retrieve_sections(s, "quarterly payroll spreadsheet", mode="keyword") == []
 
 
-def test_alert_rules_the_site_cannot_raise_do_not_take_a_hazards_section(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
-    # A trial's bakery (no thermal cameras): its "Hot surfaces" section was nearest to the hot_spot alert rule, so
-    # burn_hot_surface was reported as a procedure gap although the manual covers it.
-    manual = tmp_path / "bakery.md"
-    manual.write_text("# Bakery manual\n\n## Hot surfaces\n\nHot spots: overheating equipment is a fire risk. "
-                      "Hot surfaces of the oven: wear gloves.\n\n## Ladders\n\nUse a ladder only for short work.\n")
-    with session_scope(migrated_db) as s:
-        ingest_manual(s, manual, embedder=None, embedding_error="test: keyword only")
-    with session_scope(migrated_db) as s:
-        index = ManualIndex.load(s, None)
-        every_rule = sections_for_hazards(index, ["burn_hot_surface"], mode="keyword")
-        no_cameras = sections_for_hazards(index, ["burn_hot_surface"], mode="keyword", rules=set())
-        with_thermal = sections_for_hazards(index, ["burn_hot_surface"], mode="keyword", rules={"hot_spot"})
-    assert procedure_gaps(every_rule) == ["burn_hot_surface"] == procedure_gaps(with_thermal)
-    assert [h.citation for h in no_cameras["burn_hot_surface"]] == ["bakery.md#Hot surfaces"]
-
-
 # --------------------------------------------------------------------------- embeddings (slow: loads MiniLM)
 @pytest.fixture(scope="module")
 def embedder():  # noqa: ANN201
