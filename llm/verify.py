@@ -3,8 +3,9 @@
 A claim passes only when all of these hold:
 
 1. it cites at least one fact, and every cited id is a fact of the zone's sheet;
-2. every number in the claim (digits; the words two to twelve) equals a number in a cited fact, the
-   zone's id or the period, exactly or as that number rounded to an integer or one decimal;
+2. every number in the claim (digits; the words two to twelve), apart from the zone's id and the period's
+   dates written as such, equals a number in a cited fact, exactly or as that number rounded to an integer
+   or one decimal;
 3. a number counting something (``16 alerts``, ``2 incidents``, ``7.4 incidents per week``) is
    written with the same kind in a cited fact (so an alert count or an item rate cannot be passed off
    as an incident count);
@@ -73,8 +74,9 @@ LEXICON: dict[str, str] = {
     "decrease": r"\bdecreas\w*|\bdeclin\w*|\bfalling\b|\bimprov\w*|\bless often\b",
     # a zone's facts say nothing of the other zones: "the highest risk zone" (a trial's verified claim, of a zone
     # ranked third) needs a cited fact that ranks it, which no fact does
-    "comparison with other zones": r"\bhighest\b|\blowest\b|\briskiest\b|\bsafest\b|\bworst\b|"
-    r"\bmost (?:dangerous|hazardous|risky|critical)\b|\bleast (?:dangerous|hazardous|risky)\b|\bother zones?\b",
+    "comparison with other zones": r"\b(?:highest|lowest|greatest)[- ]risk (?:zones?|areas?)\b|\briskiest\b|"
+    r"\b(?:highest|lowest|safest|most dangerous|most hazardous|least dangerous)\s+(?:risk\s+)?(?:zones?|areas?|parts? of the (?:site|plant))\b|"
+    r"\bthan (?:the |any |all )?other (?:zones?|areas?)\b|\bof the (?:site|plant)'s zones\b",
     # intent and blame: a report a manager signs must not invent who meant what ("moved them by accident")
     "intent or blame": r"\bby accident\b|\baccidental\w*|\bby mistake\b|\bdeliberate\w*|\bon purpose\b|"
     r"\bintentional\w*|\bcareless\w*|\bnegligen\w*|\bto blame\b|\bblam\w*",
@@ -83,8 +85,8 @@ _CONCEPTS = {name: re.compile(rx, re.IGNORECASE) for name, rx in LEXICON.items()
 # A risk level the claim states: "high-risk", "medium risk level", "the risk ... is high" (not "high pressure").
 _LEVEL = r"(low|medium|moderate|high|critical)"
 _CLAIMED_LEVEL = re.compile(
-    rf"\b{_LEVEL}(?:[- ]risk\b|\s+(?:risk\s+)?level\b)"
-    rf"|\brisk(?:\s+level)?\b[^.;]{{0,60}}?\b(?:(?:is|was|remains|stays|rated|considered|at)\s+|:\s*)(?:very\s+|relatively\s+|a\s+)?{_LEVEL}\b",
+    rf"\b{_LEVEL}(?:[- ]risk\b|\s+risk\s+level\b|\s+level\s+of\s+risk\b)"
+    rf"|\brisk(?:\s+level)?\b[^.;]{{0,60}}?\b(?:(?:is|was|remains|stays|rated|considered)\s+|:\s*)(?:very\s+|relatively\s+|a\s+)?{_LEVEL}\b",
     re.IGNORECASE,
 )
 _FACT_LEVEL = re.compile(rf"\blevel\s+{_LEVEL}\b", re.IGNORECASE)
@@ -140,6 +142,15 @@ def too_long(claim: Claim) -> str | None:
     return f"is {n} characters long; a claim is one sentence of at most {CLAIM_CHARS} characters" if n > CLAIM_CHARS else None
 
 
+def _without_zone_and_period(text: str, sheet: FactSheet) -> str:
+    """``text`` with the zone's id and the period's dates taken out: they are known whatever the claim cites
+    ("zone local_01, from 2024-10-01 to 2024-10-31, ..."), but only where written as such, so a "9" or an "11" of
+    the period's dates does not pass as any other number."""
+    for known in sorted({sheet.zone_id, sheet.period, *re.findall(r"\d{4}-\d{2}-\d{2}", sheet.period)}, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w-]){re.escape(known)}(?![\w-])", " ", text)
+    return text
+
+
 def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
     """Why ``claim`` is not supported by the facts it cites, or None when it is (see the module docstring)."""
     if not claim.facts:
@@ -151,9 +162,8 @@ def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
             return f"cites '{fid}', which is not a fact of zone {sheet.zone_id}"
         cited.append(fact.text)
     support = " | ".join(cited)
-    # the zone's id and the period ("zone local_01, from 2024-10-01 to 2024-10-31") are known whatever is cited
-    fact_numbers = numbers_in(support) + numbers_in(f"{sheet.zone_id} {sheet.period}")
-    for x in numbers_in(claim.text):
+    fact_numbers = numbers_in(support)
+    for x in numbers_in(_without_zone_and_period(claim.text, sheet)):
         if not _matches(x, fact_numbers):
             return f"the number {x:g} is in none of the cited facts"
     fact_counts = _counted(support)

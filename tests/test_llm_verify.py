@@ -79,6 +79,8 @@ MUST_FAIL = [
     (Claim(text="The zone saw a significant increase in alerts.", facts=["score", "count:alerts"]), "increase"),
     # a rank among the site's zones, which a zone's facts never state (a trial: "The highest risk zone ...")
     (Claim(text="The dock is the highest risk zone of the site.", facts=["score"]), "comparison with other zones"),
+    # numbers that are only parts of the period's dates (2026-11-02 to 2026-11-09) are not any other number
+    (Claim(text="The dock's risk score is 9 of 100.", facts=["count:alerts"]), "number 9"),
     # a risk level other than the computed one (a trial: "the risk ... is high" on a MEDIUM card), or none cited
     (Claim(text="The dock's risk level is high.", facts=["score"]), "says the risk is high; the cited facts give level medium"),
     (Claim(text="The risk from the reversing forklift at the dock is high.", facts=["incident:7"]), "no risk level"),
@@ -94,6 +96,10 @@ MUST_PASS = [
     Claim(text=f"In {SHEET.period}, a pallet fell from the forklift forks at the ramp.", facts=["incident:8"]),
     Claim(text="The dock's risk level is medium.", facts=["score"]),
     Claim(text="Incident 7 had a high potential severity of 4.", facts=["incident:7"]),  # "high", not a risk level
+    # words of degree that rank nothing among zones, or are no risk level (a review's counter-examples)
+    Claim(text="Incident 7 had the highest potential severity, 4.", facts=["incident:7"]),
+    Claim(text="The risk score reflects 16 alerts at medium severity.", facts=["count:alerts"]),
+    Claim(text="The dwell alerts show a high level of presence in the danger zone: 16 alerts.", facts=["alerts:dwell"]),
     Claim(text="The dock had 16 dwell alerts and 2 incident reports.", facts=["alerts:dwell", "count:incidents"]),
     Claim(text="A reversing forklift nearly hit a picker on foot, with no injury.", facts=["incident:7"]),
     Claim(text="A pallet fell from forklift forks at the ramp.", facts=["incident:8"]),
