@@ -66,7 +66,8 @@ _DATE_LIKE_RE = re.compile(r"^\d{1,4}[-./]\d{1,2}[-./]\d{1,4}$")
 _NANP_SPACED_RE = re.compile(r"^\d{3} \d{3} \d{4}$")
 
 _HONORIFIC_RE = re.compile(
-    rf"\b(?:(?:Mr|Mrs|Ms|Mx|Miss|Dr|Dra|Prof|Sr|Sra|Srta|Ing|Eng|Herr|Herrn|Frau|Mme|Mlle|Hr|Fr)\.?|M\.)\s+(?P<name>{_NAME_SEQ})"
+    rf"(?:\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Dra|Prof|Sr|Sra|Srta|Ing|Eng|Herr|Herrn|Frau|Mme|Mlle)\.?|(?<![\w.])M\.)\s+"
+    rf"(?:(?:Dr|Prof|Ing)\.?\s+)?(?P<name>{_NAME_SEQ})"
 )
 _ROLE_WORDS_EN = (
     "operator|employee|worker|technician|supervisor|mechanic|electrician|welder|driver|foreman|"
@@ -173,7 +174,14 @@ NOT_NAME_WORDS = frozenset(
      "ligne", "usine", "atelier", "entrepôt", "entrepot", "quai", "four", "chariot", "pompiers", "urgence",
      "halle", "lager", "linie", "maschine", "presse", "werk", "schicht", "abteilung", "instandhaltung",
      "produktion", "gang", "tor", "rampe", "stapler", "kran", "krankenhaus", "notarzt", "polizei", "feuerwehr",
-     "betriebsarzt", "die", "dem", "ein", "eine", "les", "au"]
+     "betriebsarzt", "die", "dem", "ein", "eine", "les", "au", "wareneingang", "warenausgang", "versand",
+     "gabelstapler", "erste", "hilfe", "nord", "süd", "ost",
+     # placeholders of an empty field, and body parts that follow "injured:" labels ("Verletzte: Hand, Finger")
+     "keine", "keiner", "kein", "aucun", "aucune", "personne", "oui", "non", "ja", "nein", "third", "party",
+     "hand", "hands", "finger", "fingers", "thumb", "foot", "feet", "head", "eye", "eyes", "arm", "leg", "knee",
+     "back", "shoulder", "wrist", "ankle", "fuß", "fuss", "kopf", "auge", "bein", "knie", "rücken", "schulter",
+     "handgelenk", "linke", "linker", "linken", "rechte", "rechter", "rechten", "main", "doigt", "doigts", "pied",
+     "tête", "bras", "jambe", "genou", "œil", "yeux", "dos", "épaule", "poignet", "cheville", "gauche", "droite"]
 )
 
 

@@ -169,6 +169,7 @@ def test_spanish_and_portuguese_cues(text: str, expected: str) -> None:
         ("Verletzter: Peter Meier, Kommissionierer.", "Verletzter: [NAME], Kommissionierer."),
         ("Der Staplerfahrer Jonas Weber fuhr rückwärts.", "Der Staplerfahrer [NAME] fuhr rückwärts."),
         ("Bitte Herrn Müller anrufen: 089 123456.", "Bitte [NAME] anrufen: [PHONE]."),
+        ("Herr Dr. Klaus Becker meldete den Unfall.", "[NAME] meldete den Unfall."),
         ("Follow-up: EHS, 514 555 0123 or 514-555-0188.", "Follow-up: EHS, [PHONE] or [PHONE]."),
         ("Mit freundlichen Grüßen\nKlaus Becker", "Mit freundlichen Grüßen\n[NAME]"),
     ],
@@ -209,6 +210,16 @@ def test_french_and_german_cues(text: str, expected: str) -> None:
         "Le technicien de la ligne 2 a arrêté le four.",
         "The line ran 120 000 units; lot 2024 000 1234 was scrapped at 250 bar.",
         "Témoin : aucun",
+        # a review's counter-examples to the French/German cues
+        "At 2 P.M. Smoke was seen near the oven. Smoke alarms sounded.",
+        "1 Hr Later the shift ended.",
+        "Fr. Nachtschicht: Stapler defekt.",
+        "Verletzte: Hand, Finger",
+        "Verletzter: Linke Hand gequetscht",
+        "Zeugen: Keine",
+        "Blessée : Oui",
+        "Témoin : Aucun témoin",
+        "Driver: Third Party",
     ],
 )
 def test_look_alikes_survive(text: str) -> None:
