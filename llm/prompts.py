@@ -118,23 +118,35 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # order to "the AI"), in English, Spanish, Portuguese, French and German. Not fitted to any data set: no incident
 # report of the development file matches, and an ordinary report has no reason to speak to an AI. A match only
 # marks the report to be checked by hand and read a second time without it; nothing is removed.
-_MODEL = r"(?:AI|A\.I\.|IA|KI|LLM|GPT|chat ?bot|(?:AI|language) model|(?:AI|virtual) assistant)"
+_MODEL = (
+    r"(?:AI|A\.I\.|IA|KI|LLM|GPT|ChatGPT|chat ?bot|(?:AI|language) model|(?:AI|virtual) assistant)"
+    r"(?![\s-]+(?:team|vendor|camera|cameras|system|systems|project|group|department|supplier|tool|tools|software|"
+    r"platform|detection|detector|vision|pilot)\b)"
+)
 _ADDRESSED = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:the\s+|your\s+)?"
-    r"(?:previous|prior|above|earlier|preceding|system|other)\s+(?:instructions?|rules|prompts?|directions)"
-    r"|\b(?:note|message|instructions?|reminder|request)\s+(?:to|for)\s+(?:the\s+|any\s+)?" + _MODEL + r"\b"
+    # "ignore the previous instructions", "ignore all of the above instructions", "ignore the instructions above"
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+(?:of\s+)?)?(?:the\s+|your\s+|any\s+|my\s+)?"
+    r"(?:previous|prior|above|earlier|preceding|system)\s+(?:instructions?|prompts?)"
+    r"|\b(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?)?(?:the\s+|your\s+)?(?:instructions?|prompts?)\s+(?:above|before)\b"
+    r"|\b(?:note|message|instructions?|reminder|request)\s+(?:to|for)\s+(?:the\s+|any\s+)?" + _MODEL + r"(?=[\s:,.;!?]|$)"
     r"|\b(?:dear|hey|attention)\s+" + _MODEL + r"\b"
     r"|\b(?:as\s+an?|you\s+are\s+an?|act\s+as\s+an?)\s+(?:AI|language model|LLM)\b"
     r"|\bsystem\s+prompt\b"
-    r"|(?:^|\n)\s*(?:assistant|AI)\s*:"
-    r"|\b(?:AI|LLM|GPT|IA|KI)\s*[:,]\s*(?:please\s+)?(?:set|rate|classify|mark|record|treat|answer|respond|output|ignore|say|"
-    r"report|score|give|use|change|lower|raise|write|pon|marca|clasifica|responde|mets|classe|setze|bewerte)\b"
-    r"|\b(?:ignora|ignore|olvida|esquece|esqueça)\s+(?:todas\s+)?(?:las|as|os|los)\s+(?:instrucciones|instruções|reglas|regras)"
-    r"|\b(?:nota|mensaje|mensagem|instrucciones|instruções)\s+para\s+(?:el|la|o|a)\s+(?:IA|asistente|assistente|modelo)\b"
-    r"|\bignore[zr]?\s+(?:toutes\s+)?les\s+(?:instructions|consignes|règles)"
-    r"|\b(?:note|message)\s+pour\s+(?:l['’]\s*(?:IA|assistant)|le\s+modèle)\b"
-    r"|\bignorier(?:e|en)?\s+(?:alle\s+)?(?:vorherigen\s+|bisherigen\s+)?(?:Anweisungen|Regeln)"
-    r"|\b(?:Hinweis|Nachricht|Anweisung)\s+(?:an|für)\s+(?:die\s+|den\s+|das\s+)?(?:KI|Assistenten|Modell)\b",
+    r"|\b(?:AI|LLM|GPT|ChatGPT|IA|KI)\s*,\s*(?:please\s+)?(?:set|rate|classify|mark|record|treat|answer|respond|output|"
+    r"ignore|say|report|score|give|use|change|lower|raise|write|pon|marca|clasifica|responde|mets|classe|setze|bewerte)\b"
+    r"|\b(?:AI|LLM|GPT|ChatGPT)\s*:\s*(?:please\s+)?(?:set|rate|classify|mark|treat|answer|respond|output|ignore|lower|score)\b"
+    # Spanish / Portuguese: "ignora las instrucciones anteriores", "nota para la IA"
+    r"|\b(?:ignora|ignore|olvida|esquece|esqueça)\s+(?:todas\s+)?(?:las|as)\s+(?:instrucciones|instruções)\s+"
+    r"(?:anteriores|previas|prévias)"
+    r"|\b(?:nota|mensaje|mensagem|instrucciones|instruções)\s+para\s+(?:el|la|o|a)\s+(?:IA|modelo\s+de\s+(?:IA|lenguaje))\b"
+    # French: "ignorez les instructions", "ignore les instructions précédentes", "message à l'IA"
+    r"|\b(?:ignorez|oubliez)\s+(?:toutes\s+)?les\s+instructions"
+    r"|\bignorer?\s+(?:toutes\s+)?les\s+instructions\s+(?:pr[ée]c[ée]dentes|ci-dessus)"
+    r"|\b(?:note|message)\s+(?:pour|à)\s+l['’]\s*IA\b"
+    # German: "vergiss alle Anweisungen", "ignoriere die vorherigen Anweisungen", "Hinweis an die KI"
+    r"|\b(?:vergiss|ignoriere|vergessen\s+Sie|ignorieren\s+Sie)\s+(?:alle\s+|die\s+)?(?:vorherigen\s+|bisherigen\s+|obigen\s+)?"
+    r"Anweisungen"
+    r"|\b(?:Hinweis|Nachricht|Anweisung)\s+(?:an|für)\s+(?:die\s+|den\s+|das\s+)?(?:KI|Sprachmodell)\b",
     re.IGNORECASE,
 )
 
@@ -153,8 +165,8 @@ def sanitize_untrusted(text: str, max_chars: int) -> str:
 
 def _sentence_start(text: str, at: int) -> int:
     """Where the sentence (or line) holding position ``at`` starts."""
-    cut = max(text.rfind(c, 0, at) for c in ".!?\n")
-    return cut + 1
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s)|\n", text[:at])]  # not the point of "3.5 bar"
+    return ends[-1] if ends else 0
 
 
 def text_before_markup(text: str) -> str:
