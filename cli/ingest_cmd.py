@@ -178,6 +178,9 @@ def sensors(
                    f"would be stored, {len(found)} anomalies")
         for note in series.notes:
             typer.echo(f"  {note}", err=True)
+        warning = unknown_zone_warning(zone, [z.id for z in settings.zones], path.name, "the readings would be")
+        if warning is not None:
+            typer.echo(warning, err=True)
         _print_anomalies(found)
         return
     factory = _open(settings)

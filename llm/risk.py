@@ -331,7 +331,7 @@ def _narrate_non_empty(  # noqa: PLR0913 - the batch's parts, passed through
     offered: list[list[ChosenAction]],
     prompt_version: str,
 ) -> list[tuple[str, list[ChosenAction], NarrativeAudit]]:
-    """:func:`narrate` for the zones with evidence; a zone with none gets the fact-sheet template, no actions and
+    """:func:`narrate` for the zones with evidence; a zone with none gets the no-evidence summary, no actions and
     no model call (there is nothing for a claim to rest on)."""
     busy = [i for i, ev in enumerate(evidence) if not ev.is_empty]
     told = {}

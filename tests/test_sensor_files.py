@@ -73,6 +73,8 @@ def test_sensor_readings_for_a_zone_the_configuration_lacks_are_stored_with_a_wa
     assert result.exit_code == 0, result.output
     assert (f"warning: {path.name}: zone 'press-hal' is not in the configuration (known zones: boiler_room, press_hall); "
             "the readings were stored under it (did you mean 'press_hall'?)") in result.stderr
+    dry = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "press-hal", "--config", str(cfg), "--dry-run"])
+    assert dry.exit_code == 0 and "the readings would be stored under it (did you mean 'press_hall'?)" in dry.stderr
     known = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "press_hall", "--config", str(cfg)])
     assert known.exit_code == 0 and "not in the configuration" not in known.stderr
 
