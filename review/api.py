@@ -81,8 +81,8 @@ class RiskOut(BaseModel):
     def of(cls, ra: RiskAssessment) -> RiskOut:
         """The row as served; a period without any evidence item is unranked, as in the report."""
         out = cls.model_validate(ra)
-        b = ra.score_breakdown
-        if b is not None and b.items == 0 and b.rate == 0 and not ra.score:  # the job scores an empty period 0
+        # the report's rule (ZoneEvidence.is_empty): nothing linked but manual sections; such a period scores 0
+        if not ra.score and not any(e.kind != "manual" for e in ra.evidence):
             return out.model_copy(update={"has_evidence": False, "level": None, "score": None, "trend": None})
         return out
 
@@ -133,6 +133,16 @@ def zones_overview(st: DashboardState) -> list[ZoneOut]:
     return sorted(out, key=lambda z: (
         (-LEVEL_RANK.get(z.latest.level, 0), -(z.latest.score or 0)) if z.latest else (1, 0.0), z.id
     ))
+
+
+def latest_assessment(st: DashboardState, zone_id: str) -> RiskOut | None:
+    """The zone's newest successful assessment (latest period, then newest row), as :func:`zones_overview` picks it."""
+    with st.sessions() as s:
+        row = s.scalars(
+            select(RiskAssessment).where(RiskAssessment.zone_id == zone_id, RiskAssessment.status == "ok")
+            .order_by(RiskAssessment.period_end.desc(), RiskAssessment.id.desc()).limit(1)
+        ).first()  # fmt: skip
+        return RiskOut.of(row) if row is not None else None
 
 
 def risk_page(st: DashboardState, zone_id: str, limit: int, offset: int) -> RiskPage:

@@ -6,19 +6,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from jinja2 import pass_context
-from jinja2.runtime import Context
 from pydantic import ValidationError
 
 from floorwatch.review import api, plots
 from floorwatch.review.auth import COOKIE_NAME, require_form_session, state
 from floorwatch.review.media import png_data_uri
 from floorwatch.review.reports import list_reports
+from floorwatch.review.site_time import site_time
 from floorwatch.schemas.evidence import AlertSummary
 from floorwatch.schemas.filters import AlertFilter
 from floorwatch.schemas.tables import Alert, Zone
@@ -29,14 +27,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["dt"] = lambda v, fmt="%Y-%m-%d %H:%M:%S": v.astimezone(UTC).strftime(fmt) if v else "-"
 
 
-@pass_context
-def _site_time(ctx: Context, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """An assessment period's bound in the site's time zone (``site_tz``), as the risk report gives it: a site's
-    September, read in UTC, ran from 2024-09-01 04:00 to 2024-10-01 03:59."""
-    return value.astimezone(ZoneInfo(ctx.get("site_tz") or "UTC")).strftime(fmt) if value else "-"
-
-
-templates.env.filters["site_time"] = _site_time
+templates.env.filters["site_time"] = site_time
 templates.env.globals["level_colors"] = plots.LEVEL_COLORS
 FILTER_KEYS = ("camera", "zone", "rule", "status", "review", "start", "end")
 
@@ -139,10 +130,9 @@ def zone_page(
     risk = api.risk_page(st, zone_id, limit, (page - 1) * limit)
     end = datetime.now(UTC)
     start = end - timedelta(days=days or 7)
-    period = None
-    if days is None and risk.items:  # newest period first
-        start, end = risk.items[0].period_start, risk.items[0].period_end
-        period = risk.items[0]
+    period = api.latest_assessment(st, zone_id) if days is None else None
+    if period is not None:
+        start, end = period.period_start, period.period_end
     with st.sessions() as s:
         zone = s.get(Zone, zone_id)
         evidence = queries.zone_evidence(s, zone_id, start, end)

@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
-from jinja2.runtime import Context
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +21,7 @@ from floorwatch.review import plots
 from floorwatch.review.fatigue import ThresholdSuggestion, suggest_threshold_changes
 from floorwatch.review.media import png_data_uri
 from floorwatch.review.report_data import ZoneCard, risk_points, zone_cards
+from floorwatch.review.site_time import site_time
 from floorwatch.schemas.evidence import ZoneFacts
 from floorwatch.schemas.tables import Alert, Sensor, SensorAnomaly, SensorWindow
 from floorwatch.storage.queries import dismissal_rates, unplaced_reports, unread_reports
@@ -52,12 +51,6 @@ def md_escape(value: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(value))
 
 
-@pass_context
-def _site_time(ctx: Context, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A time in the site's zone (``site_tz`` of the template context, UTC without one), as the "When" blocks are."""
-    return value.astimezone(ZoneInfo(ctx.get("site_tz") or "UTC")).strftime(fmt) if value else "-"
-
-
 def _env() -> Environment:
     env = Environment(
         loader=PackageLoader("floorwatch.review", "templates"),
@@ -66,7 +59,7 @@ def _env() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["dt"] = _site_time
+    env.filters["dt"] = site_time
     env.filters["md"] = md_escape
     env.filters["plural"] = count_noun
     env.globals["level_colors"] = plots.LEVEL_COLORS

@@ -176,13 +176,17 @@ def test_a_zones_latest_assessment_is_its_latest_period_and_an_empty_one_is_unra
     with session_scope(migrated_db) as s:
         zone(s, "oven", "Oven line")
         s.flush()
-        assessment(s, "oven", sep, sep + timedelta(days=30), 73.0, "high", score_breakdown=ScoreBreakdown(items=2, rate=0.5))
+        assessment(s, "oven", sep, sep + timedelta(days=30), 73.0, "high", [("incident", "1")],
+                   score_breakdown=ScoreBreakdown(items=2, rate=0.5))
         assessment(s, "oven", jan, jan + timedelta(days=31), 0.0, "low", score_breakdown=ScoreBreakdown(items=0, rate=0.0))
+        dismissed = jan + timedelta(days=31)  # only dismissed alerts: evidence scored 0, "low 0" as in the report
+        assessment(s, "oven", dismissed, dismissed + timedelta(days=28), 0.0, "low", [("alert", "a-1")])
     with TestClient(create_app(_settings(media), sessions=migrated_db)) as c:
         [oven] = c.get("/api/zones").json()
         assert (oven["latest"]["period_start"][:7], oven["latest"]["level"], oven["latest"]["score"]) == ("2024-09", "high", 73.0)
         items = c.get("/api/zones/oven/risk").json()["items"]
-        assert [(i["period_start"][:7], i["level"], i["has_evidence"]) for i in items] == [("2024-09", "high", True), ("2023-01", None, False)]
+        assert [(i["period_start"][:7], i["level"], i["has_evidence"]) for i in items] == [
+            ("2024-09", "high", True), ("2023-02", "low", True), ("2023-01", None, False)]
         page = c.get("/zones/oven").text
         assert "no evidence" in page and "Evidence of the latest assessment's period, 2024-09-01 00:00" in page
     from floorwatch.config import SiteConfig
