@@ -308,6 +308,20 @@ def redacted_title(title: str, text: str) -> str:
     return redact(f"{one_line}\n{text}").text.partition("\n")[0]
 
 
+_PERSON_COLUMN = re.compile(
+    r"\b(?:names?|nombres?|nomes?|nom|pr[ée]nom|vorname|person(?:ne)?|persona|pessoa|involved|witness(?:es)?|"
+    r"reporter|reported|author|signed|testigos?|testemunhas?|t[ée]moins?|zeugen?)\b",
+    re.IGNORECASE,
+)
+
+
+_PLACE_COLUMN = re.compile(
+    r"\b(?:area|zone|site|plant|location|department|equipment|machine|line|process|product|company|sector|local|"
+    r"project|file|document)\b",
+    re.IGNORECASE,
+)
+
+
 def redacted_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     """``attributes`` with the personal data of their text values removed (``ingest.redact``): an export's other
     columns ("Reported By", "Contact", "Witness") hold names, phones and e-mails too. Each value is read after its
@@ -315,7 +329,9 @@ def redacted_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in attributes.items():
         if isinstance(value, str) and value.strip():
-            label = " ".join(str(key).split())
+            # a column about a person ("Witness Name", "Person Involved", "Employee Name") is read as a name field
+            person = _PERSON_COLUMN.search(str(key)) and not _PLACE_COLUMN.search(str(key))
+            label = "Name" if person else " ".join(str(key).split())
             out[key] = redact(f"{label}: {value}").text.removeprefix(f"{label}: ")
         else:
             out[key] = value

@@ -183,11 +183,11 @@ def test_a_dry_run_gives_the_warnings_a_real_run_would(fresh_sqlite_url: str, tm
 def test_personal_data_in_other_columns_is_redacted_too(fresh_sqlite_url: str, tmp_path: Path) -> None:
     # A trial's EHS export: "Reported By" and "Contact" columns were stored verbatim in the attributes.
     p = tmp_path / "ehs.csv"
-    p.write_text("id,text,occurred_at,Reported By,Contact,Witness,Event Type\n"
+    p.write_text("id,text,occurred_at,Reported By,Contact,Witness,Event Type,Employee Name,Name of area\n"
                  "1,Forklift near miss at the dock,2024-09-17,Supervisor Jean-François Tremblay (450-555-0142),"
-                 "m.gagnon@bil-laval.ca,Marc Gagnon,Near Miss\n", encoding="utf-8")
+                 "m.gagnon@bil-laval.ca,Marc Gagnon,Near Miss,Ana Souza,Packaging\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["ingest", "reports", str(p)])
     assert result.exit_code == 0, result.output
     [row] = _stored(fresh_sqlite_url)
     assert row.attributes == {"Reported By": "Supervisor [NAME] ([PHONE])", "Contact": "[EMAIL]", "Witness": "[NAME]",
-                              "Event Type": "Near Miss"}
+                              "Event Type": "Near Miss", "Employee Name": "[NAME]", "Name of area": "Packaging"}
