@@ -13,8 +13,8 @@ A claim passes only when all of these hold:
    also mentioned, in any of the concept's words, by a cited fact; a fact that mentions it only as
    none (``0 camera outages``, ``no injury``) supports only a claim that also says none, so "medium
    risk due to the camera outages" citing "0 camera outages" is dropped;
-5. a risk level the claim states ("high risk", "the risk ... is high") is the level a cited fact gives
-   (the score fact: "level medium"); "moderate" reads as medium.
+5. a risk level the claim states ("high risk", "the risk ... is high") is the zone's computed level (its score
+   fact: "level medium"), cited or not; "moderate" reads as medium.
 
 The lexicon is a general safety vocabulary (outcomes such as injury, first aid, hospital, death;
 events such as fall, person down, collision, fire, explosion, spill, burn, electric shock; hazard
@@ -180,10 +180,12 @@ def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
         return f"mentions {', '.join(only_none)}, which the cited facts mention only as none"
     if said_none - have_none:
         return f"says there was no {', '.join(sorted(said_none - have_none))}, which the cited facts do not say"
-    said_levels, fact_levels = _levels(claim.text, _CLAIMED_LEVEL), _levels(support, _FACT_LEVEL)
+    score = sheet.get("score")  # the zone's computed level is known whatever the claim cites, like its id and period
+    said_levels = _levels(claim.text, _CLAIMED_LEVEL)
+    fact_levels = _levels(support + (" | " + score.text if score is not None else ""), _FACT_LEVEL)
     if said_levels - fact_levels:
-        return (f"says the risk is {', '.join(sorted(said_levels))}; the cited facts give "
-                + (f"level {', '.join(sorted(fact_levels))}" if fact_levels else "no risk level"))
+        return (f"says the risk is {', '.join(sorted(said_levels))}; the zone's computed level is "
+                + (", ".join(sorted(fact_levels)) if fact_levels else "not given"))
     return None
 
 

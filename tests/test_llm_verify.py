@@ -82,8 +82,8 @@ MUST_FAIL = [
     # numbers that are only parts of the period's dates (2026-11-02 to 2026-11-09) are not any other number
     (Claim(text="The dock's risk score is 9 of 100.", facts=["count:alerts"]), "number 9"),
     # a risk level other than the computed one (a trial: "the risk ... is high" on a MEDIUM card), or none cited
-    (Claim(text="The dock's risk level is high.", facts=["score"]), "says the risk is high; the cited facts give level medium"),
-    (Claim(text="The risk from the reversing forklift at the dock is high.", facts=["incident:7"]), "no risk level"),
+    (Claim(text="The dock's risk level is high.", facts=["score"]), "says the risk is high; the zone's computed level is medium"),
+    (Claim(text="The risk from the reversing forklift at the dock is high.", facts=["incident:7"]), "computed level is medium"),
     # intent or blame the report does not state (the demo: "The supervisor moved them by accident.")
     (Claim(text="The picker carelessly walked behind the forklift.", facts=["incident:7"]), "intent or blame"),
     (Claim(text="The pallet was dropped by accident.", facts=["incident:8"]), "intent or blame"),
@@ -95,6 +95,8 @@ MUST_PASS = [
     # the period's own dates (a trial: "from 2024-10-01 to 2024-10-31 ..." dropped for "the number 1")
     Claim(text=f"In {SHEET.period}, a pallet fell from the forklift forks at the ramp.", facts=["incident:8"]),
     Claim(text="The dock's risk level is medium.", facts=["score"]),
+    # the zone's own level is known whatever is cited (the demo's dock crossing: "... which is considered medium risk")
+    Claim(text="The reversing forklift nearly hit a picker, which is considered medium risk.", facts=["incident:7"]),
     Claim(text="Incident 7 had a high potential severity of 4.", facts=["incident:7"]),  # "high", not a risk level
     # words of degree that rank nothing among zones, or are no risk level (a review's counter-examples)
     Claim(text="Incident 7 had the highest potential severity, 4.", facts=["incident:7"]),
