@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from floorwatch.review.auth import DashboardState, require_bearer, state
 from floorwatch.review.fatigue import ThresholdSuggestion, suggest_threshold_changes
@@ -54,6 +55,10 @@ class ReviewRequest(BaseModel):
         if self.action == "dismissed" and not (self.reason or "").strip():
             raise ValueError("dismissing an alert needs a reason (why is it a false positive?)")
         return self
+
+
+# RiskOut.of reads each row's evidence links: load them with the rows (one query) instead of one query per row
+_LINKS = selectinload(RiskAssessment.evidence)
 
 
 class RiskOut(BaseModel):
@@ -125,7 +130,7 @@ def zones_overview(st: DashboardState) -> list[ZoneOut]:
         ).label("rank")
         newest = select(RiskAssessment.id, rank).where(RiskAssessment.status == "ok").subquery()
         latest = {ra.zone_id: RiskOut.of(ra) for ra in s.scalars(
-            select(RiskAssessment).join(newest, RiskAssessment.id == newest.c.id).where(newest.c.rank == 1)
+            select(RiskAssessment).options(_LINKS).join(newest, RiskAssessment.id == newest.c.id).where(newest.c.rank == 1)
         )}  # fmt: skip
         zones = list(s.scalars(select(Zone).order_by(Zone.id)))
     out = [ZoneOut(id=z.id, name=z.name, latest=latest.get(z.id)) for z in zones]
@@ -139,7 +144,7 @@ def latest_assessment(st: DashboardState, zone_id: str) -> RiskOut | None:
     """The zone's newest successful assessment (latest period, then newest row), as :func:`zones_overview` picks it."""
     with st.sessions() as s:
         row = s.scalars(
-            select(RiskAssessment).where(RiskAssessment.zone_id == zone_id, RiskAssessment.status == "ok")
+            select(RiskAssessment).options(_LINKS).where(RiskAssessment.zone_id == zone_id, RiskAssessment.status == "ok")
             .order_by(RiskAssessment.period_end.desc(), RiskAssessment.id.desc()).limit(1)
         ).first()  # fmt: skip
         return RiskOut.of(row) if row is not None else None
@@ -152,7 +157,7 @@ def risk_page(st: DashboardState, zone_id: str, limit: int, offset: int) -> Risk
             raise HTTPException(404, f"no zone {zone_id!r}")
         cond = RiskAssessment.zone_id == zone_id
         rows = s.scalars(
-            select(RiskAssessment).where(cond).order_by(RiskAssessment.period_end.desc(), RiskAssessment.id.desc())
+            select(RiskAssessment).options(_LINKS).where(cond).order_by(RiskAssessment.period_end.desc(), RiskAssessment.id.desc())
             .limit(limit).offset(offset)
         )  # fmt: skip
         items = [RiskOut.of(r) for r in rows]
