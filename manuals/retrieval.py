@@ -57,6 +57,14 @@ HAZARD_QUERIES: dict[str, str] = {
     "hot_spot": "hot spot, overheating equipment, fire risk",
 }
 
+# An alert rule that watches for the same hazard as a hazard class: a section nearest to the rule also speaks of
+# those classes (a manual's "Hot surfaces" section is as near to the thermal camera's hot_spot rule as to
+# burn_hot_surface, and was once taken by the rule alone, so a site without thermal cameras read a false
+# procedure gap for burn_hot_surface). Written from the rules' own definitions (schemas.events.RuleName), not from
+# any manual: hot_spot detects hot, overheating surfaces. person_down (a response, not a prevention), missing_ppe,
+# restricted_zone_intrusion, dwell and crowding name no single hazard class, and so share nothing.
+RULE_HAZARDS: dict[str, tuple[str, ...]] = {"hot_spot": ("burn_hot_surface", "fire_explosion")}
+
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
@@ -247,7 +255,10 @@ def sections_for_hazards(
     (a suspended load) because both speak of falling, and "Responding to a person down" for ``dwell``.
     A section about several hazards (a lockout section: electrical and machinery) counts for the one
     it is nearest to; the others may then be reported as gaps, which a reader can check, rather than
-    citing a procedure that does not cover them.
+    citing a procedure that does not cover them. One exception: a section nearest to an alert rule that watches for
+    a hazard class (:data:`RULE_HAZARDS`: ``hot_spot`` for ``burn_hot_surface`` and ``fire_explosion``) also counts
+    for whichever of those classes it is nearest to, so a site's "Hot surfaces" section is not lost to a thermal
+    camera rule the site may not even have.
 
     Args:
         session: database session (the index is loaded once for all hazards) or a loaded index.
@@ -266,9 +277,19 @@ def sections_for_hazards(
     if not exclusive:
         return {h: index.search(hazard_query(h), k, mode, min_similarity) for h in asked}
     topics = {h: hazard_query(h) for h in HAZARD_QUERIES} | {h: hazard_query(h) for h in asked}
-    owner = dict(zip((s.id for s in index.sections), index.nearest_topics(topics, mode), strict=True))
+    ids = [s.id for s in index.sections]
+    owner = dict(zip(ids, index.nearest_topics(topics, mode), strict=True))
+    shared = {h for hs in RULE_HAZARDS.values() for h in hs}
+    classes = {h: topics[h] for h in topics if h in shared}
+    nearest_class = dict(zip(ids, index.nearest_topics(classes, mode), strict=True)) if classes else {}
+
+    def covers(section_id: str, hazard: str) -> bool:
+        """The section is about ``hazard``, or about a rule that watches for it and nearest to it among those classes."""
+        mine = owner[section_id]
+        return mine == hazard or (hazard in RULE_HAZARDS.get(mine, ()) and nearest_class.get(section_id) == hazard)
+
     every = len(index.sections)
-    return {h: [hit for hit in index.search(hazard_query(h), every, mode, min_similarity) if owner[hit.id] == h][:k] for h in asked}
+    return {h: [hit for hit in index.search(hazard_query(h), every, mode, min_similarity) if covers(hit.id, h)][:k] for h in asked}
 
 
 def procedure_gaps(hits_by_hazard: dict[str, list[SectionHit]]) -> list[str]:

@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from floorwatch.manuals.retrieval import (
+    HAZARD_QUERIES,
     ManualIndex,
     check_manual_citations,
+    hazard_query,
     manual_context_lines,
     procedure_gaps,
     retrieve_sections,
@@ -259,6 +261,31 @@ def test_embedding_retrieval_and_gaps(migrated_db: sessionmaker[Session], embedd
             ["manual:working-at-height-and-ppe.md#Required PPE by area", "made-up.md#Nothing"], by_hazard
         )
         assert kept == ["working-at-height-and-ppe.md#Required PPE by area"] and dropped == 1
+
+
+@pytest.mark.slow
+def test_a_section_nearest_to_an_alert_rule_still_covers_its_hazard_class(
+    migrated_db: sessionmaker[Session], embedder, tmp_path: Path  # noqa: ANN001
+) -> None:
+    # A site manual's "Hot surfaces" section is nearest to the thermal camera rule hot_spot (it says "hot spot"),
+    # which this site need not have: it must still cover burn_hot_surface, not leave a false procedure gap.
+    manual = _write(tmp_path, "plant-rules.md", (
+        "# Plant safety rules\n\n## Hot surfaces\nOven doors, dryer housings and steam headers run hot. Heat-resistant "
+        "gloves and sleeves are worn at the unloading station; report any hot spot on equipment to maintenance.\n\n"
+        "## Housekeeping\nKeep walkways clear and dry; clean spills at once and mark wet floors.\n\n"
+        "## Lifting\nUse the hoist for sacks over 20 kg; lift with a straight back.\n"
+    ))
+    with session_scope(migrated_db) as s:
+        ingest_manual(s, manual, embedder=embedder)
+    with session_scope(migrated_db) as s:
+        index = ManualIndex.load(s, embedder)
+        hot = next(sec.id for sec in index.sections if sec.heading == "Hot surfaces")
+        owners = dict(zip((sec.id for sec in index.sections), index.nearest_topics({h: hazard_query(h) for h in HAZARD_QUERIES}), strict=True))
+        assert owners[hot] == "hot_spot"  # the case this test is about
+        by_hazard = sections_for_hazards(index, ["burn_hot_surface", "manual_handling", "electrical"])
+        assert [h.heading for h in by_hazard["burn_hot_surface"]] == ["Hot surfaces"]
+        assert [h.heading for h in by_hazard["manual_handling"]] == ["Lifting"]
+        assert procedure_gaps(by_hazard) == ["electrical"]
 
 
 # --------------------------------------------------------------------------- CLI
