@@ -89,6 +89,16 @@ MUST_FAIL = [
     (Claim(text="The pallet was dropped by accident.", facts=["incident:8"]), "intent or blame"),
     # a 'no ...' that the cited report does not say
     (Claim(text="The pallet fell and there was no spill.", facts=["incident:8"]), "says there was no spill"),
+    # a body part, a cause, equipment or a time the cited report does not name (a trial: "defective safety harness")
+    (Claim(text="The falling pallet struck a worker's hand.", facts=["incident:8"]), "hand or arm"),
+    (Claim(text="The forklift driver had not been trained to reverse.", facts=["incident:7"]), "training"),
+    (Claim(text="The pallet fell because the forks were damaged.", facts=["incident:8"]), "equipment defect"),
+    (Claim(text="A crane dropped the pallet at the ramp.", facts=["incident:8"]), "lifting equipment"),
+    (Claim(text="The forklift near miss happened on the night shift.", facts=["incident:7"]), "time of day"),
+    (Claim(text="A picker on foot inhaled exhaust gas behind the forklift.", facts=["incident:7"]), "gas"),
+    # numbers written as words beyond twelve
+    (Claim(text="Twenty dwell alerts were raised at the dock.", facts=["alerts:dwell"]), "number 20"),
+    (Claim(text="A dozen dwell alerts were raised at the dock.", facts=["alerts:dwell"]), "number 12"),
 ]
 
 MUST_PASS = [
@@ -112,6 +122,8 @@ MUST_PASS = [
     Claim(text="A reversing forklift nearly hit a picker on foot.", facts=["incident 7"]),
     Claim(text="Two incident reports were filed.", facts=["incidents"]),
     Claim(text="There were no camera outages and 0 machine anomalies.", facts=["count:outages", "count:anomalies"]),
+    Claim(text="The dock had sixteen dwell alerts.", facts=["alerts:dwell"]),
+    Claim(text="A forklift reversing out of the trailer nearly hit a picker on foot.", facts=["incident:7"]),  # "foot" is said
 ]
 
 
@@ -136,6 +148,17 @@ def test_a_claim_over_300_characters_fails_alone() -> None:
     assert [c.verified for c in checks] == [False, True]
     assert checks[0].reason is not None and "characters long" in checks[0].reason
     assert check_claim(long, SHEET) is None  # supported by its fact: only its length fails
+
+
+def test_the_zone_named_with_spaces_is_no_safety_concept() -> None:
+    # "Chemical Store" is the zone chemical_store, not a chemical hazard the facts must name; a chemical elsewhere is one
+    sheet = FactSheet(zone_id="chemical_store", period="2026-11-02 to 2026-11-09", facts=[
+        Fact(id="count:incidents", kind="count", text="2 incident reports"),
+        Fact(id="incident:3", kind="evidence", text="incident report 3: worker slipped on a wet floor; hazard class slip trip"),
+    ])
+    assert check_claim(Claim(text="The Chemical Store had 2 incident reports.", facts=["count:incidents"]), sheet) is None
+    got = check_claim(Claim(text="A worker in the Chemical Store slipped on spilt acid.", facts=["incident:3"]), sheet)
+    assert got is not None and "chemical" in got and "spill" in got
 
 
 def test_score_may_be_rounded_but_not_changed() -> None:
