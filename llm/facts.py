@@ -31,12 +31,19 @@ def _label(name: str) -> str:
 
 
 def incident_fact(inc: IncidentSummary) -> Fact:
-    """``incident:<id>``: date, the start of the (redacted) report text and its extracted class/severity."""
-    head = " ".join((inc.title or inc.redacted_text).split())[:REPORT_CHARS]
+    """``incident:<id>``: date, its title and the start of the (redacted) report text, and its extracted class/severity.
+
+    The text's first ``REPORT_CHARS`` characters follow a title of its own (a Markdown report's ``title:``), so a
+    claim about what the report says can cite it; a title that is only the text's start (a CSV row's) is not repeated.
+    """
+    body = " ".join(inc.redacted_text.split())
+    title = " ".join(inc.title.split())
+    own_title = bool(title) and not body.startswith(title.removesuffix("...").rstrip())
+    head = (f"{title[:REPORT_CHARS]} - " if own_title else "") + body[:REPORT_CHARS]
     parts = [f"incident report {inc.id}"]
     if inc.occurred_at is not None:
         parts.append(f"on {inc.occurred_at:%Y-%m-%d}")
-    text = " ".join(parts) + f": {sanitize_untrusted(head, REPORT_CHARS)}"
+    text = " ".join(parts) + f": {sanitize_untrusted(head, len(head))}"
     if inc.hazard_category:
         text += f"; hazard class {_label(inc.hazard_category)}"
     if inc.severity is not None and inc.potential_severity is not None:

@@ -161,6 +161,20 @@ def test_the_zone_named_with_spaces_is_no_safety_concept() -> None:
     assert got is not None and "chemical" in got and "spill" in got
 
 
+def test_an_incident_fact_holds_its_title_and_its_text() -> None:
+    from floorwatch.llm.facts import incident_fact
+
+    text = "Forklift FL-07 reversed out of the trailer while a picker walked behind it. No injury."
+    titled = _incident(1, text, "vehicle", 1, 4).model_copy(update={"title": "Forklift near miss at dock door 3"})
+    fact = incident_fact(titled).text
+    assert "Forklift near miss at dock door 3 - Forklift FL-07 reversed" in fact
+    # the claim a small model writes from the text, not the title, can be checked against it
+    sheet = FactSheet(zone_id="dock", period="p", facts=[incident_fact(titled)])
+    assert check_claim(Claim(text="A picker walked behind a reversing forklift.", facts=["incident:1"]), sheet) is None
+    csv_row = _incident(2, text, "vehicle", 1, 4).model_copy(update={"title": text[:40] + "..."})  # a title cut from the text
+    assert incident_fact(csv_row).text.count("Forklift FL-07") == 1
+
+
 def test_score_may_be_rounded_but_not_changed() -> None:
     sheet = FactSheet(zone_id="z", period="p", facts=[Fact(id="score", kind="score", text="zone z: risk score 83.4 of 100")])
     assert check_claim(Claim(text="The score is 83 of 100.", facts=["score"]), sheet) is None
