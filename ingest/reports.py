@@ -339,8 +339,15 @@ def redacted_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _row_dict(source: str, rep: ParsedReport) -> dict[str, Any]:
+    """The stored row of one report. Its ``content_hash`` covers what is stored, the redacted text, title and
+    attributes included: a re-ingest after the redaction rules changed updates the rows whose redaction changed
+    (they would otherwise keep a name or phone number the new rules remove) and leaves the others unchanged."""
+    title = redacted_title(rep.title, rep.text)[:500]
+    redacted_text = redact(rep.text).text
+    attributes = json.loads(json.dumps(redacted_attributes(rep.attributes), default=str))
     fingerprint = json.dumps(
-        [rep.text, rep.occurred_at.isoformat() if rep.occurred_at else None, rep.zone_id, rep.title, rep.attributes],
+        [rep.text, rep.occurred_at.isoformat() if rep.occurred_at else None, rep.zone_id, rep.title, rep.attributes,
+         title, redacted_text, attributes],
         sort_keys=True,
         default=str,
     )
@@ -350,10 +357,10 @@ def _row_dict(source: str, rep: ParsedReport) -> dict[str, Any]:
         "content_hash": hashlib.sha256(fingerprint.encode("utf-8")).hexdigest(),
         "occurred_at": rep.occurred_at,
         "zone_id": rep.zone_id,
-        "title": redacted_title(rep.title, rep.text)[:500],
+        "title": title,
         "original_text": rep.text,
-        "redacted_text": redact(rep.text).text,
-        "attributes": json.loads(json.dumps(redacted_attributes(rep.attributes), default=str)),
+        "redacted_text": redacted_text,
+        "attributes": attributes,
     }
 
 

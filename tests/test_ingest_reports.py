@@ -52,6 +52,25 @@ def test_markdown_front_matter_and_redaction(migrated_db: sessionmaker[Session],
     assert rep.redacted_text == "The operator [NAME] was pinched at Press Line 2. Call [PHONE]."
 
 
+def test_a_reingest_after_the_redaction_rules_changed_updates_the_rows_they_change(
+    migrated_db: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rows stored by older rules (here: rules that left other columns verbatim) must not keep a name the current
+    # rules remove just because the file did not change; rows whose redaction is the same stay unchanged.
+    path = _csv(tmp_path, "id,time,text,Reported By\n1,2024-03-04 08:00,Slipped on oil.,Jean Tremblay 514 555 0199\n"
+                          "2,2024-03-04 09:00,Cut on a strap.,\n")
+    import floorwatch.ingest.reports as reports
+
+    with monkeypatch.context() as m:
+        m.setattr(reports, "redacted_attributes", lambda attributes: dict(attributes))
+        assert _ingest(migrated_db, path).new == 2
+    assert _reports(migrated_db)[0].attributes["Reported By"] == "Jean Tremblay 514 555 0199"
+    again = _ingest(migrated_db, path)
+    assert (again.updated, again.unchanged) == (1, 1)
+    assert "Tremblay" not in json.dumps(_reports(migrated_db)[0].attributes)
+    assert (_ingest(migrated_db, path).updated, _ingest(migrated_db, path).unchanged) == (0, 2)
+
+
 def test_titles_are_redacted_like_the_text() -> None:
     text = "The electrician Tom Becker reset the overload relay. Becker then left."
     assert redacted_title(text, text) == "The electrician [NAME] reset the overload relay. [NAME] then left."
