@@ -355,6 +355,7 @@ def _with_claims(
     if ctx is not None:
         update |= {
             "procedure_gaps": ctx.gaps,
+            "gap_nearest": ctx.gap_nearest,
             "context_notes": ctx.time_lines + ctx.signals,
             "time_patterns": ctx.patterns,
             "machine_signals": ctx.signals,
@@ -387,6 +388,7 @@ def context_json(risk: ZoneRisk) -> AssessmentContext:
     signals = set(risk.machine_signals)
     return AssessmentContext(
         procedure_gaps=list(risk.procedure_gaps),
+        gap_nearest=dict(risk.gap_nearest),
         manual_refs=list(risk.manual_refs),
         dropped_manual_refs=risk.dropped_manual_refs,
         time_notes=[n for n in risk.context_notes if n not in signals],

@@ -20,6 +20,7 @@ from floorwatch.config import ShiftConfig
 from floorwatch.manuals.retrieval import (
     ManualIndex,
     manual_context_lines,
+    nearest_sections,
     procedure_gaps,
     sections_for_hazards,
 )
@@ -74,9 +75,11 @@ def zone_context(
     hits = {}
     if index is not None:
         hits = sections_for_hazards(index, zone_hazards(ev, top_hazards, bool(heat.signals)), k=k)
+    gaps = procedure_gaps(hits)
     return ZoneContext(
         hits_by_hazard=hits,
-        gaps=procedure_gaps(hits),
+        gaps=gaps,
+        gap_nearest=nearest_sections(index, gaps) if index is not None else {},
         time_lines=time_lines,
         signals=[s.description for s in heat.signals],
         patterns=significant,

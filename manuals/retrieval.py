@@ -297,6 +297,21 @@ def procedure_gaps(hits_by_hazard: dict[str, list[SectionHit]]) -> list[str]:
     return [h for h, hits in hits_by_hazard.items() if not hits]
 
 
+def nearest_sections(index: ManualIndex, hazards: list[str], mode: RetrievalMode = "hybrid") -> dict[str, str]:
+    """Per hazard, the citation (``document#heading``) of the section nearest to it above the similarity floor.
+
+    For a procedure gap this is the section :func:`sections_for_hazards` left out because it reads as another
+    topic's: the report names it, so a reader can check whether it covers the hazard (a gap is a retrieval
+    finding, not proof that the manual is silent). Hazards no section comes near are absent.
+    """
+    out = {}
+    for h in hazards:
+        hits = index.search(hazard_query(h), 1, mode)
+        if hits:
+            out[h] = hits[0].citation
+    return out
+
+
 def manual_context_lines(hits_by_hazard: dict[str, list[SectionHit]], excerpt_chars: int = 400) -> list[str]:
     """Prompt lines: one per cited section (``[manual:document#heading]`` + excerpt), then the gaps."""
     lines: list[str] = []

@@ -69,6 +69,9 @@ class WhenBlock(BaseModel):
         default_factory=list, description="(document, heading) cited"
     )
     procedure_gaps: list[str] = Field(default_factory=list)
+    gap_nearest: dict[str, tuple[str, str]] = Field(
+        default_factory=dict, description="Per gap, the (document, heading) nearest to it, matched to another topic"
+    )
     machine_signals: list[str] = Field(default_factory=list)
 
 
@@ -137,13 +140,18 @@ def _shift_rows(tp: TimePatterns) -> list[ShiftRow]:
     return rows
 
 
+def _pair(ref: str) -> tuple[str, str]:
+    """``document#heading`` -> (document, heading)."""
+    doc, _, heading = ref.partition("#")
+    return doc, heading
+
+
 def split_citations(action: str, sections: dict[str, tuple[str, str]]) -> CitedAction:
     """Take ``[manual:document#heading]`` markers out of an action and resolve them to (document, heading)."""
     cites: list[tuple[str, str]] = []
     for ref in MANUAL_REF.findall(action):
         ref = ref.strip()
-        doc, _, heading = ref.partition("#")
-        pair = sections.get(ref, (doc, heading))
+        pair = sections.get(ref, _pair(ref))
         if pair not in cites:
             cites.append(pair)
     return CitedAction(text=MANUAL_REF.sub("", action).strip(), citations=cites)
@@ -203,11 +211,11 @@ def when_block(
         block.actions = [split_citations(str(a), sections) for a in actions]
         cited = [c for a in block.actions for c in a.citations]
         for ref in ctx.manual_refs:
-            doc, _, heading = ref.partition("#")
-            cited.append(sections.get(ref, (doc, heading)))
+            cited.append(sections.get(ref, _pair(ref)))
         cited += sorted(sections.values())
         block.manual_sections = list(dict.fromkeys(cited))
         block.procedure_gaps = list(ctx.procedure_gaps)
+        block.gap_nearest = {g: _pair(ref) for g, ref in ctx.gap_nearest.items() if g in ctx.procedure_gaps}
         if not block.machine_signals:
             block.machine_signals = list(ctx.machine_signals)
     return block

@@ -242,6 +242,7 @@ class ZoneRisk(BaseModel):
     manual_refs: list[str] = Field(default_factory=list, description="Manual sections ('document#heading') the actions cite")
     dropped_manual_refs: int = Field(0, description="Manual citations in actions that were not offered to the LLM")
     procedure_gaps: list[str] = Field(default_factory=list, description="Zone hazards no manual section covers")
+    gap_nearest: dict[str, str] = Field(default_factory=dict, description="Per procedure gap, the manual section ('document#heading') nearest to the hazard above the similarity floor, matched to another topic: a reader checks whether it covers the hazard (absent when none comes near)")
     context_notes: list[str] = Field(default_factory=list, description="Time patterns and machine signals shown to the LLM")
     time_patterns: list[PatternSeries] = Field(
         default_factory=list, description="Time-pattern series that reject uniform (p < 0.05)"

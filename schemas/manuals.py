@@ -77,6 +77,7 @@ class ZoneContext(_Frozen):
         default_factory=dict, description="Manual sections per hazard; an empty list is a procedure gap"
     )
     gaps: list[str] = Field(default_factory=list, description="Hazards no manual section covers")
+    gap_nearest: dict[str, str] = Field(default_factory=dict, description="Per procedure gap, the manual section ('document#heading') nearest to the hazard above the similarity floor, matched to another topic: a reader checks whether it covers the hazard (absent when none comes near)")
     time_lines: list[str] = Field(
         default_factory=list, description="Time patterns that reject uniform (p < 0.05)"
     )

@@ -265,7 +265,8 @@ def populate_when(session: Session, t0: datetime = T0) -> dict[str, Any]:
             "Add a night supervisor",
         ],
         context={
-            "procedure_gaps": ["vehicle_collision"],
+            "procedure_gaps": ["vehicle_collision", "struck_by"],
+            "gap_nearest": {"struck_by": "working-at-height.md#Working at height: when it applies"},
             "manual_refs": [f"{MANUAL_DOC}#{MANUAL_HEADING}"],
             "narrative": {"made": 3, "verified": 2, "dropped": 1, "template": False, "checks": [], "error": None},
         },

@@ -15,6 +15,7 @@ from floorwatch.manuals.retrieval import (
     check_manual_citations,
     hazard_query,
     manual_context_lines,
+    nearest_sections,
     procedure_gaps,
     retrieve_sections,
     sections_for_hazards,
@@ -255,6 +256,8 @@ def test_embedding_retrieval_and_gaps(migrated_db: sessionmaker[Session], embedd
         assert height in [h.citation for h in loose["struck_by"]]
         assert height not in [h.citation for h in strict["struck_by"]]
         assert strict["fall_from_height"][0].citation == height
+        # the gap's nearest section is named for the reader to check; a hazard no section comes near has none
+        assert nearest_sections(index, ["struck_by", "pest control of rats in the canteen"]) == {"struck_by": height}
         lines = manual_context_lines(by_hazard)
         assert lines[-1] == "[gap] no manual section covers pest control of rats in the canteen"
         kept, dropped = check_manual_citations(

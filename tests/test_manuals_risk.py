@@ -105,6 +105,7 @@ def test_reduce_step_gets_manuals_gaps_patterns_and_validates_citations(
         assert f"{section.document}#{section.heading}" == first and all(c for _, c in manual)
         ctx = row.context
         assert ctx is not None and ctx.procedure_gaps == ["quarterly payroll spreadsheet"]
+        assert "quarterly payroll spreadsheet" not in ctx.gap_nearest  # no section comes near it
         assert ctx.manual_refs == [first, *machine_refs] and ctx.dropped_manual_refs == 0
         assert ctx.narrative is not None and ctx.narrative.verified == 1 and ctx.narrative.dropped == 1
         assert ctx.machine_signals[0].startswith("press-2 overheated 3 times")

@@ -178,12 +178,19 @@ def test_procedures_block_lists_citations_gaps_and_machine_heat(rendered_when) -
     )
     assert "[manual:" not in night  # the raw marker is replaced by the citation
     assert (
-        "No procedure covers: <b>vehicle collision</b> &mdash; a gap in the procedures is a finding." in night
+        "No procedure covers: <b>vehicle collision</b> &mdash; no manual section comes near it; a gap in the procedures is a finding."
+        in night
+    )
+    # a gap whose nearest section reads as another hazard's names it, for the reader to check
+    assert (
+        "No procedure matched: <b>struck by</b> &mdash; the nearest section, <i>working-at-height.md</i> &rarr; Working at "
+        "height: when it applies, reads as another hazard's; check whether it covers struck by" in night
     )
     assert "Machine heat: press-7 overheated 3 times" in night
     md = rendered_when.markdown.read_text()
     assert f"1. Lock out before clearing jams (per *{MANUAL_DOC}* > {MANUAL_HEADING})" in md
-    assert "- No procedure covers: **vehicle collision** - a gap in the procedures is a finding." in md
+    assert "- No procedure covers: **vehicle collision** - no manual section comes near it; a gap in the procedures is a finding." in md
+    assert "- No procedure matched: **struck by** - the nearest section, *working-at-height.md* > Working at height: when it applies," in md
     # The claims audit and the score's confidence are shown; a zone without them shows neither.
     assert "&#10003; Verified: 2 of 3 claims checked against the cited database facts, 1 dropped." in night
     assert "confidence 75%" in night and "confidence" not in _card(rendered_when.html.read_text(), "paint-line")
