@@ -105,6 +105,14 @@ def _evidence_facts(ev: ZoneEvidence) -> list[Fact]:
     return facts
 
 
+def _gap_text(hazard: str, nearest: str | None) -> str:
+    """A procedure gap in words: none near it, or the nearest section that reads as another hazard's."""
+    if nearest is None:
+        return f"no site manual section covers {_label(hazard)}"
+    heading = nearest.partition("#")[2] or nearest
+    return f"no site manual section was matched to {_label(hazard)} (the nearest, '{sanitize_untrusted(heading, 80)}', reads as another hazard's)"
+
+
 def fact_sheet(ev: ZoneEvidence, risk: ZoneRisk, ctx: ZoneContext | None = None) -> FactSheet:
     """All facts of one zone and period (see the module docstring for the ids)."""
     period = f"{ev.start:%Y-%m-%d} to {ev.end:%Y-%m-%d}"
@@ -117,7 +125,7 @@ def fact_sheet(ev: ZoneEvidence, risk: ZoneRisk, ctx: ZoneContext | None = None)
     if ctx is not None:
         facts += [Fact(id=f"pattern:{n}", kind="pattern", text=line) for n, line in enumerate(ctx.time_lines, 1)]
         facts += [Fact(id=f"signal:{n}", kind="signal", text=s) for n, s in enumerate(ctx.signals, 1)]
-        facts += [Fact(id=f"gap:{g}", kind="gap", text=f"no site manual section covers {_label(g)}") for g in ctx.gaps]
+        facts += [Fact(id=f"gap:{g}", kind="gap", text=_gap_text(g, ctx.gap_nearest.get(g))) for g in ctx.gaps]
     return FactSheet(zone_id=ev.zone_id, period=period, facts=facts)
 
 

@@ -175,6 +175,14 @@ def test_an_incident_fact_holds_its_title_and_its_text() -> None:
     assert incident_fact(csv_row).text.count("Forklift FL-07") == 1
 
 
+def test_a_gap_with_a_nearest_section_is_not_said_to_be_uncovered() -> None:
+    ev = ZoneEvidence(zone_id="dock", start=T0, end=T0 + timedelta(days=7))
+    ctx = ZoneContext(gaps=["vehicle", "struck_by"], gap_nearest={"struck_by": "height.md#Working at height"})
+    facts = {f.id: f.text for f in fact_sheet(ev, compute_zone(ev, None), ctx).facts}
+    assert facts["gap:vehicle"] == "no site manual section covers vehicle"
+    assert facts["gap:struck_by"] == "no site manual section was matched to struck by (the nearest, 'Working at height', reads as another hazard's)"
+
+
 def test_score_may_be_rounded_but_not_changed() -> None:
     sheet = FactSheet(zone_id="z", period="p", facts=[Fact(id="score", kind="score", text="zone z: risk score 83.4 of 100")])
     assert check_claim(Claim(text="The score is 83 of 100.", facts=["score"]), sheet) is None
