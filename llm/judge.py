@@ -45,7 +45,16 @@ per report through the risk job on 2 cores, benchmarks/RESULTS.md issue 12):
   injuries or "could have killed him" 0.19-0.45; no report of the development file states a death, and at
   the earlier ``p >= 0.5`` 8 (judge-v7) or 19 (judge-v8) of its 285 reports were set to severity 5
   (maximum p 0.72; benchmarks/RESULTS.md, issue 12).
-  Otherwise the severities stay the generated JSON's.
+  Otherwise the severity digits stay the generated JSON's.
+* the potential, read a second way (judge-v11): "What is the potential_severity (1-5)? Answer with the digit."
+  after the same report; the stored probability-weighted potential (``potential_severity_expected``) is
+  ``E[max(A, P)]`` with P the **equal mixture** of this distribution over ``1``..``5`` and the JSON answer's
+  (:func:`mixed_potential`), i.e. the mean of the two readings' ``E[max]``. The JSON's digit is written after the
+  answer's own class and actual severity and leans on them (a near miss answered ``injury: false`` first was read
+  as minor, extract-v10); the question reads the report alone. Measured before it was adopted (seventh session,
+  a scratch script on all 285 development reports, extract-v9): Spearman with the labelled potential 0.352 (JSON),
+  0.415 (question alone), **0.394 for the mean, the combination fixed before the run** (benchmarks/RESULTS.md,
+  issue 12); it costs one question of ~20 tokens after the cached report.
 * optional (``severity_questions=True``, used by ``benchmarks/risk_quality.py``): anchored yes/no
   questions on the 1-5 scale of ``schemas.llm`` (injured, medical treatment, lost time, died; serious
   injury possible, large energy released - the energy-source view of serious-injury-and-fatality
@@ -80,10 +89,10 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from floorwatch.llm.prompts import _HAZARD_LINES, CLASS_WORDS, EXTRACT_SYSTEM, report_block
-from floorwatch.llm.severity import certain
+from floorwatch.llm.severity import SEVERITY_DIGITS, certain
 from floorwatch.schemas.llm import DEATH_PROBABILITY, HAZARD_CATEGORIES, IncidentExtraction
 
-JUDGE_VERSION = "judge-v10"
+JUDGE_VERSION = "judge-v11"
 CLASS_DEFINITIONS = tuple(line.partition(": ")[2] for line in _HAZARD_LINES)
 # The extraction's system prompt (class list with each class word in brackets): a question after the same
 # <report> block reuses the KV cache of the whole report, so the judge costs only its question tokens.
@@ -92,6 +101,9 @@ JUDGE_SYSTEM = EXTRACT_SYSTEM
 # the system prompt already says a question is answered with one word. (judge-v7 asked "Which hazard class
 # describes how the person was hurt or could have been hurt? Answer with the class word in brackets only.")
 CLASS_QUESTION = "Which class word fits how the person was or could have been hurt?"
+# The potential as a question of its own after the cached report (judge-v11): its digit distribution is mixed with
+# the JSON answer's, whose potential digit follows the answer's own class and actual severity (module docstring).
+POTENTIAL_QUESTION = "What is the potential_severity (1-5)? Answer with the digit."
 EMBEDDING_TEMPERATURE = 0.05  # all-MiniLM-L6-v2's training temperature (MultipleNegativesRankingLoss, scale 20)
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021: inputs that carry no content
 # Words a small model writes for "nothing": not a mechanism (compared lower-cased, without surrounding " .-")
@@ -132,6 +144,9 @@ class Judgement(BaseModel):
         None, description="Embedding cosine of the mechanism to each class definition (schema order), if run"
     )
     combined: str | None = Field(None, description="Stored class: argmax of judge x embedding x mechanism (combine_opinions)")
+    potential_probabilities: list[float] | None = Field(
+        None, description="The digits 1-5's probabilities as the answer to POTENTIAL_QUESTION (judge-v11), if asked"
+    )
 
     @property
     def disagreement(self) -> bool:
@@ -288,8 +303,22 @@ def combine_opinions(
     return HAZARD_CATEGORIES[int(np.argmax(p))]
 
 
+def mixed_potential(generated: Sequence[float] | None, judged: Sequence[float] | None) -> dict[str, list[float]]:
+    """``{"potential_severity": ...}``: the equal mixture of the JSON answer's and the judge's potential digits, or
+    whichever exists (empty when neither does).
+
+    With ``llm.severity.expected_potential`` (actual and potential independent) the mixture's ``E[max(A, P)]`` is
+    the mean of the two readings' ``E[max]``: the combination fixed before it was measured (module docstring).
+    """
+    parts = [np.asarray(p, dtype=float) / float(np.sum(p)) for p in (generated, judged)
+             if p is not None and len(p) == len(SEVERITY_DIGITS) and np.isfinite(p).all() and float(np.sum(p)) > 0]
+    if not parts:
+        return {}
+    return {"potential_severity": [float(x) for x in np.mean(parts, axis=0)]}
+
+
 def judge_report(scorer: TokenScorer, text: str, max_chars: int = 3000, severity_questions: bool = False) -> Judgement:
-    """Hazard class and stated death of one report (2 one-token questions; 8 with ``severity_questions``).
+    """Hazard class, stated death and potential digits of one report (3 one-token questions; 9 with ``severity_questions``).
 
     The system prompt and the report are a shared prefix, evaluated once per report.
     """
@@ -299,9 +328,12 @@ def judge_report(scorer: TokenScorer, text: str, max_chars: int = 3000, severity
     asked = QUESTIONS if severity_questions else {"died": QUESTIONS["died"]}
     answers = {name: _yes(scorer.first_token_logprobs(JUDGE_SYSTEM, report + q, ["Yes", "No"])) for name, q in asked.items()}
     actual, potential = combine(answers) if severity_questions else (None, None)
+    digit_logps = scorer.first_token_logprobs(JUDGE_SYSTEM, report + POTENTIAL_QUESTION, list(SEVERITY_DIGITS))
+    digits = _probs(digit_logps) if max(digit_logps) > -1e9 else None  # a server that listed no digit gave no answer
     return Judgement(
         hazard_category=HAZARD_CATEGORIES[best], hazard_probability=float(probs[best]), died=answers["died"],
         severity=actual, potential_severity=potential, answers=answers, probabilities=[float(x) for x in probs],
+        potential_probabilities=[float(x) for x in digits] if digits is not None and np.isfinite(digits).all() else None,
     )
 
 
@@ -429,7 +461,7 @@ def judge_results(
             "mechanism_opinion": nearest_class(mech) if mech is not None else None, "mechanism_similarities": mech, "combined": cls,
         })
         update: dict[str, Any] = {"hazard_category": cls}
-        probes = res.probes
+        probes = res.probes | mixed_potential(res.probes.get("potential_severity"), j.potential_probabilities)
         if j.died >= DEATH_PROBABILITY:  # a report that states a death is severity 5, whatever the JSON says
             update |= {"severity": 5, "potential_severity": 5, "injury": True}
             probes = {k: certain(5) for k in ("severity", "potential_severity")}  # its expected severity too

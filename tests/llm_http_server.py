@@ -21,8 +21,9 @@ Extraction requests with ``logprobs`` get one "token" per character of the answe
 digit d at P 0.6 and its neighbour (d + 1, or 4 for 5) at 0.4.
 One-token requests with ``logprobs`` (the token-probability judge) get a one-token answer with ``top_logprobs``:
 the class word ``Electric`` when the report names a cable (else ``Struck``; a flat answer for the content-free
-calibration reports), and ``Yes`` to a question
-whose key word (died, hospital, kill, energy) matches a word of the report.
+calibration reports), ``Yes`` to a question
+whose key word (died, hospital, kill, energy) matches a word of the report, and to the potential question the
+digits 5 / 4 for a report naming a cable, else ``POTENTIAL_DIGITS`` (2 / 3).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def _json(code: int, payload: dict[str, Any]) -> Response:
     return Response(json.dumps(payload), status=code, content_type="application/json")
 
 
+POTENTIAL_DIGITS = [("2", -0.2), ("3", -1.8)]  # the answer to the judge's potential question without a cable
+
+
 def _logprobs_reply(body: dict[str, Any]) -> dict[str, Any]:
     """One-token answer with ``top_logprobs`` (judge questions): class from a keyword, Yes only for words in the text."""
     user = body["messages"][-1]["content"].lower()
@@ -62,6 +66,8 @@ def _logprobs_reply(body: dict[str, Any]) -> dict[str, Any]:
         top = [("Str", -2.0), ("Elect", -2.0), ("Other", -2.0)]
     elif "class word" in user:
         top = [("Elect", -0.1), ("Str", -2.5), ("Other", -4.0)] if "cable" in report else [("Str", -0.2), ("Other", -2.0)]
+    elif "potential_severity (1-5)" in user:  # the judge's potential question: 5 or 4 for a cable, else 2 or 3
+        top = [("5", -0.1), ("4", -2.4)] if "cable" in report else POTENTIAL_DIGITS
     else:
         cue = {"die": "died", "hospital": "hospital", "kill": "died", "energy": "cable"}
         hit = any(word in user.partition("</report>")[2] and text in report for word, text in cue.items())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -24,6 +26,7 @@ from floorwatch.llm.severity import expected_severity
 from floorwatch.schemas.llm import HAZARD_CATEGORIES
 from tests.fixtures_llm import server_port  # noqa: F401 - fixture
 from tests.llm_factories import require_local_model
+from tests.llm_http_server import POTENTIAL_DIGITS
 
 NONE = dict.fromkeys(QUESTIONS, 0.0)
 
@@ -75,9 +78,14 @@ def test_judged_results_vote_on_the_class_and_set_a_stated_death_to_5(server_por
     assert out[0].parsed.injury  # a death is an injury, whatever the JSON said
     assert out[1].parsed.hazard_category == "struck_by" and (out[1].parsed.severity, out[1].parsed.potential_severity) == (2, 3)
     assert out[2] is failed and notes[2] is None and notes[0] is not None and notes[0].died > 0.5
-    # the stated death's expected severities are 5 too; the other row keeps the model's distribution
+    # the stated death's expected severities are 5 too; the other row keeps the model's actual distribution, and its
+    # potential is the equal mixture of the JSON's (expected 3.1) and the judge's answer to the potential question
     assert [expected_severity(out[0].probes[k]) for k in ("severity", "potential_severity")] == [5.0, 5.0]
-    assert [expected_severity(out[1].probes[k]) for k in ("severity", "potential_severity")] == pytest.approx([2.2, 3.1])
+    weights = {int(d): math.exp(lp) for d, lp in POTENTIAL_DIGITS}
+    judged = sum(d * w for d, w in weights.items()) / sum(weights.values())
+    assert expected_severity(out[1].probes["severity"]) == pytest.approx(2.2)
+    assert expected_severity(out[1].probes["potential_severity"]) == pytest.approx((3.1 + judged) / 2)
+    assert notes[1] is not None and notes[1].potential_probabilities is not None
 
 
 def test_no_scorer_for_a_backend_without_probabilities() -> None:
@@ -205,7 +213,8 @@ def test_a_judge_on_the_backends_own_context_follows_each_extraction(tmp_path) -
     out = extract_reports(factory, Backend(), ids, judge=Scorer())
     assert [o.status for o in out] == ["ok", "ok"]
     order = [c.split()[0] + (" 1" if "first" in c or c.endswith(str(ids[0])) else " 2") for c in calls]
-    assert order == ["extract 1", "judge 1", "judge 1", "extract 2", "judge 2", "judge 2"], calls  # class + death question each
+    # the class, death and potential questions of each report right after its extraction
+    assert order == ["extract 1", "judge 1", "judge 1", "judge 1", "extract 2", "judge 2", "judge 2", "judge 2"], calls
 
 
 @pytest.mark.parametrize(
