@@ -83,9 +83,10 @@ LEXICON: dict[str, str] = {
     "radiation": r"\bradiation\b|\bradioactiv\w*|\bx-rays?\b|\blasers?\b",
     "drowning": r"\bdrown\w*",
     # the injured body part: a claim naming one needs a cited fact (a report's text) naming one of the same region
+    # ("face" is left out: "the zone faces a high risk" is how models write)
     "hand or arm": r"\bhands?\b|\bfingers?\b|\bthumbs?\b|\bwrists?\b|\barms?\b|\bforearms?\b|\belbows?\b|\bshoulders?\b|\bpalms?\b",
     "foot or leg": r"\bfoot\b|\bfeet\b|\btoes?\b|\bankles?\b|\blegs?\b|\bknees?\b|\bshins?\b|\bhips?\b|\bthighs?\b",
-    "head or face": r"\bheads?\b|\bfaces?\b|\beyes?\b|\bears?\b|\bnoses?\b|\bnecks?\b|\bskulls?\b|\bscalps?\b|\bteeth\b|\btooth\b",
+    "head or face": r"\bheads?\b|\bfacial\b|\beyes?\b|\bears?\b|\bnoses?\b|\bnecks?\b|\bskulls?\b|\bscalps?\b|\bteeth\b|\btooth\b",
     "trunk": r"\bchests?\b|\btorsos?\b|\babdom\w*|\bspines?\b|\bribs?\b|\bpelvis\b|\b(?:lower|upper) back\b|\bback (?:injury|pain|strain)\b",
     # causes a small model invents: a report a manager signs must not add them (a trial: "defective safety harness")
     "training": r"\btrain(?:ing|ed)\b|\buntrained\b|\binexperienc\w*|\bincompeten\w*",

@@ -123,6 +123,7 @@ MUST_PASS = [
     Claim(text="Two incident reports were filed.", facts=["incidents"]),
     Claim(text="There were no camera outages and 0 machine anomalies.", facts=["count:outages", "count:anomalies"]),
     Claim(text="The dock had sixteen dwell alerts.", facts=["alerts:dwell"]),
+    Claim(text="The dock faces a medium risk from 16 dwell alerts.", facts=["alerts:dwell"]),
     Claim(text="A forklift reversing out of the trailer nearly hit a picker on foot.", facts=["incident:7"]),  # "foot" is said
 ]
 
