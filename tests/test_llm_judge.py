@@ -332,3 +332,19 @@ def test_an_embedder_failing_on_the_mechanism_leaves_the_other_opinions() -> Non
     out, notes = judge_results(Flat(), ["A forklift reversed."], [answer], Broken(), similarities=sims)
     assert out[0].parsed.hazard_category == "vehicle"
     assert notes[0] is not None and notes[0].mechanism == "hand pinched" and notes[0].mechanism_similarities is None
+
+
+def test_the_potential_is_the_equal_mixture_of_the_two_readings() -> None:
+    from floorwatch.llm.judge import mixed_potential
+    from floorwatch.llm.severity import expected_potential
+
+    json_digits, judged = [0.0, 0.0, 0.5, 0.5, 0.0], [0.0, 2.0, 2.0, 0.0, 0.0]  # the judge's unnormalised
+    mixed = mixed_potential(json_digits, judged)["potential_severity"]
+    assert mixed == pytest.approx([0.0, 0.25, 0.5, 0.25, 0.0])
+    # with the actual independent of both, E[max] of the mixture is the mean of the two readings' E[max]
+    actual = [0.2, 0.5, 0.3, 0.0, 0.0]
+    both = (expected_potential(actual, json_digits) + expected_potential(actual, [0.0, 0.5, 0.5, 0.0, 0.0])) / 2
+    assert expected_potential(actual, mixed) == pytest.approx(both)
+    assert mixed_potential(None, judged) == {"potential_severity": pytest.approx([0.0, 0.5, 0.5, 0.0, 0.0])}
+    assert mixed_potential(json_digits, None)["potential_severity"] == pytest.approx(json_digits)
+    assert mixed_potential(None, None) == {} and mixed_potential([0.0] * 5, [1.0, 2.0]) == {}  # no usable reading
