@@ -32,10 +32,11 @@ MIN_EMBEDDING_SIMILARITY = (
     0.30  # below this cosine a section is not about the query (see benchmarks/retrieval.py)
 )
 MIN_KEYWORD_SIMILARITY = 0.10  # the same floor for keyword-only search
+KEYWORD_MIN_SHARED = 2  # hybrid search: a section found by its words alone shares at least two content words with the query
 
 # Hazard classes (schemas.llm.HazardCategory) and live alert rules, phrased as a search would be.
 HAZARD_QUERIES: dict[str, str] = {
-    "struck_by": "struck by a falling or moving object or suspended load",
+    "struck_by": "struck by a falling or moving object, a suspended load or a crane lift",
     "caught_in_machinery": "hand caught in machinery, pinch point, entanglement, machine guard, unexpected start-up",
     "fall_from_height": "fall from height, ladder, platform, scaffold, harness",
     "slip_trip": "slip or trip on the floor, wet floor, obstacles in walkway, housekeeping",
@@ -44,7 +45,9 @@ HAZARD_QUERIES: dict[str, str] = {
     "burn_hot_surface": "burn from hot surface, steam, furnace, hot pipes",
     "fire_explosion": "fire or explosion, flammable liquids storage, ignition sources, hot work",
     "cut_laceration": "cut by sharp edge, blade or sheet metal",
-    "manual_handling": "manual handling, lifting heavy loads, back strain",
+    # by hand, and without the word "manual" (it matched a manual's own title by keyword, and "lifting heavy
+    # loads" drew a crane-lift section away from struck_by)
+    "manual_handling": "lifting, carrying, pushing or pulling heavy loads by hand, back strain",
     "vehicle": "forklift collision with pedestrian, vehicle traffic",
     "pressure_release": "sudden release of compressed air or hydraulic pressure, hose burst",
     "animal_insect": "insect sting, animal or snake bite, nests and venomous animals at outdoor work",
@@ -191,6 +194,15 @@ class ManualIndex:
         mode, score = self._ranking(emb, kw, mode)
         if mode == "keyword":
             gate, floor = kw, MIN_KEYWORD_SIMILARITY if min_similarity is None else min_similarity
+        elif mode == "hybrid" and min_similarity is None:
+            # either signal clearing its own floor: MiniLM is English-only, so an on-topic section of a bilingual or
+            # Spanish manual ("Bloqueo y etiquetado / Lockout-tagout", cosine 0.26) is still found by its words -
+            # by two of the query's words at least, so one shared word ("pest control" / "Energy sources to
+            # control") is no match
+            assert emb is not None
+            wanted = keywords(query)
+            by_words = np.array([len(wanted & keywords(f"{s.heading} {s.text}")) >= KEYWORD_MIN_SHARED for s in self.sections])
+            gate, floor = np.maximum(emb / MIN_EMBEDDING_SIMILARITY, np.where(by_words, kw / MIN_KEYWORD_SIMILARITY, 0.0)), 1.0
         else:
             assert emb is not None
             gate, floor = emb, MIN_EMBEDDING_SIMILARITY if min_similarity is None else min_similarity

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from floorwatch.manuals.retrieval import (
     HAZARD_QUERIES,
+    MIN_EMBEDDING_SIMILARITY,
     ManualIndex,
     check_manual_citations,
     hazard_query,
@@ -289,6 +290,30 @@ def test_a_section_nearest_to_an_alert_rule_still_covers_its_hazard_class(
         assert [h.heading for h in by_hazard["burn_hot_surface"]] == ["Hot surfaces"]
         assert [h.heading for h in by_hazard["manual_handling"]] == ["Lifting"]
         assert procedure_gaps(by_hazard) == ["electrical"]
+
+
+@pytest.mark.slow
+def test_a_spanish_section_is_found_by_its_words_where_the_english_embedding_misses_it(
+    migrated_db: sessionmaker[Session], embedder, tmp_path: Path  # noqa: ANN001
+) -> None:
+    # MiniLM is English-only: a Spanish lockout section with a few English terms is below its cosine floor, but
+    # shares several words with the hazard's query, so hybrid search still finds it; one shared word is no match.
+    manual = _write(tmp_path, "manual-planta.md", (
+        "# Manual de planta\n\n## Bloqueo y etiquetado / Lockout\nAntes de limpiar o ajustar la maquina, el operador "
+        "aplica su candado personal y verifica energia cero. Esta prohibido retirar la proteccion (machine guard) con el "
+        "equipo en marcha; los puntos de atrapamiento (pinch point) entre rodillos se tratan como zona de peligro.\n\n"
+        "## Orden y limpieza\nLos pasillos se mantienen despejados y secos.\n"
+    ))
+    with session_scope(migrated_db) as s:
+        ingest_manual(s, manual, embedder=embedder)
+    with session_scope(migrated_db) as s:
+        index = ManualIndex.load(s, embedder)
+        cosine, _ = index.scores(hazard_query("caught_in_machinery"))
+        assert cosine is not None and float(cosine.max()) < MIN_EMBEDDING_SIMILARITY  # the case this test is about
+        by_hazard = sections_for_hazards(index, ["caught_in_machinery", "slip_trip"])
+        assert [h.heading for h in by_hazard["caught_in_machinery"]] == ["Bloqueo y etiquetado / Lockout"]
+        assert by_hazard["slip_trip"] == []
+        assert index.search("pest control of rats in the canteen", 3) == []
 
 
 # --------------------------------------------------------------------------- CLI
