@@ -69,6 +69,21 @@ def test_short_legacy_files_decode_to_their_own_text(tmp_path: Path, encoding: s
     assert table.column("text") == [line]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a trial at a Chilean foundry: charset-normalizer ranks ISO-8859-14 first ("NḞ Reporte"), at no chaos
+        "N° Reporte;Fecha;Área;Descripción\nB-13;14/11/2026;Nave de Grúas;Golpe con gancho de grúa, contusión\n",
+        "N° Reporte;Fecha;Área\n1;2;Nave de Grúas\n",
+        "Nº;Fecha;Área;Descripción\n7;01/12/2026;Acería;«Quemadura» a 80°C – ¿falta de guantes?\n",
+    ],
+)
+def test_windows_1252_spanish_export_is_not_read_as_a_rare_code_page(tmp_path: Path, body: str) -> None:
+    table = read_csv_table(_write(tmp_path, "incidentes.csv", body, "cp1252"))
+    assert table.encoding == "cp1252"
+    assert table.columns == body.splitlines()[0].split(";")
+
+
 def test_an_unclosed_quote_refuses_the_file_and_names_the_row(tmp_path: Path) -> None:
     # A trial: the open quote of row 1 swallowed row 2 into row 1's text, and both were "stored" as one report.
     p = _write(tmp_path, "log.csv", 'id,text,zone\nY-1,"ok text\nY-2,more text,Packaging\n', "utf-8")
