@@ -215,18 +215,30 @@ def read_markdown(path: Path, tz: ZoneInfo, encoding: str | None = None, notes: 
     return report
 
 
-def _pick(columns: list[str], wanted: str | None, default: str, what: str, source: str) -> str | None:
-    """The column to use for a field: the configured one (must exist) or the default name if present."""
+def _pick(columns: list[str], wanted: str | None, default: str, what: str, source: str, read_as: str = "") -> str | None:
+    """The column to use for a field: the configured one (must exist) or the default name if present.
+    ``read_as``: how the file was decoded (:func:`_read_as`), told when the column is missing."""
     if wanted is not None:
         if wanted not in columns:
             shown = ", ".join(repr(c) for c in columns)
-            raise IngestError(f"{source}: no {what} column {wanted!r}; the file has columns: {shown}")
+            raise IngestError(f"{source}: no {what} column {wanted!r}; the file has columns: {shown}{read_as}")
         return wanted
     return default if default in columns else None
 
 
-def _rows(path: Path, mapping: ColumnMapping, notes: list[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    """Column names and ``(row number, record)`` of a CSV or JSON Lines file (``floorwatch.tabular``)."""
+def _read_as(encoding: str, given: bool) -> str:
+    """The encoding part of a missing-column message: a column name with accents ("N° Reporte") is not found
+    when a legacy file was decoded with the wrong code page, which only the encoding's name shows."""
+    if given:
+        return f" (read as {encoding}, given)"
+    if encoding.startswith("utf"):
+        return f" (read as {encoding})"
+    return (f" (read as {encoding}, detected; if the names look garbled, give the file's encoding: "
+            "--encoding cp1252 for a Windows/Excel export)")
+
+
+def _rows(path: Path, mapping: ColumnMapping, notes: list[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]], str]:
+    """Column names, ``(row number, record)`` and encoding of a CSV or JSON Lines file (``floorwatch.tabular``)."""
     try:
         if path.suffix.lower() == ".csv":
             table = read_csv_table(path, encoding=mapping.encoding, sep=mapping.sep)
@@ -235,7 +247,7 @@ def _rows(path: Path, mapping: ColumnMapping, notes: list[str]) -> tuple[list[st
     except TableError as exc:
         raise IngestError(str(exc)) from exc
     notes += table.notes
-    return table.columns, iter(table.records)
+    return table.columns, iter(table.records), table.encoding
 
 
 def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
@@ -250,17 +262,18 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
             column's layout cannot be inferred (ambiguous dates; the message shows examples).
     """
     notes = [] if notes is None else notes
-    columns, row_iter = _rows(path, mapping, notes)
+    columns, row_iter, encoding = _rows(path, mapping, notes)
     rows = list(row_iter)
     src = str(path)
-    text_col = _pick(columns, mapping.text_column, "text", "text", src)
+    read_as = _read_as(encoding, mapping.encoding is not None)
+    text_col = _pick(columns, mapping.text_column, "text", "text", src, read_as)
     if text_col is None:
         shown = ", ".join(repr(c) for c in columns)
-        raise IngestError(f"{src}: no text column (set --text-column); the file has columns: {shown}")
-    id_col = _pick(columns, mapping.id_column, "id", "id", src)
-    time_col = _pick(columns, mapping.time_column, "occurred_at", "time", src)
-    zone_col = _pick(columns, mapping.zone_column, "zone", "zone", src)
-    title_col = _pick(columns, mapping.title_column, "title", "title", src)
+        raise IngestError(f"{src}: no text column (set --text-column); the file has columns: {shown}{read_as}")
+    id_col = _pick(columns, mapping.id_column, "id", "id", src, read_as)
+    time_col = _pick(columns, mapping.time_column, "occurred_at", "time", src, read_as)
+    zone_col = _pick(columns, mapping.zone_column, "zone", "zone", src, read_as)
+    title_col = _pick(columns, mapping.title_column, "title", "title", src, read_as)
     used = {c for c in (id_col, text_col, time_col) if c is not None}
     time_format = mapping.time_format
     if time_col is not None and time_format is None:

@@ -120,6 +120,21 @@ def test_missing_column_lists_existing_columns(migrated_db: sessionmaker[Session
         _ingest(migrated_db, p)
 
 
+def test_missing_column_names_the_encoding_the_file_was_read_with(tmp_path: Path) -> None:
+    """A garbled column name ("NḞ Reporte") is only explained by the encoding used; the message names it."""
+    from floorwatch.ingest.reports import read_table
+
+    p = tmp_path / "legacy.csv"
+    p.write_bytes("No;Fecha;Descripción\n1;14/11/2026;Caída en la rampa\n".encode("cp1252"))
+    with pytest.raises(IngestError, match=r"no id column 'N° Reporte'.*'No'.*read as cp1252, detected.*--encoding"):
+        read_table(p, ColumnMapping(id_column="N° Reporte", text_column="Descripción"), UTC_TZ)
+    with pytest.raises(IngestError, match=r"no id column 'Nr'.*read as latin-1, given"):
+        read_table(p, ColumnMapping(id_column="Nr", text_column="Descripción", encoding="latin-1"), UTC_TZ)
+    _csv(tmp_path, "id,body\n1,x\n", "u.csv")
+    with pytest.raises(IngestError, match=r"no text column.*'body' \(read as utf-8\)$"):
+        read_table(tmp_path / "u.csv", ColumnMapping(), UTC_TZ)
+
+
 def test_strict_writes_nothing(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
     p = _csv(tmp_path, "id,text,occurred_at\n1,Good one,2024-01-01\n2,Bad date,yesterday\n")
     with pytest.raises(IngestError, match=r"--strict.*row 2"):
