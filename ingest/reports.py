@@ -16,8 +16,9 @@ delimiter detected); the time column's layout (ISO, day-first, month-first) is i
 column by ``floorwatch.timeformat`` unless a format is given. A file of which no report can be stored
 is refused as a whole.
 
-A zone field may hold a configured zone's id or its name ("Cold Store & Ammonia Plant" -> ``cold_store``, via
-``ColumnMapping.zone_names``); any other label is slugified into an id ("Boiler Room" -> ``boiler_room``).
+A zone field may hold a configured zone's id or its name, in any case and with or without accents ("Cold Store &
+Ammonia Plant" -> ``cold_store``, "Nave de Gruas" for "Nave de Grúas", via ``ColumnMapping.zone_names``); any other
+label is slugified into an id ("Boiler Room" -> ``boiler_room``, "Acería" -> ``aceria``).
 Reports without a time or a zone, and zone ids the configuration does not list, are stored all the same:
 the summary counts them (``no_time``, ``no_zone``, ``zone_reports`` / ``unknown_zones``) so the caller can
 warn that the risk job cannot place them, or that a zone id may be a typo.
@@ -30,6 +31,7 @@ import csv
 import hashlib
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,7 +92,8 @@ class ColumnMapping:
 
 def zone_names_of(zones: Sequence[ZoneConfig]) -> dict[str, str]:
     """Slugified zone name -> zone id, for the zones whose name does not slugify to their own id; a name shared by
-    two zones (or equal to another zone's id) is left out, since it cannot say which zone is meant."""
+    two zones (or equal to another zone's id) is left out, since it cannot say which zone is meant. The slug
+    ignores case and accents: "nave de gruas" names the zone "Nave de Grúas"."""
     ids = {z.id for z in zones}
     by_name: dict[str, set[str]] = {}
     for z in zones:
@@ -156,13 +159,24 @@ class IngestSummary:
         )
 
 
+# Latin letters that Unicode does not decompose into a base letter and an accent
+_UNDECOMPOSED = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th",
+                               "ı": "i"})
+
+
+def fold_accents(value: str) -> str:
+    """``value`` in lower case without accents ("Nave de Grúas" -> "nave de gruas", "Straße" -> "strasse")."""
+    decomposed = unicodedata.normalize("NFKD", value.lower().translate(_UNDECOMPOSED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def slugify_zone(value: str) -> str:
     """A zone label as a zone id matching ``^[a-z0-9][a-z0-9_-]{0,63}$``.
 
-    Separators become ``_`` so a label matches the id a config would give the same zone
-    ("Local_01" -> "local_01", "Boiler Room" -> "boiler_room").
+    Accents are dropped and separators become ``_`` so a label matches the id a config would give the same
+    zone ("Local_01" -> "local_01", "Boiler Room" -> "boiler_room", "Acería" -> "aceria").
     """
-    slug = re.sub(r"[^a-z0-9-]+", "_", value.strip().lower()).strip("-_")
+    slug = re.sub(r"[^a-z0-9-]+", "_", fold_accents(value.strip())).strip("-_")
     if not slug:
         raise ValueError(f"zone {value!r} has no letters or digits to make an id from")
     return slug[:64].rstrip("-_") or slug[:64]

@@ -153,8 +153,21 @@ def test_slugify_zone() -> None:
     assert slugify_zone("Local_01") == "local_01"
     assert slugify_zone("  Boiler Room #2 ") == "boiler_room_2"
     assert slugify_zone("Press-Line") == "press-line"
+    assert slugify_zone("Acería") == "aceria"  # was "acer_a"
+    assert slugify_zone("Área de Fundição ") == "area_de_fundicao"
+    assert slugify_zone("Straße Ø") == "strasse_o"
     with pytest.raises(ValueError, match="no letters or digits"):
         slugify_zone("###")
+
+
+def test_a_zone_name_matches_without_regard_to_case_or_accents() -> None:
+    from floorwatch.config import ZoneConfig
+    from floorwatch.ingest.reports import zone_names_of
+
+    names = zone_names_of([ZoneConfig(id="nave_gruas", name="Nave de Grúas"), ZoneConfig(id="horno", name="Horno de Arco Eléctrico")])
+    for label in ("Nave de Grúas", "Nave de Gruas", "NAVE DE GRÚAS", "nave de gruas"):
+        assert names[slugify_zone(label)] == "nave_gruas"
+    assert names[slugify_zone("horno de arco electrico")] == "horno"
 
 
 def test_real_csv_with_flags_alone_twice_is_no_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
