@@ -86,7 +86,7 @@ def reports(
 
         raise typer.Exit(preview_reports(
             paths, mapping, tz, settings.llm.max_report_chars, strict,
-            warnings=lambda summary: report_warnings(summary, configured_zones),
+            warnings=lambda summary: report_warnings(summary, configured_zones, dry_run=True),
         ))
     factory = _open(settings)
     _ingest_each(
@@ -115,9 +115,10 @@ def unknown_zone_warning(zone: str, configured_zones: list[str], source: str, st
     return f"warning: {source}: zone {zone!r} is not in the configuration (known zones: {shown}); {stored} stored under it{hint}"
 
 
-def report_warnings(summary: IngestSummary, configured_zones: list[str]) -> list[str]:
+def report_warnings(summary: IngestSummary, configured_zones: list[str], *, dry_run: bool = False) -> list[str]:
     """Warnings for one ingested report file, each naming the file: reports without a time or a zone (the risk job
-    cannot place them), and zone ids that the configuration does not list (checked only when it lists any zone)."""
+    cannot place them), and zone ids that the configuration does not list (checked only when it lists any zone).
+    ``dry_run``: the reports are not stored, so the zone warning says they would be."""
     out: list[str] = []
     total = summary.total
     for missing, what, where in ((summary.no_time, "time (occurred_at)", "a period"),
@@ -128,7 +129,11 @@ def report_warnings(summary: IngestSummary, configured_zones: list[str]) -> list
             out.append(f"warning: {summary.source}: {missing} of {count_noun(total, 'report')} {verb} no {what}: "
                        f"the risk job cannot place {them} in {where}")
     for zone, n in summary.unknown_zones(configured_zones).items():
-        line = unknown_zone_warning(zone, configured_zones, summary.source, "the report was" if n == 1 else f"the {n} reports were")
+        if dry_run:
+            stored = "the report would be" if n == 1 else f"the {n} reports would be"
+        else:
+            stored = "the report was" if n == 1 else f"the {n} reports were"
+        line = unknown_zone_warning(zone, configured_zones, summary.source, stored)
         if line is not None:
             out.append(line)
     return out

@@ -150,6 +150,8 @@ def test_a_zone_missing_from_the_configuration_is_stored_with_a_warning(fresh_sq
     assert sorted(r.zone_id for r in _stored(fresh_sqlite_url)) == ["boiler_rom", "press_line"]
     dry = CliRunner().invoke(app, ["ingest", "reports", str(typo), "--dry-run", "--config", str(cfg)])
     assert dry.exit_code == 0 and "warning: burn.md: zone 'boiler_rom' is not in the configuration" in dry.stderr  # the same, before
+    # ... in the future tense: a dry run stores nothing (a trial read "dry run, nothing written", then "was stored")
+    assert "the report would be stored under it (did you mean 'boiler_room'?)" in dry.stderr and " was stored" not in dry.stderr
 
 
 def test_a_zone_given_by_its_configured_name_is_stored_under_its_id(fresh_sqlite_url: str, tmp_path: Path) -> None:
