@@ -142,7 +142,7 @@ def report_warnings(summary: IngestSummary, configured_zones: list[str], *, dry_
 @ingest_app.command("sensors")
 def sensors(
     path: Annotated[Path, typer.Argument(help="Wide CSV: a time column and one numeric column per channel")],
-    zone: Annotated[str, typer.Option(help="Zone id the asset stands in")],
+    zone: Annotated[str, typer.Option(help="Zone the asset stands in: a zone id or a configured zone's name")],
     config: ConfigOption = None,
     asset: Annotated[str | None, typer.Option(help="Asset (machine) name; default: the file name without suffix")] = None,
     sep: SepOption = None,
@@ -169,6 +169,7 @@ def sensors(
     from floorwatch.storage.db import session_scope
 
     settings = load_or_exit(config)
+    zone = _sensor_zone(zone, settings)
     tz = ZoneInfo(settings.site.timezone)
     detector = AnomalyDetectorConfig(fit_share=fit_share, fit_samples=fit_samples)
     opts: dict[str, Any] = {"zone": zone, "asset": asset, "sep": sep, "time_column": time_column, "detector": detector,
@@ -216,6 +217,19 @@ def sensors(
     if warning is not None:  # as for reports: stored, but the risk job of a configured zone will not see them
         typer.echo(warning, err=True)
     _print_anomalies(result.anomalies)
+
+
+def _sensor_zone(zone: str, settings: Settings) -> str:
+    """The zone id ``--zone`` means: a configured zone's id, or its name (any case, with or without accents) as
+    ``ingest reports`` accepts it in a zone column; any other value is kept as given (checked as an id later)."""
+    from floorwatch.ingest.reports import configured_zone_id
+
+    found = configured_zone_id(zone, settings.zones)
+    if found is None or found == zone:
+        return zone
+    name = next((z.name for z in settings.zones if z.id == found), "")
+    typer.echo(f"zone {zone!r}: the configured zone {found!r}" + (f" ({name})" if name and name != zone else ""), err=True)
+    return found
 
 
 def _print_anomalies(anomalies: list[Any]) -> None:

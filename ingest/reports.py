@@ -52,8 +52,8 @@ from floorwatch.storage.upsert import upsert
 from floorwatch.tabular import TableError, decode, read_csv_table, read_jsonl_table
 from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format, parse_time
 
-__all__ = ["ColumnMapping", "IngestError", "IngestSummary", "ParsedReport", "ingest_file", "parse_file",
-           "parse_time", "read_table", "slugify_zone"]
+__all__ = ["ColumnMapping", "IngestError", "IngestSummary", "ParsedReport", "configured_zone_id", "ingest_file",
+           "parse_file", "parse_time", "read_table", "slugify_zone"]
 
 SUFFIXES = (".md", ".markdown", ".txt", ".jsonl", ".csv")
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
@@ -101,6 +101,20 @@ def zone_names_of(zones: Sequence[ZoneConfig]) -> dict[str, str]:
             with contextlib.suppress(ValueError):  # a name without letters or digits names nothing
                 by_name.setdefault(slugify_zone(z.name), set()).add(z.id)
     return {slug: next(iter(zs)) for slug, zs in by_name.items() if len(zs) == 1 and slug not in ids}
+
+
+def configured_zone_id(label: str, zones: Sequence[ZoneConfig]) -> str | None:
+    """The id of the configured zone that ``label`` names: its id, or its name or id in any case, with or without
+    accents ("Horno de Arco Electrico" -> ``horno_arco`` for the zone named "Horno de Arco Eléctrico"); None when
+    no configured zone (or more than one, by name) is meant."""
+    ids = {z.id for z in zones}
+    if label in ids:
+        return label
+    try:
+        slug = slugify_zone(label)
+    except ValueError:
+        return None
+    return slug if slug in ids else zone_names_of(zones).get(slug)
 
 
 @dataclass

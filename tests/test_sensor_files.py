@@ -79,6 +79,26 @@ def test_sensor_readings_for_a_zone_the_configuration_lacks_are_stored_with_a_wa
     assert known.exit_code == 0 and "not in the configuration" not in known.stderr
 
 
+def test_sensor_zone_may_be_given_by_its_configured_name(tmp_path: Path, fresh_sqlite_url: str) -> None:
+    # A trial: --zone "Horno de Arco Eléctrico" (the zone's configured name) was refused as "not a valid zone id",
+    # while ingest reports accepts zone names.
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("zones:\n  - id: horno_arco\n    name: Horno de Arco Eléctrico\n  - id: laminador\n", encoding="utf-8")
+    path = _machine_log(tmp_path, days=15, fault_day=10.0, jump_back_at=None)
+    for label in ("Horno de Arco Eléctrico", "horno de arco electrico"):
+        dry = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", label, "--config", str(cfg), "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert f"zone {label!r}: the configured zone 'horno_arco'" in dry.stderr and "not in the configuration" not in dry.stderr
+    result = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "Horno de Arco Eléctrico", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    engine = create_engine(fresh_sqlite_url)
+    with Session(engine) as s:
+        assert list(s.scalars(select(Sensor.zone_id))) == ["horno_arco"]
+    engine.dispose()
+    other = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "Nave X", "--config", str(cfg), "--dry-run"])
+    assert other.exit_code == 1 and "not a valid zone id" in other.output
+
+
 def test_one_second_log_with_duplicates_gaps_and_decimal_comma(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     n = 1500
