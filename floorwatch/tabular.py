@@ -201,11 +201,14 @@ def uses_decimal_comma(table: Table) -> bool:
 
 def _csv_record(columns: list[str], row: list[str], delim: str) -> dict[str, Any]:
     """One CSV row as ``{column: value}``; a row with more fields than the header is an ``__error__`` record
-    (its extra fields would be lost: usually a separator inside an unquoted text)."""
+    (its extra fields would be lost: usually a separator inside an unquoted text), and so is one with fewer
+    (its last columns would be read as empty: a value, or a separator, is missing)."""
+    shown = {"\t": "TAB"}.get(delim, delim)
     if len(row) > len(columns):
-        shown = {"\t": "TAB"}.get(delim, delim)
         return {"__error__": f"{len(row)} fields but the header has {len(columns)} (an unquoted {shown!r} in a value? quote it)"}
-    return dict(zip(columns, row, strict=False))
+    if len(row) < len(columns):
+        return {"__error__": f"{len(row)} fields but the header has {len(columns)} (a value or a {shown!r} missing?)"}
+    return dict(zip(columns, row, strict=True))
 
 
 def read_csv_table(path: Path, *, encoding: str | None = None, sep: str | None = None) -> Table:

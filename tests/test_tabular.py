@@ -176,6 +176,15 @@ def test_a_row_with_more_fields_than_the_header_is_an_error_not_a_cut_text(tmp_p
     assert table.column("text") == ["ok"]
 
 
+def test_a_row_with_fewer_fields_than_the_header_is_an_error_too(tmp_path: Path) -> None:
+    """A trial: 'B-11;16/11/2026;Laminador' under a 4-column header was rejected as 'empty text in column ...'."""
+    body = "N;Fecha;Área;Descripción\nB-11;16/11/2026;Laminador\nB-12;17/11/2026;Laminador;Corte en la mano\n"
+    table = read_csv_table(_write(tmp_path, "x.csv", body, "utf-8"))
+    (_, bad), (_, good) = table.records
+    assert bad["__error__"].startswith("3 fields but the header has 4")
+    assert good["Descripción"] == "Corte en la mano"
+
+
 def test_a_date_that_does_not_exist_is_named_as_such() -> None:
     # A trial: "31/02/2024 08:00" was rejected as "does not match %d/%m/%Y", which it does
     with pytest.raises(ValueError, match="fits %d/%m/%Y but is not a real date or time"):
