@@ -50,7 +50,7 @@ from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.registry import ensure_zones
 from floorwatch.storage.upsert import upsert
 from floorwatch.tabular import TableError, decode, read_csv_table, read_jsonl_table
-from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format, parse_time
+from floorwatch.timeformat import TimeFormatError, infer_time_format, parse_time, shown_layout
 
 __all__ = ["ColumnMapping", "IngestError", "IngestSummary", "ParsedReport", "configured_zone_id", "ingest_file",
            "parse_file", "parse_time", "read_table", "slugify_zone"]
@@ -309,7 +309,8 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
             time_format = infer_time_format((r.get(time_col) for _, r in rows if "__error__" not in r), time_col)
         except TimeFormatError as exc:
             raise IngestError(f"{src}: {exc}") from exc
-        notes.append(f"time column {time_col!r}: {'ISO 8601' if time_format == ISO else time_format} (inferred)")
+        shown = shown_layout(time_format, (r.get(time_col) for _, r in rows if "__error__" not in r))
+        notes.append(f"time column {time_col!r}: {shown} (inferred)")
     elif time_col is not None:
         notes.append(f"time column {time_col!r}: {time_format} (given)")
     unit = "row" if path.suffix.lower() == ".csv" else "line"

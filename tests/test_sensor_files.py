@@ -51,7 +51,7 @@ def test_five_minute_log_with_clock_jump_back_needs_no_flags(tmp_path: Path, fre
     result = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "press-hall"])
     assert result.exit_code == 0, result.output
     assert "clock went back 1 time(s) (largest 0 days 00:55:00" in result.output
-    assert "decimal comma in 1 column(s)" in result.output and "%d/%m/%Y (inferred)" in result.output
+    assert "decimal comma in 1 column(s)" in result.output and "time column 'timestamp': %d/%m/%Y %H:%M (inferred)" in result.output
     assert "sampling step 0 days 00:05:00" in result.output
     engine = create_engine(fresh_sqlite_url)
     with Session(engine) as s:

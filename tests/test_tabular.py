@@ -15,7 +15,7 @@ from floorwatch.tabular import (
     read_jsonl_table,
     uses_decimal_comma,
 )
-from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format, parse_time
+from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format, parse_time, shown_layout
 
 PT_ROWS = [
     ("1", "Queda de operário na área de prensagem; perna lesionada", "17/01/2017 08:00", "Prensas"),
@@ -183,6 +183,14 @@ def test_a_row_with_fewer_fields_than_the_header_is_an_error_too(tmp_path: Path)
     (_, bad), (_, good) = table.records
     assert bad["__error__"].startswith("3 fields but the header has 4")
     assert good["Descripción"] == "Corte en la mano"
+
+
+def test_the_shown_layout_includes_the_time_of_day_that_is_read() -> None:
+    # A trial: "14/11/2026 03:40" was reported as "%d/%m/%Y (inferred)", as if the time were dropped
+    assert shown_layout("%d/%m/%Y", ["14/11/2026 03:40", "15/11/2026 22:05"]) == "%d/%m/%Y %H:%M"
+    assert shown_layout("%d/%m/%Y", ["14/11/2026", "", None]) == "%d/%m/%Y"
+    assert shown_layout("%d-%m-%Y", ["14-11-2026 03:40:10", "15-11-2026"]) == "%d-%m-%Y %H:%M:%S or %d-%m-%Y"
+    assert shown_layout(ISO, ["2026-11-14T03:40"]) == ISO
 
 
 def test_a_date_that_does_not_exist_is_named_as_such() -> None:
