@@ -187,7 +187,7 @@ def sensors(
         warning = unknown_zone_warning(zone, [z.id for z in settings.zones], path.name, "the readings would be")
         if warning is not None:
             typer.echo(warning, err=True)
-        _print_anomalies(found)
+        _print_anomalies(found, tz)
         return
     factory = _open(settings)
     bus = None
@@ -216,7 +216,7 @@ def sensors(
     warning = unknown_zone_warning(zone, [z.id for z in settings.zones], path.name, "the readings were")
     if warning is not None:  # as for reports: stored, but the risk job of a configured zone will not see them
         typer.echo(warning, err=True)
-    _print_anomalies(result.anomalies)
+    _print_anomalies(result.anomalies, tz)
 
 
 def _sensor_zone(zone: str, settings: Settings) -> str:
@@ -232,9 +232,15 @@ def _sensor_zone(zone: str, settings: Settings) -> str:
     return found
 
 
-def _print_anomalies(anomalies: list[Any]) -> None:
+def _print_anomalies(anomalies: list[Any], tz: ZoneInfo) -> None:
+    """One line per anomaly, its times in the site's zone (``site.timezone``), which a heading names."""
+    from datetime import UTC
+
+    if anomalies:
+        typer.echo(f"  anomalies (times in {tz.key}{', site.timezone' if tz.key != 'UTC' else ''}):")
     for a in anomalies:
-        typer.echo(f"  {a.started_at:%Y-%m-%d %H:%M:%S} .. {a.ended_at:%Y-%m-%d %H:%M:%S}  {a.category:<11} "
+        start, end = (t.replace(tzinfo=t.tzinfo or UTC).astimezone(tz) for t in (a.started_at, a.ended_at))
+        typer.echo(f"  {start:%Y-%m-%d %H:%M:%S} .. {end:%Y-%m-%d %H:%M:%S} {start:%Z}  {a.category:<11} "
                    f"score {a.score:.1f}  {', '.join(a.channels)}")
 
 

@@ -99,6 +99,20 @@ def test_sensor_zone_may_be_given_by_its_configured_name(tmp_path: Path, fresh_s
     assert other.exit_code == 1 and "not a valid zone id" in other.output
 
 
+def test_anomaly_times_are_printed_in_the_site_zone_and_say_so(tmp_path: Path, fresh_sqlite_url: str) -> None:
+    # A trial printed "2026-11-23 15:02:00 .. 15:46:00 overheating" in UTC, unlabelled, for a site in Chile
+    path = _machine_log(tmp_path, days=15, fault_day=10.0, jump_back_at=None)  # the fault starts 2024-01-11 local
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("site:\n  timezone: America/Santiago\n", encoding="utf-8")
+    site = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "z1", "--dry-run", "--config", str(cfg)])
+    assert site.exit_code == 0, site.output
+    assert "anomalies (times in America/Santiago, site.timezone):" in site.stdout
+    [line] = [ln for ln in site.stdout.splitlines() if "overheating" in ln]
+    assert line.strip().startswith("2024-01-11 00:") and " -03 " in line  # the file's local time, not UTC (03:..)
+    utc = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "z1", "--dry-run"])
+    assert "anomalies (times in UTC):" in utc.stdout and " UTC  overheating" in utc.stdout
+
+
 def test_one_second_log_with_duplicates_gaps_and_decimal_comma(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     n = 1500
