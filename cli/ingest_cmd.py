@@ -86,7 +86,7 @@ def reports(
 
         raise typer.Exit(preview_reports(
             paths, mapping, tz, settings.llm.max_report_chars, strict,
-            warnings=lambda summary: report_warnings(summary, configured_zones),
+            warnings=lambda summary: report_warnings(summary, configured_zones, dry_run=True),
         ))
     factory = _open(settings)
     _ingest_each(
@@ -115,9 +115,10 @@ def unknown_zone_warning(zone: str, configured_zones: list[str], source: str, st
     return f"warning: {source}: zone {zone!r} is not in the configuration (known zones: {shown}); {stored} stored under it{hint}"
 
 
-def report_warnings(summary: IngestSummary, configured_zones: list[str]) -> list[str]:
+def report_warnings(summary: IngestSummary, configured_zones: list[str], *, dry_run: bool = False) -> list[str]:
     """Warnings for one ingested report file, each naming the file: reports without a time or a zone (the risk job
-    cannot place them), and zone ids that the configuration does not list (checked only when it lists any zone)."""
+    cannot place them), and zone ids that the configuration does not list (checked only when it lists any zone).
+    ``dry_run``: the reports are not stored, so the zone warning says they would be."""
     out: list[str] = []
     total = summary.total
     for missing, what, where in ((summary.no_time, "time (occurred_at)", "a period"),
@@ -128,7 +129,11 @@ def report_warnings(summary: IngestSummary, configured_zones: list[str]) -> list
             out.append(f"warning: {summary.source}: {missing} of {count_noun(total, 'report')} {verb} no {what}: "
                        f"the risk job cannot place {them} in {where}")
     for zone, n in summary.unknown_zones(configured_zones).items():
-        line = unknown_zone_warning(zone, configured_zones, summary.source, "the report was" if n == 1 else f"the {n} reports were")
+        if dry_run:
+            stored = "the report would be" if n == 1 else f"the {n} reports would be"
+        else:
+            stored = "the report was" if n == 1 else f"the {n} reports were"
+        line = unknown_zone_warning(zone, configured_zones, summary.source, stored)
         if line is not None:
             out.append(line)
     return out
@@ -137,7 +142,7 @@ def report_warnings(summary: IngestSummary, configured_zones: list[str]) -> list
 @ingest_app.command("sensors")
 def sensors(
     path: Annotated[Path, typer.Argument(help="Wide CSV: a time column and one numeric column per channel")],
-    zone: Annotated[str, typer.Option(help="Zone id the asset stands in")],
+    zone: Annotated[str, typer.Option(help="Zone the asset stands in: a zone id or a configured zone's name")],
     config: ConfigOption = None,
     asset: Annotated[str | None, typer.Option(help="Asset (machine) name; default: the file name without suffix")] = None,
     sep: SepOption = None,
@@ -164,6 +169,7 @@ def sensors(
     from floorwatch.storage.db import session_scope
 
     settings = load_or_exit(config)
+    zone = _sensor_zone(zone, settings)
     tz = ZoneInfo(settings.site.timezone)
     detector = AnomalyDetectorConfig(fit_share=fit_share, fit_samples=fit_samples)
     opts: dict[str, Any] = {"zone": zone, "asset": asset, "sep": sep, "time_column": time_column, "detector": detector,
@@ -181,7 +187,7 @@ def sensors(
         warning = unknown_zone_warning(zone, [z.id for z in settings.zones], path.name, "the readings would be")
         if warning is not None:
             typer.echo(warning, err=True)
-        _print_anomalies(found)
+        _print_anomalies(found, tz)
         return
     factory = _open(settings)
     bus = None
@@ -210,12 +216,31 @@ def sensors(
     warning = unknown_zone_warning(zone, [z.id for z in settings.zones], path.name, "the readings were")
     if warning is not None:  # as for reports: stored, but the risk job of a configured zone will not see them
         typer.echo(warning, err=True)
-    _print_anomalies(result.anomalies)
+    _print_anomalies(result.anomalies, tz)
 
 
-def _print_anomalies(anomalies: list[Any]) -> None:
+def _sensor_zone(zone: str, settings: Settings) -> str:
+    """The zone id ``--zone`` means: a configured zone's id, or its name (any case, with or without accents) as
+    ``ingest reports`` accepts it in a zone column; any other value is kept as given (checked as an id later)."""
+    from floorwatch.ingest.reports import configured_zone_id
+
+    found = configured_zone_id(zone, settings.zones)
+    if found is None or found == zone:
+        return zone
+    name = next((z.name for z in settings.zones if z.id == found), "")
+    typer.echo(f"zone {zone!r}: the configured zone {found!r}" + (f" ({name})" if name and name != zone else ""), err=True)
+    return found
+
+
+def _print_anomalies(anomalies: list[Any], tz: ZoneInfo) -> None:
+    """One line per anomaly, its times in the site's zone (``site.timezone``), which a heading names."""
+    from datetime import UTC
+
+    if anomalies:
+        typer.echo(f"  anomalies (times in {tz.key}{', site.timezone' if tz.key != 'UTC' else ''}):")
     for a in anomalies:
-        typer.echo(f"  {a.started_at:%Y-%m-%d %H:%M:%S} .. {a.ended_at:%Y-%m-%d %H:%M:%S}  {a.category:<11} "
+        start, end = (t.replace(tzinfo=t.tzinfo or UTC).astimezone(tz) for t in (a.started_at, a.ended_at))
+        typer.echo(f"  {start:%Y-%m-%d %H:%M:%S} .. {end:%Y-%m-%d %H:%M:%S} {start:%Z}  {a.category:<11} "
                    f"score {a.score:.1f}  {', '.join(a.channels)}")
 
 

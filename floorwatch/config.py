@@ -292,6 +292,11 @@ class DatabaseConfig(_Strict):
     echo: bool = Field(False, description="Log SQL statements")
 
 
+EXTRACTION_MAX_CHARS = 8000
+"""Most characters of one report the risk job's extraction reads (``llm.max_report_chars`` if lower); a longer
+report is cut at a space and the prompt says so (llm/job.py)."""
+
+
 class LLMConfig(_Strict):
     backend: Literal["local", "openai", "vllm"] = Field("local", description="LLM backend")
     model: str = Field("", description="Model name/path; empty = the backend's default (local: packaged Qwen2.5 GGUF)")
@@ -303,7 +308,12 @@ class LLMConfig(_Strict):
     max_tokens: int = Field(512, ge=16, le=8192, description="Most tokens generated per request")
     n_ctx: int = Field(4096, ge=512, le=131_072, description="Context window (backend local)")
     n_threads: int = Field(2, ge=1, le=256, description="CPU threads (backend local)")
-    max_report_chars: int = Field(20_000, ge=100, le=1_000_000, description="Longer incident reports are refused")
+    max_report_chars: int = Field(
+        20_000, ge=100, le=1_000_000,
+        description="A longer incident report is refused at ingest (its row is rejected); the risk job's extraction "
+        f"reads at most this many characters of a stored report, or {EXTRACTION_MAX_CHARS} if lower, and cuts a "
+        "longer one at a space (the prompt and the report's evidence line say how much was read)",
+    )
     site_prior: bool = Field(
         False,
         description="Shrink each zone's severity index toward the site's mean (3 pseudo-items; floorwatch.llm.risk.site_prior) "

@@ -86,9 +86,56 @@ def decode(data: bytes, encoding: str | None = None, source: str = "file") -> tu
     for m in clean:
         legacy = next((e for e in _PREFERRED_LEGACY if e in m.could_be_from_charset), None)
         if legacy is not None:
-            return data.decode(legacy).removeprefix("\ufeff"), legacy
-    best = max(clean, key=lambda m: m.coherence)
-    return str(best).removeprefix("\ufeff"), best.encoding
+            text, enc = data.decode(legacy), legacy
+            break
+    else:
+        best = max(clean, key=lambda m: m.coherence)
+        text, enc = str(best), best.encoding
+    # charset-normalizer may also rank a rare code page first when windows-1252 is not among the least chaotic
+    # ("N° Reporte" from a Spanish Excel read as ISO-8859-14 "NḞ Reporte"); windows-1252 wins wherever it differs
+    # from that guess only by common Western European letters and marks, in plausible places.
+    if enc != "cp1252" and _plausible_cp1252(data, text):
+        text, enc = data.decode("cp1252"), "cp1252"
+    return text.removeprefix("\ufeff"), enc
+
+
+# Characters windows-1252 gives for bytes 0x80-0xFF that Western European exports commonly hold: the letters of
+# Spanish, Portuguese, French, Italian, German, Dutch, Catalan and the Nordic languages (not Icelandic's ð þ ý,
+# which Turkish text in windows-1254 reads as), and usual marks (degree, ordinals, quotes, dashes, euro, m² m³).
+_CP1252_LETTERS = frozenset("ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜàáâãäåæçèéêëìíîïñòóôõöøùúûüÿßŒœ")
+_CP1252_MARKS = frozenset("°ºª¡¿«»€£§©®™±×·•–—‘’“”„…²³½¼¾µ´\xa0")
+_MIDWORD_MARKS = frozenset("’´·")  # an apostrophe (l’usine) or the Catalan middle dot (col·lecció)
+_MAX_ACCENTED_SHARE = 0.3  # of all letters: Western European text is mostly ASCII letters (Cyrillic in cp1252 is not)
+
+
+def _plausible_cp1252(data: bytes, guess: str) -> bool:
+    """True when ``data`` decodes as windows-1252 and that text differs from ``guess`` (another code page's
+    decoding of the same bytes) only in common Western European letters and marks: no mark inside a word
+    ("Pracovn¡k" is Czech cp852), no capital after a small letter ("znaŸen"), and few accented letters."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    if len(text) != len(guess):  # a multi-byte guess (Shift-JIS, UTF-16, ...)
+        return False
+    letters = accented = 0
+    for i, ch in enumerate(text):
+        if ch.isalpha():
+            letters += 1
+            accented += ord(ch) > 127
+        if ch == guess[i]:
+            continue
+        before = text[i - 1] if i else " "
+        after = text[i + 1] if i + 1 < len(text) else " "
+        if ch in _CP1252_LETTERS:
+            if ch.isupper() and before.islower():
+                return False
+        elif ch in _CP1252_MARKS:
+            if ch not in _MIDWORD_MARKS and before.isalpha() and after.isalpha():
+                return False
+        else:
+            return False
+    return accented <= _MAX_ACCENTED_SHARE * letters
 
 
 def sniff_delimiter(text: str, sep: str | None = None) -> str:
@@ -154,11 +201,14 @@ def uses_decimal_comma(table: Table) -> bool:
 
 def _csv_record(columns: list[str], row: list[str], delim: str) -> dict[str, Any]:
     """One CSV row as ``{column: value}``; a row with more fields than the header is an ``__error__`` record
-    (its extra fields would be lost: usually a separator inside an unquoted text)."""
+    (its extra fields would be lost: usually a separator inside an unquoted text), and so is one with fewer
+    (its last columns would be read as empty: a value, or a separator, is missing)."""
+    shown = {"\t": "TAB"}.get(delim, delim)
     if len(row) > len(columns):
-        shown = {"\t": "TAB"}.get(delim, delim)
         return {"__error__": f"{len(row)} fields but the header has {len(columns)} (an unquoted {shown!r} in a value? quote it)"}
-    return dict(zip(columns, row, strict=False))
+    if len(row) < len(columns):
+        return {"__error__": f"{len(row)} fields but the header has {len(columns)} (a value or a {shown!r} missing?)"}
+    return dict(zip(columns, row, strict=True))
 
 
 def read_csv_table(path: Path, *, encoding: str | None = None, sep: str | None = None) -> Table:

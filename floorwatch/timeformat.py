@@ -107,6 +107,33 @@ def infer_time_format(values: Iterable[Any], column: str = "time") -> str:
     )
 
 
+def shown_layout(fmt: str, values: Iterable[Any]) -> str:
+    """``fmt`` (of :func:`infer_time_format`) as the values were read, with the time of day that follows the date:
+    ``%d/%m/%Y %H:%M`` for "14/11/2026 03:40" (``fmt`` is date-only; ``parse_time`` reads the time all the same, and a
+    date-only layout in a message suggested the times were dropped). Several layouts are joined with " or "."""
+    if fmt == ISO:
+        return ISO
+    used: list[str] = []
+    for v in values:
+        if v is None or isinstance(v, date | datetime) or not str(v).strip():
+            continue
+        s = str(v).strip()
+        found = next((f for f in (fmt, *(fmt + suf for suf in _TIME_SUFFIXES)) if _fits(s, f)), None)
+        if found is not None and found not in used:
+            used.append(found)
+            if len(used) > 3:
+                break
+    return " or ".join(used[:3]) + (" or ..." if len(used) > 3 else "") if used else fmt
+
+
+def _fits(value: str, fmt: str) -> bool:
+    try:
+        datetime.strptime(value, fmt)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_time(value: Any, fmt: str | None, tz: ZoneInfo) -> datetime | None:
     """Parse a time value (``fmt`` for strptime, ``None``/``ISO`` for ISO 8601); naive times are in ``tz``.
 

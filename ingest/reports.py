@@ -16,8 +16,9 @@ delimiter detected); the time column's layout (ISO, day-first, month-first) is i
 column by ``floorwatch.timeformat`` unless a format is given. A file of which no report can be stored
 is refused as a whole.
 
-A zone field may hold a configured zone's id or its name ("Cold Store & Ammonia Plant" -> ``cold_store``, via
-``ColumnMapping.zone_names``); any other label is slugified into an id ("Boiler Room" -> ``boiler_room``).
+A zone field may hold a configured zone's id or its name, in any case and with or without accents ("Cold Store &
+Ammonia Plant" -> ``cold_store``, "Nave de Gruas" for "Nave de Grúas", via ``ColumnMapping.zone_names``); any other
+label is slugified into an id ("Boiler Room" -> ``boiler_room``, "Acería" -> ``aceria``).
 Reports without a time or a zone, and zone ids the configuration does not list, are stored all the same:
 the summary counts them (``no_time``, ``no_zone``, ``zone_reports`` / ``unknown_zones``) so the caller can
 warn that the risk job cannot place them, or that a zone id may be a typo.
@@ -30,6 +31,7 @@ import csv
 import hashlib
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,10 +50,10 @@ from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.registry import ensure_zones
 from floorwatch.storage.upsert import upsert
 from floorwatch.tabular import TableError, decode, read_csv_table, read_jsonl_table
-from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format, parse_time
+from floorwatch.timeformat import TimeFormatError, infer_time_format, parse_time, shown_layout
 
-__all__ = ["ColumnMapping", "IngestError", "IngestSummary", "ParsedReport", "ingest_file", "parse_file",
-           "parse_time", "read_table", "slugify_zone"]
+__all__ = ["ColumnMapping", "IngestError", "IngestSummary", "ParsedReport", "configured_zone_id", "ingest_file",
+           "parse_file", "parse_time", "read_table", "slugify_zone"]
 
 SUFFIXES = (".md", ".markdown", ".txt", ".jsonl", ".csv")
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
@@ -90,7 +92,8 @@ class ColumnMapping:
 
 def zone_names_of(zones: Sequence[ZoneConfig]) -> dict[str, str]:
     """Slugified zone name -> zone id, for the zones whose name does not slugify to their own id; a name shared by
-    two zones (or equal to another zone's id) is left out, since it cannot say which zone is meant."""
+    two zones (or equal to another zone's id) is left out, since it cannot say which zone is meant. The slug
+    ignores case and accents: "nave de gruas" names the zone "Nave de Grúas"."""
     ids = {z.id for z in zones}
     by_name: dict[str, set[str]] = {}
     for z in zones:
@@ -98,6 +101,20 @@ def zone_names_of(zones: Sequence[ZoneConfig]) -> dict[str, str]:
             with contextlib.suppress(ValueError):  # a name without letters or digits names nothing
                 by_name.setdefault(slugify_zone(z.name), set()).add(z.id)
     return {slug: next(iter(zs)) for slug, zs in by_name.items() if len(zs) == 1 and slug not in ids}
+
+
+def configured_zone_id(label: str, zones: Sequence[ZoneConfig]) -> str | None:
+    """The id of the configured zone that ``label`` names: its id, or its name or id in any case, with or without
+    accents ("Horno de Arco Electrico" -> ``horno_arco`` for the zone named "Horno de Arco Eléctrico"); None when
+    no configured zone (or more than one, by name) is meant."""
+    ids = {z.id for z in zones}
+    if label in ids:
+        return label
+    try:
+        slug = slugify_zone(label)
+    except ValueError:
+        return None
+    return slug if slug in ids else zone_names_of(zones).get(slug)
 
 
 @dataclass
@@ -156,13 +173,24 @@ class IngestSummary:
         )
 
 
+# Latin letters that Unicode does not decompose into a base letter and an accent
+_UNDECOMPOSED = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th",
+                               "ı": "i"})
+
+
+def fold_accents(value: str) -> str:
+    """``value`` in lower case without accents ("Nave de Grúas" -> "nave de gruas", "Straße" -> "strasse")."""
+    decomposed = unicodedata.normalize("NFKD", value.lower().translate(_UNDECOMPOSED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def slugify_zone(value: str) -> str:
     """A zone label as a zone id matching ``^[a-z0-9][a-z0-9_-]{0,63}$``.
 
-    Separators become ``_`` so a label matches the id a config would give the same zone
-    ("Local_01" -> "local_01", "Boiler Room" -> "boiler_room").
+    Accents are dropped and separators become ``_`` so a label matches the id a config would give the same
+    zone ("Local_01" -> "local_01", "Boiler Room" -> "boiler_room", "Acería" -> "aceria").
     """
-    slug = re.sub(r"[^a-z0-9-]+", "_", value.strip().lower()).strip("-_")
+    slug = re.sub(r"[^a-z0-9-]+", "_", fold_accents(value.strip())).strip("-_")
     if not slug:
         raise ValueError(f"zone {value!r} has no letters or digits to make an id from")
     return slug[:64].rstrip("-_") or slug[:64]
@@ -215,18 +243,30 @@ def read_markdown(path: Path, tz: ZoneInfo, encoding: str | None = None, notes: 
     return report
 
 
-def _pick(columns: list[str], wanted: str | None, default: str, what: str, source: str) -> str | None:
-    """The column to use for a field: the configured one (must exist) or the default name if present."""
+def _pick(columns: list[str], wanted: str | None, default: str, what: str, source: str, read_as: str = "") -> str | None:
+    """The column to use for a field: the configured one (must exist) or the default name if present.
+    ``read_as``: how the file was decoded (:func:`_read_as`), told when the column is missing."""
     if wanted is not None:
         if wanted not in columns:
             shown = ", ".join(repr(c) for c in columns)
-            raise IngestError(f"{source}: no {what} column {wanted!r}; the file has columns: {shown}")
+            raise IngestError(f"{source}: no {what} column {wanted!r}; the file has columns: {shown}{read_as}")
         return wanted
     return default if default in columns else None
 
 
-def _rows(path: Path, mapping: ColumnMapping, notes: list[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    """Column names and ``(row number, record)`` of a CSV or JSON Lines file (``floorwatch.tabular``)."""
+def _read_as(encoding: str, given: bool) -> str:
+    """The encoding part of a missing-column message: a column name with accents ("N° Reporte") is not found
+    when a legacy file was decoded with the wrong code page, which only the encoding's name shows."""
+    if given:
+        return f" (read as {encoding}, given)"
+    if encoding.startswith("utf"):
+        return f" (read as {encoding})"
+    return (f" (read as {encoding}, detected; if the names look garbled, give the file's encoding: "
+            "--encoding cp1252 for a Windows/Excel export)")
+
+
+def _rows(path: Path, mapping: ColumnMapping, notes: list[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]], str]:
+    """Column names, ``(row number, record)`` and encoding of a CSV or JSON Lines file (``floorwatch.tabular``)."""
     try:
         if path.suffix.lower() == ".csv":
             table = read_csv_table(path, encoding=mapping.encoding, sep=mapping.sep)
@@ -235,7 +275,7 @@ def _rows(path: Path, mapping: ColumnMapping, notes: list[str]) -> tuple[list[st
     except TableError as exc:
         raise IngestError(str(exc)) from exc
     notes += table.notes
-    return table.columns, iter(table.records)
+    return table.columns, iter(table.records), table.encoding
 
 
 def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
@@ -250,17 +290,18 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
             column's layout cannot be inferred (ambiguous dates; the message shows examples).
     """
     notes = [] if notes is None else notes
-    columns, row_iter = _rows(path, mapping, notes)
+    columns, row_iter, encoding = _rows(path, mapping, notes)
     rows = list(row_iter)
     src = str(path)
-    text_col = _pick(columns, mapping.text_column, "text", "text", src)
+    read_as = _read_as(encoding, mapping.encoding is not None)
+    text_col = _pick(columns, mapping.text_column, "text", "text", src, read_as)
     if text_col is None:
         shown = ", ".join(repr(c) for c in columns)
-        raise IngestError(f"{src}: no text column (set --text-column); the file has columns: {shown}")
-    id_col = _pick(columns, mapping.id_column, "id", "id", src)
-    time_col = _pick(columns, mapping.time_column, "occurred_at", "time", src)
-    zone_col = _pick(columns, mapping.zone_column, "zone", "zone", src)
-    title_col = _pick(columns, mapping.title_column, "title", "title", src)
+        raise IngestError(f"{src}: no text column (set --text-column); the file has columns: {shown}{read_as}")
+    id_col = _pick(columns, mapping.id_column, "id", "id", src, read_as)
+    time_col = _pick(columns, mapping.time_column, "occurred_at", "time", src, read_as)
+    zone_col = _pick(columns, mapping.zone_column, "zone", "zone", src, read_as)
+    title_col = _pick(columns, mapping.title_column, "title", "title", src, read_as)
     used = {c for c in (id_col, text_col, time_col) if c is not None}
     time_format = mapping.time_format
     if time_col is not None and time_format is None:
@@ -268,7 +309,8 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
             time_format = infer_time_format((r.get(time_col) for _, r in rows if "__error__" not in r), time_col)
         except TimeFormatError as exc:
             raise IngestError(f"{src}: {exc}") from exc
-        notes.append(f"time column {time_col!r}: {'ISO 8601' if time_format == ISO else time_format} (inferred)")
+        shown = shown_layout(time_format, (r.get(time_col) for _, r in rows if "__error__" not in r))
+        notes.append(f"time column {time_col!r}: {shown} (inferred)")
     elif time_col is not None:
         notes.append(f"time column {time_col!r}: {time_format} (given)")
     unit = "row" if path.suffix.lower() == ".csv" else "line"

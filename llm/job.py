@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from floorwatch.config import Settings
+from floorwatch.config import EXTRACTION_MAX_CHARS, Settings
 from floorwatch.llm.backends import LLMBackend, make_backend
 from floorwatch.llm.extract import extract_reports
 from floorwatch.llm.judge import scorer_for
@@ -204,7 +204,7 @@ def run_risk_job(
     if on_progress is not None:  # each stage's clock starts when its work does, not at its first finished batch
         on_progress("extraction", 0, len(plan.incident_ids))
     outcomes: list[ExtractionOutcome] = extract_reports(
-        factory, llm, plan.incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, 8000),
+        factory, llm, plan.incident_ids, batch_size=batch_size, max_chars=min(settings.llm.max_report_chars, EXTRACTION_MAX_CHARS),
         on_progress=stage("extraction"),
         judge=scorer_for(llm) if settings.llm.judge else None,
         second_opinion=try_load_embedder(settings.runtime.torch_threads)[0] if settings.llm.judge else None,

@@ -87,18 +87,21 @@ def _find_time_column(df: pd.DataFrame, wanted: str | None, path: Path, sep: str
 def _parse_times(raw: pd.Series, column: str, path: Path, tz: ZoneInfo, notes: list[str], fmt: str | None) -> pd.DatetimeIndex:
     """Aware UTC times in file order; naive local times resolved in ``tz`` (DST fall-back inferred from order)."""
     text = raw.astype(str).str.strip()
+    inferred = fmt is None
     if fmt is None:
         try:
             fmt = infer_time_format(text.tolist(), column)
         except TimeFormatError as exc:
             raise SensorFileError(f"{path}: {exc}") from exc
-        notes.append(f"time column {column!r}: {'ISO 8601' if fmt == ISO else fmt} (inferred)")
     if fmt == ISO:
+        full = "ISO 8601"
         times = pd.to_datetime(text, format="ISO8601", errors="coerce")
     else:
         first = text.iloc[0]
         full = next((fmt + s for s in _SUFFIXES if _strptime_ok(first, fmt + s)), fmt)
         times = pd.to_datetime(text, format=full, errors="coerce")
+    if inferred:  # the layout with the time of day read (%d/%m/%Y %H:%M), not only the date part that was inferred
+        notes.append(f"time column {column!r}: {full} (inferred)")
     if times.isna().any():
         bad = np.flatnonzero(times.isna().to_numpy())[:5]
         shown = ", ".join(f"line {int(i) + 2} {text.iloc[int(i)]!r}" for i in bad)

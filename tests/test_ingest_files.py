@@ -51,7 +51,7 @@ def test_cp1252_semicolon_day_first_file_on_a_fresh_sqlite(fresh_sqlite_url: str
     assert result.exit_code == 0, result.output
     assert "3 new, 0 updated, 0 unchanged, 0 rejected" in result.output
     assert "encoding cp1252" in result.output and "separator ';'" in result.output
-    assert "time column 'data': %d/%m/%Y (inferred)" in result.output
+    assert "time column 'data': %d/%m/%Y %H:%M (inferred)" in result.output  # the time of day is read, and said so
     reports = _stored(fresh_sqlite_url)
     assert [r.occurred_at.replace(tzinfo=UTC) for r in reports] == [
         datetime(2017, 1, 17, 8, 0, tzinfo=UTC), datetime(2017, 2, 3, 9, 30, tzinfo=UTC), datetime(2017, 2, 2, 14, 15, tzinfo=UTC),
@@ -65,7 +65,7 @@ def test_utf8_bom_comma_month_first_file(fresh_sqlite_url: str, tmp_path: Path) 
                  encoding="utf-8")
     result = CliRunner().invoke(app, ["ingest", "reports", str(p)])
     assert result.exit_code == 0, result.output
-    assert "%m/%d/%Y (inferred)" in result.output and "encoding utf-8-sig" in result.output
+    assert "%m/%d/%Y %H:%M (inferred)" in result.output and "encoding utf-8-sig" in result.output
     when = {r.source_id: r.occurred_at.replace(tzinfo=UTC) for r in _stored(fresh_sqlite_url)}
     assert when == {"1": datetime(2024, 1, 13, 7, 5, tzinfo=UTC), "2": datetime(2024, 2, 1, 16, 40, tzinfo=UTC)}
 
@@ -150,6 +150,8 @@ def test_a_zone_missing_from_the_configuration_is_stored_with_a_warning(fresh_sq
     assert sorted(r.zone_id for r in _stored(fresh_sqlite_url)) == ["boiler_rom", "press_line"]
     dry = CliRunner().invoke(app, ["ingest", "reports", str(typo), "--dry-run", "--config", str(cfg)])
     assert dry.exit_code == 0 and "warning: burn.md: zone 'boiler_rom' is not in the configuration" in dry.stderr  # the same, before
+    # ... in the future tense: a dry run stores nothing (a trial read "dry run, nothing written", then "was stored")
+    assert "the report would be stored under it (did you mean 'boiler_room'?)" in dry.stderr and " was stored" not in dry.stderr
 
 
 def test_a_zone_given_by_its_configured_name_is_stored_under_its_id(fresh_sqlite_url: str, tmp_path: Path) -> None:

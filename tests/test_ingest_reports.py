@@ -120,6 +120,21 @@ def test_missing_column_lists_existing_columns(migrated_db: sessionmaker[Session
         _ingest(migrated_db, p)
 
 
+def test_missing_column_names_the_encoding_the_file_was_read_with(tmp_path: Path) -> None:
+    """A garbled column name ("NḞ Reporte") is only explained by the encoding used; the message names it."""
+    from floorwatch.ingest.reports import read_table
+
+    p = tmp_path / "legacy.csv"
+    p.write_bytes("No;Fecha;Descripción\n1;14/11/2026;Caída en la rampa\n".encode("cp1252"))
+    with pytest.raises(IngestError, match=r"no id column 'N° Reporte'.*'No'.*read as cp1252, detected.*--encoding"):
+        read_table(p, ColumnMapping(id_column="N° Reporte", text_column="Descripción"), UTC_TZ)
+    with pytest.raises(IngestError, match=r"no id column 'Nr'.*read as latin-1, given"):
+        read_table(p, ColumnMapping(id_column="Nr", text_column="Descripción", encoding="latin-1"), UTC_TZ)
+    _csv(tmp_path, "id,body\n1,x\n", "u.csv")
+    with pytest.raises(IngestError, match=r"no text column.*'body' \(read as utf-8\)$"):
+        read_table(tmp_path / "u.csv", ColumnMapping(), UTC_TZ)
+
+
 def test_strict_writes_nothing(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
     p = _csv(tmp_path, "id,text,occurred_at\n1,Good one,2024-01-01\n2,Bad date,yesterday\n")
     with pytest.raises(IngestError, match=r"--strict.*row 2"):
@@ -138,8 +153,21 @@ def test_slugify_zone() -> None:
     assert slugify_zone("Local_01") == "local_01"
     assert slugify_zone("  Boiler Room #2 ") == "boiler_room_2"
     assert slugify_zone("Press-Line") == "press-line"
+    assert slugify_zone("Acería") == "aceria"  # was "acer_a"
+    assert slugify_zone("Área de Fundição ") == "area_de_fundicao"
+    assert slugify_zone("Straße Ø") == "strasse_o"
     with pytest.raises(ValueError, match="no letters or digits"):
         slugify_zone("###")
+
+
+def test_a_zone_name_matches_without_regard_to_case_or_accents() -> None:
+    from floorwatch.config import ZoneConfig
+    from floorwatch.ingest.reports import zone_names_of
+
+    names = zone_names_of([ZoneConfig(id="nave_gruas", name="Nave de Grúas"), ZoneConfig(id="horno", name="Horno de Arco Eléctrico")])
+    for label in ("Nave de Grúas", "Nave de Gruas", "NAVE DE GRÚAS", "nave de gruas"):
+        assert names[slugify_zone(label)] == "nave_gruas"
+    assert names[slugify_zone("horno de arco electrico")] == "horno"
 
 
 def test_real_csv_with_flags_alone_twice_is_no_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

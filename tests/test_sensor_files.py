@@ -51,7 +51,7 @@ def test_five_minute_log_with_clock_jump_back_needs_no_flags(tmp_path: Path, fre
     result = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "press-hall"])
     assert result.exit_code == 0, result.output
     assert "clock went back 1 time(s) (largest 0 days 00:55:00" in result.output
-    assert "decimal comma in 1 column(s)" in result.output and "%d/%m/%Y (inferred)" in result.output
+    assert "decimal comma in 1 column(s)" in result.output and "time column 'timestamp': %d/%m/%Y %H:%M (inferred)" in result.output
     assert "sampling step 0 days 00:05:00" in result.output
     engine = create_engine(fresh_sqlite_url)
     with Session(engine) as s:
@@ -77,6 +77,40 @@ def test_sensor_readings_for_a_zone_the_configuration_lacks_are_stored_with_a_wa
     assert dry.exit_code == 0 and "the readings would be stored under it (did you mean 'press_hall'?)" in dry.stderr
     known = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "press_hall", "--config", str(cfg)])
     assert known.exit_code == 0 and "not in the configuration" not in known.stderr
+
+
+def test_sensor_zone_may_be_given_by_its_configured_name(tmp_path: Path, fresh_sqlite_url: str) -> None:
+    # A trial: --zone "Horno de Arco Eléctrico" (the zone's configured name) was refused as "not a valid zone id",
+    # while ingest reports accepts zone names.
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("zones:\n  - id: horno_arco\n    name: Horno de Arco Eléctrico\n  - id: laminador\n", encoding="utf-8")
+    path = _machine_log(tmp_path, days=15, fault_day=10.0, jump_back_at=None)
+    for label in ("Horno de Arco Eléctrico", "horno de arco electrico"):
+        dry = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", label, "--config", str(cfg), "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert f"zone {label!r}: the configured zone 'horno_arco'" in dry.stderr and "not in the configuration" not in dry.stderr
+    result = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "Horno de Arco Eléctrico", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    engine = create_engine(fresh_sqlite_url)
+    with Session(engine) as s:
+        assert list(s.scalars(select(Sensor.zone_id))) == ["horno_arco"]
+    engine.dispose()
+    other = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "Nave X", "--config", str(cfg), "--dry-run"])
+    assert other.exit_code == 1 and "not a valid zone id" in other.output
+
+
+def test_anomaly_times_are_printed_in_the_site_zone_and_say_so(tmp_path: Path, fresh_sqlite_url: str) -> None:
+    # A trial printed "2026-11-23 15:02:00 .. 15:46:00 overheating" in UTC, unlabelled, for a site in Chile
+    path = _machine_log(tmp_path, days=15, fault_day=10.0, jump_back_at=None)  # the fault starts 2024-01-11 local
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("site:\n  timezone: America/Santiago\n", encoding="utf-8")
+    site = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "z1", "--dry-run", "--config", str(cfg)])
+    assert site.exit_code == 0, site.output
+    assert "anomalies (times in America/Santiago, site.timezone):" in site.stdout
+    [line] = [ln for ln in site.stdout.splitlines() if "overheating" in ln]
+    assert line.strip().startswith("2024-01-11 00:") and " -03 " in line  # the file's local time, not UTC (03:..)
+    utc = CliRunner().invoke(app, ["ingest", "sensors", str(path), "--zone", "z1", "--dry-run"])
+    assert "anomalies (times in UTC):" in utc.stdout and " UTC  overheating" in utc.stdout
 
 
 def test_one_second_log_with_duplicates_gaps_and_decimal_comma(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from floorwatch.tabular import (
     read_jsonl_table,
     uses_decimal_comma,
 )
-from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format, parse_time
+from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format, parse_time, shown_layout
 
 PT_ROWS = [
     ("1", "Queda de operário na área de prensagem; perna lesionada", "17/01/2017 08:00", "Prensas"),
@@ -67,6 +67,21 @@ def test_short_legacy_files_decode_to_their_own_text(tmp_path: Path, encoding: s
     # charset-normalizer alone ranks hp_roman8 first for the short German text ("Knöchel" -> "Kn—chel")
     table = read_csv_table(_write(tmp_path, "one.csv", f"id,text\n1,{line}\n", encoding))
     assert table.column("text") == [line]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a trial at a Chilean foundry: charset-normalizer ranks ISO-8859-14 first ("NḞ Reporte"), at no chaos
+        "N° Reporte;Fecha;Área;Descripción\nB-13;14/11/2026;Nave de Grúas;Golpe con gancho de grúa, contusión\n",
+        "N° Reporte;Fecha;Área\n1;2;Nave de Grúas\n",
+        "Nº;Fecha;Área;Descripción\n7;01/12/2026;Acería;«Quemadura» a 80°C – ¿falta de guantes?\n",
+    ],
+)
+def test_windows_1252_spanish_export_is_not_read_as_a_rare_code_page(tmp_path: Path, body: str) -> None:
+    table = read_csv_table(_write(tmp_path, "incidentes.csv", body, "cp1252"))
+    assert table.encoding == "cp1252"
+    assert table.columns == body.splitlines()[0].split(";")
 
 
 def test_an_unclosed_quote_refuses_the_file_and_names_the_row(tmp_path: Path) -> None:
@@ -159,6 +174,23 @@ def test_a_row_with_more_fields_than_the_header_is_an_error_not_a_cut_text(tmp_p
     assert "4 fields but the header has 3" in bad["__error__"] and "unquoted ','" in bad["__error__"]
     assert good == {"id": "2", "occurred_at": "2024-03-02 10:00", "text": "ok"}
     assert table.column("text") == ["ok"]
+
+
+def test_a_row_with_fewer_fields_than_the_header_is_an_error_too(tmp_path: Path) -> None:
+    """A trial: 'B-11;16/11/2026;Laminador' under a 4-column header was rejected as 'empty text in column ...'."""
+    body = "N;Fecha;Área;Descripción\nB-11;16/11/2026;Laminador\nB-12;17/11/2026;Laminador;Corte en la mano\n"
+    table = read_csv_table(_write(tmp_path, "x.csv", body, "utf-8"))
+    (_, bad), (_, good) = table.records
+    assert bad["__error__"].startswith("3 fields but the header has 4")
+    assert good["Descripción"] == "Corte en la mano"
+
+
+def test_the_shown_layout_includes_the_time_of_day_that_is_read() -> None:
+    # A trial: "14/11/2026 03:40" was reported as "%d/%m/%Y (inferred)", as if the time were dropped
+    assert shown_layout("%d/%m/%Y", ["14/11/2026 03:40", "15/11/2026 22:05"]) == "%d/%m/%Y %H:%M"
+    assert shown_layout("%d/%m/%Y", ["14/11/2026", "", None]) == "%d/%m/%Y"
+    assert shown_layout("%d-%m-%Y", ["14-11-2026 03:40:10", "15-11-2026"]) == "%d-%m-%Y %H:%M:%S or %d-%m-%Y"
+    assert shown_layout(ISO, ["2026-11-14T03:40"]) == ISO
 
 
 def test_a_date_that_does_not_exist_is_named_as_such() -> None:
