@@ -138,6 +138,9 @@ def _plausible_cp1252(data: bytes, guess: str) -> bool:
     return accented <= _MAX_ACCENTED_SHARE * letters
 
 
+SHORT_ROW = "__short__"  # key of a CSV record with fewer fields than the header: why (see _csv_record)
+
+
 def sniff_delimiter(text: str, sep: str | None = None) -> str:
     """The field delimiter of CSV ``text``: ``sep`` if given, else the most consistent candidate.
 
@@ -201,14 +204,16 @@ def uses_decimal_comma(table: Table) -> bool:
 
 def _csv_record(columns: list[str], row: list[str], delim: str) -> dict[str, Any]:
     """One CSV row as ``{column: value}``; a row with more fields than the header is an ``__error__`` record
-    (its extra fields would be lost: usually a separator inside an unquoted text), and so is one with fewer
-    (its last columns would be read as empty: a value, or a separator, is missing)."""
+    (its extra fields would be lost: usually a separator inside an unquoted text). One with fewer has its last
+    columns empty (tools leave out trailing empty fields) and says so under ``__short__``, so a reader that needs
+    one of those columns can name the real problem (a value, or a separator, missing) instead of "empty"."""
     shown = {"\t": "TAB"}.get(delim, delim)
     if len(row) > len(columns):
         return {"__error__": f"{len(row)} fields but the header has {len(columns)} (an unquoted {shown!r} in a value? quote it)"}
+    record: dict[str, Any] = dict(zip(columns, [*row, *[""] * (len(columns) - len(row))], strict=True))
     if len(row) < len(columns):
-        return {"__error__": f"{len(row)} fields but the header has {len(columns)} (a value or a {shown!r} missing?)"}
-    return dict(zip(columns, row, strict=True))
+        record[SHORT_ROW] = f"{len(row)} fields but the header has {len(columns)} (a value or a {shown!r} missing?)"
+    return record
 
 
 def read_csv_table(path: Path, *, encoding: str | None = None, sep: str | None = None) -> Table:

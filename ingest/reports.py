@@ -49,7 +49,7 @@ from floorwatch.ingest.redact import redact
 from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.registry import ensure_zones
 from floorwatch.storage.upsert import upsert
-from floorwatch.tabular import TableError, decode, read_csv_table, read_jsonl_table
+from floorwatch.tabular import SHORT_ROW, TableError, decode, read_csv_table, read_jsonl_table
 from floorwatch.timeformat import TimeFormatError, infer_time_format, parse_time, shown_layout
 
 __all__ = ["ColumnMapping", "IngestError", "IngestSummary", "ParsedReport", "configured_zone_id", "ingest_file",
@@ -322,18 +322,18 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
             continue
         text = str(rec.get(text_col) or "").strip()
         if not text:
-            problems.append(f"{unit} {n}: empty text in column {text_col!r}")
+            problems.append(f"{unit} {n}: {rec.get(SHORT_ROW) or f'empty text in column {text_col!r}'}")
             continue
         try:
             when = parse_time(rec.get(time_col), time_format, tz) if time_col is not None else None
             zone_raw = str(rec.get(zone_col) or "").strip() if zone_col is not None else ""
             zone = slugify_zone(zone_raw) if zone_raw else None
         except ValueError as exc:
-            problems.append(f"{unit} {n}: {exc}")
+            problems.append(f"{unit} {n}: {rec.get(SHORT_ROW) or exc}")
             continue
         sid = str(rec.get(id_col) or "").strip() if id_col is not None else ""
         title = str(rec.get(title_col) or "").strip() if title_col is not None else ""
-        attrs = {k: v for k, v in rec.items() if k not in used and k is not None}
+        attrs = {k: v for k, v in rec.items() if k not in used and k is not None and k != SHORT_ROW}
         reports.append(ParsedReport(n, sid or content_hash(text), text, when, zone, title or _title_from_text(text), attrs))
     return reports, problems
 

@@ -247,3 +247,15 @@ def test_summary_counts_reports_without_time_or_zone_and_per_zone(migrated_db: s
     assert len(_reports(migrated_db)) == 4  # stored all the same
     again = _ingest(migrated_db, p)  # the counts cover unchanged reports too
     assert (again.unchanged, again.no_time, again.no_zone, again.zone_reports) == (4, 2, 1, summary.zone_reports)
+
+
+def test_a_short_row_is_named_as_such_when_it_lacks_the_text_and_kept_when_it_lacks_a_trailing_extra(
+    migrated_db: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = _csv(tmp_path, "id,time,text,Reported By\n1,2024-03-04 08:00\n2,2024-03-04 09:00,Slipped on oil.\n"
+                          "3,2024-03-04 10:00,Cut on a strap.,shift lead\n")
+    summary = _ingest(migrated_db, path)
+    assert summary.new == 2 and [r.split(":", 1)[0] for r in summary.rejected] == ["row 1"]
+    assert "2 fields but the header has 4" in summary.rejected[0]
+    kept = {r.source_id: r.attributes for r in _reports(migrated_db)}
+    assert kept == {"2": {"Reported By": ""}, "3": {"Reported By": "shift lead"}}
