@@ -252,7 +252,7 @@ def test_summary_counts_reports_without_time_or_zone_and_per_zone(migrated_db: s
 def test_a_short_row_is_named_as_such_when_it_lacks_the_text_and_kept_when_it_lacks_a_trailing_extra(
     migrated_db: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    path = _csv(tmp_path, "id,time,text,Reported By\n1,2024-03-04 08:00\n2,2024-03-04 09:00,Slipped on oil.\n"
+    path = _csv(tmp_path, "id,occurred_at,text,Reported By\n1,2024-03-04 08:00\n2,2024-03-04 09:00,Slipped on oil.\n"
                           "3,2024-03-04 10:00,Cut on a strap.,shift lead\n")
     summary = _ingest(migrated_db, path)
     assert summary.new == 2 and [r.split(":", 1)[0] for r in summary.rejected] == ["row 1"]
