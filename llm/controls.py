@@ -57,12 +57,14 @@ def candidates(hazards: list[str], ctx: ZoneContext | None, library: tuple[Contr
 def _section_for(entry: ControlEntry, hits: list[SectionHit]) -> str | None:
     """The hazard's manual section that says most about this control: of the sections retrieved for the
     hazard, the one sharing most content words with the control's text (retrieval order breaks ties), so a
-    lockout control cites the lockout procedure rather than the guarding section found first."""
-    if not hits:
-        return None
+    lockout control cites the lockout procedure rather than the guarding section found first. None when no
+    section shares a content word with the control: a citation says the procedure holds the action (a trial's
+    hot-work-permit control cited a molten-metal PPE section that says nothing of permits)."""
     words = keywords(entry.text)
-    best = max(range(len(hits)), key=lambda i: (len(words & keywords(f"{hits[i].heading} {hits[i].text}")), -i))
-    return hits[best].citation
+    shared = [len(words & keywords(f"{hit.heading} {hit.text}")) for hit in hits]
+    if not shared or max(shared) == 0:
+        return None
+    return hits[max(range(len(hits)), key=lambda i: (shared[i], -i))].citation
 
 
 def choose(picked: list[str], offered: list[ChosenAction]) -> tuple[list[ChosenAction], int]:

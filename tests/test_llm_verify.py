@@ -239,6 +239,10 @@ def test_each_control_cites_the_hazards_section_that_says_most_about_it() -> Non
     offered = {c.control_id: c.manual for c in candidates(["caught_in_machinery"], ZoneContext(hits_by_hazard={"caught_in_machinery": [guards, loto]}))}
     assert offered["caught_in_machinery.fixed_guard"] == "guarding.md#Machine guarding requirements"  # first hit, most words
     assert offered["caught_in_machinery.lockout"] == "lockout.md#Lockout steps"  # not the first hit: the lockout one
+    # a section that shares no word with a control is not cited for it (a trial: a hot-work permit citing molten-metal PPE)
+    ppe = hit("foundry.md", "Molten metal PPE", "Aluminised jacket, face shield and spats at the ladle.")
+    fire = {c.control_id: c.manual for c in candidates(["fire_explosion"], ZoneContext(hits_by_hazard={"fire_explosion": [ppe]}))}
+    assert fire and all(manual is None for manual in fire.values()), fire
 
 
 DOCK = ["manual_handling", "cut_laceration", "restricted_zone_intrusion"]
