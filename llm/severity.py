@@ -67,13 +67,14 @@ def no_injury_is_severity_1(result: LLMResult[IncidentExtraction]) -> LLMResult[
 
     Returns:
         The same result when an injury is stated or nothing was parsed, else a copy with ``severity`` 1 and its
-        probed distribution all on 1 (a digit of 1 with weight on 2 would still score above "no injury").
+        probed distribution all on 1 (a digit of 1 with weight on 2 would still score above "no injury"), and no
+        injured body part (``body_part`` None: a trial's no-injury answers named "floor" and "face").
     """
     parsed = result.parsed
     if parsed is None or not states_no_injury(parsed):
         return result
     probes = result.probes | ({"severity": certain(1)} if "severity" in result.probes else {})
-    fixed = parsed.model_copy(update={"severity": 1, "injury": False})
+    fixed = parsed.model_copy(update={"severity": 1, "injury": False, "body_part": None})
     return result.model_copy(update={"parsed": fixed, "probes": probes})
 
 

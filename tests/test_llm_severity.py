@@ -126,6 +126,16 @@ def test_injury_false_alone_still_means_no_injury(part: str) -> None:
     assert (fixed.parsed.severity, fixed.parsed.injury) == (1, False) and fixed.probes["severity"] == [1.0, 0.0, 0.0, 0.0, 0.0]
 
 
+@pytest.mark.parametrize("part", ["floor", "face", "none"])
+def test_a_no_injury_answer_names_no_injured_body_part(part: str) -> None:
+    """A trial's no-injury answers named "floor" (a slag spill) and "face" ("Sin lesiones"): shown by the API as the
+    injured part of a report that says nobody was hurt."""
+    from floorwatch.llm.severity import no_injury_is_severity_1
+
+    assert no_injury_is_severity_1(_result(False, 1, {}, body_part=part)).parsed.body_part is None
+    assert no_injury_is_severity_1(_result(True, 2, {}, body_part="left hand")).parsed.body_part == "left hand"
+
+
 def _brute_max(a: list[float], p: list[float]) -> float:
     ta, tp = sum(a), sum(p)
     return sum(a[i] / ta * p[j] / tp * max(i, j) for i in range(5) for j in range(5)) + 1.0
