@@ -85,14 +85,15 @@ def assess_period(
 ) -> PeriodAssessment:
     """Reduce step over ``zones`` for ``period`` (trend against the previous period of equal length).
 
-    ``on_progress(done, total)`` is called after each zone's evidence is gathered and once the
-    batched assessment is done (``total`` = zones + 1).
+    ``on_progress(done, total)`` is called after each zone's evidence is gathered and after each zone's narrative
+    (``total`` = 2 x zones; zones without evidence need no narrative and are counted with the last one).
     """
     length = period.end - period.start
     prev_end = period.start - timedelta(microseconds=1)
     cam_map = camera_zone_map(settings) if settings.cameras else None
+    total = 2 * len(zones)
     if on_progress is not None:
-        on_progress(0, len(zones) + 1)
+        on_progress(0, total)
     with session_scope(factory) as session:
         items = []
         contexts = []
@@ -110,12 +111,17 @@ def assess_period(
                 zone_id=zone_id, evidence=ev, time_patterns=ctx.time_patterns, machine_signals=ctx.signals
             )
             if on_progress is not None:
-                on_progress(len(items), len(zones) + 1)
+                on_progress(len(items), total)
+
+        def narrated(k: int) -> None:
+            if on_progress is not None:
+                on_progress(len(zones) + k, total)
+
         assessed = PeriodAssessment(zones=assess_zones(
-            session, backend, items, contexts=contexts, site_prior_shrinkage=settings.llm.site_prior
+            session, backend, items, contexts=contexts, site_prior_shrinkage=settings.llm.site_prior, on_narrated=narrated
         ), facts=facts)
         if on_progress is not None:
-            on_progress(len(zones) + 1, len(zones) + 1)
+            on_progress(total, total)
         return assessed
 
 

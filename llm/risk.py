@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from typing import NamedTuple
 
 from sqlalchemy import select
@@ -285,8 +286,9 @@ def assess_zones(
     prompt_version: str = GROUNDED_PROMPT_VERSION,
     contexts: list[ZoneContext | None] | None = None,
     site_prior_shrinkage: bool = False,
+    on_narrated: Callable[[int], None] | None = None,
 ) -> list[ZoneRisk]:
-    """Score every zone, ask the LLM for verified claims and chosen controls in one batch, store the rows.
+    """Score every zone, ask the LLM for verified claims and chosen controls (in batches the backend runs at once), store the rows.
 
     The narrative is grounded (:mod:`floorwatch.llm.grounded`): only claims the verifier accepts
     reach the summary; actions come from the controls library.
@@ -298,6 +300,7 @@ def assess_zones(
         max_chars: unused (kept for callers); the fact sheet has its own cap.
         prompt_version: stored with the rows and part of the cache key.
         contexts: per zone, manual sections / gaps / time patterns (``floorwatch.llm.risk_context``) or None.
+        on_narrated: called with the number of zones with evidence narrated so far, after each batch (progress).
         site_prior_shrinkage: shrink every zone toward the site's mean (:func:`site_prior`) instead of the
             neutral pseudo-items. Off by default: with it, one zone's reports move every other zone's
             score (an injected or over-rated report in one zone raised a calm zone from medium to high
@@ -314,7 +317,7 @@ def assess_zones(
         candidates(zone_hazards(ev, [h.category for h in risk.top_hazards], bool(ctx and ctx.signals)), ctx)
         for (ev, _, _), risk, ctx in zip(zones, risks, ctxs, strict=True)
     ]
-    narrated = _narrate_non_empty(session, backend, [ev for ev, _, _ in zones], sheets, offered, prompt_version)
+    narrated = _narrate_non_empty(session, backend, [ev for ev, _, _ in zones], sheets, offered, prompt_version, on_narrated)
     out = []
     for risk, sheet, (summary, actions, audit), ctx in zip(risks, sheets, narrated, ctxs, strict=True):
         risk = _with_claims(risk, sheet, summary, actions, audit, backend.model_name, prompt_version, ctx)
@@ -330,15 +333,35 @@ def _narrate_non_empty(  # noqa: PLR0913 - the batch's parts, passed through
     sheets: list[FactSheet],
     offered: list[list[ChosenAction]],
     prompt_version: str,
+    on_narrated: Callable[[int], None] | None = None,
 ) -> list[tuple[str, list[ChosenAction], NarrativeAudit]]:
     """:func:`narrate` for the zones with evidence; a zone with none gets the no-evidence summary, no actions and
-    no model call (there is nothing for a claim to rest on)."""
+    no model call (there is nothing for a claim to rest on). ``on_narrated(k)`` after each batch: k zones done.
+
+    Zones go to the model in batches of what the backend runs at once (:func:`_batch_of`): one zone at a time on
+    the local model, which answers one request after the other anyway, so a progress line follows each zone (a
+    trial's report printed nothing for ten minutes); all at once on vLLM, which batches them.
+    """
     busy = [i for i, ev in enumerate(evidence) if not ev.is_empty]
-    told = {}
-    if busy:
-        answers = narrate(session, backend, [sheets[i] for i in busy], [offered[i] for i in busy], prompt_version)
-        told = dict(zip(busy, answers, strict=True))
+    told: dict[int, tuple[str, list[ChosenAction], NarrativeAudit]] = {}
+    step = _batch_of(backend, len(busy))
+    for start in range(0, len(busy), step):
+        part = busy[start : start + step]
+        answers = narrate(session, backend, [sheets[i] for i in part], [offered[i] for i in part], prompt_version)
+        told |= dict(zip(part, answers, strict=True))
+        if on_narrated is not None:
+            on_narrated(start + len(part))
     return [told.get(i, (no_evidence_summary(sheet), [], NarrativeAudit(template=True))) for i, sheet in enumerate(sheets)]
+
+
+def _batch_of(backend: LLMBackend, n: int) -> int:
+    """How many zones to send at once: 1 on the local model, the server's concurrency on an OpenAI-compatible one,
+    all ``n`` otherwise (vLLM batches them itself)."""
+    name = getattr(backend, "name", "")
+    if name == "local":
+        return 1
+    concurrency = getattr(getattr(backend, "cfg", None), "max_concurrency", None) if name == "openai" else None
+    return max(1, int(concurrency) if isinstance(concurrency, int) else n)
 
 
 def _with_claims(

@@ -318,3 +318,36 @@ def test_prompt_handles_map_back_to_this_zones_ids_only() -> None:
     assert got.controls == [offered[0].control_id, offered[1].control_id, "vehicle.made_up"]
     # an unknown handle stays as written and fails the check like an unknown id
     assert "not a fact of zone dock" in (check_claim(Claim(text="x", facts=["F999"]), SHEET) or "")
+
+
+def test_the_local_model_narrates_one_zone_at_a_time_with_progress(tmp_path) -> None:  # noqa: ANN001
+    """A trial's report printed nothing for ten minutes: all zones went to the local model in one call."""
+    from floorwatch.llm.risk import assess_zones
+    from floorwatch.schemas.llm import LLMResult
+    from tests.llm_factories import sqlite_db
+
+    calls: list[int] = []
+
+    class Local:  # answers nothing: every zone falls back to its template, which is all this test needs
+        name, model_name = "local", "m"
+
+        def generate_json(self, requests, schema):  # noqa: ANN001, ANN202
+            calls.append(len(requests))
+            return [LLMResult[schema](id=r.id, error="no answer") for r in requests]
+
+    zones = []
+    for zone in ("dock", "yard"):
+        ev = ZoneEvidence(zone_id=zone, start=T0, end=T0 + timedelta(days=7), alerts=[_alert(1).model_copy(update={"zone_id": zone})],
+                          alerts_by_rule={"dwell": 1}, alerts_by_severity={"medium": 1})
+        zones.append((ev, None, ""))
+    zones.append((ZoneEvidence(zone_id="empty", start=T0, end=T0 + timedelta(days=7)), None, ""))
+    done: list[int] = []
+    from floorwatch.storage.db import session_scope
+    from floorwatch.storage.registry import ensure_zones
+
+    factory = sqlite_db(tmp_path)
+    with session_scope(factory) as s:
+        ensure_zones(s, {"dock", "yard", "empty"})
+        risks = assess_zones(s, Local(), zones, on_narrated=done.append)
+    assert calls == [1, 1] and done == [1, 2]  # the zone without evidence needs no model call
+    assert [r.zone_id for r in risks] == ["dock", "yard", "empty"]
