@@ -26,6 +26,11 @@ def _eta(seconds: float) -> str:
     return str(timedelta(seconds=int(max(seconds, 0))))
 
 
+def rate_words(rate: float) -> str:
+    """``3.1/s``, or ``48.2 s each`` below one a second (an LLM step: "0.0/s" read as stuck in a trial)."""
+    return f"{rate:.1f}/s" if rate >= 1 or rate <= 0 else f"{1 / rate:.1f} s each"
+
+
 class Progress:
     """Progress of one task (``with Progress("ingest", total=n) as p: p.advance()``).
 
@@ -67,7 +72,7 @@ class Progress:
 
             class RateColumn(ProgressColumn):
                 def render(self, task: Any) -> Text:
-                    return Text(f"{task.speed or 0:.1f}/s")
+                    return Text(rate_words(task.speed or 0))
 
             self._bar = RichProgress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
@@ -103,8 +108,8 @@ class Progress:
         if self.total:
             pct = 100.0 * self.done / self.total
             eta = _eta((self.total - self.done) / rate) if rate > 0 else "?"
-            return f"{self.description}: {self.done}/{self.total} ({pct:.0f}%), {rate:.1f}/s, ETA {eta}"
-        return f"{self.description}: {self.done} done, {rate:.1f}/s, {_eta(elapsed)} elapsed"
+            return f"{self.description}: {self.done}/{self.total} ({pct:.0f}%), {rate_words(rate)}, ETA {eta}"
+        return f"{self.description}: {self.done} done, {rate_words(rate)}, {_eta(elapsed)} elapsed"
 
     def _log(self) -> None:
         self._logged = self.done

@@ -32,6 +32,12 @@ def test_log_lines_when_not_a_terminal_carry_count_rate_and_eta() -> None:
     assert quiet.getvalue().startswith("x: 5/5 (100%)")
 
 
+def test_a_slow_rate_reads_as_seconds_each_not_zero_per_second() -> None:
+    from floorwatch.progress import rate_words
+
+    assert rate_words(3.14) == "3.1/s" and rate_words(0.02) == "50.0 s each" and rate_words(0.0) == "0.0/s"
+
+
 def test_the_closing_line_is_not_a_repeat_of_the_last_one() -> None:
     out = io.StringIO()
     with Progress("report zones", 7, stream=out, every_s=0.0) as p:
