@@ -351,3 +351,17 @@ def test_the_local_model_narrates_one_zone_at_a_time_with_progress(tmp_path) -> 
         risks = assess_zones(s, Local(), zones, on_narrated=done.append)
     assert calls == [1, 1] and done == [1, 2]  # the zone without evidence needs no model call
     assert [r.zone_id for r in risks] == ["dock", "yard", "empty"]
+
+
+def test_a_report_in_spanish_is_checked_by_its_concepts_too() -> None:
+    # A trial: "a slip trip incident ... involving a grúa horquilla" passed citing only the (wrong) hazard class fact;
+    # an English claim about a Spanish report's forklift can now rest on the report's own words
+    sheet = FactSheet(zone_id="patio", period="2026-11-01 to 2026-11-30", facts=[
+        Fact(id="hazard:slip_trip", kind="hazard", text="hazard class slip trip: 1 incident report"),
+        Fact(id="incident:5", kind="evidence", text="incident report 5 on 2026-11-21: Casi accidente: una grúa horquilla "
+             "retrocedía y pasó a menos de 50 cm de un peatón; nadie resultó lesionado; hazard class slip trip"),
+    ])
+    assert check_claim(Claim(text="A reversing forklift passed close to a pedestrian, a near miss.", facts=["incident:5"]), sheet) is None
+    got = check_claim(Claim(text="A slip trip incident involved a grúa horquilla.", facts=["hazard:slip_trip"]), sheet)
+    assert got is not None and "forklift" in got
+    assert {"death", "fall"} <= concepts_in("o trabalhador caiu e faleceu") and "burn" in concepts_in("sufrió una quemadura")
