@@ -118,7 +118,7 @@ def shown_layout(fmt: str, values: Iterable[Any]) -> str:
         if v is None or isinstance(v, date | datetime) or not str(v).strip():
             continue
         s = str(v).strip()
-        found = next((f for f in (fmt, *(fmt + suf for suf in _TIME_SUFFIXES)) if _fits(s, f)), None)
+        found = next((f for f in (fmt, *(fmt + suf for suf in _TIME_SUFFIXES)) if fits(s, f)), None)
         if found is not None and found not in used:
             used.append(found)
             if len(used) > 3:
@@ -126,7 +126,8 @@ def shown_layout(fmt: str, values: Iterable[Any]) -> str:
     return " or ".join(used[:3]) + (" or ..." if len(used) > 3 else "") if used else fmt
 
 
-def _fits(value: str, fmt: str) -> bool:
+def fits(value: str, fmt: str) -> bool:
+    """Whether ``datetime.strptime(value, fmt)`` reads ``value``."""
     try:
         datetime.strptime(value, fmt)
     except ValueError:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from floorwatch.tabular import TableError, decode, sniff_delimiter
-from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format
+from floorwatch.timeformat import ISO, TimeFormatError, fits, infer_time_format
 
 LABEL_COLUMNS = ("anomaly", "changepoint")
 MAX_GRID_POINTS = 20_000_000
@@ -98,7 +98,7 @@ def _parse_times(raw: pd.Series, column: str, path: Path, tz: ZoneInfo, notes: l
         times = pd.to_datetime(text, format="ISO8601", errors="coerce")
     else:
         first = text.iloc[0]
-        full = next((fmt + s for s in _SUFFIXES if _strptime_ok(first, fmt + s)), fmt)
+        full = next((fmt + s for s in _SUFFIXES if fits(first, fmt + s)), fmt)
         times = pd.to_datetime(text, format=full, errors="coerce")
     if inferred:  # the layout with the time of day read (%d/%m/%Y %H:%M), not only the date part that was inferred
         notes.append(f"time column {column!r}: {full} (inferred)")
@@ -112,14 +112,6 @@ def _parse_times(raw: pd.Series, column: str, path: Path, tz: ZoneInfo, notes: l
         except (ValueError, TypeError):  # not in file order around the change: take standard time
             times = times.dt.tz_localize(tz, ambiguous=False, nonexistent="shift_forward")
     return pd.DatetimeIndex(times.dt.tz_convert(UTC), name="time")
-
-
-def _strptime_ok(value: str, fmt: str) -> bool:
-    try:
-        datetime.strptime(value, fmt)
-    except ValueError:
-        return False
-    return True
 
 
 def _numeric(df: pd.DataFrame, path: Path, decimal_comma_allowed: bool, notes: list[str]) -> pd.DataFrame:
