@@ -101,6 +101,7 @@ class ManualIndex:
     _vectorizer: TfidfVectorizer | None = field(default=None, repr=False)
     _tfidf: object | None = field(default=None, repr=False)
     _topics: dict[tuple[RetrievalMode, tuple[tuple[str, str], ...]], list[str]] = field(default_factory=dict, repr=False)
+    _words: list[set[str]] = field(default_factory=list, repr=False)  # each section's content words (keywords)
 
     @classmethod
     def load(
@@ -123,6 +124,7 @@ class ManualIndex:
         if not self.sections:
             return
         docs = [f"{s.heading}\n{s.heading}\n{s.text}" for s in self.sections]  # heading counted twice
+        self._words = [keywords(f"{s.heading} {s.text}") for s in self.sections]
         self._vectorizer = TfidfVectorizer(analyzer=_tokens, sublinear_tf=True, norm="l2")
         self._tfidf = self._vectorizer.fit_transform(docs)
         if self.embedder is None:
@@ -201,7 +203,7 @@ class ManualIndex:
             # control") is no match
             assert emb is not None
             wanted = keywords(query)
-            by_words = np.array([len(wanted & keywords(f"{s.heading} {s.text}")) >= KEYWORD_MIN_SHARED for s in self.sections])
+            by_words = np.array([len(wanted & words) >= KEYWORD_MIN_SHARED for words in self._words])
             gate, floor = np.maximum(emb / MIN_EMBEDDING_SIMILARITY, np.where(by_words, kw / MIN_KEYWORD_SIMILARITY, 0.0)), 1.0
         else:
             assert emb is not None
