@@ -200,14 +200,15 @@ def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
         cited.append(fact.text)
     support = " | ".join(cited)
     fact_numbers = numbers_in(support)
-    for x in numbers_in(_without_zone_and_period(claim.text, sheet)):
+    known_removed = _without_zone_and_period(claim.text, sheet)
+    for x in numbers_in(known_removed):
         if not _matches(x, fact_numbers):
             return f"the number {x:g} is in none of the cited facts"
     fact_counts = _counted(support)
     for n, kind in _counted(claim.text):
         if not any(kind == k and _matches(n, [m]) for m, k in fact_counts):
             return f"'{n:g} {kind}...' is not a count in the cited facts"
-    said, said_none = _split_none(_without_zone_and_period(claim.text, sheet))
+    said, said_none = _split_none(known_removed)
     have, have_none = _split_none(support)
     missing = sorted(said - have - have_none)
     if missing:
