@@ -17,8 +17,10 @@ Every fix is described in ``notes`` (shown by ``floorwatch ingest sensors``).
 
 from __future__ import annotations
 
+import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +36,8 @@ LABEL_COLUMNS = ("anomaly", "changepoint")
 MAX_GRID_POINTS = 20_000_000
 _TIME_NAMES = re.compile(r"(^|[^a-z])(date|time|timestamp|datetime|ts|zeit|data|hora|fecha)([^a-z]|$)", re.I)
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+(?:\.\d{3})*,\d+(?:[eE][-+]?\d+)?\s*$")
+_INTEGER = re.compile(r"^\s*[-+]?\d+\s*$")  # "13" in a decimal-comma column (a spreadsheet drops ",0")
+_SHOWN_BAD = 3  # bad values shown per column after the first
 _NUMERIC_TIME = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 _SUFFIXES = ("", " %H:%M:%S.%f", " %H:%M:%S", " %H:%M", "T%H:%M:%S.%f", "T%H:%M:%S", "T%H:%M")
 
@@ -84,8 +88,10 @@ def _find_time_column(df: pd.DataFrame, wanted: str | None, path: Path, sep: str
     return named[0]
 
 
-def _parse_times(raw: pd.Series, column: str, path: Path, tz: ZoneInfo, notes: list[str], fmt: str | None) -> pd.DatetimeIndex:
-    """Aware UTC times in file order; naive local times resolved in ``tz`` (DST fall-back inferred from order)."""
+def _parse_times(raw: pd.Series, column: str, path: Path, tz: ZoneInfo, notes: list[str], fmt: str | None,
+                 line_of: Callable[[int], int]) -> pd.DatetimeIndex:
+    """Aware UTC times in file order; naive local times resolved in ``tz`` (DST fall-back inferred from order).
+    ``line_of``: the file line of a row (its position in ``raw``), for the error."""
     text = raw.astype(str).str.strip()
     inferred = fmt is None
     if fmt is None:
@@ -104,7 +110,7 @@ def _parse_times(raw: pd.Series, column: str, path: Path, tz: ZoneInfo, notes: l
         notes.append(f"time column {column!r}: {full} (inferred)")
     if times.isna().any():
         bad = np.flatnonzero(times.isna().to_numpy())[:5]
-        shown = ", ".join(f"line {int(i) + 2} {text.iloc[int(i)]!r}" for i in bad)
+        shown = ", ".join(f"line {line_of(int(i))} {text.iloc[int(i)]!r}" for i in bad)
         raise SensorFileError(f"{path}: unparseable time in column {column!r}: {shown}")
     if times.dt.tz is None:
         try:
@@ -114,9 +120,50 @@ def _parse_times(raw: pd.Series, column: str, path: Path, tz: ZoneInfo, notes: l
     return pd.DatetimeIndex(times.dt.tz_convert(UTC), name="time")
 
 
-def _numeric(df: pd.DataFrame, path: Path, decimal_comma_allowed: bool, notes: list[str]) -> pd.DataFrame:
+def _source_lines(text: str, delim: str) -> list[int]:
+    """The line of the file (1-based, as a text editor numbers it: the header is line 1) on which each data row
+    that ``pandas.read_csv`` returns starts, in its order. pandas keeps no line numbers; this counts them with the
+    ``csv`` module the way pandas reads the file: blank and whitespace-only lines skipped, a quoted value spanning
+    lines kept in its row. Only called to word an error."""
+    out: list[int] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    start = 1
+    try:
+        for row in reader:
+            if len(row) > 1 or (row and row[0].strip()):
+                out.append(start)
+            start = reader.line_num + 1
+    except csv.Error:  # pandas read it; the rows past here get the plain count (see the caller)
+        pass
+    return out[1:]  # the header
+
+
+def _bad_values(name: str, col: pd.Series, bad: pd.Series, line_of: Callable[[int], int], comma: bool) -> str:
+    """``line 17, column 'T': '12,5x' is not a number``, plus how many more bad values the column has (``comma``:
+    the column is written with decimal commas, so a ``12.5`` in it is named as such)."""
+    where = np.flatnonzero(bad.to_numpy())
+    first, rest = int(where[0]), [int(i) for i in where[1:]]
+    value = str(col.iloc[first]).strip()
+    point = comma and not np.isnan(pd.to_numeric(value, errors="coerce"))
+    problem = "has a decimal point; the column's other values have a decimal comma" if point else "is not a number"
+    line = f"line {line_of(first)}, column {name!r}: {value!r} {problem}"
+    if rest:
+        shown = ", ".join(f"line {line_of(i)} {str(col.iloc[i]).strip()!r}" for i in rest[:_SHOWN_BAD])
+        line += f" (and {len(rest)} more in this column: {shown}{', ...' if len(rest) > _SHOWN_BAD else ''})"
+    return line
+
+
+def _numeric(df: pd.DataFrame, path: Path, decimal_comma_allowed: bool, notes: list[str],
+             line_of: Callable[[int], int]) -> pd.DataFrame:
+    """The channel columns as floats, a decimal comma read where the file allows it (not comma-separated) and a
+    column's values are written so. ``line_of``: the file line of a row (its position in ``df``), for the error.
+
+    Raises:
+        SensorFileError: a value that is not a number, named by line, column and value (the first of each column).
+    """
     out: dict[str, pd.Series] = {}
     bad: list[str] = []
+    no_number: list[str] = []
     comma_cols: list[str] = []
     for c in df.columns:
         col = df[c]
@@ -126,14 +173,24 @@ def _numeric(df: pd.DataFrame, path: Path, decimal_comma_allowed: bool, notes: l
             out[c] = num.astype(float)
             continue
         s = col.astype(str)
-        if decimal_comma_allowed and s[filled].str.match(_DECIMAL_COMMA).all():
-            out[c] = pd.to_numeric(s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False),
-                                   errors="coerce").where(filled)
-            comma_cols.append(str(c))
+        comma = decimal_comma_allowed and bool(s[filled].str.match(_DECIMAL_COMMA).any())
+        if comma:
+            wrong = filled & ~(s.str.match(_DECIMAL_COMMA) | s.str.match(_INTEGER))
+            if not wrong.any():
+                out[c] = pd.to_numeric(s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False),
+                                       errors="coerce").where(filled)
+                comma_cols.append(str(c))
+                continue
         else:
-            bad.append(str(c))
+            wrong = filled & num.isna()
+        bad.append(_bad_values(str(c), col, wrong, line_of, comma))
+        if wrong[filled].all():
+            no_number.append(str(c))
     if bad:
-        raise SensorFileError(f"{path}: non-numeric columns {bad}; only numeric channels are accepted")
+        names = ", ".join(repr(c) for c in no_number)
+        hint = (f"; only numeric channels are accepted: column{'s' if len(no_number) > 1 else ''} {names} "
+                f"hold{'' if len(no_number) > 1 else 's'} no number") if no_number else ""
+        raise SensorFileError(f"{path}: " + "; ".join(bad) + hint)
     if comma_cols:
         notes.append(f"decimal comma in {len(comma_cols)} column(s)")
     return pd.DataFrame(out, index=df.index)
@@ -163,9 +220,16 @@ def read_sensor_table(path: Path, *, sep: str | None = None, time_column: str | 
     tcol = _find_time_column(df, time_column, path, delim)
     if df.empty:
         raise SensorFileError(f"{path}: no readings")
-    times = _parse_times(df.pop(tcol), tcol, path, tz or ZoneInfo("UTC"), notes, time_format)
+    lines: list[int] = []
+
+    def line_of(row: int) -> int:  # counted only when an error names a line
+        if not lines:
+            lines.extend(_source_lines(text, delim))
+        return lines[row] if row < len(lines) else row + 2
+
+    times = _parse_times(df.pop(tcol), tcol, path, tz or ZoneInfo("UTC"), notes, time_format, line_of)
     labels = df[[c for c in df.columns if c.lower() in LABEL_COLUMNS]]
-    values = _numeric(df.drop(columns=labels.columns), path, delim != ",", notes)
+    values = _numeric(df.drop(columns=labels.columns), path, delim != ",", notes, line_of)
     if values.shape[1] == 0:
         raise SensorFileError(f"{path}: no numeric channels")
     labels = labels.apply(pd.to_numeric, errors="coerce").fillna(0)

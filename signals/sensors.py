@@ -2,8 +2,8 @@
 
 A sensor file is *wide*: one time column and one numeric column per channel (SKAB layout:
 ``datetime;Accelerometer1RMS;...;anomaly;changepoint``). Label columns (``anomaly``, ``changepoint``)
-are never used for detection; they are returned for evaluation. A column that is not numeric is
-refused by name. The file is read and put on a regular time grid by ``signals.sensor_grid`` (encoding,
+are never used for detection; they are returned for evaluation. A value that is not a number refuses
+the file, named by line (as a text editor numbers it), column and value. The file is read and put on a regular time grid by ``signals.sensor_grid`` (encoding,
 separator, decimal comma and date layout detected; clock faults, duplicates and gaps handled and
 reported in ``notes``). Readings are aggregated into ``sensor_windows`` (count/mean/min/max per window),
 anomalies (``signals.anomaly``) go to ``sensor_anomalies`` with an id derived from asset + start, so

@@ -188,11 +188,45 @@ def test_sensor_file_with_no_usable_rows_exits_non_zero_and_writes_nothing(tmp_p
     p = tmp_path / "bad.csv"
     p.write_text("datetime;Temp\n2024-01-01 00:00:00;abc\n2024-01-01 00:00:01;def\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["ingest", "sensors", str(p), "--zone", "z1"])
-    assert result.exit_code == 1 and "non-numeric columns ['Temp']" in result.output
+    assert result.exit_code == 1 and "line 2, column 'Temp': 'abc' is not a number" in result.output
     engine = create_engine(fresh_sqlite_url)
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Sensor)) == 0
     engine.dispose()
+
+
+def test_one_bad_number_in_a_decimal_comma_log_is_named_by_line_column_and_value(tmp_path: Path, fresh_sqlite_url: str) -> None:
+    rows = [f"2024-01-01 00:{i // 60:02d}:{i % 60:02d};{70 + i % 7},{i % 10};1{i % 3}" for i in range(40)]
+    rows[14] = rows[14].rsplit(";", 2)[0] + ";12,5x;11"  # the 15th reading; a blank line before it in the file
+    p = tmp_path / "sensors.csv"
+    p.write_text("datetime;Temperature;Pressure\n" + "\n".join(rows[:10]) + "\n\n" + "\n".join(rows[10:]) + "\n",
+                 encoding="utf-8")
+    assert p.read_text().splitlines()[16].endswith(";12,5x;11")  # line 17 in an editor (header = line 1)
+    result = CliRunner().invoke(app, ["ingest", "sensors", str(p), "--zone", "z1"])
+    assert result.exit_code == 1
+    assert f"error: {p}: line 17, column 'Temperature': '12,5x' is not a number" in result.output
+    assert "Pressure" not in result.output  # its whole numbers ("11") sit fine beside decimal commas
+    engine = create_engine(fresh_sqlite_url)
+    with Session(engine) as s:  # the file is refused whole: nothing stored
+        assert s.scalar(select(func.count()).select_from(Sensor)) == 0
+        assert s.scalar(select(func.count()).select_from(SensorWindow)) == 0
+    engine.dispose()
+
+
+def test_bad_values_are_named_by_the_line_an_editor_shows(tmp_path: Path) -> None:
+    p = tmp_path / "log.csv"
+    p.write_text('"Date\nand time",T,U\n2024-01-01 00:00:00,1.5,2\n\n   \n2024-01-01 00:00:01,x,3\n'
+                 "2024-01-01 00:00:02,y,4\n2024-01-01 00:00:03,2.5,z\n", encoding="utf-8")
+    # header on lines 1-2 (a quoted name with a line break), a blank and a whitespace-only line (4, 5) skipped
+    with pytest.raises(ValueError, match=r"log\.csv: line 6, column 'T': 'x' is not a number \(and 1 more in this "
+                                         r"column: line 7 'y'\); line 8, column 'U': 'z' is not a number$"):
+        read_sensor_csv(p)
+    p.write_text("datetime;T\n2024-01-01 00:00:00;1,5\n\n2024-01-01 00:00:01;2.5\n2024-01-01 00:00:02;3,5\n")
+    with pytest.raises(ValueError, match=r"line 4, column 'T': '2\.5' has a decimal point; the column's other values"):
+        read_sensor_csv(p)
+    p.write_text("datetime;T\n2024-01-01 00:00:00;1,5\n\n2024-01-01 00:00:61;2,5\n")
+    with pytest.raises(ValueError, match=r"unparseable time in column 'datetime': line 4 '2024-01-01 00:00:61'"):
+        read_sensor_csv(p)
 
 
 def test_sensor_dry_run_writes_nothing(tmp_path: Path, fresh_sqlite_url: str) -> None:
