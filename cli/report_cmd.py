@@ -106,7 +106,7 @@ def report(
     else:
         failed = sum(1 for i in result.incidents if i.status == "failed")
         typer.echo(f"{len(result.incidents)} incidents extracted ({failed} failed), {len(result.zones)} zones, {result.seconds:.0f} s")
-        for z in result.zones:
+        for z in result.ranked_zones():  # as report.md and report.json list them
             if not z.evidence:
                 typer.echo(f"  {z.zone_id:<20} no evidence in the period")
                 continue

@@ -56,6 +56,7 @@ HazardCategory = Literal[
 ]
 HAZARD_CATEGORIES: tuple[str, ...] = HazardCategory.__args__  # type: ignore[attr-defined]
 RiskLevel = Literal["low", "medium", "high", "critical"]
+RISK_LEVELS: tuple[str, ...] = RiskLevel.__args__  # type: ignore[attr-defined]  # lowest first
 Trend = Literal["rising", "falling", "stable", "new"]
 EvidenceKind = Literal["alert", "incident", "anomaly", "outage"]
 
@@ -267,13 +268,29 @@ class RiskReport(BaseModel):
     )
     seconds: float = 0.0
 
+    def ranked_zones(self) -> list[ZoneRisk]:
+        """``zones`` in the order of the Markdown/HTML report (``review.report_data.ZoneCard.sort_key``): level first,
+        critical first (a zone made critical by a stated death outranks a higher score), then score, then id; the
+        zones without evidence (not scored: no evidence is not a low risk) last, by id."""
+
+        def key(z: ZoneRisk) -> tuple[int, float, str]:
+            if not z.evidence:
+                return (0, 1.0, z.zone_id)
+            return (-(RISK_LEVELS.index(z.level) + 1), -z.score, z.zone_id)
+
+        return sorted(self.zones, key=key)
+
     def public_json(self) -> dict[str, Any]:
-        """The stable ``floorwatch report --json`` document."""
+        """The stable ``floorwatch report --json`` document. Zones are listed as the Markdown/HTML report lists them
+        (``ranked_zones``); ``rank`` is a zone's place in that order (1 = highest risk), ``null`` for a zone without
+        evidence, which is not scored."""
+        ranked = self.ranked_zones()
         return {
             "period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
             "zones": [
                 {
                     "zone_id": z.zone_id,
+                    "rank": rank if z.evidence else None,
                     "risk_level": z.level if z.evidence else None,  # no evidence is not a low risk
                     "score": z.score if z.evidence else None,
                     "top_hazards": [h.category for h in z.top_hazards],
@@ -281,7 +298,7 @@ class RiskReport(BaseModel):
                     "fatal_incidents": z.breakdown.deaths,
                     "evidence": [{"kind": e.kind, "id": e.id} for e in z.cited or z.evidence],
                 }
-                for z in self.zones
+                for rank, z in enumerate(ranked, start=1)
             ],
             "incidents": [
                 {

@@ -229,7 +229,9 @@ def test_report_cli_json_shape(tmp_path: Path, server_port: int, monkeypatch: py
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert set(doc) == {"period", "zones", "incidents"}
-    assert set(doc["zones"][0]) == {"zone_id", "risk_level", "score", "top_hazards", "summary", "fatal_incidents", "evidence"}
+    assert set(doc["zones"][0]) == {"zone_id", "rank", "risk_level", "score", "top_hazards", "summary", "fatal_incidents",
+                                    "evidence"}
+    assert doc["zones"][0]["rank"] == 1
     assert doc["incidents"][0]["source_id"] == "src-7"
     assert set(doc["incidents"][0]) == {"id", "source_id", "hazard_category", "severity", "potential_severity",
                                           "potential_severity_calibrated", "potential_severity_expected", "status", "check_by_hand"}
@@ -258,7 +260,7 @@ def test_report_cli_on_an_empty_period_says_no_evidence_not_low_risk(
     assert re.search(r"^## .*Press line - NO EVIDENCE$", md, re.M)
     assert served(server_port) == before  # nothing to read, nothing to narrate
     doc = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert [(z["zone_id"], z["risk_level"], z["score"]) for z in doc["zones"]] == [("press", None, None)]
+    assert [(z["zone_id"], z["rank"], z["risk_level"], z["score"]) for z in doc["zones"]] == [("press", None, None, None)]
 
 
 def test_report_cli_without_model_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
