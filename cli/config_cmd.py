@@ -1,4 +1,4 @@
-"""``floorwatch config check FILE`` and ``floorwatch config show``.
+"""``floorwatch config check FILE``, ``floorwatch config show`` and ``floorwatch config init [PATH]``.
 
 Also the shared ``--config/-c`` option (``ConfigOption``, default ``$FLOORWATCH_CONFIG``) and
 ``load_or_exit`` that every other command uses to load settings with readable errors.
@@ -6,6 +6,7 @@ Also the shared ``--config/-c`` option (``ConfigOption``, default ``$FLOORWATCH_
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,6 +27,7 @@ ConfigOption = Annotated[
 ]
 
 EXIT_BAD_CONFIG = 2
+EXIT_EXISTS = 1
 MASK = "***"
 
 
@@ -98,9 +100,47 @@ def show(config: ConfigOption = None) -> None:
     typer.echo(yaml.safe_dump(masked_dump(settings), sort_keys=False, allow_unicode=True), nl=False)
 
 
+def init(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            envvar="FLOORWATCH_CONFIG", show_envvar=True,
+            help="File to write (default: $FLOORWATCH_CONFIG, the file every command reads)",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file")] = False,
+) -> None:
+    """Write a commented starter configuration (site, one zone, one camera, database and LLM defaults) to edit."""
+    if path is None:
+        typer.echo("error: give the file to write (floorwatch config init site.yaml) or set FLOORWATCH_CONFIG", err=True)
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    if path.is_dir():
+        typer.echo(f"error: {path} is a folder; give the file to write, e.g. {path / 'floorwatch.yaml'}", err=True)
+        raise typer.Exit(EXIT_EXISTS)
+    if path.exists() and not force:
+        typer.echo(f"error: {path} exists; not replaced (--force replaces it)", err=True)
+        raise typer.Exit(EXIT_EXISTS)
+    from floorwatch.config_doc import starter_yaml
+    from floorwatch.review.config_write import atomic_write
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        atomic_write(path, starter_yaml(str(path)))  # a replaced file keeps its mode
+        if new:  # the temporary file's 0600 -> what the umask gives a new file, as an editor would
+            umask = os.umask(0)
+            os.umask(umask)
+            path.chmod(0o666 & ~umask)
+    except OSError as exc:
+        typer.echo(f"error: cannot write {path}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_EXISTS) from exc
+    typer.echo(f"wrote {path}: edit it, then check it with `floorwatch config check {path}`")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``config`` command group to the ``floorwatch`` app."""
-    group = typer.Typer(name="config", help="Validate and show the configuration.", no_args_is_help=True)
+    group = typer.Typer(name="config", help="Validate, show and start the configuration.", no_args_is_help=True)
     group.command("check")(check)
     group.command("show")(show)
+    group.command("init")(init)
     app.add_typer(group, name="config")

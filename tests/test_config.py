@@ -301,6 +301,47 @@ def test_cli_config_show_applies_env_and_masks_secrets(tmp_path: Path) -> None:
     assert "token: '***'" in out and "fw:***@db.local" in out and "admin:***@10.0.0.5" in out
 
 
+def test_cli_config_init_writes_a_commented_starter_that_config_check_accepts(tmp_path: Path) -> None:
+    from floorwatch.config import LLMConfig, SiteConfig
+    from floorwatch.config_doc import starter_settings
+
+    path = tmp_path / "etc" / "site.yaml"  # its folder is made
+    result = CliRunner().invoke(cli_app, ["config", "init", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {path}" in result.output and [p.name for p in path.parent.iterdir()] == ["site.yaml"]  # no temp file left
+    settings = load_settings(path)  # the loader of `config check`
+    assert settings == starter_settings()
+    assert (len(settings.zones), len(settings.cameras), settings.cameras[0].zones[0].zone_id) == (1, 1, settings.zones[0].id)
+    assert settings.site == SiteConfig() and settings.llm == LLMConfig()  # the defaults, written out
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    for key, comment in (("timezone: UTC", SiteConfig.model_fields["timezone"].description),  # the model's own words
+                         ("url: sqlite:///var/floorwatch.db", "SQLAlchemy URL (SQLite or PostgreSQL)"),
+                         ("backend: local", "LLM backend (one of: local, openai, vllm)")):
+        assert lines[lines.index(key) - 1] == f"# {comment}"
+    check = CliRunner().invoke(cli_app, ["config", "check", str(path)])
+    assert check.exit_code == 0 and "1 zones, 1 cameras, 1 rules" in check.output, check.output
+
+
+def test_cli_config_init_never_replaces_a_file_without_force(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    refused = CliRunner().invoke(cli_app, ["config", "init", str(path)])
+    assert refused.exit_code == 1 and f"{path} exists" in refused.output and "--force" in refused.output
+    assert path.read_text(encoding="utf-8") == GOOD
+    forced = CliRunner().invoke(cli_app, ["config", "init", str(path), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert load_settings(path).site.name != "Plant A"
+
+
+def test_cli_config_init_writes_where_the_commands_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nowhere = CliRunner().invoke(cli_app, ["config", "init"])
+    assert nowhere.exit_code == 2 and "FLOORWATCH_CONFIG" in nowhere.output
+    path = tmp_path / "from-env.yaml"
+    monkeypatch.setenv("FLOORWATCH_CONFIG", str(path))
+    result = CliRunner().invoke(cli_app, ["config", "init"])
+    assert result.exit_code == 0, result.output
+    assert load_settings().zones == load_settings(path).zones != []  # no path: $FLOORWATCH_CONFIG, read by every command
+
+
 def test_cli_entry_point_exit_code(tmp_path: Path) -> None:
     bad = write(tmp_path, "detector:\n  conf: 5\n")
     proc = subprocess.run(
