@@ -15,8 +15,9 @@ must be ISO 8601 or given with ``--time-format``.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -176,3 +177,34 @@ def parse_time(value: Any, fmt: str | None, tz: ZoneInfo) -> datetime | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
     return dt.astimezone(UTC)
+
+
+_CLOCK = re.compile(r"\d{1,2}:\d{2}")
+
+
+def has_time_of_day(value: Any) -> bool:
+    """Whether a time value as read from a file writes a time of day: ``"2016-01-08 14:30"``, a ``datetime`` and
+    ISO ``"2016-01-08T14:30Z"`` do; ``"08/01/2016"``, a ``date`` and an empty value do not (``parse_time`` places a
+    date alone at 00:00, which is no time of day the report gave)."""
+    if isinstance(value, datetime):
+        return True
+    if isinstance(value, date) or value is None:
+        return False
+    return bool(_CLOCK.search(str(value)))
+
+
+def midnight_is_a_date(local_times: Iterable[time]) -> bool:
+    """Whether 00:00 in a column stands for "no time of day" (a date column exported with a time, as spreadsheets
+    do: ``2016-01-01 00:00:00``), not for events at midnight.
+
+    True when 00:00:00 occurs at least twice and more often than every other time of day of the column: real
+    event times spread over the day, so a clock reading repeated more than any other, and that reading
+    midnight, is the export's filler. A column with one 00:00 value, or whose rounded times repeat other
+    readings as often ("08:00" as often as "00:00"), keeps its midnights as times.
+
+    Args:
+        local_times: the column's times of day in site time (values without a time of day left out).
+    """
+    counts = Counter(t.replace(microsecond=0) for t in local_times)
+    midnight = counts.pop(time(0, 0), 0)
+    return midnight >= 2 and midnight > max(counts.values(), default=0)

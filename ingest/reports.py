@@ -35,7 +35,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -50,7 +50,14 @@ from floorwatch.schemas.tables import IncidentReport
 from floorwatch.storage.registry import ensure_zones
 from floorwatch.storage.upsert import upsert
 from floorwatch.tabular import SHORT_ROW, TableError, decode, read_csv_table, read_jsonl_table
-from floorwatch.timeformat import TimeFormatError, infer_time_format, parse_time, shown_layout
+from floorwatch.timeformat import (
+    TimeFormatError,
+    has_time_of_day,
+    infer_time_format,
+    midnight_is_a_date,
+    parse_time,
+    shown_layout,
+)
 
 __all__ = ["ColumnMapping", "IngestError", "IngestSummary", "ParsedReport", "configured_zone_id", "ingest_file",
            "parse_file", "parse_time", "read_table", "slugify_zone"]
@@ -128,6 +135,9 @@ class ParsedReport:
     zone_id: str | None = None
     title: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
+    time_of_day_known: bool = True
+    """False when ``occurred_at`` is a date without a time of day (stored at 00:00 site time): such a report counts
+    by date and weekday, never by hour or shift."""
 
 
 @dataclass
@@ -145,6 +155,8 @@ class IngestSummary:
     """Reports of the file without ``occurred_at``: no period of the risk job includes them."""
     no_zone: int = 0
     """Reports of the file without a zone: no zone's assessment includes them."""
+    date_only: int = 0
+    """Reports of the file with a date but no time of day: left out of hour and shift patterns."""
     zone_reports: dict[str, int] = field(default_factory=dict)
     """Reports of the file per zone id."""
 
@@ -236,6 +248,7 @@ def read_markdown(path: Path, tz: ZoneInfo, encoding: str | None = None, notes: 
         report.occurred_at = parse_time(when, None, tz)
     except ValueError as exc:
         raise IngestError(f"{path}: front matter occurred_at: {exc}") from exc
+    report.time_of_day_known = has_time_of_day(when)
     try:
         report.zone_id = slugify_zone(str(zone)) if zone not in (None, "") else None
     except ValueError as exc:  # a zone with no letters or digits
@@ -334,8 +347,30 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
         sid = str(rec.get(id_col) or "").strip() if id_col is not None else ""
         title = str(rec.get(title_col) or "").strip() if title_col is not None else ""
         attrs = {k: v for k, v in rec.items() if k not in used and k is not None and k != SHORT_ROW}
-        reports.append(ParsedReport(n, sid or content_hash(text), text, when, zone, title or _title_from_text(text), attrs))
+        known = when is not None and has_time_of_day(rec.get(time_col))
+        reports.append(ParsedReport(n, sid or content_hash(text), text, when, zone, title or _title_from_text(text), attrs,
+                                    known))
+    if time_col is not None:
+        _mark_date_only(reports, tz, time_col, notes)
     return reports, problems
+
+
+def _mark_date_only(reports: list[ParsedReport], tz: ZoneInfo, column: str, notes: list[str]) -> None:
+    """Mark the reports whose time is a date alone: written without a time of day, or at 00:00 in a column where
+    midnight is the export's filler (:func:`floorwatch.timeformat.midnight_is_a_date`); says how many in ``notes``."""
+    dated = [r for r in reports if r.occurred_at is not None]
+    clocked = [r for r in dated if r.time_of_day_known]
+    if midnight_is_a_date(r.occurred_at.astimezone(tz).time() for r in clocked if r.occurred_at is not None):
+        for r in clocked:
+            if r.occurred_at is not None and r.occurred_at.astimezone(tz).time() == time(0, 0):
+                r.time_of_day_known = False
+        filler = " (00:00 is the column's most common time: read as no time of day)"
+    else:
+        filler = ""
+    date_only = sum(not r.time_of_day_known for r in dated)
+    if date_only:
+        notes.append(f"time column {column!r}: {date_only} of {len(dated)} reports have a date but no time of day"
+                     f"{filler}; they count by date and weekday, not in hour or shift patterns")
 
 
 # --------------------------------------------------------------------------- writing
@@ -387,17 +422,17 @@ def _row_dict(source: str, rep: ParsedReport) -> dict[str, Any]:
     title = redacted_title(rep.title, rep.text)[:500]
     redacted_text = redact(rep.text).text
     attributes = json.loads(json.dumps(redacted_attributes(rep.attributes), default=str))
-    fingerprint = json.dumps(
-        [rep.text, rep.occurred_at.isoformat() if rep.occurred_at else None, rep.zone_id, rep.title, rep.attributes,
-         title, redacted_text, attributes],
-        sort_keys=True,
-        default=str,
-    )
+    stored = [rep.text, rep.occurred_at.isoformat() if rep.occurred_at else None, rep.zone_id, rep.title,
+              rep.attributes, title, redacted_text, attributes]
+    if not rep.time_of_day_known:  # only then: the rows stored before the flag existed keep their hash
+        stored.append("date only")
+    fingerprint = json.dumps(stored, sort_keys=True, default=str)
     return {
         "source": source,
         "source_id": rep.source_id[:200],
         "content_hash": hashlib.sha256(fingerprint.encode("utf-8")).hexdigest(),
         "occurred_at": rep.occurred_at,
+        "time_of_day_known": rep.time_of_day_known,
         "zone_id": rep.zone_id,
         "title": title,
         "original_text": rep.text,
@@ -450,6 +485,7 @@ def count_placement(reports: list[ParsedReport], summary: IngestSummary) -> None
     summary.zone_reports = dict(Counter(r.zone_id for r in reports if r.zone_id))
     summary.no_zone = sum(not r.zone_id for r in reports)
     summary.no_time = sum(r.occurred_at is None for r in reports)
+    summary.date_only = sum(r.occurred_at is not None and not r.time_of_day_known for r in reports)
 
 
 def store_reports(session: Session, source: str, reports: list[ParsedReport], summary: IngestSummary) -> None:
@@ -467,7 +503,7 @@ def store_reports(session: Session, source: str, reports: list[ParsedReport], su
     summary.unchanged = len(rows) - len(changed)
     count_placement(reports, summary)
     ensure_zones(session, summary.zones)
-    update = ["content_hash", "occurred_at", "zone_id", "title", "original_text", "redacted_text", "attributes"]
+    update = ["content_hash", "occurred_at", "time_of_day_known", "zone_id", "title", "original_text", "redacted_text", "attributes"]
     for i in range(0, len(changed), 500):
         upsert(session, IncidentReport, changed[i : i + 500], key=["source", "source_id"], update=update)
 

@@ -34,6 +34,7 @@ class EvidenceItem(BaseModel):
     ref_id: str
     anchor: str = Field(description="HTML id of the item inside the report")
     time: datetime | None = None
+    date_only: bool = Field(False, description="``time`` is a date alone (an incident reported without a time of day)")
     title: str
     text: str = ""
     link: str | None = Field(None, description="Dashboard URL or media file path relative to the report")
@@ -211,6 +212,7 @@ def evidence_items(
                 ref_id=str(inc.id),
                 anchor=f"incident-{inc.id}",
                 time=inc.occurred_at,
+                date_only=not inc.time_of_day_known,
                 title=(inc.title or f"Incident {inc.source_id}") + hazard,
                 text=excerpt,
                 link=_zone_link(base_url, ev.zone_id, f"incident-{inc.id}"),

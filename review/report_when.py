@@ -94,8 +94,17 @@ def _where(s: PatternSeries) -> str:
 
 
 def _kind_line(kind: str, series: list[PatternSeries]) -> str:
-    """One sentence per event kind: the strongest clustering first, the other dimensions after it."""
-    total = series[0].total
+    """One sentence per event kind: the strongest clustering first, the other dimensions after it; how many of
+    them have a date but no time of day (left out of the hour and shift series) when some do."""
+    line = _kind_verdict(kind, series)
+    undated = max(s.date_only for s in series)
+    if undated and not line.endswith("have a date only."):
+        line += f" {undated} of them have a date only: they count by weekday, not by hour or shift."
+    return line
+
+
+def _kind_verdict(kind: str, series: list[PatternSeries]) -> str:
+    total = max(s.total for s in series)
     found = [s for s in series if s.not_uniform(ALPHA) and s.peak is not None]
     if total < MIN_EVENTS:
         return f"{kind.capitalize()}s ({total}): too few to tell when they happen."
@@ -124,7 +133,7 @@ def pattern_lines(tp: TimePatterns) -> list[str]:
     lines = []
     for kind in KINDS:
         series = [tp.get(kind, dim) for dim in DIMENSIONS]
-        if series[0].total:
+        if any(s.total for s in series):
             lines.append(_kind_line(kind, series))
     return lines
 

@@ -46,6 +46,9 @@ class IncidentSummary(_Frozen):
     source: str
     source_id: str
     occurred_at: datetime | None = None
+    time_of_day_known: bool = Field(
+        True, description="False: occurred_at is a date alone (00:00 site time), no time of day was given"
+    )
     zone_id: str | None = None
     title: str = ""
     redacted_text: str = Field(description="Report text with personal data removed (never the original)")

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
@@ -149,6 +150,11 @@ class IncidentReport(Base):
     source_id: Mapped[str] = mapped_column(String(200), doc="Id in the source (CSV id column) or content hash")
     content_hash: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime | None]
+    time_of_day_known: Mapped[bool] = mapped_column(
+        default=True,
+        server_default=true(),
+        doc="False: occurred_at is a date alone, stored at 00:00 site time (counts by weekday, not by hour or shift)",
+    )
     zone_id: Mapped[str | None] = mapped_column(ForeignKey("zones.id"))
     title: Mapped[str] = mapped_column(String(500), default="")
     original_text: Mapped[str] = mapped_column(Text)

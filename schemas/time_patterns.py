@@ -61,6 +61,12 @@ class PatternSeries(_Frozen):
     untested: str | None = Field(
         None, description="Why no test was run although there are events (e.g. all on one day), in words"
     )
+    date_only: int = Field(
+        0,
+        ge=0,
+        description="Events of this kind known by date alone (no time of day), left out of this hour or shift "
+        "series; a weekday series counts them",
+    )
 
     def not_uniform(self, alpha: float = 0.05) -> bool:
         """True when the test rejects a uniform pattern at ``alpha``."""

@@ -10,7 +10,7 @@ days do not fake a pattern. Dismissed alerts (false positives) are left out by d
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -214,32 +214,47 @@ def analyse_times(
     end: datetime,
     shifts: Sequence[ShiftConfig],
     tz: str | ZoneInfo = "UTC",
+    dates_only: Mapping[PatternKind, Iterable[datetime]] | None = None,
 ) -> TimePatterns:
     """Bucket event start times (aware datetimes) of each kind; times outside ``[start, end]`` are ignored (the
-    end is included, like the zone's evidence: a report at the end of the period is counted in both)."""
+    end is included, like the zone's evidence: a report at the end of the period is counted in both).
+
+    ``dates_only``: events of a kind known by their date alone (stored at 00:00 site time, e.g. an incident export
+    without a time column's time of day). They count by weekday, never by hour or shift - 00:00 is no hour they
+    happened at - and each hour and shift series says how many it leaves out (``PatternSeries.date_only``).
+    """
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     exp = exposure(start, end, zone, shifts)
     series: list[PatternSeries] = []
     heat: dict[str, list[list[int]]] = {}
+    undated = dates_only or {}
     for kind, raw in times.items():
         local = [t.astimezone(zone) for t in raw if start <= t <= end]
+        days_only = [t.astimezone(zone) for t in undated.get(kind, ()) if start <= t <= end]
         counts = {
             "hour": Counter(f"{t.hour:02d}" for t in local),
-            "weekday": Counter(WEEKDAYS[t.weekday()] for t in local),
+            "weekday": Counter(WEEKDAYS[t.weekday()] for t in local + days_only),
             "shift": Counter(shift_of(t.time(), shifts) for t in local),
         }
         # A recurring pattern needs repeats: an hour or shift pattern events on two days or more, a weekday
         # pattern events in two weeks or more. 16 alerts of one 77-second burst are one occasion, not a
         # morning-shift or Wednesday pattern (the demo's dock showed p < 0.001 for both).
         days = len({t.date() for t in local})
-        weeks = len({t.isocalendar()[:2] for t in local})
-        why = {
-            "hour": "all on one day: an hour pattern needs events on two days or more" if days < 2 else None,
-            "shift": "all on one day: a shift pattern needs events on two days or more" if days < 2 else None,
-            "weekday": "all in one week: a weekday pattern needs events in two weeks or more" if weeks < 2 else None,
-        }
+        weeks = len({t.isocalendar()[:2] for t in local + days_only})
+        if not local and days_only:
+            no_clock = f"no time of day: the {len(days_only)} {kind}s have a date only"
+            why = {"hour": no_clock, "shift": no_clock}
+        else:
+            why = {
+                "hour": "all on one day: an hour pattern needs events on two days or more" if days < 2 else None,
+                "shift": "all on one day: a shift pattern needs events on two days or more" if days < 2 else None,
+            }
+        why["weekday"] = "all in one week: a weekday pattern needs events in two weeks or more" if weeks < 2 else None
         for dim in _DIMENSIONS:
-            series.append(build_series(kind, dim, counts[dim], exp[dim], _labels(dim, shifts, exp[dim]), why[dim]))
+            built = build_series(kind, dim, counts[dim], exp[dim], _labels(dim, shifts, exp[dim]), why[dim])
+            if dim != "weekday" and days_only:  # build_series drops the reason of an empty series: keep this one
+                built = built.model_copy(update={"date_only": len(days_only), "untested": built.untested or why[dim]})
+            series.append(built)
         matrix = [[0] * 24 for _ in range(7)]
         for t in local:
             matrix[t.weekday()][t.hour] += 1
@@ -275,18 +290,18 @@ def time_patterns(
     if not include_dismissed:
         q = q.where(Alert.review != "dismissed")
     alerts = list(session.scalars(q))
-    incidents = [
-        t
-        for t in session.scalars(
-            select(IncidentReport.occurred_at).where(
-                IncidentReport.zone_id == zone_id,
-                IncidentReport.occurred_at >= start,
-                IncidentReport.occurred_at <= end,
-            )
+    rows = session.execute(
+        select(IncidentReport.occurred_at, IncidentReport.time_of_day_known).where(
+            IncidentReport.zone_id == zone_id,
+            IncidentReport.occurred_at >= start,
+            IncidentReport.occurred_at <= end,
         )
-        if t is not None
-    ]
-    return analyse_times(zone_id, {"alert": alerts, "incident": incidents}, start, end, shifts, tz)
+    ).all()
+    clocked = [t for t, known in rows if t is not None and known]
+    dated = [t for t, known in rows if t is not None and not known]
+    return analyse_times(
+        zone_id, {"alert": alerts, "incident": clocked}, start, end, shifts, tz, dates_only={"incident": dated}
+    )
 
 
 def _pct(x: float) -> str:
@@ -298,14 +313,17 @@ def summarize_time_patterns(tp: TimePatterns, alpha: float = 0.05) -> str:
     lines = [f"Time patterns, zone {tp.zone_id}, {tp.start:%Y-%m-%d} to {tp.end:%Y-%m-%d} ({tp.timezone}):"]
     for kind in _KINDS:
         shift = next((s for s in tp.series if s.kind == kind and s.dimension == "shift"), None)
-        if shift is None or shift.total == 0:
+        if shift is None or shift.total + shift.date_only == 0:
             lines.append(f"- {kind}s: none")
             continue
-        split = ", ".join(
-            f"{b.label} {b.count} ({_pct(b.share)} vs {_pct(b.expected_share)} of time)"
-            for b in shift.buckets
-        )
-        lines.append(f"- {kind}s (n={shift.total}) by shift: {split}")
+        if shift.total:
+            split = ", ".join(
+                f"{b.label} {b.count} ({_pct(b.share)} vs {_pct(b.expected_share)} of time)"
+                for b in shift.buckets
+            )
+            lines.append(f"- {kind}s (n={shift.total}) by shift: {split}")
+        if shift.date_only:
+            lines.append(f"- {kind}s with a date but no time of day (n={shift.date_only}): by weekday only")
         for dim in _SUMMARY_DIMENSIONS:
             s = tp.get(kind, dim)
             if s.p_value is None:

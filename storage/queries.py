@@ -110,6 +110,7 @@ def _zone_incidents(session: Session, zone_id: str, start: datetime, end: dateti
             "source": r.source,
             "source_id": r.source_id,
             "occurred_at": r.occurred_at,
+            "time_of_day_known": r.time_of_day_known,
             "zone_id": r.zone_id,
             "title": r.title,
             "redacted_text": r.redacted_text,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -89,3 +90,36 @@ def test_zone_page_flags_a_report_with_prompt_markup_and_one_read_in_part(
         plain = c.get("/zones/press-shop", params={"days": 7}).text
     assert "Check by hand: the report holds prompt markup (made inert) or words addressed to the model" in zone
     assert "The model read only the first 30 of" in zone and "Check by hand" not in plain
+
+
+def test_zone_page_shows_evidence_in_site_time_and_a_date_alone_without_a_clock(
+    migrated_db: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The zone page's heading says site time; its evidence was written in UTC, and a report known by its date
+    alone showed the 00:00 it is stored at as if it were the time of the event."""
+    from sqlalchemy import select
+
+    from floorwatch.config import SiteConfig
+    from floorwatch.schemas.tables import IncidentReport
+
+    media = tmp_path / "media"
+    tokyo = ZoneInfo("Asia/Tokyo")
+    with session_scope(migrated_db) as s:
+        inc_id = populate(s, media, T0)["incident_id"]
+        rep = s.get(IncidentReport, inc_id)
+        assert rep is not None and rep.occurred_at is not None
+        clocked = rep.occurred_at.astimezone(tokyo)
+        midnight = datetime.combine(clocked.date(), datetime.min.time(), tokyo)
+        other = IncidentReport(source="export.csv", source_id="d1", content_hash="1" * 64, occurred_at=midnight,
+                               time_of_day_known=False, zone_id=rep.zone_id, title="Dated only",
+                               original_text="Cut on a strap.", redacted_text="Cut on a strap.")
+        s.add(other)
+        zone_id = rep.zone_id
+        assert s.scalar(select(IncidentReport.id).where(IncidentReport.source_id == "d1"))
+    settings = Settings(media=MediaConfig(dir=media), serve=ServeConfig(token=TOKEN),
+                        site=SiteConfig(timezone="Asia/Tokyo"))
+    with TestClient(create_app(settings, sessions=migrated_db), base_url="http://dash.local") as c:
+        page = c.get(f"/zones/{zone_id}", params={"days": 7}).text
+    assert f"{clocked:%Y-%m-%d %H:%M}" in page  # the clocked report in Tokyo time, not UTC
+    dated = page[page.index("Dated only"):].split("</li>")[0]
+    assert f"{midnight:%Y-%m-%d}" in dated and "00:00" not in dated

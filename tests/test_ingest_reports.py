@@ -259,3 +259,28 @@ def test_a_short_row_is_named_as_such_when_it_lacks_the_text_and_kept_when_it_la
     assert "2 fields but the header has 4" in summary.rejected[0]
     kept = {r.source_id: r.attributes for r in _reports(migrated_db)}
     assert kept == {"2": {"Reported By": ""}, "3": {"Reported By": "shift lead"}}
+
+
+def test_dates_without_a_time_of_day_are_marked_and_said(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    """An export's date alone (or its 00:00 filler) is stored at 00:00, which is no time the event happened at: the
+    report is marked so hour and shift patterns leave it out, and the ingest says how many."""
+    filler = _csv(tmp_path, "id,occurred_at,text\n1,01-03-2024 00:00:00,Slip on oil.\n2,05-03-2024 00:00:00,Cut on a strap.\n"
+                            "3,07-03-2024 13:40:00,Hand pinched.\n4,14-03-2024,Forklift near miss.\n", "filler.csv")
+    summary = _ingest(migrated_db, filler, ColumnMapping(time_format="%d-%m-%Y"))
+    assert summary.date_only == 3
+    assert any("3 of 4 reports have a date but no time of day" in n and "00:00 is the column's most common" in n
+               for n in summary.notes), summary.notes
+    known = {r.source_id: r.time_of_day_known for r in _reports(migrated_db)}
+    assert known == {"1": False, "2": False, "3": True, "4": False}
+    # times of day spread over the day: one 00:00 among them is an event at midnight
+    clock = _csv(tmp_path, "id,occurred_at,text\n1,2024-03-01 00:00,Slip on oil.\n2,2024-03-05 07:15,Cut on a strap.\n"
+                           "3,2024-03-07 13:40,Hand pinched.\n", "clock.csv")
+    summary = _ingest(migrated_db, clock)
+    assert summary.date_only == 0 and not any("time of day" in n for n in summary.notes)
+    assert all(r.time_of_day_known for r in _reports(migrated_db) if r.source == "clock.csv")
+    md = tmp_path / "dated.md"
+    md.write_text("---\noccurred_at: 2024-03-11\nzone: Press Line\n---\nHand caught in the die.\n")
+    assert _ingest(migrated_db, md).date_only == 1
+    assert [r.time_of_day_known for r in _reports(migrated_db) if r.source == "dated.md"] == [False]
+    # the flag is part of what is stored: a second ingest changes nothing
+    assert _ingest(migrated_db, filler, ColumnMapping(time_format="%d-%m-%Y")).unchanged == 4

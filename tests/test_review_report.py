@@ -347,3 +347,26 @@ def test_a_zone_made_critical_by_a_death_is_listed_first_whatever_its_score() ->
     cards = [ZoneCard(zone_id="dock", level="high", score=70.0), ZoneCard(zone_id="pour", level="critical", score=31.0),
              ZoneCard(zone_id="mill", level="medium", score=50.0), ZoneCard(zone_id="quiet", status="no evidence")]
     assert [c.zone_id for c in sorted(cards, key=lambda c: c.sort_key)] == ["pour", "dock", "mill", "quiet"]
+
+
+def test_a_report_known_by_its_date_alone_shows_no_clock_time(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    """An export without times of day stores 00:00; the evidence line must not present it as the event's time."""
+    from zoneinfo import ZoneInfo
+
+    from floorwatch.config import SiteConfig
+    from floorwatch.schemas.tables import IncidentReport
+
+    media = tmp_path / "media"
+    with session_scope(migrated_db) as s:
+        inc_id = populate(s, media)["incident_id"]
+        rep = s.get(IncidentReport, inc_id)
+        assert rep is not None and rep.occurred_at is not None
+        rep.time_of_day_known = False
+        when = rep.occurred_at
+    lima = SETTINGS.model_copy(update={"site": SiteConfig(timezone="America/Lima")})
+    with session_scope(migrated_db) as s:
+        paths = render_report(s, T0, T1, media, tmp_path / "out", settings=lima)
+    md, html = paths.markdown.read_text(), paths.html.read_text()
+    local = when.astimezone(ZoneInfo("America/Lima"))
+    assert f"incident {local:%Y-%m-%d}:" in md and f"incident {local:%Y-%m-%d %H:%M}:" not in md
+    assert f'<span class="muted">{local:%Y-%m-%d}</span>' in html

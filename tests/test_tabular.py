@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,15 @@ from floorwatch.tabular import (
     read_jsonl_table,
     uses_decimal_comma,
 )
-from floorwatch.timeformat import ISO, TimeFormatError, infer_time_format, parse_time, shown_layout
+from floorwatch.timeformat import (
+    ISO,
+    TimeFormatError,
+    has_time_of_day,
+    infer_time_format,
+    midnight_is_a_date,
+    parse_time,
+    shown_layout,
+)
 
 PT_ROWS = [
     ("1", "Queda de operário na área de prensagem; perna lesionada", "17/01/2017 08:00", "Prensas"),
@@ -203,3 +211,23 @@ def test_a_date_that_does_not_exist_is_named_as_such() -> None:
         parse_time("31/02/2024 08:00", "%d/%m/%Y", ZoneInfo("UTC"))
     with pytest.raises(ValueError, match="does not match %d/%m/%Y"):
         parse_time("2024-02-03", "%d/%m/%Y", ZoneInfo("UTC"))
+
+
+@pytest.mark.parametrize(
+    ("value", "known"),
+    [("2016-01-08 14:30", True), ("08/01/2016 00:00", True), ("2016-01-08T14:30Z", True),
+     (datetime(2016, 1, 8, 0, 0), True), ("08/01/2016", False), ("2016-01-08", False),
+     (date(2016, 1, 8), False), (None, False), ("", False)],
+)
+def test_a_value_says_whether_it_gives_a_time_of_day(value: object, known: bool) -> None:
+    assert has_time_of_day(value) is known
+
+
+def test_midnight_is_a_date_only_where_it_is_the_columns_filler() -> None:
+    t = time.fromisoformat
+    assert midnight_is_a_date([t("00:00")] * 3)  # a date column exported with 00:00 (spreadsheets)
+    assert midnight_is_a_date([t("00:00")] * 3 + [t("07:15"), t("13:40")])  # mostly dates, a few clock times
+    assert not midnight_is_a_date([t("00:00"), t("07:15"), t("13:40")])  # one event at midnight is a time
+    assert not midnight_is_a_date([t("00:00")] * 2 + [t("08:00")] * 2)  # rounded times: 00:00 no more than 08:00
+    assert not midnight_is_a_date([t("07:15"), t("13:40")])
+    assert not midnight_is_a_date([])

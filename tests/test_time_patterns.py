@@ -203,6 +203,18 @@ def _seed(factory: sessionmaker[Session]) -> None:
                 occurred_at=MONDAY + timedelta(hours=15),
             )
         )
+        s.add(  # a date alone: counted on its weekday, not in the night shift or at hour 00
+            IncidentReport(
+                source="log",
+                source_id="r3",
+                content_hash="h",
+                zone_id="press",
+                original_text="x",
+                redacted_text="x",
+                occurred_at=MONDAY + timedelta(days=2),
+                time_of_day_known=False,
+            )
+        )
         s.add(
             IncidentReport(
                 source="log",
@@ -253,6 +265,7 @@ def test_time_patterns_and_overheating_from_the_database(migrated_db: sessionmak
         "afternoon": 1,
         "night": 0,
     }
+    assert tp.get("incident", "shift").date_only == 1 and tp.get("incident", "weekday").total == 2
     assert [(a.asset, a.count, a.repeated) for a in heat.assets] == [
         ("press-2", 3, True),
         ("pump-1", 1, False),
@@ -286,3 +299,22 @@ def test_a_burst_on_one_day_is_not_tested_for_a_recurring_pattern() -> None:
     twice = burst + [t + timedelta(days=8) for t in burst]
     tested = analyse_times("dock", {"alert": twice}, MONDAY, MONDAY + timedelta(days=14), SHIFTS, "UTC")
     assert all(tested.get("alert", dim).p_value is not None for dim in ("hour", "shift", "weekday"))
+
+
+def test_dates_without_a_time_of_day_count_by_weekday_not_by_hour_or_shift() -> None:
+    """An export of dates alone stored every incident at 00:00: the hour and shift series read them as a night
+    cluster ("incidents cluster by hour: 00"), a claim the reports never made."""
+    dates = [MONDAY + timedelta(days=d) for d in (0, 2, 7, 9, 14)]
+    clock = [MONDAY + timedelta(days=1, hours=10), MONDAY + timedelta(days=8, hours=15)]
+    end = MONDAY + timedelta(days=21)
+    tp = analyse_times("press", {"incident": clock}, MONDAY, end, SHIFTS, "UTC", dates_only={"incident": dates})
+    hour, shift, weekday = (tp.get("incident", d) for d in ("hour", "shift", "weekday"))
+    assert (hour.total, shift.total, weekday.total) == (2, 2, 7)
+    assert (hour.date_only, shift.date_only, weekday.date_only) == (5, 5, 0)
+    assert next(b for b in hour.buckets if b.label == "00").count == 0
+    assert sum(map(sum, tp.weekday_hour["incident"])) == 2
+    assert "date but no time of day (n=5)" in summarize_time_patterns(tp)
+    only_dates = analyse_times("press", {"incident": []}, MONDAY, end, SHIFTS, "UTC", dates_only={"incident": dates})
+    assert only_dates.get("incident", "hour").p_value is None
+    assert only_dates.get("incident", "hour").untested == "no time of day: the 5 incidents have a date only"
+    assert only_dates.get("incident", "weekday").total == 5
