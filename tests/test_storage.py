@@ -404,3 +404,17 @@ def test_find_pg_bin_picks_the_newest_version(tmp_path: Path) -> None:
             (bin_dir / "pg_ctl").touch()
     assert find_pg_bin(tmp_path) == tmp_path / "16" / "bin"
     assert find_pg_bin(tmp_path / "absent") is None
+
+
+def test_the_migrations_build_the_schema_the_models_declare(migrated_db: sessionmaker[Session]) -> None:
+    """A column added to ``schemas.tables`` without its migration (or the other way round) shows here, on SQLite
+    and PostgreSQL alike, not in a user's database."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from floorwatch.schemas.tables import Base
+
+    engine = migrated_db.kw["bind"]
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
