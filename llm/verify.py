@@ -98,6 +98,9 @@ LEXICON: dict[str, str] = {
     "time of day": r"\bnights?\b|\bnight[- ]?shifts?\b|\bovernight\b|\bmornings?\b|\bafternoons?\b|\bevenings?\b|\bweekends?\b|"
     r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b",
     "outage": r"\boutages?\b|\boffline\b",
+    # an incident needs a cited fact that holds one (a demo claim: "a dwell alert ... indicates that there was an
+    # incident in the hazardous area", citing the alert alone, of a zone without incident reports)
+    "incident": r"\bincidents?\b|\baccidents?\b|\bincidentes?\b|\baccidentes?\b|\bacidentes?\b|\bunf[aä]ll\w*",
     # a change over time needs a cited fact that states one (the score fact says "trend rising / falling /
     # stable / new"): "a significant increase in incidents" against "trend new (previous period 0)" fails
     "increase": r"\bincreas\w*|\brising\b|\brose\b|\bris(?:e|es)\b|\bgrow\w*|\bsurg\w*|\bmore often\b",
@@ -169,6 +172,41 @@ def _counted(text: str) -> set[tuple[float, str]]:
     return out
 
 
+# A duration: "lasting 3 seconds", "a 40-s dwell", "for 5 min", "two hours" (the facts write "lasted 40 s").
+_DURATION = re.compile(
+    rf"(?<![\w.:])(\d+(?:\.\d+)?|{_SPELLED}|one)[\s-]*(seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h)\b",
+    re.IGNORECASE,
+)
+_SECONDS = {"s": 1, "m": 60, "h": 3600}  # by the unit's first letter (seconds/secs/s, minutes/mins, hours/hrs/h)
+# "each", "every", "both", "apiece": the number holds for every cited item, not for one of them
+_EACH = re.compile(r"\beach\b|\bevery\b|\bboth\b|\bapiece\b|\ball (?:of them )?last\w*", re.IGNORECASE)
+
+
+def durations_in(text: str) -> list[float]:
+    """Durations written in ``text``, in seconds ("3 seconds" 3, "5 min" 300, "two hours" 7200)."""
+    out = []
+    for num, unit in _DURATION.findall(text):
+        n = float(num) if num[0].isdigit() else float(_WORDS.get(num.lower(), 1))  # "one" is 1
+        out.append(n * _SECONDS[unit[0].lower()])
+    return out
+
+
+def _duration_problem(claim: str, cited: list[str]) -> str | None:
+    """Why the durations of ``claim`` are not those of the cited facts: each must be one of theirs (a date's "03"
+    is no 3 seconds), and one said of "each" / "every" / "both" items must be that of every cited fact with one."""
+    said = durations_in(claim)
+    if not said:
+        return None
+    per_fact = [d for d in (durations_in(t) for t in cited) if d]
+    every = [d for ds in per_fact for d in ds]
+    for x in said:
+        if not _matches(x, every):
+            return f"the duration {x:g} s is in none of the cited facts"
+        if _EACH.search(claim) and not all(_matches(x, ds) for ds in per_fact):
+            return f"says each lasted {x:g} s; the cited facts give " + ", ".join(f"{d:g} s" for ds in per_fact for d in ds)
+    return None
+
+
 def too_long(claim: Claim) -> str | None:
     """Why ``claim`` is too long for a summary, or None: a claim is one sentence a reader takes in, at most
     ``CLAIM_CHARS`` (300) characters (a small model otherwise copies a whole incident fact into a "claim"). Checked
@@ -204,6 +242,9 @@ def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
     for x in numbers_in(known_removed):
         if not _matches(x, fact_numbers):
             return f"the number {x:g} is in none of the cited facts"
+    duration = _duration_problem(known_removed, cited)
+    if duration:
+        return duration
     fact_counts = _counted(support)
     for n, kind in _counted(claim.text):
         if not any(kind == k and _matches(n, [m]) for m, k in fact_counts):

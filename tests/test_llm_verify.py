@@ -99,6 +99,10 @@ MUST_FAIL = [
     # numbers written as words beyond twelve
     (Claim(text="Twenty dwell alerts were raised at the dock.", facts=["alerts:dwell"]), "number 20"),
     (Claim(text="A dozen dwell alerts were raised at the dock.", facts=["alerts:dwell"]), "number 12"),
+    # an incident the cited facts do not hold (the demo's dock lawn: one dwell alert "indicates ... an incident")
+    (Claim(text="The dwell alert indicates that there was an incident in the danger zone.", facts=["alert:a3"]), "incident"),
+    # a duration that is only a part of a cited date (alert a3 started 2026-11-02 and lasted 40 s)
+    (Claim(text="The dwell alert lasted 2 seconds.", facts=["alert:a3"]), "duration 2 s"),
 ]
 
 MUST_PASS = [
@@ -125,6 +129,9 @@ MUST_PASS = [
     Claim(text="The dock had sixteen dwell alerts.", facts=["alerts:dwell"]),
     Claim(text="The dock faces a medium risk from 16 dwell alerts.", facts=["alerts:dwell"]),
     Claim(text="A forklift reversing out of the trailer nearly hit a picker on foot.", facts=["incident:7"]),  # "foot" is said
+    Claim(text="Each of the dwell alerts a2 and a3 lasted 40 seconds.", facts=["alert:a2", "alert:a3"]),
+    Claim(text="A dwell alert at 11:00 lasted 40 s, under a minute.", facts=["alert:a3"]),
+    Claim(text="The dock had 2 incident reports and 16 dwell alerts.", facts=["count:incidents", "alerts:dwell"]),
 ]
 
 
@@ -365,3 +372,19 @@ def test_a_report_in_spanish_is_checked_by_its_concepts_too() -> None:
     got = check_claim(Claim(text="A slip trip incident involved a grúa horquilla.", facts=["hazard:slip_trip"]), sheet)
     assert got is not None and "forklift" in got
     assert {"death", "fall"} <= concepts_in("o trabalhador caiu e faleceu") and "burn" in concepts_in("sufrió una quemadura")
+
+
+def test_a_duration_said_of_each_item_must_hold_for_every_cited_item() -> None:
+    """The demo's verified "restricted zone intrusion alerts ... lasting 3 seconds each time" cited alerts of 2, 3 and
+    3 s (its 3 was also found in the dates' "03")."""
+    alerts = [_alert(i, "restricted_zone_intrusion", "high") for i in range(3)]
+    alerts = [a.model_copy(update={"ended_at": a.started_at + timedelta(seconds=s)}) for a, s in zip(alerts, (2, 3, 3), strict=True)]
+    ev = ZoneEvidence(zone_id="dock", start=T0, end=T0 + timedelta(days=7), alerts=alerts,
+                      alerts_by_rule={"restricted_zone_intrusion": 3}, alerts_by_severity={"high": 3})
+    sheet = fact_sheet(ev, compute_zone(ev, None), ZoneContext())
+    cited = ["alert:a0", "alert:a1", "alert:a2"]
+    each = check_claim(Claim(text="Restricted zone intrusion alerts at 8:00, lasting 3 seconds each time.", facts=cited), sheet)
+    assert each is not None and "each lasted 3 s" in each and "2 s" in each
+    assert check_claim(Claim(text="One restricted zone intrusion alert lasted 3 seconds.", facts=cited), sheet) is None
+    assert check_claim(Claim(text="The alerts lasted 2 to 3 seconds.", facts=cited), sheet) is None
+    assert check_claim(Claim(text="Both alerts lasted 3 s.", facts=cited[1:]), sheet) is None
