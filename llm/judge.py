@@ -38,6 +38,11 @@ per report through the risk job on 2 cores, benchmarks/RESULTS.md issue 12):
   then end to end): mechanism alone 42, the two-expert product 42, the three-expert product 47 (7 rows
   gained, 2 lost; exact McNemar p = 0.18, so not a significant difference on this sample, and measured on
   the rows it was first tried on); benchmarks/RESULTS.md, issue 12;
+* a report not in English (``llm.language``): the embedding model was trained on English only, so its opinion of
+  such a report is left out, and so is the mechanism's unless the answer wrote it in English (the extraction asks
+  it to, :data:`floorwatch.llm.prompts.IN_ENGLISH`); an English report is judged as before. On 12 invented
+  reports in Spanish, French, German and Portuguese (not from any data set; RESULTS.md issue 12, twelfth
+  session) the stored class was right on 4 with both opinions, on 8 without the non-English ones;
 * a stated death: one yes/no question ("Does the report say that someone died?"),
   ``p = P(Yes) / (P(Yes) + P(No))``; with ``p >= DEATH_PROBABILITY`` (0.8) the stored actual and potential
   severity are 5. Severity 5 is a strong claim in a report a manager signs, so the model must be sure (odds
@@ -88,6 +93,7 @@ import httpx
 import numpy as np
 from pydantic import BaseModel, Field
 
+from floorwatch.llm.language import ENGLISH, report_language
 from floorwatch.llm.prompts import _HAZARD_LINES, CLASS_WORDS, EXTRACT_SYSTEM, report_block
 from floorwatch.llm.severity import SEVERITY_DIGITS, certain
 from floorwatch.schemas.llm import DEATH_PROBABILITY, HAZARD_CATEGORIES, IncidentExtraction
@@ -144,6 +150,9 @@ class Judgement(BaseModel):
         None, description="Embedding cosine of the mechanism to each class definition (schema order), if run"
     )
     combined: str | None = Field(None, description="Stored class: argmax of judge x embedding x mechanism (combine_opinions)")
+    language: str | None = Field(
+        None, description="Language of the report (llm.language); the report's embedding opinion counts only in English"
+    )
     potential_probabilities: list[float] | None = Field(
         None, description="The digits 1-5's probabilities as the answer to POTENTIAL_QUESTION (judge-v11), if asked"
     )
@@ -453,12 +462,18 @@ def judge_results(
             out.append(res)
             notes.append(None)
             continue
-        sim = list(map(float, sim)) if sim is not None else None
+        language = report_language(text)
+        # the embedding model reads English only: another language's cosines are noise (llm.language). A report in
+        # another language keeps the mechanism's opinion only where the answer wrote its mechanism in English.
+        sim = list(map(float, sim)) if sim is not None and language == ENGLISH else None
         mechanism, mech = _mechanism_opinion(embedder, res.parsed)
+        if language != ENGLISH and mechanism is not None and report_language(mechanism) != ENGLISH:
+            mech = None
         cls = combine_opinions(j.probabilities, sim, res.parsed.hazard_category, mech)
         j = j.model_copy(update={
             "second_opinion": nearest_class(sim) if sim is not None else None, "similarities": sim, "mechanism": mechanism,
             "mechanism_opinion": nearest_class(mech) if mech is not None else None, "mechanism_similarities": mech, "combined": cls,
+            "language": language,
         })
         update: dict[str, Any] = {"hazard_category": cls}
         probes = res.probes | mixed_potential(res.probes.get("potential_severity"), j.potential_probabilities)

@@ -15,6 +15,7 @@ import json
 import re
 from typing import Any
 
+from floorwatch.llm.language import is_english
 from floorwatch.llm.severity import SEVERITY_PROBES
 from floorwatch.schemas.llm import ChatMessage, IncidentExtraction, LLMRequest
 
@@ -218,13 +219,22 @@ def read_chars(report_text: str, max_chars: int) -> int | None:
     return len(_shown_part(clean, max_chars)) if len(clean) > max_chars else None
 
 
+# After the report block of a report that is not in English (``floorwatch.llm.language``): the answer's mechanism
+# words are read by the English-only sentence-embedding model (``llm.judge.mechanism_text``). An English report's
+# prompt is unchanged, so its cached and measured answers stand.
+IN_ENGLISH = "The report is not in English: write body_part, equipment and causes in English."
+
+
 def extraction_request(request_id: str, report_text: str, max_chars: int = 4000) -> LLMRequest:
-    """The map prompt for one incident report."""
+    """The map prompt for one incident report (:data:`IN_ENGLISH` after the report block when it is not English)."""
+    user = report_block(report_text, max_chars)
+    if not is_english(report_text):
+        user += "\n" + IN_ENGLISH
     return LLMRequest(
         id=request_id,
         messages=[
             ChatMessage(role="system", content=EXTRACT_SYSTEM),
-            ChatMessage(role="user", content=report_block(report_text, max_chars)),
+            ChatMessage(role="user", content=user),
         ],
         max_tokens=EXTRACT_MAX_TOKENS,
         probes=SEVERITY_PROBES,

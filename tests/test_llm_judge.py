@@ -348,3 +348,44 @@ def test_the_potential_is_the_equal_mixture_of_the_two_readings() -> None:
     assert mixed_potential(None, judged) == {"potential_severity": pytest.approx([0.0, 0.5, 0.5, 0.0, 0.0])}
     assert mixed_potential(json_digits, None)["potential_severity"] == pytest.approx(json_digits)
     assert mixed_potential(None, None) == {} and mixed_potential([0.0] * 5, [1.0, 2.0]) == {}  # no usable reading
+
+
+def test_a_report_not_in_english_gets_no_english_only_embedding_opinion() -> None:
+    """The embedding model reads English only: on a Spanish report its cosines outvoted the judge (an invented set:
+    4 of 12 classes right with them, 8 without). The report's opinion is left out, and the mechanism's unless the
+    answer wrote it in English."""
+    from floorwatch.schemas.llm import IncidentExtraction, LLMResult
+
+    class Leaning:  # a judge that leans to electrical where the report names a cable
+        def first_token_logprobs(self, system: str, user: str, candidates: list[str]) -> list[float]:
+            return [2.0 if c == CLASS_WORDS["electrical"] and "cable" in user else 0.0 for c in candidates]
+
+    class Vehicle:  # an embedder that sees a vehicle in everything
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.array([[1.0, 0.0] for _ in texts])
+
+    def answer(causes: list[str]) -> LLMResult[IncidentExtraction]:
+        return LLMResult[IncidentExtraction](id="1", parsed=IncidentExtraction(
+            hazard_category="other", severity=1, potential_severity=2, injury=True, causes=causes))
+
+    sims = [_sims(vehicle=0.9), _sims(vehicle=0.9), _sims(vehicle=0.9)]
+    texts = ["El electricista recibió una descarga al tocar un cable energizado en el tablero sin bloqueo.",
+             "El electricista recibió una descarga al tocar un cable energizado en el tablero sin bloqueo.",
+             "The electrician got a shock from a live cable in the panel that was not locked out."]
+    causes = [["cable energizado sin bloqueo"], ["touched a live cable in the panel"], ["touched a live cable in the panel"]]
+    out, notes = judge_results(Leaning(), texts, [answer(c) for c in causes], Vehicle(), similarities=sims)
+    spanish, spanish_english_words, english = notes
+    assert spanish is not None and spanish.language == "es" and spanish.similarities is None
+    assert spanish.mechanism_similarities is None and out[0].parsed.hazard_category == "electrical"
+    assert spanish_english_words is not None and spanish_english_words.mechanism_similarities is not None
+    assert english is not None and english.language == "en" and english.similarities is not None
+    assert out[2].parsed.hazard_category == "vehicle"  # English: both embedding opinions still count
+
+
+def test_the_extraction_asks_for_english_mechanism_words_only_for_a_report_in_another_language() -> None:
+    from floorwatch.llm.prompts import IN_ENGLISH, extraction_request
+
+    spanish = extraction_request("1", "El soldador cayó desde el andamio a tres metros porque no tenía el arnés enganchado.")
+    english = extraction_request("2", "The welder fell three metres from the scaffold; his harness was not clipped on.")
+    assert spanish.messages[-1].content.endswith(IN_ENGLISH)
+    assert IN_ENGLISH not in english.messages[-1].content and english.messages[-1].content.endswith("</report>")
