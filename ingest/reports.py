@@ -248,7 +248,10 @@ def read_markdown(path: Path, tz: ZoneInfo, encoding: str | None = None, notes: 
         report.occurred_at = parse_time(when, None, tz)
     except ValueError as exc:
         raise IngestError(f"{path}: front matter occurred_at: {exc}") from exc
-    report.time_of_day_known = has_time_of_day(when)
+    report.time_of_day_known = report.occurred_at is None or _clocked(when, report.occurred_at, tz)
+    if not report.time_of_day_known and notes is not None:
+        notes.append("occurred_at has a date but no time of day: the report counts by date and weekday, "
+                      "not in hour or shift patterns")
     try:
         report.zone_id = slugify_zone(str(zone)) if zone not in (None, "") else None
     except ValueError as exc:  # a zone with no letters or digits
@@ -347,12 +350,18 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
         sid = str(rec.get(id_col) or "").strip() if id_col is not None else ""
         title = str(rec.get(title_col) or "").strip() if title_col is not None else ""
         attrs = {k: v for k, v in rec.items() if k not in used and k is not None and k != SHORT_ROW}
-        known = when is not None and has_time_of_day(rec.get(time_col))
+        known = when is None or _clocked(rec.get(time_col), when, tz)
         reports.append(ParsedReport(n, sid or content_hash(text), text, when, zone, title or _title_from_text(text), attrs,
                                     known))
     if time_col is not None:
         _mark_date_only(reports, tz, time_col, notes)
     return reports, problems
+
+
+def _clocked(raw: Any, when: datetime, tz: ZoneInfo) -> bool:
+    """Whether a parsed time carries a time of day: its value writes a clock ("14:30"), or it is read at any time but
+    00:00 site time (a layout without a colon, "05.03.2024 14.30" for ``%d.%m.%Y %H.%M``, or ISO "2024-03-05T14")."""
+    return has_time_of_day(raw) or when.astimezone(tz).time() != time(0, 0)
 
 
 def _mark_date_only(reports: list[ParsedReport], tz: ZoneInfo, column: str, notes: list[str]) -> None:
@@ -424,7 +433,7 @@ def _row_dict(source: str, rep: ParsedReport) -> dict[str, Any]:
     attributes = json.loads(json.dumps(redacted_attributes(rep.attributes), default=str))
     stored = [rep.text, rep.occurred_at.isoformat() if rep.occurred_at else None, rep.zone_id, rep.title,
               rep.attributes, title, redacted_text, attributes]
-    if not rep.time_of_day_known:  # only then: the rows stored before the flag existed keep their hash
+    if rep.occurred_at is not None and not rep.time_of_day_known:  # only then: older rows keep their hash
         stored.append("date only")
     fingerprint = json.dumps(stored, sort_keys=True, default=str)
     return {

@@ -173,8 +173,10 @@ def _counted(text: str) -> set[tuple[float, str]]:
 
 
 # A duration: "lasting 3 seconds", "a 40-s dwell", "for 5 min", "two hours" (the facts write "lasted 40 s").
+# Digits take any unit ("3 s", "40-s", "2 h"); a number word only a whole one ("two hours": "ones", "dozens" are none).
 _DURATION = re.compile(
-    rf"(?<![\w.:])(\d+(?:\.\d+)?|{_SPELLED}|one)[\s-]*(seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h)\b",
+    r"(?<![\w.:])(?:(\d+(?:\.\d+)?)[\s-]*(seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h)"
+    rf"|({_SPELLED}|one)[\s-]+(seconds?|minutes?|hours?))\b",
     re.IGNORECASE,
 )
 _SECONDS = {"s": 1, "m": 60, "h": 3600}  # by the unit's first letter (seconds/secs/s, minutes/mins, hours/hrs/h)
@@ -185,9 +187,9 @@ _EACH = re.compile(r"\beach\b|\bevery\b|\bboth\b|\bapiece\b|\ball (?:of them )?l
 def durations_in(text: str) -> list[float]:
     """Durations written in ``text``, in seconds ("3 seconds" 3, "5 min" 300, "two hours" 7200)."""
     out = []
-    for num, unit in _DURATION.findall(text):
-        n = float(num) if num[0].isdigit() else float(_WORDS.get(num.lower(), 1))  # "one" is 1
-        out.append(n * _SECONDS[unit[0].lower()])
+    for digits, unit, word, word_unit in _DURATION.findall(text):
+        n = float(digits) if digits else float(_WORDS.get(word.lower(), 1))  # "one" is 1
+        out.append(n * _SECONDS[(unit or word_unit)[0].lower()])
     return out
 
 
@@ -202,8 +204,13 @@ def _duration_problem(claim: str, cited: list[str]) -> str | None:
     for x in said:
         if not _matches(x, every):
             return f"the duration {x:g} s is in none of the cited facts"
-        if _EACH.search(claim) and not all(_matches(x, ds) for ds in per_fact):
+    if _EACH.search(claim) and len(set(said)) == 1:  # one duration said of several items ("lasting 3 s each")
+        x = said[0]
+        if not all(_matches(x, ds) for ds in per_fact):
             return f"says each lasted {x:g} s; the cited facts give " + ", ".join(f"{d:g} s" for ds in per_fact for d in ds)
+        items = max((n for n, _ in _counted(claim)), default=0)
+        if items > len(per_fact):  # "each of the 16 alerts lasted 40 s" citing one alert
+            return f"says each of {items:g} items lasted {x:g} s; the cited facts give the duration of {len(per_fact)}"
     return None
 
 

@@ -112,7 +112,8 @@ def _kind_verdict(kind: str, series: list[PatternSeries]) -> str:
         shift = series[0]
         if shift.p_value is None:
             why = shift.untested or "too few to test for a time pattern"
-            return f"{kind.capitalize()}s ({total}): {why}."
+            timed = f"; {shift.total} with a time of day" if shift.date_only and shift.total else ""
+            return f"{kind.capitalize()}s ({total}{timed}): {why}."
         return f"{kind.capitalize()}s ({total}): no clear time pattern ({p_words(shift.p_value)} by shift)."
     first, rest = found[0], found[1:]
     peak = first.peak

@@ -284,3 +284,13 @@ def test_dates_without_a_time_of_day_are_marked_and_said(migrated_db: sessionmak
     assert [r.time_of_day_known for r in _reports(migrated_db) if r.source == "dated.md"] == [False]
     # the flag is part of what is stored: a second ingest changes nothing
     assert _ingest(migrated_db, filler, ColumnMapping(time_format="%d-%m-%Y")).unchanged == 4
+
+
+def test_a_time_without_a_colon_and_a_missing_time_are_not_dates_alone(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    """A layout whose clock has no colon ('%d.%m.%Y %H.%M') still gives a time of day; a report without any time is no
+    'date alone' (its hash keeps the form it had before the flag existed)."""
+    dotted = _csv(tmp_path, "id,occurred_at,text\n1,05.03.2024 14.30,Slip on oil.\n2,07.03.2024 09.15,Cut on a strap.\n"
+                            "3,,Hand pinched.\n", "dotted.csv")
+    summary = _ingest(migrated_db, dotted, ColumnMapping(time_format="%d.%m.%Y %H.%M"))
+    assert summary.date_only == 0 and summary.no_time == 1
+    assert all(r.time_of_day_known for r in _reports(migrated_db))

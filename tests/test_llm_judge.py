@@ -389,3 +389,18 @@ def test_the_extraction_asks_for_english_mechanism_words_only_for_a_report_in_an
     english = extraction_request("2", "The welder fell three metres from the scaffold; his harness was not clipped on.")
     assert spanish.messages[-1].content.endswith(IN_ENGLISH)
     assert IN_ENGLISH not in english.messages[-1].content and english.messages[-1].content.endswith("</report>")
+
+
+@pytest.mark.parametrize(
+    ("text", "english"),
+    [("Worker fell", True), ("Gas leak", True), ("Conveyor jam", True), ("forklift; wet floor", True),
+     ("Hand pinched.", True), ("[NAME] fell from a ladder at bay 2.", True),
+     ("El soldador cayó desde el andamio.", False), ("Brûlure à la main.", False),
+     ("andamio; no arnés enganchado", False), ("saco de 50 kg; levantar sozinho", False)],
+)
+def test_short_english_texts_stay_english(text: str, english: bool) -> None:
+    """Unsure means English: two-word English reports and mechanisms had another language on top (a review found
+    "Gas leak" read as Northern Sami), which would have changed their prompt and dropped their opinions."""
+    from floorwatch.llm.language import is_english
+
+    assert is_english(text) is english

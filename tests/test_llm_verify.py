@@ -132,6 +132,8 @@ MUST_PASS = [
     Claim(text="Each of the dwell alerts a2 and a3 lasted 40 seconds.", facts=["alert:a2", "alert:a3"]),
     Claim(text="A dwell alert at 11:00 lasted 40 s, under a minute.", facts=["alert:a3"]),
     Claim(text="The dock had 2 incident reports and 16 dwell alerts.", facts=["count:incidents", "alerts:dwell"]),
+    # number words before a bare unit letter are no durations ("ones ... 40 s" is not "1 s")
+    Claim(text="The longest ones lasted 40 s.", facts=["alert:a3"]),
 ]
 
 
@@ -388,3 +390,6 @@ def test_a_duration_said_of_each_item_must_hold_for_every_cited_item() -> None:
     assert check_claim(Claim(text="One restricted zone intrusion alert lasted 3 seconds.", facts=cited), sheet) is None
     assert check_claim(Claim(text="The alerts lasted 2 to 3 seconds.", facts=cited), sheet) is None
     assert check_claim(Claim(text="Both alerts lasted 3 s.", facts=cited[1:]), sheet) is None
+    assert check_claim(Claim(text="Both alerts lasted 2 s and 3 s.", facts=cited[:2]), sheet) is None
+    many = check_claim(Claim(text="Each of the 3 alerts lasted 3 s.", facts=["alerts:restricted_zone_intrusion", *cited[1:]]), sheet)
+    assert many is not None and "each of 3 items" in many

@@ -318,3 +318,14 @@ def test_dates_without_a_time_of_day_count_by_weekday_not_by_hour_or_shift() -> 
     assert only_dates.get("incident", "hour").p_value is None
     assert only_dates.get("incident", "hour").untested == "no time of day: the 5 incidents have a date only"
     assert only_dates.get("incident", "weekday").total == 5
+
+
+def test_the_when_line_says_how_many_have_a_time_of_day() -> None:
+    """One timed incident and ten dated ones read 'Incidents (11): all on one day', which is true of one of them."""
+    from floorwatch.review.report_when import pattern_lines
+
+    dates = [MONDAY + timedelta(days=d) for d in range(0, 20, 2)]
+    tp = analyse_times("press", {"incident": [MONDAY + timedelta(hours=10)], "alert": []}, MONDAY, MONDAY + timedelta(days=21),
+                       SHIFTS, "UTC", dates_only={"incident": dates})
+    (line,) = pattern_lines(tp)
+    assert line.startswith("Incidents (11; 1 with a time of day): ") and "10 of them have a date only" in line
