@@ -12,6 +12,8 @@ says only what the facts say.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from floorwatch.llm.prompts import sanitize_untrusted
 from floorwatch.llm.severity import incident_severity
 from floorwatch.schemas.evidence import IncidentSummary, ZoneEvidence
@@ -19,6 +21,8 @@ from floorwatch.schemas.facts import Fact, FactSheet
 from floorwatch.schemas.llm import ZoneRisk
 from floorwatch.schemas.manuals import ZoneContext
 from floorwatch.wording import count_noun
+
+UTC_ZONE = ZoneInfo("UTC")
 
 TOP_INCIDENTS = 6
 TOP_ALERTS = 4
@@ -30,7 +34,7 @@ def _label(name: str) -> str:
     return name.replace("_", " ")
 
 
-def incident_fact(inc: IncidentSummary) -> Fact:
+def incident_fact(inc: IncidentSummary, tz: ZoneInfo = UTC_ZONE) -> Fact:
     """``incident:<id>``: date, its title and the start of the (redacted) report text, and its extracted class/severity.
 
     The text's first ``REPORT_CHARS`` characters follow a title of its own (a Markdown report's ``title:``), so a
@@ -42,7 +46,7 @@ def incident_fact(inc: IncidentSummary) -> Fact:
     head = (f"{title[:REPORT_CHARS]} - " if own_title else "") + body[:REPORT_CHARS]
     parts = [f"incident report {inc.id}"]
     if inc.occurred_at is not None:
-        parts.append(f"on {inc.occurred_at:%Y-%m-%d}")
+        parts.append(f"on {inc.occurred_at.astimezone(tz):%Y-%m-%d}")
     text = " ".join(parts) + f": {sanitize_untrusted(head, len(head))}"
     if inc.hazard_category:
         text += f"; hazard class {_label(inc.hazard_category)}"
@@ -84,23 +88,24 @@ def _score_fact(risk: ZoneRisk, period: str) -> Fact:
     return Fact(id="score", kind="score", text=text)
 
 
-def _evidence_facts(ev: ZoneEvidence) -> list[Fact]:
-
-    facts = [incident_fact(i) for i in sorted(ev.incidents, key=lambda i: -incident_severity(i))[:TOP_INCIDENTS]]
+def _evidence_facts(ev: ZoneEvidence, tz: ZoneInfo = UTC_ZONE) -> list[Fact]:
+    """The top incidents and alerts, every anomaly and outage, with their dates and times in ``tz`` (site time, as
+    the report and the dashboard show them: a claim's "7:30" is then the reader's 7:30)."""
+    facts = [incident_fact(i, tz) for i in sorted(ev.incidents, key=lambda i: -incident_severity(i))[:TOP_INCIDENTS]]
     notable = sorted(ev.alerts, key=lambda a: (-ALERT_RANK.get(a.severity, 2), a.started_at))[:TOP_ALERTS]
     for a in notable:
         text = (
             f"alert {a.id}: {_label(a.rule)}, {a.severity}, camera {a.camera_id}, "
-            f"{a.started_at:%Y-%m-%d %H:%M}, lasted {a.duration_seconds:.0f} s"
+            f"{a.started_at.astimezone(tz):%Y-%m-%d %H:%M}, lasted {a.duration_seconds:.0f} s"
         )
         facts.append(Fact(id=f"alert:{a.id}", kind="evidence", text=text + (" (dismissed)" if a.review == "dismissed" else "")))
     for an in ev.anomalies:
         channels = ", ".join(map(str, an.channels[:3]))
-        text = f"machine anomaly on {an.asset}: {_label(an.category)} ({channels}), {an.started_at:%Y-%m-%d %H:%M}"
+        text = f"machine anomaly on {an.asset}: {_label(an.category)} ({channels}), {an.started_at.astimezone(tz):%Y-%m-%d %H:%M}"
         facts.append(Fact(id=f"anomaly:{an.id}", kind="anomaly", text=text))
     for o in ev.outages:
-        end = f"{o.ended_at:%Y-%m-%d %H:%M}" if o.ended_at else "still blind"
-        text = f"camera {o.camera_id} blind from {o.started_at:%Y-%m-%d %H:%M} to {end}: {_label(o.reason) or 'no reason recorded'}"
+        end = f"{o.ended_at.astimezone(tz):%Y-%m-%d %H:%M}" if o.ended_at else "still blind"
+        text = f"camera {o.camera_id} blind from {o.started_at.astimezone(tz):%Y-%m-%d %H:%M} to {end}: {_label(o.reason) or 'no reason recorded'}"
         facts.append(Fact(id=f"outage:{o.id}", kind="outage", text=text))
     return facts
 
@@ -114,14 +119,16 @@ def _gap_text(hazard: str, nearest: str | None) -> str:
 
 
 def fact_sheet(ev: ZoneEvidence, risk: ZoneRisk, ctx: ZoneContext | None = None) -> FactSheet:
-    """All facts of one zone and period (see the module docstring for the ids)."""
-    period = f"{ev.start:%Y-%m-%d} to {ev.end:%Y-%m-%d}"
+    """All facts of one zone and period (see the module docstring for the ids), dates and times in the site's time
+    zone (``ctx.timezone``; UTC without a context)."""
+    tz = ZoneInfo(ctx.timezone) if ctx is not None else UTC_ZONE
+    period = f"{ev.start.astimezone(tz):%Y-%m-%d} to {ev.end.astimezone(tz):%Y-%m-%d}"
     facts = [_score_fact(risk, period), *_count_facts(ev)]
     for h in risk.top_hazards:
         facts.append(
             Fact(id=f"hazard:{h.category}", kind="hazard", text=f"hazard class {_label(h.category)}: {count_noun(h.count, 'incident report')}")
         )
-    facts += _evidence_facts(ev)
+    facts += _evidence_facts(ev, tz)
     if ctx is not None:
         facts += [Fact(id=f"pattern:{n}", kind="pattern", text=line) for n, line in enumerate(ctx.time_lines, 1)]
         facts += [Fact(id=f"signal:{n}", kind="signal", text=s) for n, s in enumerate(ctx.signals, 1)]

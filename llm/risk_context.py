@@ -84,6 +84,7 @@ def zone_context(
         signals=[s.description for s in heat.signals],
         patterns=significant,
         time_patterns=patterns,
+        timezone=tz if isinstance(tz, str) else tz.key,
     )
 
 

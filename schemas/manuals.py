@@ -90,3 +90,4 @@ class ZoneContext(_Frozen):
     time_patterns: TimePatterns | None = Field(
         None, description="Every time-pattern series of the zone (None for an empty or over-long period)"
     )
+    timezone: str = Field("UTC", description="The site's time zone (IANA): the fact sheet writes its dates and times in it")

@@ -393,3 +393,23 @@ def test_a_duration_said_of_each_item_must_hold_for_every_cited_item() -> None:
     assert check_claim(Claim(text="Both alerts lasted 2 s and 3 s.", facts=cited[:2]), sheet) is None
     many = check_claim(Claim(text="Each of the 3 alerts lasted 3 s.", facts=["alerts:restricted_zone_intrusion", *cited[1:]]), sheet)
     assert many is not None and "each of 3 items" in many
+
+
+def test_the_fact_sheet_writes_site_time_like_the_report() -> None:
+    """The report shows site time; the facts were in UTC, so east of UTC an early-morning report was dated the day
+    before and a claim's "23:30" was not the reader's hour."""
+    late = datetime(2026, 11, 2, 23, 30, tzinfo=UTC)  # 08:30 on the 3rd in Tokyo
+    alert = _alert(0).model_copy(update={"started_at": late, "last_seen_at": late + timedelta(seconds=40),
+                                          "ended_at": late + timedelta(seconds=40)})
+    incident = _incident(7, "Forklift reversed and nearly hit a picker; no injury.", "vehicle", 1, 4).model_copy(
+        update={"occurred_at": late})
+    ev = ZoneEvidence(zone_id="dock", start=T0, end=T0 + timedelta(days=7), alerts=[alert], incidents=[incident],
+                      alerts_by_rule={"dwell": 1}, alerts_by_severity={"medium": 1})
+    tokyo = fact_sheet(ev, compute_zone(ev, None), ZoneContext(timezone="Asia/Tokyo"))
+    assert "2026-11-03 08:30" in tokyo.get("alert:a0").text  # type: ignore[union-attr]
+    assert "on 2026-11-03" in tokyo.get("incident:7").text  # type: ignore[union-attr]
+    assert tokyo.period == "2026-11-02 to 2026-11-09"  # T0 is 17:00 in Tokyo, the same day
+    assert check_claim(Claim(text="A dwell alert was raised at 8:30 on November 3.", facts=["alert:a0"]), tokyo) is None
+    assert check_claim(Claim(text="A dwell alert was raised at 23:30.", facts=["alert:a0"]), tokyo) is not None
+    utc = fact_sheet(ev, compute_zone(ev, None), None)
+    assert "2026-11-02 23:30" in utc.get("alert:a0").text  # type: ignore[union-attr]
