@@ -179,7 +179,7 @@ def parse_time(value: Any, fmt: str | None, tz: ZoneInfo) -> datetime | None:
     return dt.astimezone(UTC)
 
 
-_CLOCK = re.compile(r"\d{1,2}:\d{2}")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 
 
 def has_time_of_day(value: Any) -> bool:
@@ -208,3 +208,16 @@ def midnight_is_a_date(local_times: Iterable[time]) -> bool:
     counts = Counter(t.replace(microsecond=0) for t in local_times)
     midnight = counts.pop(time(0, 0), 0)
     return midnight >= 2 and midnight > max(counts.values(), default=0)
+
+
+def written_clock(value: Any) -> time | None:
+    """The time of day as the value writes it, before any time-zone conversion ("2024-03-05T00:00:00Z" -> 00:00,
+    whatever the site's zone), or None when it writes none (:func:`has_time_of_day`)."""
+    if isinstance(value, datetime):
+        return value.time().replace(microsecond=0)
+    if not has_time_of_day(value):
+        return None
+    m = _CLOCK.search(str(value))
+    assert m is not None  # has_time_of_day found it
+    h, mi, sec = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    return time(h, mi, sec) if h < 24 and mi < 60 and sec < 60 else None

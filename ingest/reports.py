@@ -57,6 +57,7 @@ from floorwatch.timeformat import (
     midnight_is_a_date,
     parse_time,
     shown_layout,
+    written_clock,
 )
 
 __all__ = ["ColumnMapping", "IngestError", "IngestSummary", "ParsedReport", "configured_zone_id", "ingest_file",
@@ -331,6 +332,7 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
         notes.append(f"time column {time_col!r}: {time_format} (given)")
     unit = "row" if path.suffix.lower() == ".csv" else "line"
     reports: list[ParsedReport] = []
+    clocks: list[time | None] = []  # per report, the time of day its value writes (None: none written)
     problems: list[str] = []
     for n, rec in rows:
         if "__error__" in rec:
@@ -353,8 +355,9 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
         known = when is None or _clocked(rec.get(time_col), when, tz)
         reports.append(ParsedReport(n, sid or content_hash(text), text, when, zone, title or _title_from_text(text), attrs,
                                     known))
+        clocks.append(written_clock(rec.get(time_col)) if when is not None and known else None)
     if time_col is not None:
-        _mark_date_only(reports, tz, time_col, notes)
+        _mark_date_only(reports, clocks, time_col, notes)
     return reports, problems
 
 
@@ -364,18 +367,19 @@ def _clocked(raw: Any, when: datetime, tz: ZoneInfo) -> bool:
     return has_time_of_day(raw) or when.astimezone(tz).time() != time(0, 0)
 
 
-def _mark_date_only(reports: list[ParsedReport], tz: ZoneInfo, column: str, notes: list[str]) -> None:
-    """Mark the reports whose time is a date alone: written without a time of day, or at 00:00 in a column where
-    midnight is the export's filler (:func:`floorwatch.timeformat.midnight_is_a_date`); says how many in ``notes``."""
-    dated = [r for r in reports if r.occurred_at is not None]
-    clocked = [r for r in dated if r.time_of_day_known]
-    if midnight_is_a_date(r.occurred_at.astimezone(tz).time() for r in clocked if r.occurred_at is not None):
-        for r in clocked:
-            if r.occurred_at is not None and r.occurred_at.astimezone(tz).time() == time(0, 0):
+def _mark_date_only(reports: list[ParsedReport], clocks: list[time | None], column: str, notes: list[str]) -> None:
+    """Mark the reports whose time is a date alone: written without a time of day, or at 00:00 as written in a column
+    where midnight is the export's filler (:func:`floorwatch.timeformat.midnight_is_a_date`, on the clock as written,
+    so a "...T00:00:00Z" column is a date column at any site and on a day the clocks change); says how many in
+    ``notes``. ``clocks``: per report, the time of day its value writes (None where it writes none)."""
+    if midnight_is_a_date(c for c in clocks if c is not None):
+        for r, c in zip(reports, clocks, strict=True):
+            if c == time(0, 0):
                 r.time_of_day_known = False
         filler = " (00:00 is the column's most common time: read as no time of day)"
     else:
         filler = ""
+    dated = [r for r in reports if r.occurred_at is not None]
     date_only = sum(not r.time_of_day_known for r in dated)
     if date_only:
         notes.append(f"time column {column!r}: {date_only} of {len(dated)} reports have a date but no time of day"

@@ -294,3 +294,13 @@ def test_a_time_without_a_colon_and_a_missing_time_are_not_dates_alone(migrated_
     summary = _ingest(migrated_db, dotted, ColumnMapping(time_format="%d.%m.%Y %H.%M"))
     assert summary.date_only == 0 and summary.no_time == 1
     assert all(r.time_of_day_known for r in _reports(migrated_db))
+
+
+def test_the_midnight_filler_is_read_on_the_clock_as_written(migrated_db: sessionmaker[Session], tmp_path: Path) -> None:
+    """A '...T00:00:00Z' export at a site east of UTC reads 01:00 in site time: the filler is found on the written clock."""
+    path = _csv(tmp_path, "id,occurred_at,text\n1,2024-03-01T00:00:00Z,Slip on oil.\n2,2024-03-05T00:00:00Z,Cut on a strap.\n"
+                          "3,2024-03-07T13:40:00Z,Hand pinched.\n", "utc.csv")
+    with session_scope(migrated_db) as s:
+        summary = ingest_file(s, path, ColumnMapping(), tz=ZoneInfo("Europe/Berlin"), max_chars=20_000)
+    assert summary.date_only == 2
+    assert {r.source_id: r.time_of_day_known for r in _reports(migrated_db)} == {"1": False, "2": False, "3": True}
