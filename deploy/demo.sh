@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export FLOORWATCH_CONFIG="${FLOORWATCH_CONFIG:-sample_media/floorwatch.yaml}"
 export FLOORWATCH_STATE_DIR="${FLOORWATCH_STATE_DIR:-$PWD/var}"
 FW=.venv/bin/floorwatch
-OUT=var/demo/report
+OUT=var/demo/media/reports/demo  # under media.dir/reports/: the dashboard's Reports page lists it
 start=$(date +%s)
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 
@@ -38,7 +38,8 @@ took=$(( $(date +%s) - start ))
 cat >&2 <<MSG
 
 Demo finished in ${took}s.
-  Risk report:  $PWD/$OUT/report.html   (Markdown: $OUT/report.md, JSON: $OUT/report.json)
+  Risk report:  $PWD/$OUT/report.html   (Markdown: $OUT/report.md, JSON: $OUT/report.json;
+                also on the dashboard's Reports page)
   Dashboard:    FLOORWATCH_CONFIG=$FLOORWATCH_CONFIG .venv/bin/floorwatch serve --read-only
                 then open http://127.0.0.1:8080/  (add FLOORWATCH_SERVE__TOKEN=<16+ chars> instead
                 of --read-only to acknowledge / dismiss alerts)
