@@ -36,6 +36,7 @@ LABEL_COLUMNS = ("anomaly", "changepoint")
 MAX_GRID_POINTS = 20_000_000
 _TIME_NAMES = re.compile(r"(^|[^a-z])(date|time|timestamp|datetime|ts|zeit|data|hora|fecha)([^a-z]|$)", re.I)
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+(?:\.\d{3})*,\d+(?:[eE][-+]?\d+)?\s*$")
+_DECIMAL_POINT = re.compile(r"^\s*[-+]?\d*\.\d+\s*$")
 _INTEGER = re.compile(r"^\s*[-+]?\d+\s*$")  # "13" in a decimal-comma column (a spreadsheet drops ",0")
 _SHOWN_BAD = 3  # bad values shown per column after the first
 _NUMERIC_TIME = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
@@ -145,7 +146,10 @@ def _bad_values(name: str, col: pd.Series, bad: pd.Series, line_of: Callable[[in
     first, rest = int(where[0]), [int(i) for i in where[1:]]
     value = str(col.iloc[first]).strip()
     point = comma and not np.isnan(pd.to_numeric(value, errors="coerce"))
-    problem = "has a decimal point; the column's other values have a decimal comma" if point else "is not a number"
+    odd_comma = not comma and bool(_DECIMAL_COMMA.match(value))
+    problem = ("has a decimal point; the column's other values have a decimal comma" if point
+               else "has a decimal comma; the column's other values have a decimal point" if odd_comma
+               else "is not a number")
     line = f"line {line_of(first)}, column {name!r}: {value!r} {problem}"
     if rest:
         shown = ", ".join(f"line {line_of(i)} {str(col.iloc[i]).strip()!r}" for i in rest[:_SHOWN_BAD])
@@ -173,7 +177,10 @@ def _numeric(df: pd.DataFrame, path: Path, decimal_comma_allowed: bool, notes: l
             out[c] = num.astype(float)
             continue
         s = col.astype(str)
-        comma = decimal_comma_allowed and bool(s[filled].str.match(_DECIMAL_COMMA).any())
+        # the column's style is that of most of its decimals: one "4,5" among "1.5" values is the odd one, not the rule
+        commas = int(s[filled].str.match(_DECIMAL_COMMA).sum())
+        points = int(s[filled].str.match(_DECIMAL_POINT).sum())
+        comma = decimal_comma_allowed and commas > points
         if comma:
             wrong = filled & ~(s.str.match(_DECIMAL_COMMA) | s.str.match(_INTEGER))
             if not wrong.any():

@@ -224,6 +224,12 @@ def test_bad_values_are_named_by_the_line_an_editor_shows(tmp_path: Path) -> Non
     p.write_text("datetime;T\n2024-01-01 00:00:00;1,5\n\n2024-01-01 00:00:01;2.5\n2024-01-01 00:00:02;3,5\n")
     with pytest.raises(ValueError, match=r"line 4, column 'T': '2\.5' has a decimal point; the column's other values"):
         read_sensor_csv(p)
+    # the column's style is its majority's: one decimal comma among points is the odd value, not the points
+    p.write_text("datetime;T\n2024-01-01 00:00:00;1.5\n2024-01-01 00:00:01;2.5\n2024-01-01 00:00:02;4,5\n"
+                 "2024-01-01 00:00:03;3.5\n")
+    with pytest.raises(ValueError, match=r"line 4, column 'T': '4,5' has a decimal comma; the column's other values "
+                                         r"have a decimal point$"):
+        read_sensor_csv(p)
     p.write_text("datetime;T\n2024-01-01 00:00:00;1,5\n\n2024-01-01 00:00:61;2,5\n")
     with pytest.raises(ValueError, match=r"unparseable time in column 'datetime': line 4 '2024-01-01 00:00:61'"):
         read_sensor_csv(p)
