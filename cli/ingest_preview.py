@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from floorwatch.ingest.reports import ColumnMapping, IngestError, IngestSummary, count_placement, parse_file
+from floorwatch.ingest.reports import (
+    ColumnMapping,
+    IngestError,
+    IngestSummary,
+    ParsedReport,
+    count_placement,
+    parse_file,
+)
 
 PREVIEW_ROWS = 5
 
@@ -38,7 +45,7 @@ def preview_reports(  # noqa: PLR0913 - the command's options, passed through
         for note in notes:
             typer.echo(f"  {note}")
         for rep in reports[:PREVIEW_ROWS]:
-            when = rep.occurred_at.isoformat() if rep.occurred_at else "-"
+            when = _shown_time(rep, tz)
             typer.echo(f"  row {rep.row}: id {rep.source_id[:24]!r}, {when}, zone {rep.zone_id or '-'}, {rep.title[:60]!r}")
         if len(reports) > PREVIEW_ROWS:
             typer.echo(f"  ... {len(reports) - PREVIEW_ROWS} more")
@@ -51,3 +58,12 @@ def preview_reports(  # noqa: PLR0913 - the command's options, passed through
             typer.echo(f"  rejected {problem}")
         failed += bool(refused)
     return 1 if failed else 0
+
+
+def _shown_time(rep: ParsedReport, tz: ZoneInfo) -> str:
+    """A report's time as it would be stored, in site time: ``2026-07-12 14:30 (Europe/Lisbon)``; a date alone
+    without a clock (``2026-07-15, no time of day``); ``-`` without a time."""
+    if rep.occurred_at is None:
+        return "-"
+    local = rep.occurred_at.astimezone(tz)
+    return f"{local:%Y-%m-%d}, no time of day" if not rep.time_of_day_known else f"{local:%Y-%m-%d %H:%M} ({tz.key})"

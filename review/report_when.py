@@ -99,7 +99,8 @@ def _kind_line(kind: str, series: list[PatternSeries]) -> str:
     line = _kind_verdict(kind, series)
     undated = max(s.date_only for s in series)
     if undated and not line.endswith("have a date only."):
-        line += f" {undated} of them have a date only: they count by weekday, not by hour or shift."
+        line += (f" {undated} of them {'has' if undated == 1 else 'have'} a date only: "
+                 f"{'it counts' if undated == 1 else 'they count'} by weekday, not by hour or shift.")
     return line
 
 

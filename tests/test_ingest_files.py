@@ -98,7 +98,7 @@ def test_dry_run_shows_stored_and_rejected_rows_and_writes_nothing(fresh_sqlite_
     result = CliRunner().invoke(app, ["ingest", "reports", str(_pt_file(tmp_path, rows)), *PT_FLAGS, "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "dry run, nothing written" in result.output and "3 report(s) would be stored, 1 rejected" in result.output
-    assert "row 1: id '1', 2017-01-17T08:00:00+00:00" in result.output
+    assert "row 1: id '1', 2017-01-17 08:00 (UTC)" in result.output  # site time, as it would be stored
     assert "rejected row 4: time '31/13/2017 10:00' does not match %d/%m/%Y" in result.output
     assert not (Path(fresh_sqlite_url.removeprefix("sqlite:///"))).exists()
     empty = [("1", "", "17/01/2017 08:00", "A")]
@@ -193,3 +193,14 @@ def test_personal_data_in_other_columns_is_redacted_too(fresh_sqlite_url: str, t
     [row] = _stored(fresh_sqlite_url)
     assert row.attributes == {"Reported By": "Supervisor [NAME] ([PHONE])", "Contact": "[EMAIL]", "Witness": "[NAME]",
                               "Event Type": "Near Miss", "Employee Name": "[NAME]", "Name of area": "Packaging"}
+
+
+def test_dry_run_shows_site_time_and_a_date_alone_as_such(fresh_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial: a date-only '15/07/2026' at a Lisbon site was previewed as '2026-07-14T23:00:00+00:00' - the day before."""
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(f"site:\n  timezone: Europe/Lisbon\ndatabase:\n  url: {fresh_sqlite_url}\n", encoding="utf-8")
+    rows = [("1", "Queda da escada", "15/07/2026", "Armazém"), ("2", "Corte na mão", "16/07/2026", "Armazém")]
+    result = CliRunner().invoke(app, ["ingest", "reports", str(_pt_file(tmp_path, rows)), *PT_FLAGS, "--dry-run",
+                                      "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert "row 1: id '1', 2026-07-15, no time of day" in result.output and "T23:00" not in result.output

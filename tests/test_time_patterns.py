@@ -329,3 +329,7 @@ def test_the_when_line_says_how_many_have_a_time_of_day() -> None:
                        SHIFTS, "UTC", dates_only={"incident": dates})
     (line,) = pattern_lines(tp)
     assert line.startswith("Incidents (11; 1 with a time of day): ") and "10 of them have a date only" in line
+    one = analyse_times("press", {"incident": [MONDAY + timedelta(hours=10), MONDAY + timedelta(days=9, hours=10)],
+                                  "alert": []}, MONDAY, MONDAY + timedelta(days=21), SHIFTS, "UTC",
+                        dates_only={"incident": [MONDAY + timedelta(days=3)]})
+    assert "1 of them has a date only: it counts by weekday" in pattern_lines(one)[0]
