@@ -32,7 +32,7 @@ def _identifier() -> Any:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)  # a batch reads each text twice (its prompt, its opinions); texts run to 20,000 chars
 def report_language(text: str) -> str:
     """ISO 639-1 code of the language ``text`` is written in (``"en"``, ``"es"``, ``"de"``, ...): ``"en"`` unless
     English is implausible (:data:`ENGLISH_FLOOR`), else the most probable of the 97 languages ``py3langid`` knows;
