@@ -186,11 +186,7 @@ def has_time_of_day(value: Any) -> bool:
     """Whether a time value as read from a file writes a time of day: ``"2016-01-08 14:30"``, a ``datetime`` and
     ISO ``"2016-01-08T14:30Z"`` do; ``"08/01/2016"``, a ``date`` and an empty value do not (``parse_time`` places a
     date alone at 00:00, which is no time of day the report gave)."""
-    if isinstance(value, datetime):
-        return True
-    if isinstance(value, date) or value is None:
-        return False
-    return bool(_CLOCK.search(str(value)))
+    return written_clock(value) is not None
 
 
 def midnight_is_a_date(local_times: Iterable[time]) -> bool:
@@ -203,7 +199,7 @@ def midnight_is_a_date(local_times: Iterable[time]) -> bool:
     readings as often ("08:00" as often as "00:00"), keeps its midnights as times.
 
     Args:
-        local_times: the column's times of day in site time (values without a time of day left out).
+        local_times: the column's times of day as written (:func:`written_clock`; values without one left out).
     """
     counts = Counter(t.replace(microsecond=0) for t in local_times)
     midnight = counts.pop(time(0, 0), 0)
@@ -212,12 +208,14 @@ def midnight_is_a_date(local_times: Iterable[time]) -> bool:
 
 def written_clock(value: Any) -> time | None:
     """The time of day as the value writes it, before any time-zone conversion ("2024-03-05T00:00:00Z" -> 00:00,
-    whatever the site's zone), or None when it writes none (:func:`has_time_of_day`)."""
+    whatever the site's zone), or None when it writes none: a ``date``, an empty value, a date alone, or a clock
+    that is no time of day ("25:00")."""
     if isinstance(value, datetime):
         return value.time().replace(microsecond=0)
-    if not has_time_of_day(value):
+    if isinstance(value, date) or value is None:
         return None
     m = _CLOCK.search(str(value))
-    assert m is not None  # has_time_of_day found it
+    if m is None:
+        return None
     h, mi, sec = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
     return time(h, mi, sec) if h < 24 and mi < 60 and sec < 60 else None

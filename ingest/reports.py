@@ -52,7 +52,6 @@ from floorwatch.storage.upsert import upsert
 from floorwatch.tabular import SHORT_ROW, TableError, decode, read_csv_table, read_jsonl_table
 from floorwatch.timeformat import (
     TimeFormatError,
-    has_time_of_day,
     infer_time_format,
     midnight_is_a_date,
     parse_time,
@@ -249,7 +248,7 @@ def read_markdown(path: Path, tz: ZoneInfo, encoding: str | None = None, notes: 
         report.occurred_at = parse_time(when, None, tz)
     except ValueError as exc:
         raise IngestError(f"{path}: front matter occurred_at: {exc}") from exc
-    report.time_of_day_known = report.occurred_at is None or _clocked(when, report.occurred_at, tz)
+    report.time_of_day_known = report.occurred_at is None or _clocked(written_clock(when), report.occurred_at, tz)
     if not report.time_of_day_known and notes is not None:
         notes.append("occurred_at has a date but no time of day: the report counts by date and weekday, "
                       "not in hour or shift patterns")
@@ -352,19 +351,21 @@ def read_table(path: Path, mapping: ColumnMapping, tz: ZoneInfo,
         sid = str(rec.get(id_col) or "").strip() if id_col is not None else ""
         title = str(rec.get(title_col) or "").strip() if title_col is not None else ""
         attrs = {k: v for k, v in rec.items() if k not in used and k is not None and k != SHORT_ROW}
-        known = when is None or _clocked(rec.get(time_col), when, tz)
+        clock = written_clock(rec.get(time_col)) if when is not None else None
+        known = when is None or _clocked(clock, when, tz)
         reports.append(ParsedReport(n, sid or content_hash(text), text, when, zone, title or _title_from_text(text), attrs,
                                     known))
-        clocks.append(written_clock(rec.get(time_col)) if when is not None and known else None)
+        clocks.append(clock)
     if time_col is not None:
         _mark_date_only(reports, clocks, time_col, notes)
     return reports, problems
 
 
-def _clocked(raw: Any, when: datetime, tz: ZoneInfo) -> bool:
-    """Whether a parsed time carries a time of day: its value writes a clock ("14:30"), or it is read at any time but
-    00:00 site time (a layout without a colon, "05.03.2024 14.30" for ``%d.%m.%Y %H.%M``, or ISO "2024-03-05T14")."""
-    return has_time_of_day(raw) or when.astimezone(tz).time() != time(0, 0)
+def _clocked(clock: time | None, when: datetime, tz: ZoneInfo) -> bool:
+    """Whether a parsed time carries a time of day: its value writes a clock (``clock``, :func:`written_clock`), or it
+    is read at any time but 00:00 site time (a layout without a colon, "05.03.2024 14.30" for ``%d.%m.%Y %H.%M``, or
+    ISO "2024-03-05T14")."""
+    return clock is not None or when.astimezone(tz).time() != time(0, 0)
 
 
 def _mark_date_only(reports: list[ParsedReport], clocks: list[time | None], column: str, notes: list[str]) -> None:

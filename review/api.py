@@ -12,12 +12,11 @@ from sqlalchemy.orm import selectinload
 
 from floorwatch.review.auth import DashboardState, require_bearer, state
 from floorwatch.review.fatigue import ThresholdSuggestion, suggest_threshold_changes
-from floorwatch.review.report_data import LEVEL_RANK
 from floorwatch.review.reports import ReportInfo, list_reports
 from floorwatch.schemas.assessment import AssessmentContext
 from floorwatch.schemas.evidence import AlertSummary, DismissalRate, ZoneEvidence
 from floorwatch.schemas.filters import AlertFilter
-from floorwatch.schemas.llm import HazardCount
+from floorwatch.schemas.llm import LEVEL_RANK, HazardCount
 from floorwatch.schemas.tables import Alert, RiskAssessment, Zone
 from floorwatch.storage import queries
 

@@ -19,10 +19,10 @@ from floorwatch.config import ShiftConfig, SiteConfig
 from floorwatch.review.media import UnsafeMediaPath, resolve_media, thumbnail_data_uri
 from floorwatch.review.report_when import WhenBlock, when_block
 from floorwatch.schemas.evidence import AlertSummary, IncidentSummary, ZoneEvidence, ZoneFacts
+from floorwatch.schemas.llm import zone_order_key
 from floorwatch.schemas.tables import RiskAssessment, Zone
 from floorwatch.storage.queries import zone_evidence, zones_with_activity
 
-LEVEL_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 MAX_EVIDENCE = 25  # items listed per zone card; the rest are counted
 MAX_THUMBNAILS = 8  # embedded alert snapshots per zone card (keeps the HTML file small)
 
@@ -74,11 +74,7 @@ class ZoneCard(BaseModel):
     @property
     def sort_key(self) -> tuple[int, float, str]:
         """Level first (a zone made critical by a stated death outranks a higher score), then score, then id."""
-        return (
-            -LEVEL_RANK.get(self.level or "", 0),
-            -(self.score if self.score is not None else -1.0),
-            self.zone_id,
-        )
+        return zone_order_key(self.level, self.score, self.zone_id)
 
 
 def as_text(item: Any) -> str:

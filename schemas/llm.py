@@ -57,6 +57,14 @@ HazardCategory = Literal[
 HAZARD_CATEGORIES: tuple[str, ...] = HazardCategory.__args__  # type: ignore[attr-defined]
 RiskLevel = Literal["low", "medium", "high", "critical"]
 RISK_LEVELS: tuple[str, ...] = RiskLevel.__args__  # type: ignore[attr-defined]  # lowest first
+LEVEL_RANK: dict[str, int] = {level: i for i, level in enumerate(RISK_LEVELS, start=1)}  # low 1 .. critical 4
+
+
+def zone_order_key(level: str | None, score: float | None, zone_id: str) -> tuple[int, float, str]:
+    """The order zones are listed in (report.md / report.html, report.json, the console): level first, critical
+    first (a zone made critical by a stated death outranks a higher score), then score, then id; a zone without a
+    level and score (no evidence: not scored) last."""
+    return (-LEVEL_RANK.get(level or "", 0), -(score if score is not None else -1.0), zone_id)
 Trend = Literal["rising", "falling", "stable", "new"]
 EvidenceKind = Literal["alert", "incident", "anomaly", "outage"]
 
@@ -272,13 +280,8 @@ class RiskReport(BaseModel):
         """``zones`` in the order of the Markdown/HTML report (``review.report_data.ZoneCard.sort_key``): level first,
         critical first (a zone made critical by a stated death outranks a higher score), then score, then id; the
         zones without evidence (not scored: no evidence is not a low risk) last, by id."""
-
-        def key(z: ZoneRisk) -> tuple[int, float, str]:
-            if not z.evidence:
-                return (0, 1.0, z.zone_id)
-            return (-(RISK_LEVELS.index(z.level) + 1), -z.score, z.zone_id)
-
-        return sorted(self.zones, key=key)
+        return sorted(self.zones, key=lambda z: zone_order_key(z.level, z.score, z.zone_id) if z.evidence
+                      else zone_order_key(None, None, z.zone_id))
 
     def public_json(self) -> dict[str, Any]:
         """The stable ``floorwatch report --json`` document. Zones are listed as the Markdown/HTML report lists them
