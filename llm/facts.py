@@ -77,11 +77,19 @@ def _count_facts(ev: ZoneEvidence) -> list[Fact]:
     return facts
 
 
+def _previous(risk: ZoneRisk) -> str:
+    """The previous period in words: its score, or that it had no evidence (a first period's "previous period 0"
+    read as a score of 0, which it is not: nothing was scored)."""
+    if risk.previous_score is None:
+        return ""
+    return " (no evidence in the previous period)" if risk.trend == "new" else f" (previous period {risk.previous_score:g})"
+
+
 def _score_fact(risk: ZoneRisk, period: str) -> Fact:
     b = risk.breakdown
     text = (
         f"zone {risk.zone_id}, {period}: risk score {risk.score:g} of 100, level {risk.level}, trend {risk.trend}"
-        + (f" (previous period {risk.previous_score:g})" if risk.previous_score is not None else "")
+        + _previous(risk)
         + f"; {count_noun(b.items, 'scored item')}, {b.rate:.1f} items per week"
         + (f"; confidence {100 * b.confidence:.0f}%" if b.confidence is not None else "")
     )

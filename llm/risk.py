@@ -59,7 +59,6 @@ from floorwatch.llm.backends import LLMBackend
 from floorwatch.llm.controls import candidates
 from floorwatch.llm.facts import fact_sheet, no_evidence_summary
 from floorwatch.llm.grounded import GROUNDED_PROMPT_VERSION, narrate
-from floorwatch.llm.prompts import extraction_line
 from floorwatch.llm.risk_context import zone_hazards
 from floorwatch.llm.severity import incident_severity
 from floorwatch.schemas.assessment import AssessmentContext
@@ -68,7 +67,6 @@ from floorwatch.schemas.facts import ChosenAction, FactSheet, NarrativeAudit
 from floorwatch.schemas.llm import (
     EvidenceRef,
     HazardCount,
-    IncidentExtraction,
     Period,
     RiskLevel,
     ScoreBreakdown,
@@ -86,7 +84,6 @@ SITE_PRIOR_ITEMS = 3.0  # strength of the site prior in pseudo-items: 3 items of
 LEVEL_BANDS: tuple[tuple[float, RiskLevel], ...] = ((37.5, "low"), (62.5, "medium"), (87.5, "high"))
 TREND_DELTA = 10.0
 REDUCE_MAX_TOKENS = 512  # the zone narrative + actions + citations; 320 cut real answers short
-NOTABLE_ALERTS = 10
 
 
 def points(severity: float) -> float:
@@ -203,41 +200,6 @@ def evidence_refs(ev: ZoneEvidence) -> list[EvidenceRef]:
         + [EvidenceRef(kind="alert", id=a.id) for a in ev.alerts]
         + [EvidenceRef(kind="anomaly", id=a.id) for a in ev.anomalies]
         + [EvidenceRef(kind="outage", id=o.id) for o in ev.outages]
-    )
-
-
-def evidence_lines(ev: ZoneEvidence) -> list[str]:
-    """Prompt lines, most important first: incidents by potential severity, notable alerts, anomalies, outages."""
-    incidents = sorted(ev.incidents, key=lambda i: -incident_severity(i))
-    lines = [
-        extraction_line(i.id, _as_extraction(i), i.redacted_text) for i in incidents
-    ]
-    if ev.alerts:
-        lines.append(f"alert counts by severity: {ev.alerts_by_severity}; by rule: {ev.alerts_by_rule}")
-        notable = sorted(ev.alerts, key=lambda a: -ALERT_SEVERITY.get(a.severity, 3.0))[:NOTABLE_ALERTS]
-        lines += [
-            f"[alert:{a.id}] {a.rule} {a.severity} at {a.started_at:%Y-%m-%d %H:%M} camera {a.camera_id}"
-            + (" (dismissed)" if a.review == "dismissed" else "")
-            for a in notable
-        ]
-    lines += [
-        f"[anomaly:{a.id}] {a.category} on {a.asset} ({', '.join(map(str, a.channels[:3]))}) score {a.score:.2f}"
-        for a in ev.anomalies
-    ]
-    lines += [f"[outage:{o.id}] camera {o.camera_id} blind from {o.started_at:%Y-%m-%d %H:%M} {o.reason}" for o in ev.outages]
-    return lines
-
-
-def _as_extraction(inc: IncidentSummary) -> IncidentExtraction | None:
-    if not inc.hazard_category or inc.severity is None or inc.potential_severity is None:
-        return None
-    return IncidentExtraction.model_construct(
-        hazard_category=inc.hazard_category,
-        severity=inc.severity,
-        potential_severity=inc.potential_severity,
-        injury=bool(inc.injury),
-        equipment=inc.equipment,
-        causes=list(inc.causes),
     )
 
 

@@ -1,15 +1,13 @@
-"""Extra, computed context for the reduce step: manual sections per hazard, procedure gaps, time patterns, machine heat.
+"""Computed context of a zone for its assessment: manual sections per hazard, procedure gaps, time patterns, machine heat.
 
-The reduce prompt gets a ``<manuals>`` block only when manuals are stored, so a site without
-manuals sends the same prompt as before. Each hazard of the zone (top incident classes, alert rules
-that fired, ``machine`` for an asset that keeps overheating) is looked up in the manuals; a hazard
-with no section above the similarity floor is a *procedure gap*. The model may end an action with
-``[manual:document#heading]``; citations of sections it was not shown are removed and counted.
+Each hazard of the zone (top incident classes, alert rules that fired, ``machine`` for an asset that keeps
+overheating) is looked up in the site's manuals (``manuals.retrieval``); a hazard no section is matched to is a
+*procedure gap*. The fact sheet (``llm.facts``) states the gaps, time patterns and machine signals as facts a claim
+may cite, and a chosen control cites the section of its hazard by its title (``llm.controls``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
@@ -19,7 +17,6 @@ from sqlalchemy.orm import Session
 from floorwatch.config import ShiftConfig
 from floorwatch.manuals.retrieval import (
     ManualIndex,
-    manual_context_lines,
     nearest_sections,
     procedure_gaps,
     sections_for_hazards,
@@ -30,7 +27,6 @@ from floorwatch.schemas.tables import ManualSection
 from floorwatch.schemas.time_patterns import TimePatterns
 from floorwatch.signals.time_patterns import MIN_EVENTS, overheating_summary, time_patterns
 
-MANUAL_REF = re.compile(r"\s*\[manual:([^\]\n]+)\]")
 MAX_HAZARDS = 4
 
 
@@ -86,37 +82,3 @@ def zone_context(
         time_patterns=patterns,
         timezone=tz if isinstance(tz, str) else tz.key,
     )
-
-
-def context_lines(ctx: ZoneContext, excerpt_chars: int = 160) -> list[str]:
-    """Lines of the ``<manuals>`` block (empty when no manuals are stored and nothing stands out)."""
-    lines = manual_context_lines(ctx.hits_by_hazard, excerpt_chars) if ctx.hits_by_hazard else []
-    lines += [f"[pattern] {line}" for line in ctx.time_lines]
-    lines += [f"[machine] {s}" for s in ctx.signals]
-    return lines
-
-
-def check_action_citations(actions: Sequence[str], ctx: ZoneContext) -> tuple[list[str], list[str], int]:
-    """Strip ``[manual:...]`` citations of sections not shown to the model from the actions.
-
-    Returns:
-        (actions with only known citations left, known citations in order without repeats, dropped count).
-    """
-    known = {hit.citation for hits in ctx.hits_by_hazard.values() for hit in hits}
-    kept_refs: list[str] = []
-    dropped = 0
-    cleaned = []
-    for action in actions:
-
-        def _keep(m: re.Match[str]) -> str:
-            nonlocal dropped
-            ref = m.group(1).strip()
-            if ref in known:
-                if ref not in kept_refs:
-                    kept_refs.append(ref)
-                return f" [manual:{ref}]"
-            dropped += 1
-            return ""
-
-        cleaned.append(MANUAL_REF.sub(_keep, action).strip())
-    return cleaned, kept_refs, dropped

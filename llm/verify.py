@@ -7,6 +7,10 @@ A claim passes only when all of these hold:
    double, triple), apart from the zone's id (also with spaces for its underscores) and the period's
    dates written as such, equals a number in a cited fact, exactly or as that number rounded to an integer
    or one decimal;
+   A date, a time of day or an evidence id the claim writes ("March 20", "7:30 AM", "alert a3", "incident 7")
+   must be one of the cited facts' (or the period's) - and the digits of a fact's dates, times and ids are not
+   among its numbers, so "11 near misses" or "a 3-metre gap" cannot pass on a date's "11" or an id's "3"
+   (``llm.verify_dates``);
 3. a number counting something (``16 alerts``, ``2 incidents``, ``7.4 incidents per week``) is
    written with the same kind in a cited fact (so an alert count or an item rate cannot be passed off
    as an incident count);
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import re
 
+from floorwatch.llm.verify_dates import calendar_problem, read_calendar
 from floorwatch.schemas.facts import CLAIM_CHARS, Claim, FactSheet
 
 # English words first; the common Spanish, Portuguese, French and German words of the same concept after them, so a
@@ -94,6 +99,30 @@ LEXICON: dict[str, str] = {
     "training": r"\btrain(?:ing|ed)\b|\buntrained\b|\binexperienc\w*|\bincompeten\w*",
     "fatigue or distraction": r"\bfatigu\w*|\btired\w*|\bdrows\w*|\basleep\b|\bdistract\w*|\binattent\w*",
     "equipment defect": r"\bdefect\w*|\bfaulty\b|\bdamaged\b|\bworn[- ]out\b|\bbroken (?:guard|tool|part|equipment|harness|rung|ladder)s?\b",
+    # protective equipment by the body it protects (the PPE groups of OSHA 29 CFR 1910 Subpart I): "was not wearing
+    # gloves" is a cause a claim may state only where a cited report says so
+    "hand protection": r"\bgloves?\b|\bgauntlets?\b|\bguantes\b|\bluvas\b|\bgants\b|\bhandschuh\w*",
+    "eye or face protection": r"\bgoggles\b|\bsafety glasses\b|\bspectacles\b|\bface[- ]?shields?\b|\bvisors?\b|\bgafas\b|\bóculos\b|\blunettes\b|\bschutzbrille\w*",
+    "fall protection": r"\bharness\w*|\blanyards?\b|\bfall[- ]arrest\w*|\barn[eé]s\b|\bcintur[oó]n de seguridad\b|\bauffanggurt\w*",
+    "respiratory protection": r"\brespirators?\b|\bbreathing apparatus\b|\b(?:dust|face) masks?\b|\bmascarillas?\b|\batemschutz\w*",
+    "hearing protection": r"\bear ?plugs?\b|\bear ?muffs?\b|\bhearing protection\b|\bgehörschutz\b",
+    # conditions and causes a small model adds to an account (the usual causal-factor groups of incident
+    # investigation: people, equipment, environment, management): each needs a cited fact that states it
+    "speed": r"\bspeed\w*|\btoo fast\b|\bvelocidad\b|\bgeschwindigkeit\b",
+    "visibility": r"\bvisib\w*|\blighting\b|\bpoorly lit\b|\bdark(?:ness)?\b|\bblind[- ]spots?\b|\bglare\b|\biluminaci[oó]n\b|\bbeleuchtung\b",
+    "housekeeping": r"\bhousekeeping\b|\bclutter\w*|\bobstruct\w*|\buntidy\b|\bdebris\b|\bmessy\b",
+    "procedure violation": r"\bviolat\w*|\bnon-?complian\w*|\bdid not follow\b|\bnot follow(?:ing|ed)?\b|\bfailed to follow\b|"
+    r"\bshort-?cuts?\b|\bbypass\w*|\bunsafe acts?\b|\brush(?:ed|ing)\b|\bin a hurry\b|\bhorseplay\b",
+    "supervision": r"\bsupervis\w*|\bunsupervised\b",
+    "load security": r"\bunsecured\b|\bnot secured\b|\bimproperly (?:secured|stacked|stored)\b|\boverload\w*|\bunstable loads?\b",
+    "wet or icy surface": r"\bwet\b|\boily\b|\bicy\b|\bice\b|\bgreasy\b|\bmojad[oa]\b|\bnass\b",
+    "communication": r"\b(?:mis)?communicat\w*",
+    "maintenance or inspection": r"\bmaintenance\b|\bmaintained\b|\binspect\w*|\bmantenimiento\b|\bwartung\b",
+    # what was done after it, and by whom: a repair, a new barrier, an investigation or a regulator's visit is a
+    # claim about the past that only a report can support
+    "change made": r"\binstall\w*|\brepair\w*|\breplac\w*|\bfixed\b|\bmodifi\w*|\bretrofit\w*|\bremoved\b",
+    "investigation": r"\binvestigat\w*|\broot[- ]cause analys\w*|\binvestigaci[oó]n\b|\bunfalluntersuchung\b",
+    "regulator": r"\bosha\b|\bhse\b|\bregulat(?:or|ors|ory)\b|\binspectorate\b|\bauthorit(?:y|ies)\b|\blabou?r inspect\w*",
     # when it happens: a time of day or a weekday needs a cited fact that says so (a time-pattern fact, a report)
     "time of day": r"\bnights?\b|\bnight[- ]?shifts?\b|\bovernight\b|\bmornings?\b|\bafternoons?\b|\bevenings?\b|\bweekends?\b|"
     r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b",
@@ -102,8 +131,9 @@ LEXICON: dict[str, str] = {
     # incident in the hazardous area", citing the alert alone, of a zone without incident reports)
     "incident": r"\bincidents?\b|\baccidents?\b|\bincidentes?\b|\baccidentes?\b|\bacidentes?\b|\bunf[aä]ll\w*",
     # a change over time needs a cited fact that states one (the score fact says "trend rising / falling /
-    # stable / new"): "a significant increase in incidents" against "trend new (previous period 0)" fails
+    # stable / new"): "a significant increase in incidents" against "trend new (no evidence in the previous period)" fails
     "increase": r"\bincreas\w*|\brising\b|\brose\b|\bris(?:e|es)\b|\bgrow\w*|\bsurg\w*|\bmore often\b",
+    "no change": r"\bstable\b|\bunchanged\b|\bsteady\b|\bno change\b|\bsame level\b",
     "decrease": r"\bdecreas\w*|\bdeclin\w*|\bfalling\b|\bimprov\w*|\bless often\b",
     # a zone's facts say nothing of the other zones: "the highest risk zone" (a trial's verified claim, of a zone
     # ranked third) needs a cited fact that ranks it, which no fact does
@@ -244,24 +274,29 @@ def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
             return f"cites '{fid}', which is not a fact of zone {sheet.zone_id}"
         cited.append(fact.text)
     support = " | ".join(cited)
-    fact_numbers = numbers_in(support)
     known_removed = _without_zone_and_period(claim.text, sheet)
-    for x in numbers_in(known_removed):
+    said, facts = read_calendar(known_removed), read_calendar(support)  # dates, times and ids read as such
+    period = [d for readings in read_calendar(sheet.period).dates for d in readings]
+    calendar = calendar_problem(said, facts, period)
+    if calendar:
+        return calendar
+    fact_numbers = numbers_in(facts.rest)
+    for x in numbers_in(said.rest):
         if not _matches(x, fact_numbers):
             return f"the number {x:g} is in none of the cited facts"
     duration = _duration_problem(known_removed, cited)
     if duration:
         return duration
-    fact_counts = _counted(support)
-    for n, kind in _counted(claim.text):
+    fact_counts = _counted(facts.rest)
+    for n, kind in _counted(said.rest):  # ids taken out: "report 7 and incident 8" counts no 7 incidents
         if not any(kind == k and _matches(n, [m]) for m, k in fact_counts):
             return f"'{n:g} {kind}...' is not a count in the cited facts"
-    said, said_none = _split_none(known_removed)
+    said_concepts, said_none = _split_none(known_removed)
     have, have_none = _split_none(support)
-    missing = sorted(said - have - have_none)
+    missing = sorted(said_concepts - have - have_none)
     if missing:
         return f"mentions {', '.join(missing)}, which none of the cited facts mention"
-    only_none = sorted(said - have)
+    only_none = sorted(said_concepts - have)
     if only_none:
         return f"mentions {', '.join(only_none)}, which the cited facts mention only as none"
     if said_none - have_none:

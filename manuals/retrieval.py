@@ -324,39 +324,3 @@ def nearest_sections(index: ManualIndex, hazards: list[str], mode: RetrievalMode
         if hits:
             out[h] = hits[0].citation
     return out
-
-
-def manual_context_lines(hits_by_hazard: dict[str, list[SectionHit]], excerpt_chars: int = 400) -> list[str]:
-    """Prompt lines: one per cited section (``[manual:document#heading]`` + excerpt), then the gaps."""
-    lines: list[str] = []
-    seen: set[str] = set()
-    for hazard, hits in hits_by_hazard.items():
-        for hit in hits:
-            if hit.citation in seen:
-                continue
-            seen.add(hit.citation)
-            excerpt = " ".join(hit.text.split())[:excerpt_chars]
-            lines.append(f"[manual:{hit.citation}] (covers {hazard}) {excerpt}")
-    for hazard in procedure_gaps(hits_by_hazard):
-        lines.append(f"[gap] no manual section covers {hazard}")
-    return lines
-
-
-def check_manual_citations(
-    cited: list[str], hits_by_hazard: dict[str, list[SectionHit]]
-) -> tuple[list[str], int]:
-    """Keep the ``document#heading`` citations that were offered to the model; count the others.
-
-    A leading ``manual:`` is accepted. Returns (known citations in order without repeats, dropped count).
-    """
-    known = {hit.citation for hits in hits_by_hazard.values() for hit in hits}
-    kept: list[str] = []
-    dropped = 0
-    for c in cited:
-        ref = c.strip().removeprefix("[").removesuffix("]").removeprefix("manual:")
-        if ref in known:
-            if ref not in kept:
-                kept.append(ref)
-        else:
-            dropped += 1
-    return kept, dropped

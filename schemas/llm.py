@@ -106,14 +106,6 @@ class IncidentExtraction(_Out):
     zone: str | None = Field(None, max_length=120, description="Area named in the report, if any")
 
 
-class ZoneNarrative(_Out):
-    """What the LLM writes in the reduce step; the score and level are computed, never asked for."""
-
-    evidence_ids: list[str] = Field(max_length=8, description="Evidence ids the summary relies on, e.g. 'incident:12'")
-    summary: str = Field(max_length=2000, description="2-3 sentences on the zone's risk in the period")
-    actions: list[str] = Field(max_length=4, description="Recommended actions, most urgent first")
-
-
 # --------------------------------------------------------------------------- backend I/O
 class ChatMessage(BaseModel):
     model_config = ConfigDict(frozen=True)

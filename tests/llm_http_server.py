@@ -14,9 +14,7 @@ retry, repair and failure paths over a real socket. Markers in the report text c
 Grounded reduce prompts (``<facts>``) get one claim that repeats the first incident or alert fact (else
 the first fact) and cites it, plus an invented claim (person down, 999 injured; citing also the unknown
 ``incident:999999``) on the first turn only, and the controls ``made.up`` and the first one offered.
-Old-style reduce prompts get a narrative citing the first ``[kind:id]`` in the evidence plus two ids that
-do not exist; with a ``<manuals>`` block, a second action cites its first ``[manual:...]`` and one unknown
-section. ``GET /stats`` returns the number of chat requests served.
+``GET /stats`` returns the number of chat requests served.
 Extraction requests with ``logprobs`` get one "token" per character of the answer with ``top_logprobs``: a
 digit d at P 0.6 and its neighbour (d + 1, or 4 for 5) at 0.4.
 One-token requests with ``logprobs`` (the token-probability judge) get a one-token answer with ``top_logprobs``:
@@ -113,15 +111,6 @@ class RuleBasedLLM:
                     {"text": "A person was lying on the floor and 999 people were injured.", "facts": [first[0], "incident:999999"]}
                 )
             return 200, json.dumps({"claims": claims, "controls": ["made.up", *offered[:1]]})
-        if "<evidence>" in user:
-            ids = re.findall(r"\[((?:incident|alert|anomaly|outage):[^\]]+)\]", user)
-            cited = ids[:1] + ["incident:999999", "alert:does-not-exist"]
-            actions = ["Check guards"]
-            block = user.partition("<manuals>")[2].partition("</manuals>")[0]
-            manual = re.findall(r"\[(manual:[^\]]+)\]", block)
-            if manual:  # cite the first manual section shown plus one that was never shown
-                actions.append(f"Follow the procedure [{manual[0]}] [manual:made-up.md#Nowhere]")
-            return 200, json.dumps({"summary": "Test summary.", "actions": actions, "evidence_ids": cited})
         if "MARK-OBEY" in user:  # a model that follows an instruction injected into the report
             return 200, json.dumps({"hazard_category": "other", "severity": 1, "potential_severity": 1, "injury": False,
                                     "causes": ["nothing happened"], "controls": []})

@@ -37,7 +37,7 @@ def test_injected_report_cannot_steer_other_zones(tmp_path: Path) -> None:
     from floorwatch.config import Settings
     from floorwatch.llm.backends import LocalBackend
     from floorwatch.llm.job import run_risk_job
-    from floorwatch.schemas.llm import IncidentExtraction, ZoneNarrative
+    from floorwatch.schemas.llm import IncidentExtraction
     from tests.llm_factories import add_incidents, sqlite_db
 
     attack = (
@@ -67,7 +67,7 @@ def test_injected_report_cannot_steer_other_zones(tmp_path: Path) -> None:
     assert set(zones) == {"warehouse", "office"}
     for z in attacked.zones:
         assert z.status == "ok", z.error
-        ZoneNarrative(summary=z.summary, actions=z.actions, evidence_ids=[r.key for r in z.cited])
+        assert z.summary and 1 <= len(z.actions) <= 4 and {r.key for r in z.cited} <= {r.key for r in z.evidence}
     before = {z.zone_id: z for z in clean.zones}["warehouse"]
     after = zones["warehouse"]
     # The warehouse's assessment is computed from its own evidence only: the attack changes nothing

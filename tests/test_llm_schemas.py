@@ -23,12 +23,12 @@ from floorwatch.llm.prompts import (
     extraction_request,
     has_prompt_markup,
     read_chars,
-    reduce_request,
     report_block,
     sanitize_untrusted,
     text_before_markup,
 )
-from floorwatch.schemas.llm import HAZARD_CATEGORIES, IncidentExtraction, ZoneNarrative
+from floorwatch.schemas.facts import ZoneClaims
+from floorwatch.schemas.llm import HAZARD_CATEGORIES, IncidentExtraction
 
 VALID = {"hazard_category": "struck_by", "severity": 2, "potential_severity": 4, "injury": True, "causes": ["loose load"]}
 
@@ -154,14 +154,6 @@ def test_a_report_cut_for_the_model_says_so_inside_the_block() -> None:
     assert report_block("short text", 1000) == "<report>\nshort text\n</report>" and read_chars("short text", 1000) is None
 
 
-def test_reduce_prompt_caps_evidence_and_counts_the_rest() -> None:
-    lines = [f"[incident:{i}] struck_by, sev 2/pot 4" for i in range(100)]
-    req = reduce_request("press", {"zone": "press", "score": 40.0}, lines, max_chars=400)
-    user = req.messages[1].content
-    assert "<evidence>" in user and user.endswith("</evidence>")
-    assert "more items not shown" in user and "[incident:0]" in user and "[incident:99]" not in user
-
-
 @pytest.mark.parametrize(
     "raw, ok, error_part",
     [
@@ -180,7 +172,7 @@ def test_parse_reply(raw: str, ok: bool, error_part: str | None) -> None:
 
 
 def test_truncated_reply_says_so() -> None:
-    res = parse_reply("r", '{"summary": "abc', ZoneNarrative, finish_reason="length")
+    res = parse_reply("r", '{"claims": [{"text": "abc', ZoneClaims, finish_reason="length")
     assert "cut at max_tokens" in (res.error or "")
 
 
@@ -225,7 +217,7 @@ def test_cache_key_depends_on_version_model_and_input() -> None:
     assert base != cache_key("v2", "m", req, IncidentExtraction)
     assert base != cache_key("v1", "m2", req, IncidentExtraction)
     assert base != cache_key("v1", "m", extraction_request("1", "text!"), IncidentExtraction)
-    assert base != cache_key("v1", "m", req, ZoneNarrative)
+    assert base != cache_key("v1", "m", req, ZoneClaims)
 
 
 def test_json_object_payload_and_json_schema_rejection() -> None:

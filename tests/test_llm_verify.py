@@ -101,8 +101,31 @@ MUST_FAIL = [
     (Claim(text="A dozen dwell alerts were raised at the dock.", facts=["alerts:dwell"]), "number 12"),
     # an incident the cited facts do not hold (the demo's dock lawn: one dwell alert "indicates ... an incident")
     (Claim(text="The dwell alert indicates that there was an incident in the danger zone.", facts=["alert:a3"]), "incident"),
-    # a duration that is only a part of a cited date (alert a3 started 2026-11-02 and lasted 40 s)
-    (Claim(text="The dwell alert lasted 2 seconds.", facts=["alert:a3"]), "duration 2 s"),
+    # a duration that is another number of the cited facts (16 is the alert count; a3 lasted 40 s)
+    (Claim(text="The dwell alerts lasted 16 seconds.", facts=["alerts:dwell", "alert:a3"]), "duration 16 s"),
+    # numbers that are only parts of a cited date, time or id are no count, date or time (the reports are of
+    # 2026-11-02, alert a3 started at 11:00 on camera cam1)
+    (Claim(text="The dwell alert lasted 2 seconds.", facts=["alert:a3"]), "number 2"),
+    (Claim(text="There were 11 near misses at the dock.", facts=["incident:7", "incident:8"]), "number 11"),
+    (Claim(text="The picker was 3 metres from the forklift.", facts=["alert:a3", "incident:7"]), "number 3"),
+    (Claim(text="On November 3, a forklift nearly hit a picker.", facts=["incident:7"]), "date 11-3"),
+    (Claim(text="On 2 March 2026, a forklift nearly hit a picker.", facts=["incident:7"]), "date 2026-3-2"),
+    (Claim(text="A dwell alert at 11:00 PM lasted 40 s.", facts=["alert:a3"]), "time 23:00"),
+    (Claim(text="A dwell alert at 8:00 lasted 40 s.", facts=["alert:a3"]), "time 08:00"),
+    (Claim(text="The dwell alert on camera cam2 lasted 40 s.", facts=["alert:a3"]), "id cam2"),
+    (Claim(text="Incident report 9 describes a reversing forklift.", facts=["incident:7"]), "id 9"),
+    # causes and conditions the cited report does not state
+    (Claim(text="The picker was not wearing gloves.", facts=["incident:7"]), "hand protection"),
+    (Claim(text="The forklift was reversing at speed.", facts=["incident:7"]), "speed"),
+    (Claim(text="Poor lighting at the trailer hid the picker.", facts=["incident:7"]), "visibility"),
+    (Claim(text="The pallet fell because it was not secured.", facts=["incident:8"]), "load security"),
+    (Claim(text="The driver did not follow the reversing procedure.", facts=["incident:7"]), "procedure violation"),
+    (Claim(text="The pallet fell on the wet ramp.", facts=["incident:8"]), "wet or icy surface"),
+    # a trend, a repair, an investigation or a regulator the facts do not state (the trend of a first period is "new")
+    (Claim(text="The dock's risk score is stable at 51.7.", facts=["score"]), "no change"),
+    (Claim(text="A mirror was installed at the trailer exit after the near miss.", facts=["incident:7"]), "change made"),
+    (Claim(text="The pallet fall is under investigation.", facts=["incident:8"]), "investigation"),
+    (Claim(text="The forklift near miss was reported to OSHA.", facts=["incident:7"]), "regulator"),
 ]
 
 MUST_PASS = [
@@ -134,6 +157,15 @@ MUST_PASS = [
     Claim(text="The dock had 2 incident reports and 16 dwell alerts.", facts=["count:incidents", "alerts:dwell"]),
     # number words before a bare unit letter are no durations ("ones ... 40 s" is not "1 s")
     Claim(text="The longest ones lasted 40 s.", facts=["alert:a3"]),
+    # dates, times and ids as people write them, when a cited fact holds them
+    Claim(text="On November 2, 2026, a forklift nearly hit a picker on foot.", facts=["incident:7"]),
+    Claim(text="On 2 Nov a pallet fell from the forklift forks at the ramp.", facts=["incident:8"]),
+    Claim(text="On 02/11/2026 a pallet fell from the forklift forks.", facts=["incident:8"]),  # day/month or month/day
+    Claim(text="In November 2026 the dock had 16 dwell alerts.", facts=["alerts:dwell"]),
+    Claim(text="Alert a3 on camera cam1 at 11 a.m. lasted 40 s.", facts=["alert:a3"]),
+    Claim(text="A dwell alert at 11:00 AM lasted 40 seconds.", facts=["alert:a3"]),
+    Claim(text="Incident report 7 and incident 8 both involve the forklift.", facts=["incident:7", "incident:8"]),
+    Claim(text="Between November 2 and November 9 the dock had 16 dwell alerts.", facts=["alerts:dwell"]),  # the period
 ]
 
 
@@ -413,3 +445,14 @@ def test_the_fact_sheet_writes_site_time_like_the_report() -> None:
     assert check_claim(Claim(text="A dwell alert was raised at 23:30.", facts=["alert:a0"]), tokyo) is not None
     utc = fact_sheet(ev, compute_zone(ev, None), None)
     assert "2026-11-02 23:30" in utc.get("alert:a0").text  # type: ignore[union-attr]
+
+
+def test_a_first_period_says_the_previous_had_no_evidence_not_a_score_of_0() -> None:
+    ev = ZoneEvidence(zone_id="dock", start=T0, end=T0 + timedelta(days=7), alerts=[_alert(1)], alerts_by_rule={"dwell": 1},
+                      alerts_by_severity={"medium": 1})
+    empty = ZoneEvidence(zone_id="dock", start=T0 - timedelta(days=7), end=T0)
+    score = fact_sheet(ev, compute_zone(ev, empty)).get("score")
+    assert score is not None and "trend new (no evidence in the previous period)" in score.text
+    assert "previous period 0" not in score.text
+    again = fact_sheet(ev, compute_zone(ev, ev)).get("score")  # a previous period with evidence: its score
+    assert again is not None and "trend stable (previous period 50" in again.text

@@ -9,12 +9,10 @@ from sqlalchemy import select
 
 from floorwatch.config import LLMConfig, SiteConfig
 from floorwatch.llm.backends import OpenAIBackend
-from floorwatch.llm.prompts import reduce_request
 from floorwatch.llm.risk import assess_zones
-from floorwatch.llm.risk_context import check_action_citations, context_lines, zone_context
+from floorwatch.llm.risk_context import zone_context
 from floorwatch.manuals.retrieval import ManualIndex
 from floorwatch.manuals.sections import ingest_manual
-from floorwatch.schemas.manuals import ZoneContext
 from floorwatch.schemas.tables import Alert, ManualSection, RiskAssessment, SensorAnomaly
 from floorwatch.storage.db import session_scope
 from floorwatch.storage.queries import zone_evidence
@@ -113,30 +111,6 @@ def test_reduce_step_gets_manuals_gaps_patterns_and_validates_citations(
         assert night and night[0].p_value is not None and night[0].p_value < 0.05
         assert night[0].peak is not None and night[0].peak.label == "night"
         assert any(n.startswith("alerts cluster by shift: night") for n in ctx.time_notes)
-
-
-def test_no_manuals_and_no_pattern_leave_the_prompt_unchanged() -> None:
-    header = {"zone": "press", "score": 10.0}
-    plain = reduce_request("press", header, ["[incident:1] struck_by"], 400)
-    empty = reduce_request("press", header, ["[incident:1] struck_by"], 400, context_lines(ZoneContext()))
-    assert plain == empty and "<manuals>" not in plain.messages[1].content
-    ctx = ZoneContext(hits_by_hazard={"vehicle": []}, gaps=["vehicle"])
-    user = (
-        reduce_request("press", header, ["[incident:1] struck_by"], 400, context_lines(ctx))
-        .messages[1]
-        .content
-    )
-    assert "<manuals>\n[gap] no manual section covers vehicle\n</manuals>" in user and user.endswith(
-        "</evidence>"
-    )
-
-
-def test_action_citations_are_kept_only_when_offered() -> None:
-    ctx = ZoneContext(hits_by_hazard={})
-    actions, refs, dropped = check_action_citations(
-        ["Lock out first [manual:loto.md#4. Steps]", "Train staff"], ctx
-    )
-    assert (actions, refs, dropped) == (["Lock out first", "Train staff"], [], 1)
 
 
 def test_fewer_events_than_the_reports_minimum_give_the_model_no_time_pattern(tmp_path: Path) -> None:
