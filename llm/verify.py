@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 
-from floorwatch.llm.verify_dates import calendar_problem, read_calendar
+from floorwatch.llm.verify_dates import calendar_problem, read_calendar, spell_ids_as
 from floorwatch.schemas.facts import CLAIM_CHARS, Claim, FactSheet
 
 # English words first; the common Spanish, Portuguese, French and German words of the same concept after them, so a
@@ -109,9 +109,9 @@ LEXICON: dict[str, str] = {
     # conditions and causes a small model adds to an account (the usual causal-factor groups of incident
     # investigation: people, equipment, environment, management): each needs a cited fact that states it
     "speed": r"\bspeed\w*|\btoo fast\b|\bvelocidad\b|\bgeschwindigkeit\b",
-    "visibility": r"\bvisib\w*|\blighting\b|\bpoorly lit\b|\bdark(?:ness)?\b|\bblind[- ]spots?\b|\bglare\b|\biluminaci[oó]n\b|\bbeleuchtung\b",
+    "visibility": r"\b(?:poor|low|limited|reduced|restricted|bad) visibility\b|\blighting\b|\bpoorly lit\b|\bdark(?:ness)?\b|\bblind[- ]spots?\b|\bglare\b|\biluminaci[oó]n\b|\bbeleuchtung\b",
     "housekeeping": r"\bhousekeeping\b|\bclutter\w*|\bobstruct\w*|\buntidy\b|\bdebris\b|\bmessy\b",
-    "procedure violation": r"\bviolat\w*|\bnon-?complian\w*|\bdid not follow\b|\bnot follow(?:ing|ed)?\b|\bfailed to follow\b|"
+    "procedure violation": r"\bviolat\w*|\bnon-?complian\w*|\bdid not follow\b|\bnot follow(?:ing|ed)? (?:the |a |its |his |her |their )?(?:procedures?|rules?|instructions?|permits?|sops?)\b|\bfailed to follow\b|"
     r"\bshort-?cuts?\b|\bbypass\w*|\bunsafe acts?\b|\brush(?:ed|ing)\b|\bin a hurry\b|\bhorseplay\b",
     "supervision": r"\bsupervis\w*|\bunsupervised\b",
     "load security": r"\bunsecured\b|\bnot secured\b|\bimproperly (?:secured|stacked|stored)\b|\boverload\w*|\bunstable loads?\b",
@@ -122,7 +122,7 @@ LEXICON: dict[str, str] = {
     # claim about the past that only a report can support
     "change made": r"\binstall\w*|\brepair\w*|\breplac\w*|\bfixed\b|\bmodifi\w*|\bretrofit\w*|\bremoved\b",
     "investigation": r"\binvestigat\w*|\broot[- ]cause analys\w*|\binvestigaci[oó]n\b|\bunfalluntersuchung\b",
-    "regulator": r"\bosha\b|\bhse\b|\bregulat(?:or|ors|ory)\b|\binspectorate\b|\bauthorit(?:y|ies)\b|\blabou?r inspect\w*",
+    "regulator": r"\bosha\b|\bregulat(?:or|ors|ory)\b|\binspectorate\b|\bauthorit(?:y|ies)\b|\blabou?r inspect\w*",
     # when it happens: a time of day or a weekday needs a cited fact that says so (a time-pattern fact, a report)
     "time of day": r"\bnights?\b|\bnight[- ]?shifts?\b|\bovernight\b|\bmornings?\b|\bafternoons?\b|\bevenings?\b|\bweekends?\b|"
     r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b",
@@ -133,7 +133,7 @@ LEXICON: dict[str, str] = {
     # a change over time needs a cited fact that states one (the score fact says "trend rising / falling /
     # stable / new"): "a significant increase in incidents" against "trend new (no evidence in the previous period)" fails
     "increase": r"\bincreas\w*|\brising\b|\brose\b|\bris(?:e|es)\b|\bgrow\w*|\bsurg\w*|\bmore often\b",
-    "no change": r"\bstable\b|\bunchanged\b|\bsteady\b|\bno change\b|\bsame level\b",
+    "no change": r"\bstable\b|\bunchanged\b|\bsame level\b",
     "decrease": r"\bdecreas\w*|\bdeclin\w*|\bfalling\b|\bimprov\w*|\bless often\b",
     # a zone's facts say nothing of the other zones: "the highest risk zone" (a trial's verified claim, of a zone
     # ranked third) needs a cited fact that ranks it, which no fact does
@@ -144,6 +144,7 @@ LEXICON: dict[str, str] = {
     "intent or blame": r"\bby accident\b|\baccidental\w*|\bby mistake\b|\bdeliberate\w*|\bon purpose\b|"
     r"\bintentional\w*|\bcareless\w*|\bnegligen\w*|\bto blame\b|\bblam\w*",
 }
+PERIOD_KINDS = frozenset({"score", "count", "hazard", "pattern"})  # facts about the whole period, not one item
 _CONCEPTS = {name: re.compile(rx, re.IGNORECASE) for name, rx in LEXICON.items()}
 # A risk level the claim states: "high-risk", "medium risk level", "the risk ... is high" (not "high pressure").
 _LEVEL = r"(low|medium|moderate|high|critical)"
@@ -275,8 +276,12 @@ def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
         cited.append(fact.text)
     support = " | ".join(cited)
     known_removed = _without_zone_and_period(claim.text, sheet)
-    said, facts = read_calendar(known_removed), read_calendar(support)  # dates, times and ids read as such
-    period = [d for readings in read_calendar(sheet.period).dates for d in readings]
+    facts = read_calendar(support)  # dates, times and ids read as such
+    said = read_calendar(spell_ids_as(known_removed, facts.ids))
+    # the period's first and last day, for a claim about the period (citing the score, a count, a hazard or a pattern);
+    # an alert or a report has its own date
+    about_period = any((f := sheet.get(fid)) is not None and f.kind in PERIOD_KINDS for fid in claim.facts)
+    period = [d for readings in read_calendar(sheet.period).dates for d in readings] if about_period else []
     calendar = calendar_problem(said, facts, period)
     if calendar:
         return calendar

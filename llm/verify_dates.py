@@ -26,34 +26,40 @@ import re
 from typing import NamedTuple
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTH = (
-    r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
-    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_MONTH = (  # capitalised, as dates are written: a lower-case "may" or "march" is a verb
+    r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+    r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
-_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_DAY = r"(?<![\d.,])(\d{1,2})(?:st|nd|rd|th)?"
+# a number that counts something is no day or year: "In November 16 dwell alerts", "2026 alerts", "16 times"
+_COUNTS = r"(?!\s+(?:[A-Za-z-]+\s+){0,2}?(?:alerts?|incidents?|reports?|anomal\w*|outages?|items?|times|occasions|near[- ]miss\w*)\b)"
 _YEAR = r"((?:19|20)\d\d)"
 # One alternative per form; the groups of each are read by _date_of.
 _DATE = re.compile(
-    rf"(?<![\w-])(?P<iso>{_YEAR}-(\d{{1,2}})-(\d{{1,2}}))(?![\w-])"
-    rf"|\b(?P<md>{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?)\b"
+    rf"(?<![\w-])(?P<iso>{_YEAR}-(\d{{1,2}})-(\d{{1,2}}))(?![\d-])"
+    rf"|\b(?P<md>{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?)\b{_COUNTS}"
     rf"|\b(?P<dm>{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?)\b"
-    rf"|\b(?P<my>{_MONTH},?\s+{_YEAR})\b"
-    rf"|(?<![\w./-])(?P<slash>(\d{{1,2}})/(\d{{1,2}})(?:/(\d{{2}}|\d{{4}}))?)(?![\w/-])"
-    rf"|(?<![\w.:-])(?P<year>{_YEAR})(?![\w.:-])",
-    re.IGNORECASE,
+    rf"|\b(?P<my>{_MONTH},?\s+{_YEAR})\b{_COUNTS}"
+    # with slashes only with a year: "4/5" is a fraction, "13/16" a share
+    rf"|(?<![\w./-])(?P<slash>(\d{{1,2}})/(\d{{1,2}})/(\d{{4}}|\d{{2}}))(?![\w/-])"
+    rf"|(?<![\w.:-])(?P<year>{_YEAR})(?![\w.:-]){_COUNTS}"
 )
 _TIME = re.compile(
-    r"(?<![\w:.])(\d{1,2}):(\d{2})(?::\d{2})?(?:\s*([ap])\.?\s*m\b\.?)?(?![\w:])"
+    r"(?<![\d:.])(\d{1,2}):(\d{2})(?::\d{2})?(?:\s*([ap])\.?\s*m\b\.?)?(?!\w|:\d)"
     r"|(?<![\w:.])(\d{1,2})\s*([ap])\.?\s*m\b\.?",
     re.IGNORECASE,
 )
-# "incident 7", "incident report 7", "report #7", "alert a3", "anomaly 12", "outage o1", "camera cam1"
+# "incident 7", "incident report 7", "report #7", "alert a3", "incidents 7 and 8", "alerts a1, a2 and a3"
+_ID = r"[a-z_]*\d\w*"
 _NAMED_ID = re.compile(
-    r"\b(?:incident(?:\s+report)?|report|alert|anomaly|outage|camera)\s*(?:no\.?\s*|number\s+|[:#]\s*)?([a-z_-]*\d[\w-]*)\b",
+    r"\b(?:incidents?(?:\s+reports?)?|reports?|alerts?|anomal(?:y|ies)|outages?|cameras?)\s*(?:no\.?\s*|number\s+|[:#]\s*)?"
+    rf"({_ID}(?:-{_ID})?(?:\s*(?:,|&|and|to)\s*(?:#\s*)?{_ID}(?![\d-]))*)\b(?!\s+(?:times|occasions)\b)",
     re.IGNORECASE,
 )
 # letters then digits: an id or a name (a3, cam1, pump_3, line-2); not a unit after a number ("40s", "5m")
-_TOKEN_ID = re.compile(r"(?<![\w-])[a-z][a-z_-]*\d[\w-]*", re.IGNORECASE)
+_TOKEN_ID = re.compile(r"(?<!\w)[a-z][a-z_-]*\d\w*", re.IGNORECASE)
+# an hour bucket of a time-pattern fact ("alerts cluster by hour: 14 has 9 of 16"): any time in that hour
+_HOUR_BUCKET = re.compile(r"\bby hour:\s*(\d{1,2})\b")
 
 
 class Date(NamedTuple):
@@ -69,6 +75,7 @@ class Calendar(NamedTuple):
 
     dates: list[list[Date]]  # per date written, its readings (two for an ambiguous d/m or m/d)
     times: list[tuple[int, int]]  # (hour 0-23, minute)
+    hours: list[int]  # hour buckets of time-pattern facts (any minute of the hour)
     ids: list[str]  # lower case
     rest: str
 
@@ -104,10 +111,26 @@ def _hour(h: int, half: str | None) -> int:
     return h % 12 + (12 if half.lower() == "p" else 0)
 
 
+def canonical_id(token: str) -> str:
+    """An id compared without case, spaces, ``_`` and ``-`` ("Pump 3", "pump_3" and "pump-3" are one)."""
+    return re.sub(r"[\s_-]+", "", token).lower()
+
+
+def spell_ids_as(text: str, ids: list[str]) -> str:
+    """``text`` with a name of the kind of ``ids`` written with spaces, ``_`` or ``-`` before its digits ("Pump 3",
+    "pump-4" where an id is ``pump3``) written as one id, so a claim that names an asset the way people write it is
+    read as naming that asset - or another one of the kind, whose id the facts then lack."""
+    kinds = {m.group(1) for i in ids if (m := re.match(r"([a-z]{2,})\d", i))}  # not "a3": "a 3-metre gap" is no alert
+    for kind in sorted(kinds, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w)({re.escape(kind)})[\s_-]*(\d+)(?!\w)", r"\1\2", text, flags=re.IGNORECASE)
+    return text
+
+
 def read_calendar(text: str) -> Calendar:
     """Dates, times of day and evidence ids of ``text``, and ``text`` with each replaced by a space."""
-    ids = [m.group(1).lower() for m in _NAMED_ID.finditer(text)]
+    ids = [canonical_id(i) for m in _NAMED_ID.finditer(text) for i in re.findall(_ID, m.group(1), re.IGNORECASE)]
     rest = _NAMED_ID.sub(" ", text)
+    hours = [int(h) for h in _HOUR_BUCKET.findall(rest)]
     times = []
     for m in _TIME.finditer(rest):
         if m.group(1) is not None:
@@ -116,10 +139,10 @@ def read_calendar(text: str) -> Calendar:
             times.append((_hour(int(m.group(4)), m.group(5)), 0))
     rest = _TIME.sub(" ", rest)
     dates = [readings for readings in (_date_of(m) for m in _DATE.finditer(rest)) if readings]
-    rest = _DATE.sub(" ", rest)
-    ids += [t.lower() for t in _TOKEN_ID.findall(rest)]
+    rest = _DATE.sub(lambda m: " " if _date_of(m) else m.group(0), rest)  # an impossible date stays numbers
+    ids += [canonical_id(t) for t in _TOKEN_ID.findall(rest)]
     rest = _TOKEN_ID.sub(" ", rest)
-    return Calendar(dates, times, ids, rest)
+    return Calendar(dates, times, hours, ids, rest)
 
 
 def _same(said: Date, known: Date) -> bool:
@@ -142,7 +165,7 @@ def calendar_problem(claim: Calendar, support: Calendar, period_dates: list[Date
             written = "-".join(str(x) for x in (d.year, d.month or None, d.day) if x is not None)
             return f"the date {written} is in none of the cited facts"
     for h, mi in claim.times:
-        if (h, mi) not in support.times:
+        if (h, mi) not in support.times and h not in support.hours:
             return f"the time {h:02d}:{mi:02d} is in none of the cited facts"
     for i in claim.ids:
         if i not in support.ids:

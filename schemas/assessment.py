@@ -19,7 +19,7 @@ class AssessmentContext(BaseModel):
     procedure_gaps: list[str] = Field(default_factory=list, description="Zone hazards no manual section covers")
     gap_nearest: dict[str, str] = Field(default_factory=dict, description="Per procedure gap, the manual section ('document#heading') nearest to the hazard above the similarity floor, matched to another topic: a reader checks whether it covers the hazard (absent when none comes near)")
     manual_refs: list[str] = Field(default_factory=list, description="Cited manual sections, 'document#heading'")
-    dropped_manual_refs: int = Field(0, ge=0, description="Manual citations removed (not offered to the LLM)")
+    dropped_manual_refs: int = Field(0, ge=0, description="Always 0 since actions are chosen from the controls library with their manual section (kept for stored rows)")
     time_notes: list[str] = Field(default_factory=list, description="Time-pattern lines shown to the LLM")
     time_patterns: list[PatternSeries] = Field(default_factory=list, description="Significant series (p < 0.05)")
     machine_signals: list[str] = Field(default_factory=list, description="Assets that keep overheating")

@@ -241,7 +241,7 @@ class ZoneRisk(BaseModel):
     cited: list[EvidenceRef] = Field(default_factory=list, description="Evidence the narrative cites")
     dropped_evidence: int = Field(0, description="Ids the LLM cited that are not in the zone's evidence")
     manual_refs: list[str] = Field(default_factory=list, description="Manual sections ('document#heading') the actions cite")
-    dropped_manual_refs: int = Field(0, description="Manual citations in actions that were not offered to the LLM")
+    dropped_manual_refs: int = Field(0, description="Always 0 since actions are chosen from the controls library with their manual section (kept for stored rows)")
     procedure_gaps: list[str] = Field(default_factory=list, description="Zone hazards no manual section covers")
     gap_nearest: dict[str, str] = Field(default_factory=dict, description="Per procedure gap, the manual section ('document#heading') nearest to the hazard above the similarity floor, matched to another topic: a reader checks whether it covers the hazard (absent when none comes near)")
     context_notes: list[str] = Field(default_factory=list, description="Time patterns and machine signals shown to the LLM")

@@ -71,7 +71,8 @@ class SectionHit(_Frozen):
 
 
 class ZoneContext(_Frozen):
-    """Computed context of one zone for the reduce prompt (see ``floorwatch.llm.risk_context``)."""
+    """Computed context of one zone for its assessment: manual sections, gaps, time patterns, machine signals (see
+    ``floorwatch.llm.risk_context``; the fact sheet states them as facts)."""
 
     hits_by_hazard: dict[str, list[SectionHit]] = Field(
         default_factory=dict, description="Manual sections per hazard; an empty list is a procedure gap"

@@ -309,7 +309,7 @@ def _pct(x: float) -> str:
 
 
 def summarize_time_patterns(tp: TimePatterns, alpha: float = 0.05) -> str:
-    """A few compact lines for the reduce prompt: shift split, over-represented buckets, test results."""
+    """A few compact lines of a zone's time patterns: shift split, over-represented buckets, test results."""
     lines = [f"Time patterns, zone {tp.zone_id}, {tp.start:%Y-%m-%d} to {tp.end:%Y-%m-%d} ({tp.timezone}):"]
     for kind in _KINDS:
         shift = next((s for s in tp.series if s.kind == kind and s.dimension == "shift"), None)

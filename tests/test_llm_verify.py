@@ -126,6 +126,12 @@ MUST_FAIL = [
     (Claim(text="A mirror was installed at the trailer exit after the near miss.", facts=["incident:7"]), "change made"),
     (Claim(text="The pallet fall is under investigation.", facts=["incident:8"]), "investigation"),
     (Claim(text="The forklift near miss was reported to OSHA.", facts=["incident:7"]), "regulator"),
+    # a review's holes: a count after a month or as a year, a share written with a slash, the period's last day given
+    # to an item of another day
+    (Claim(text="In November 9 incidents were reported at the dock.", facts=["count:incidents"]), "number 9"),
+    (Claim(text="The dock raised 2026 dwell alerts.", facts=["alerts:dwell", "alert:a3"]), "number 2026"),
+    (Claim(text="Only 13/16 dwell alerts were medium.", facts=["count:alerts"]), "number 13"),
+    (Claim(text="Alert a0 was raised on 9 November 2026.", facts=["alert:a0"]), "date 2026-11-9"),
 ]
 
 MUST_PASS = [
@@ -166,6 +172,14 @@ MUST_PASS = [
     Claim(text="A dwell alert at 11:00 AM lasted 40 seconds.", facts=["alert:a3"]),
     Claim(text="Incident report 7 and incident 8 both involve the forklift.", facts=["incident:7", "incident:8"]),
     Claim(text="Between November 2 and November 9 the dock had 16 dwell alerts.", facts=["alerts:dwell"]),  # the period
+    # a review's false drops: ids in lists, ranges and plurals; a severity as a fraction; "may" after a decimal; a count
+    # of times; a period with no change
+    Claim(text="Incidents 7 and 8 both involve the forklift.", facts=["incident:7", "incident:8"]),
+    Claim(text="Alerts a0-a3 were dwell alerts on camera cam1.", facts=["alert:a0", "alert:a3"]),
+    Claim(text="Incident 7 had a potential severity of 4/5.", facts=["incident:7"]),
+    Claim(text="The risk score of 51.7 may reflect the 16 dwell alerts.", facts=["score", "alerts:dwell"]),
+    Claim(text="The dwell alerts were raised 16 times.", facts=["alerts:dwell"]),
+    Claim(text="The dock saw a steady stream of 16 dwell alerts.", facts=["alerts:dwell"]),
 ]
 
 
@@ -456,3 +470,21 @@ def test_a_first_period_says_the_previous_had_no_evidence_not_a_score_of_0() -> 
     assert "previous period 0" not in score.text
     again = fact_sheet(ev, compute_zone(ev, ev)).get("score")  # a previous period with evidence: its score
     assert again is not None and "trend stable (previous period 50" in again.text
+
+
+def test_facts_as_written_by_the_fact_sheet_support_their_own_words() -> None:
+    # an outage fact ends its time with a colon; an asset id is written with a space; an hour bucket of a time pattern
+    sheet = FactSheet(zone_id="dock", period="2026-11-02 to 2026-11-09", facts=[
+        Fact(id="outage:o1", kind="outage", text="camera cam1 blind from 2026-11-04 22:00 to 2026-11-05 06:00: network"),
+        Fact(id="signal:1", kind="signal", text="pump_3 overheated 4 times between 2026-11-03 14:05 and 2026-11-04 09:10"),
+        Fact(id="pattern:1", kind="pattern", text="alerts cluster by hour: 14 has 9 of 16 (p=0.003)"),
+    ])
+    for text, fid in [
+        ("Camera cam1 was blind from 2026-11-04 22:00 to 2026-11-05 06:00: network.", "outage:o1"),
+        ("Pump 3 overheated 4 times.", "signal:1"),
+        ("Alerts cluster at 14:00, with 9 of 16.", "pattern:1"),
+    ]:
+        assert check_claim(Claim(text=text, facts=[fid]), sheet) is None, text
+    assert check_claim(Claim(text="Camera cam1 was blind on 6 occasions.", facts=["outage:o1"]), sheet) == (
+        "the number 6 is in none of the cited facts")
+    assert check_claim(Claim(text="Pump 4 overheated 4 times.", facts=["signal:1"]), sheet) is not None
