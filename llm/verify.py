@@ -18,7 +18,10 @@ A claim passes only when all of these hold:
    also mentioned, in any of the concept's words, by a cited fact; a fact that mentions it only as
    none (``0 camera outages``, ``no injury``) supports only a claim that also says none, so "medium
    risk due to the camera outages" citing "0 camera outages" is dropped;
-5. a risk level the claim states ("high risk", "the risk ... is high") is the zone's computed level (its score
+5. a reason the claim gives ("due to", "because", "caused by", ...) is in the cited facts' words: each content word
+   of the clause starts like a word of theirs (``_reason_problem``; "medium risk due to the camera's proximity",
+   citing an alert, fails);
+6. a risk level the claim states ("high risk", "the risk ... is high") is the zone's computed level (its score
    fact: "level medium"), cited or not; "moderate" reads as medium.
 
 The lexicon is a general safety vocabulary (outcomes such as injury, first aid, hospital, death;
@@ -245,6 +248,38 @@ def _duration_problem(claim: str, cited: list[str]) -> str | None:
     return None
 
 
+# A reason the claim gives ("... is medium risk due to the camera's proximity"): the words after it, up to the end of the
+# clause, must be words of the cited facts. A small model explains a computed level with causes nobody wrote.
+_REASON = re.compile(
+    r"\b(?:due to|because(?: of)?|caused by|as a result of|owing to|resulting from|attributed to|stems? from)\s+([^.;:!?]+)",
+    re.IGNORECASE,
+)
+_FUNCTION_TEXT = (
+    "the a an of in on at to for from by with and or its their his her this that these those there which who was were is "
+    "are be been being has have had it as into near over under than then also all any each both some more most very "
+    "such other same only high low medium "
+    # generic words of an explanation that carry no cause of their own (the concepts of LEXICON are checked apart)
+    "occurrence occurrences involving involved involves involve related several many multiple number presence potential "
+    "possible possibly risk risks hazard hazards hazardous like including include includes type types kind kinds factor "
+    "factors various frequent recent recently accident accidents incident incidents event events case cases issue "
+    "issues situation zone zones area areas period"
+)
+_FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
+
+
+def _reason_problem(claim: str, support: str) -> str | None:
+    """Why a reason the claim gives is not in the cited facts: each content word of the clause after "due to",
+    "because", "caused by", ... must start like a word of the facts (its first five letters, so "reversing" is
+    "reversed" and "alerts" is "alert"); numbers are checked by the number rule."""
+    have = {w[:5] for w in re.findall(r"[a-zà-ÿ]+", support.lower())}
+    for clause in _REASON.findall(claim):
+        words = [w for w in re.findall(r"[a-zà-ÿ]+", clause.lower()) if w not in _FUNCTION_WORDS and len(w) > 2]
+        missing = [w for w in words if w[:5] not in have]
+        if missing:
+            return f"gives a reason ({', '.join(missing)}) that none of the cited facts state"
+    return None
+
+
 def too_long(claim: Claim) -> str | None:
     """Why ``claim`` is too long for a summary, or None: a claim is one sentence a reader takes in, at most
     ``CLAIM_CHARS`` (300) characters (a small model otherwise copies a whole incident fact into a "claim"). Checked
@@ -292,6 +327,7 @@ def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
     duration = _duration_problem(known_removed, cited)
     if duration:
         return duration
+
     fact_counts = _counted(facts.rest)
     for n, kind in _counted(said.rest):  # ids taken out: "report 7 and incident 8" counts no 7 incidents
         if not any(kind == k and _matches(n, [m]) for m, k in fact_counts):
@@ -307,6 +343,9 @@ def check_claim(claim: Claim, sheet: FactSheet) -> str | None:
     if said_none - have_none:
         return f"says there was no {', '.join(sorted(said_none - have_none))}, which the cited facts do not say"
     score = sheet.get("score")  # the zone's computed level is known whatever the claim cites, like its id and period
+    reason = _reason_problem(said.rest, support + (" | " + score.text if score is not None else ""))
+    if reason:
+        return reason
     said_levels = _levels(claim.text, _CLAIMED_LEVEL)
     fact_levels = _levels(support + (" | " + score.text if score is not None else ""), _FACT_LEVEL)
     if said_levels - fact_levels:

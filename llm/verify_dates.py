@@ -51,9 +51,12 @@ _TIME = re.compile(
 )
 # "incident 7", "incident report 7", "report #7", "alert a3", "incidents 7 and 8", "alerts a1, a2 and a3"
 _ID = r"[a-z_]*\d\w*"
+_SEP = r"\s*(?:,|&|and|to)\s*#?\s*"
 _NAMED_ID = re.compile(
     r"\b(?:incidents?(?:\s+reports?)?|reports?|alerts?|anomal(?:y|ies)|outages?|cameras?)\s*(?:no\.?\s*|number\s+|[:#]\s*)?"
-    rf"({_ID}(?:-{_ID})?(?:\s*(?:,|&|and|to)\s*(?:#\s*)?{_ID}(?![\d-]))*)\b(?!\s+(?:times|occasions)\b)",
+    # a list keeps the shape of its first id: numbers ("7 and 8", not "7 and 2 alerts") or letters+digits ("a0-a3, a5")
+    rf"(\d+(?:{_SEP}\d+(?![\d:./-]){_COUNTS})*|[a-z_]+\d\w*(?:-[a-z_]+\d\w*)?(?:{_SEP}[a-z_]+\d\w*)*)\b"
+    r"(?!\s+(?:times|occasions)\b)",
     re.IGNORECASE,
 )
 # letters then digits: an id or a name (a3, cam1, pump_3, line-2); not a unit after a number ("40s", "5m")

@@ -132,6 +132,9 @@ MUST_FAIL = [
     (Claim(text="The dock raised 2026 dwell alerts.", facts=["alerts:dwell", "alert:a3"]), "number 2026"),
     (Claim(text="Only 13/16 dwell alerts were medium.", facts=["count:alerts"]), "number 13"),
     (Claim(text="Alert a0 was raised on 9 November 2026.", facts=["alert:a0"]), "date 2026-11-9"),
+    # a reason nobody wrote (the demo's dock lawn: "... considered medium risk due to the camera's proximity")
+    (Claim(text="The dwell alert is medium risk due to the camera's proximity.", facts=["alert:a3"]), "reason (proximity)"),
+    (Claim(text="The forklift nearly hit a picker because the driver's view was blocked.", facts=["incident:7"]), "reason"),
 ]
 
 MUST_PASS = [
@@ -180,6 +183,9 @@ MUST_PASS = [
     Claim(text="The risk score of 51.7 may reflect the 16 dwell alerts.", facts=["score", "alerts:dwell"]),
     Claim(text="The dwell alerts were raised 16 times.", facts=["alerts:dwell"]),
     Claim(text="The dock saw a steady stream of 16 dwell alerts.", facts=["alerts:dwell"]),
+    # a reason in the cited facts' own words
+    Claim(text="The dock is medium risk due to 16 dwell alerts and a reversing forklift.", facts=["alerts:dwell", "incident:7"]),
+    Claim(text="At the ramp a pallet fell because of the forklift forks.", facts=["incident:8"]),
 ]
 
 
