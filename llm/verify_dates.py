@@ -53,12 +53,13 @@ _TIME = re.compile(
 _ID = r"[a-z_]*\d\w*"
 _SEP = r"\s*(?:,|&|and|to)\s*#?\s*"
 _NAMED_ID = re.compile(
-    r"\b(?:incidents?(?:\s+reports?)?|reports?|alerts?|anomal(?:y|ies)|outages?|cameras?)\s*(?:no\.?\s*|number\s+|[:#]\s*)?"
+    r"\b(incidents?(?:\s+reports?)?|reports?|alerts?|anomal(?:y|ies)|outages?|cameras?)\s*(?:no\.?\s*|number\s+|[:#]\s*)?"
     # a list keeps the shape of its first id: numbers ("7 and 8", not "7 and 2 alerts") or letters+digits ("a0-a3, a5")
     rf"(\d+(?:{_SEP}\d+(?![\d:./-]){_COUNTS})*|[a-z_]+\d\w*(?:-[a-z_]+\d\w*)?(?:{_SEP}[a-z_]+\d\w*)*)\b"
     r"(?!\s+(?:times|occasions)\b)",
     re.IGNORECASE,
 )
+_KINDS = {"inci": "incident", "repo": "incident", "aler": "alert", "anom": "anomaly", "outa": "outage", "came": "camera"}
 # letters then digits: an id or a name (a3, cam1, pump_3, line-2); not a unit after a number ("40s", "5m")
 _TOKEN_ID = re.compile(r"(?<!\w)[a-z][a-z_-]*\d\w*", re.IGNORECASE)
 # an hour bucket of a time-pattern fact ("alerts cluster by hour: 14 has 9 of 16"): any time in that hour
@@ -79,7 +80,7 @@ class Calendar(NamedTuple):
     dates: list[list[Date]]  # per date written, its readings (two for an ambiguous d/m or m/d)
     times: list[tuple[int, int]]  # (hour 0-23, minute)
     hours: list[int]  # hour buckets of time-pattern facts (any minute of the hour)
-    ids: list[str]  # lower case
+    ids: list[str]  # lower case: "incident 7" / "alert a3" (kind and id) and "a3" (an id with letters, also alone)
     rest: str
 
 
@@ -131,7 +132,14 @@ def spell_ids_as(text: str, ids: list[str]) -> str:
 
 def read_calendar(text: str) -> Calendar:
     """Dates, times of day and evidence ids of ``text``, and ``text`` with each replaced by a space."""
-    ids = [canonical_id(i) for m in _NAMED_ID.finditer(text) for i in re.findall(_ID, m.group(1), re.IGNORECASE)]
+    ids = []
+    for m in _NAMED_ID.finditer(text):
+        kind = _KINDS[m.group(1)[:4].lower()]
+        for i in re.findall(_ID, m.group(2), re.IGNORECASE):
+            ids.append(f"{kind} {canonical_id(i)}")  # "incident 7" is no "alert 7"
+            if re.search(r"[a-z]", i, re.IGNORECASE):
+                ids.append(canonical_id(i))  # "alert a3" is also "a3"
+
     rest = _NAMED_ID.sub(" ", text)
     hours = [int(h) for h in _HOUR_BUCKET.findall(rest)]
     times = []
@@ -171,6 +179,7 @@ def calendar_problem(claim: Calendar, support: Calendar, period_dates: list[Date
         if (h, mi) not in support.times and h not in support.hours:
             return f"the time {h:02d}:{mi:02d} is in none of the cited facts"
     for i in claim.ids:
-        if i not in support.ids:
+        bare = i.rpartition(" ")[2]
+        if i not in support.ids and not (" " in i and re.search(r"[a-z]", bare) and bare in support.ids):
             return f"the id {i} is in none of the cited facts"
     return None

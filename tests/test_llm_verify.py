@@ -112,8 +112,10 @@ MUST_FAIL = [
     (Claim(text="On 2 March 2026, a forklift nearly hit a picker.", facts=["incident:7"]), "date 2026-3-2"),
     (Claim(text="A dwell alert at 11:00 PM lasted 40 s.", facts=["alert:a3"]), "time 23:00"),
     (Claim(text="A dwell alert at 8:00 lasted 40 s.", facts=["alert:a3"]), "time 08:00"),
-    (Claim(text="The dwell alert on camera cam2 lasted 40 s.", facts=["alert:a3"]), "id cam2"),
-    (Claim(text="Incident report 9 describes a reversing forklift.", facts=["incident:7"]), "id 9"),
+    (Claim(text="The dwell alert on camera cam2 lasted 40 s.", facts=["alert:a3"]), "id camera cam2"),
+    (Claim(text="Incident report 9 describes a reversing forklift.", facts=["incident:7"]), "id incident 9"),
+    # an id of another kind: alert 7 is not incident report 7
+    (Claim(text="Alert 7 shows a forklift nearly hit a picker.", facts=["incident:7"]), "id alert 7"),
     # causes and conditions the cited report does not state
     (Claim(text="The picker was not wearing gloves.", facts=["incident:7"]), "hand protection"),
     (Claim(text="The forklift was reversing at speed.", facts=["incident:7"]), "speed"),

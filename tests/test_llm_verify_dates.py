@@ -28,7 +28,7 @@ def test_dates_are_read_in_the_common_written_forms(text: str, dates: list[list[
 def test_times_ids_and_what_is_left() -> None:
     cal = read_calendar("alert a3: dwell, camera cam1, 2026-11-02 19:30, lasted 40 s; incident report 7 at 7 p.m.")
     assert cal.times == [(19, 30), (19, 0)]
-    assert cal.ids == ["a3", "cam1", "7"]  # named ids first, then letter-digit tokens
+    assert cal.ids == ["alert a3", "a3", "camera cam1", "cam1", "incident 7"]  # kind and id; a lettered id also alone
     assert "40" in cal.rest and "2026" not in cal.rest and "7" not in cal.rest.replace("40", "")
 
 
@@ -40,4 +40,4 @@ def test_a_claim_passes_only_with_the_dates_times_and_ids_of_its_facts() -> None
     assert calendar_problem(read_calendar("At 11:00 PM"), facts, period) == "the time 23:00 is in none of the cited facts"
     assert calendar_problem(read_calendar("On 3 November"), facts, period) == "the date 11-3 is in none of the cited facts"
     assert calendar_problem(read_calendar("In 2025"), facts, period) == "the date 2025 is in none of the cited facts"
-    assert calendar_problem(read_calendar("alert a4"), facts, period) == "the id a4 is in none of the cited facts"
+    assert calendar_problem(read_calendar("alert a4"), facts, period) == "the id alert a4 is in none of the cited facts"
