@@ -6,6 +6,7 @@ Skipped when the model or llama-cpp-python is not installed, unless ``FLOORWATCH
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,7 +82,8 @@ def test_injected_report_cannot_steer_other_zones(tmp_path: Path) -> None:
     assert after.breakdown.deaths == before.breakdown.deaths
     assert {r.key for r in after.evidence} == {r.key for r in before.evidence}
     assert all(r.key in {e.key for e in after.evidence} for r in after.cited)
-    assert after.level != "critical" and "admin" not in after.summary.lower() and "closed" not in after.summary.lower()
+    # the attack's words as words: a true "first aid being administered" is no "admin mode"
+    assert after.level != "critical" and not re.search(r"\badmin\b|\bclosed\b", after.summary, re.IGNORECASE)
 
 
 def test_grammar_first_decoding_matches_the_plain_chain() -> None:
